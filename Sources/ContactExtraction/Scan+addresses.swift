@@ -1,0 +1,122 @@
+extension Scan {
+    static let http: [UInt32] = Array("http://".unicodeScalars.map(\.value))
+    static let https: [UInt32] = Array("https://".unicodeScalars.map(\.value))
+    static let www: [UInt32] = Array("www.".unicodeScalars.map(\.value))
+    static let tMe: [UInt32] = Array("t.me".unicodeScalars.map(\.value))
+    static let telegramMe: [UInt32] = Array("telegram.me".unicodeScalars.map(\.value))
+    static let wxidPrefix: [UInt32] = Array("wxid_".unicodeScalars.map(\.value))
+    static let qqCom: [UInt32] = Array("qq.com".unicodeScalars.map(\.value))
+
+    /// The end of the run of e-mail local-part characters starting at `k`.
+    func localPartEnd(from k: Int) -> Int {
+        var j = k
+        while Scalar.isLocal(at(j)) { j += 1 }
+        return j
+    }
+
+    /// The host starting at `k`: its end, and the end without trailing dots or hyphens.
+    func hostEnd(from k: Int) -> Int {
+        var j = k
+        while Scalar.isHost(at(j)) { j += 1 }
+        while j > k, at(j - 1) == Ch.dot || at(j - 1) == Ch.minus { j -= 1 }
+        return j
+    }
+
+    /// Whether `s[from..<to]` is a host name: dot-separated labels, the last of 2+ letters.
+    func isHostName(_ from: Int, _ to: Int) -> Bool {
+        var labels = 0
+        var labelStart = from
+        for k in from...to {
+            if k == to || s[k] == Ch.dot {
+                guard k > labelStart, s[labelStart] != Ch.minus, s[k - 1] != Ch.minus else { return false }
+                labels += 1
+                if k == to {
+                    guard k - labelStart >= 2 else { return false }
+                    for j in labelStart..<k where !Scalar.isLetter(s[j]) { return false }
+                }
+                labelStart = k + 1
+            }
+        }
+        return labels >= 2
+    }
+
+    /// Reads an e-mail address whose local part is `s[from..<atSign]`; returns its end.
+    mutating func email(from: Int, at atSign: Int) -> Int? {
+        guard atSign > from, s[atSign - 1] != Ch.dot else { return nil }
+        let domainEnd = hostEnd(from: atSign + 1)
+        guard domainEnd > atSign + 1, isHostName(atSign + 1, domainEnd) else { return nil }
+        emit(.email, s[from..<domainEnd])
+        // The digit local part of a qq.com address is also that QQ number.
+        if domainEnd - atSign - 1 == Self.qqCom.count, matches(Self.qqCom, at: atSign + 1) {
+            var digits: [UInt8] = []
+            for c in s[from..<atSign] {
+                guard Scalar.isASCIIDigit(c) else { return domainEnd }
+                digits.append(UInt8(c - 0x30))
+            }
+            if let value = Self.qq(digits[...]) { emit(.qq, value) }
+        }
+        return domainEnd
+    }
+
+    /// Reads a link at `i`: `http(s)://`, a bare `www.` host, or a `t.me/` Telegram link.
+    mutating func link(at i: Int) -> Int? {
+        let c = s[i]
+        guard c == 0x68 || c == 0x77 || c == 0x74 else { return nil }  // h w t
+        var hostStart = i
+        if matches(Self.https, at: i) {
+            hostStart = i + Self.https.count
+        } else if matches(Self.http, at: i) {
+            hostStart = i + Self.http.count
+        } else if !matches(Self.www, at: i) && !matches(Self.tMe, at: i) && !matches(Self.telegramMe, at: i) {
+            return nil
+        }
+        let hostEnd = hostEnd(from: hostStart)
+        guard hostEnd > hostStart, isHostName(hostStart, hostEnd) else { return nil }
+        var host = hostStart
+        if matches(Self.www, at: host) { host += Self.www.count }
+        let bare = hostStart == i
+        if isTelegramHost(host, hostEnd) {
+            // A Telegram link names a user, and is not a site.
+            guard at(hostEnd) == Ch.slash else { return nil }
+            var j = hostEnd + 1
+            if Scalar.isLetter(at(j)) {
+                while Scalar.isTelegramName(at(j)) { j += 1 }
+                if (5...32).contains(j - hostEnd - 1) { emit(.telegram, s[(hostEnd + 1)..<j]) }
+            }
+            return urlTailEnd(from: j)
+        }
+        // Without a scheme only a `www.` host counts, and it needs a name after `www.`.
+        if bare && (host == hostStart || !isHostName(host, hostEnd)) { return nil }
+        guard isHostName(host, hostEnd) else { return nil }
+        emit(.site, s[host..<hostEnd])
+        return urlTailEnd(from: hostEnd)
+    }
+
+    /// Whether `s[from..<to]` is `t.me` or `telegram.me`.
+    func isTelegramHost(_ from: Int, _ to: Int) -> Bool {
+        (to - from == Self.tMe.count && matches(Self.tMe, at: from))
+            || (to - from == Self.telegramMe.count && matches(Self.telegramMe, at: from))
+    }
+
+    /// The end of a URL's port, path, query and fragment after its host, so that digits in
+    /// them (`/item/13812345678`) are never read as contacts.
+    func urlTailEnd(from k: Int) -> Int {
+        let c = at(k)
+        guard c == Ch.colon || c == Ch.slash || c == 0x3F || c == 0x23 else { return k }
+        if c == Ch.colon && !Scalar.isASCIIDigit(at(k + 1)) { return k }
+        var j = k + 1
+        while Scalar.isURLTail(at(j)) { j += 1 }
+        return j
+    }
+
+    /// Reads a `wxid_` token at `k`: a WeChat ID with or without a marker.
+    mutating func wxid(at k: Int) -> Int? {
+        guard s[k] == 0x77, matches(Self.wxidPrefix, at: k) else { return nil }
+        let before = at(k - 1)
+        guard before != Ch.underscore, before != Ch.minus else { return nil }
+        var j = k + Self.wxidPrefix.count
+        while Scalar.isWeChatID(at(j)) { j += 1 }
+        if (4...20).contains(j - k - Self.wxidPrefix.count) { emit(.wechat, s[k..<j]) }
+        return j
+    }
+}

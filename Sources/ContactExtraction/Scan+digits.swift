@@ -1,0 +1,177 @@
+/// A maximal run of digit forms with at most three separators between any two digits.
+struct DigitRun {
+    /// Scalar index of the first digit.
+    var start: Int
+    /// Scalar index just after the last digit.
+    var end: Int
+    /// The digit values, 0-9.
+    var digits: [UInt8] = []
+    /// Scalar index of each digit, so a trimmed reading knows where it ends.
+    var positions: [Int] = []
+    /// Digit counts at which a space or `/` separated two groups: where a run may be split.
+    var gaps: [Int] = []
+    /// Whether any separator stood between two digits.
+    var hasSeparator = false
+}
+
+/// The digits a number was finally read as, kept for a `同号` phrase that refers back to it.
+struct NumberReading {
+    /// Scalar index just after the last digit read.
+    var end: Int
+    /// The digit values.
+    var digits: ArraySlice<UInt8>
+    /// Whether a `+` stood right before the first digit.
+    var plus: Bool
+}
+
+extension Scan {
+    /// Reads the digit run starting at `start`, which must be a digit form.
+    func digitRun(at start: Int) -> DigitRun {
+        var run = DigitRun(start: start, end: start)
+        var k = start
+        while true {
+            let d = Scalar.digit(s[k])
+            run.digits.append(UInt8(d))
+            run.positions.append(k)
+            k += 1
+            run.end = k
+            // Look past up to three separators for another digit of the same number.
+            var j = k
+            var wide = false
+            while j - k < 4, j < s.count, Scalar.isSeparator(s[j]) {
+                if Scalar.isWideSeparator(s[j]) { wide = true }
+                j += 1
+            }
+            guard j - k <= 3, j < s.count, Scalar.digit(s[j]) >= 0 else { break }
+            if j > k {
+                run.hasSeparator = true
+                if wide { run.gaps.append(run.digits.count) }
+            }
+            k = j
+        }
+        return run
+    }
+
+    /// Whether the run touches an ASCII letter or `_` right after its last digit.
+    func gluedAfter(_ run: DigitRun) -> Bool {
+        let c = at(run.end)
+        return Scalar.isLetter(c) || c == Ch.underscore
+    }
+
+    /// Whether the run touches an ASCII letter or `_` right before its first digit.
+    func gluedBefore(_ run: DigitRun) -> Bool {
+        let c = at(run.start - 1)
+        return Scalar.isLetter(c) || c == Ch.underscore
+    }
+
+    /// Reads a number that no marker claimed: it can only be a phone.
+    mutating func bareNumber(at start: Int) -> Int {
+        let run = digitRun(at: start)
+        if gluedBefore(run) || gluedAfter(run) || at(run.end) == Ch.at { return run.end }
+        let plus = at(start - 1) == Ch.plus
+        _ = read(run, as: .phone, plus: plus)
+        return run.end
+    }
+
+    /// What a number is read as, which depends on the marker before it.
+    enum Reading {
+        /// No marker, or a `同号` phrase: a Chinese mobile, or an international number after `+`/`00`.
+        case phone
+        /// After a QQ marker: a QQ number, even when phone-shaped.
+        case qq
+        /// After a WeChat marker: only a Chinese mobile, read as a phone.
+        case mobile
+    }
+
+    /// Emits the contact the run stands for under `reading`; returns whether it stood for one.
+    ///
+    /// A Chinese numeral at either edge of a mixed run is often a word ("一手", "大陸"), so a
+    /// reading without it is preferred when valid; a run that is invalid as a whole may still be
+    /// a list of numbers split at spaces or `/` ("138… / 139…"), but only when every part is valid.
+    mutating func read(_ run: DigitRun, as reading: Reading, plus: Bool) -> Bool {
+        let count = run.digits.count
+        // Most runs in an ad are prices, dates and counts: too short to be anything.
+        guard count >= (reading == .qq ? 5 : 8) else {
+            lastNumber = NumberReading(end: run.end, digits: run.digits[...], plus: plus)
+            return false
+        }
+        let lead = wordDigits(run, leading: true)
+        let tail = wordDigits(run, leading: false)
+        // Readings without word-like numerals first, then the whole run.
+        let candidates = [lead..<(count - tail), 0..<(count - tail), lead..<count, 0..<count]
+        for (index, range) in candidates.enumerated() {
+            if index < 3 && range == 0..<count { continue }
+            let digits = run.digits[range]
+            let usesPlus = plus && range.lowerBound == 0
+            if let value = Self.value(of: digits, as: reading, plus: usesPlus) {
+                emit(reading == .qq ? .qq : .phone, value)
+                lastNumber = NumberReading(end: run.positions[range.upperBound - 1] + 1, digits: digits, plus: usesPlus)
+                return true
+            }
+        }
+        lastNumber = NumberReading(end: run.end, digits: run.digits[...], plus: plus)
+        return split(run, as: reading, plus: plus)
+    }
+
+    /// Ideographs that, right after a Chinese numeral, make it a word: measure words and the
+    /// like (`一手`, `一天`, `三个`, `五折`).
+    static let wordAfterNumeral: Set<UInt32> = Set("手天个次对年月日元块折条位张件套周份万千百起批".unicodeScalars.map(\.value))
+    /// Ideographs that, right before a Chinese numeral, make it a word (`大陸`, `第一`, `内陆`).
+    static let wordBeforeNumeral: Set<UInt32> = Set("大第内".unicodeScalars.map(\.value))
+
+    /// How many Chinese numerals at one edge of a mixed run look like part of a word.
+    ///
+    /// That is one or two ideographic digits with an ASCII digit on the inside and, outside,
+    /// an ideograph that forms a word with them. Kept narrow on purpose: a disguised number may
+    /// end in a numeral followed by text (`QQ 1234567八秒回` keeps its `八`).
+    func wordDigits(_ run: DigitRun, leading: Bool) -> Int {
+        let outside = leading ? at(run.start - 1) : at(run.end)
+        let words = leading ? Self.wordBeforeNumeral : Self.wordAfterNumeral
+        guard words.contains(outside) else { return 0 }
+        let count = run.positions.count
+        var n = 0
+        while n < count {
+            let position = run.positions[leading ? n : count - 1 - n]
+            if s[position] < 0x3000 { break }
+            n += 1
+        }
+        return (n >= 1 && n <= 2 && n < count) ? n : 0
+    }
+
+    /// Splits an invalid run at its space or `/` gaps into parts that are each valid, if it can.
+    mutating func split(_ run: DigitRun, as reading: Reading, plus: Bool) -> Bool {
+        guard !run.gaps.isEmpty, run.gaps.count < 15 else { return false }
+        let cuts = [0] + run.gaps + [run.digits.count]
+        // reach[j]: the cut index before the last part of a valid partition ending at cut j.
+        var reach = [Int](repeating: -1, count: cuts.count)
+        reach[0] = 0
+        for j in 1..<cuts.count {
+            for k in 0..<j where reach[k] >= 0 && (k > 0 || j < cuts.count - 1) {
+                if partValue(run.digits[cuts[k]..<cuts[j]], as: reading, first: k == 0, plus: plus) != nil {
+                    reach[j] = k
+                    break
+                }
+            }
+        }
+        guard reach[cuts.count - 1] >= 0 else { return false }
+        var j = cuts.count - 1
+        while j > 0 {
+            let k = reach[j]
+            if let (kind, value) = partValue(run.digits[cuts[k]..<cuts[j]], as: reading, first: k == 0, plus: plus) {
+                emit(kind, value)
+            }
+            j = k
+        }
+        return true
+    }
+
+    /// One part of a split run: the first is read as the marker says; after a QQ marker a later
+    /// part may also be a phone (`QQ 12345 13812345678`), since the marker named only the first.
+    func partValue(_ part: ArraySlice<UInt8>, as reading: Reading, first: Bool, plus: Bool) -> (ContactKind, String)? {
+        if reading == .qq && !first {
+            if let phone = Self.value(of: part, as: .phone, plus: false) { return (.phone, phone) }
+        }
+        guard let value = Self.value(of: part, as: reading, plus: plus && first) else { return nil }
+        return (reading == .qq ? .qq : .phone, value)
+    }
+}

@@ -1,0 +1,106 @@
+/// The filler read between a marker and its value.
+struct Filler {
+    /// Scalar index where the value starts.
+    var end: Int
+    /// Filler characters counted (`ID` counts as one, a `V:` colon as none).
+    var count: Int
+    /// Whether it holds `:` `=` `号` `是` `为` (or the marker was `V:`): a letters-only ID needs one.
+    var announces: Bool
+    /// Whether it holds `@` (allowed only after a Telegram marker).
+    var hasAt: Bool
+}
+
+extension Scan {
+    /// Reads at most four filler characters after a marker, all on one line.
+    func filler(after m: Marker) -> Filler? {
+        var f = Filler(end: m.end, count: 0, announces: m.endsInColon, hasAt: false)
+        while true {
+            let c = at(f.end)
+            switch c {
+            case Ch.space, Ch.tab, Ch.minus, Ch.码:
+                f.end += 1
+            case Ch.colon, Ch.equals, Ch.号, Ch.是, Ch.为:
+                f.announces = true
+                f.end += 1
+            case Ch.at where m.kind == .telegram:
+                f.hasAt = true
+                f.end += 1
+            case Ch.i where at(f.end + 1) == Ch.d:
+                // The word `ID`, unless it is the start of the value itself (`idol_2023`).
+                let after = at(f.end + 2)
+                let isWord = Scalar.isLetter(after) || after == Ch.underscore || after == Ch.minus
+                    || (Scalar.isASCIIDigit(after) && m.kind != .qq && m.kind != .qqGroup)
+                if isWord { return f }
+                f.end += 2
+            default:
+                return f
+            }
+            f.count += 1
+            if f.count > 4 { return nil }
+        }
+    }
+
+    /// Reads the value after marker `m`; returns where scanning resumes if the marker took one.
+    ///
+    /// A marker that takes nothing returns nil, and the text after it is scanned as usual.
+    mutating func take(_ m: Marker) -> Int? {
+        guard let f = filler(after: m) else { return nil }
+        let k = f.end
+        let c = at(k)
+        switch m.kind {
+        case .qqGroup:
+            // A group number is no contact, but it must not be read as a phone either.
+            guard Scalar.digit(c) >= 0 else { return nil }
+            return digitRun(at: k).end
+        case .qq:
+            guard Scalar.digit(c) >= 0 else { return nil }
+            let run = digitRun(at: k)
+            if gluedAfter(run) || at(run.end) == Ch.at { return nil }
+            if m.singleQ && f.count == 0 && run.hasSeparator { return nil }
+            return read(run, as: .qq, plus: false) ? run.end : nil
+        case .wechat:
+            return weChatValue(at: k, filler: f)
+        case .telegram:
+            guard f.hasAt else { return nil }
+            return telegramName(at: k)
+        }
+    }
+
+    /// Reads a WeChat value at `k`: a `wxid_` token, an ID, or a Chinese mobile (read as a phone).
+    mutating func weChatValue(at k: Int, filler f: Filler) -> Int? {
+        let c = at(k)
+        let plus = c == Ch.plus && Scalar.digit(at(k + 1)) >= 0
+        if Scalar.digit(c) >= 0 || plus {
+            let run = digitRun(at: plus ? k + 1 : k)
+            if gluedAfter(run) { return nil }
+            return read(run, as: .mobile, plus: plus) ? run.end : nil
+        }
+        guard Scalar.isLetter(c) else { return nil }
+        // A full `wxid_` token may exceed 20 characters; a short one is still read as an ID below.
+        if let end = wxid(at: k), end > k + Self.wxidPrefix.count + 3 { return end }
+        var j = k
+        var lettersOnly = true
+        while Scalar.isWeChatID(at(j)) {
+            if !Scalar.isLetter(s[j]) { lettersOnly = false }
+            j += 1
+        }
+        // An address (`abc123@qq.com`, `abc.shop@...`) is left for the e-mail rule.
+        if at(j) == Ch.at || (at(j) == Ch.dot && Scalar.isAlnum(at(j + 1))) { return nil }
+        let length = j - k
+        guard (6...20).contains(length) else { return nil }
+        if lettersOnly && !f.announces { return nil }
+        emit(.wechat, s[k..<j])
+        return j
+    }
+
+    /// Reads a Telegram username at `k` (after `@`): 5 to 32 of `[a-z0-9_]`, first a letter.
+    mutating func telegramName(at k: Int) -> Int? {
+        guard Scalar.isLetter(at(k)) else { return nil }
+        var j = k
+        while Scalar.isTelegramName(at(j)) { j += 1 }
+        if at(j) == Ch.at || at(j) == Ch.dot && Scalar.isAlnum(at(j + 1)) { return nil }
+        guard (5...32).contains(j - k) else { return nil }
+        emit(.telegram, s[k..<j])
+        return j
+    }
+}

@@ -1,0 +1,115 @@
+/// One extraction over one text: the folded scalars, a cursor, and what was found so far.
+///
+/// The main loop in `run()` looks at each scalar once and only dispatches when a scalar can
+/// start something (a digit form, an ASCII word, a marker's first character, `同`). Everything
+/// a handler consumes is skipped, which is how the digits of an e-mail address or of a QQ number
+/// after a marker are never read a second time as a phone.
+struct Scan {
+    /// The folded scalars of the text (see `Fold`).
+    let s: [UInt32]
+    /// Contacts as found, possibly repeated; `result()` sorts and de-duplicates them.
+    var found: [Contact] = []
+    /// The last number read, for a `同号` phrase that refers back to it.
+    var lastNumber: NumberReading?
+    /// Words that start before this index were already checked for an `@` and have none.
+    var noEmailBefore = 0
+
+    init(_ text: String) {
+        var folded: [UInt32] = []
+        folded.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            folded.append(Fold.fold(scalar.value))
+        }
+        s = folded
+    }
+
+    /// The scalar at `k`, or 0 outside the text, so look-ahead and look-behind need no checks.
+    @inline(__always)
+    func at(_ k: Int) -> UInt32 {
+        k >= 0 && k < s.count ? s[k] : 0
+    }
+
+    /// Whether the scalars from `k` spell `pattern`.
+    func matches(_ pattern: [UInt32], at k: Int) -> Bool {
+        guard k >= 0, k + pattern.count <= s.count else { return false }
+        for (offset, c) in pattern.enumerated() where s[k + offset] != c { return false }
+        return true
+    }
+
+    /// Records a contact whose value is made of ASCII scalars.
+    mutating func emit(_ kind: ContactKind, _ scalars: ArraySlice<UInt32>) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(scalars.count)
+        for c in scalars { bytes.append(UInt8(truncatingIfNeeded: c)) }
+        found.append(Contact(kind: kind, value: String(decoding: bytes, as: UTF8.self)))
+    }
+
+    /// Records a contact whose value is already a string.
+    mutating func emit(_ kind: ContactKind, _ value: String) {
+        found.append(Contact(kind: kind, value: value))
+    }
+
+    /// The contacts found, sorted by kind and value, each once.
+    func result() -> [Contact] {
+        if found.count < 2 { return found }
+        let sorted = found.sorted()
+        var unique: [Contact] = [sorted[0]]
+        for contact in sorted.dropFirst() where contact != unique[unique.count - 1] {
+            unique.append(contact)
+        }
+        return unique
+    }
+
+    /// Scans the whole text once.
+    mutating func run() {
+        var i = 0
+        let n = s.count
+        while i < n {
+            let c = s[i]
+            if c < 0x80 {
+                if Scalar.isAlnum(c) {
+                    i = Scalar.isAlnum(at(i - 1)) ? alnumEnd(from: i) : word(at: i)
+                } else if c == Ch.plus, let m = marker(at: i), let end = take(m) {
+                    i = end
+                } else {
+                    i += 1
+                }
+                continue
+            }
+            if c >= 0x3000, Scalar.ideographDigit(c) >= 0 {
+                i = bareNumber(at: i)
+                continue
+            }
+            if c == Ch.同 { sameNumber(at: i) }
+            if let m = marker(at: i), let end = take(m) {
+                i = end
+            } else {
+                i += 1
+            }
+        }
+    }
+
+    /// Handles an ASCII letter or digit that starts a word; returns where scanning resumes.
+    ///
+    /// Order matters: an e-mail address or a link claims its digits before any number rule
+    /// sees them, and `wxid_` is a WeChat ID before `wx` could be taken as a marker.
+    mutating func word(at i: Int) -> Int {
+        if i >= noEmailBefore {
+            let localEnd = localPartEnd(from: i)
+            if at(localEnd) == Ch.at, let end = email(from: i, at: localEnd) { return end }
+            noEmailBefore = localEnd
+        }
+        if let end = link(at: i) { return end }
+        if let end = wxid(at: i) { return end }
+        if let m = marker(at: i), let end = take(m) { return end }
+        if Scalar.isASCIIDigit(s[i]) { return bareNumber(at: i) }
+        return alnumEnd(from: i)
+    }
+
+    /// The end of the run of ASCII letters and digits starting at `k`.
+    func alnumEnd(from k: Int) -> Int {
+        var j = k
+        while Scalar.isAlnum(at(j)) { j += 1 }
+        return j
+    }
+}

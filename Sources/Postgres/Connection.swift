@@ -1,0 +1,278 @@
+import CLibPQ
+public import Foundation
+
+/// Where and how to connect: a libpq conninfo string or URI (empty means libpq's `PG*` defaults),
+/// plus session settings applied right after every connect.
+public struct ConnectionConfig: Sendable {
+    /// A conninfo string (`host=... dbname=...`) or URI (`postgresql://...`); empty uses `PG*` variables.
+    public var conninfo: String
+    /// The `application_name` PostgreSQL shows in `pg_stat_activity` unless the conninfo names one.
+    public var applicationName: String
+    /// `SET`-able parameters applied after each connect (e.g. `idle_in_transaction_session_timeout`).
+    public var settings: [(String, String)]
+
+    /// Creates a configuration.
+    public init(conninfo: String, applicationName: String = "tipline", settings: [(String, String)] = []) {
+        self.conninfo = conninfo
+        self.applicationName = applicationName
+        self.settings = settings
+    }
+}
+
+/// A notification received on a LISTEN channel.
+public struct Notification: Sendable, Equatable {
+    /// The channel name.
+    public var channel: String
+    /// The payload (may be empty).
+    public var payload: String
+    /// The backend process that sent it.
+    public var senderPID: Int32
+}
+
+/// One PostgreSQL session. Every libpq call in Tipline lives in this file.
+///
+/// Not Sendable: a connection belongs to one thread at a time. Its calls block, so it is only ever
+/// used on threads of its own (see `Database`), never on Swift concurrency's cooperative pool.
+public final class Connection {
+    private let handle: OpaquePointer
+    /// Prepared statement names, keyed by SQL text.
+    private var prepared: [String: String] = [:]
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// Opens a connection and applies the session settings. Blocks.
+    public static func connect(_ config: ConnectionConfig) throws -> Connection {
+        let keywords = ["dbname", "fallback_application_name", "connect_timeout"]
+        let values = [config.conninfo, config.applicationName, "10"]
+        let handle = withCStrings(keywords) { keywordPointers in
+            withCStrings(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let handle else {
+            throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = errorMessage(handle)
+            PQfinish(handle)
+            throw PostgresError(code: .connectionFailed, message: message)
+        }
+        // Notices (e.g. "relation already exists, skipping") would go to stderr by default.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        let connection = Connection(handle: handle)
+        try connection.execute("SELECT set_config('TimeZone', 'UTC', false)")
+        for (name, value) in config.settings {
+            try connection.execute("SELECT set_config(\(name), \(value), false)")
+        }
+        return connection
+    }
+
+    /// True once libpq has seen the connection fail; such a connection must be discarded.
+    public var isBroken: Bool {
+        PQstatus(handle) != CONNECTION_OK
+    }
+
+    /// True while a transaction block is open (or failed and not yet rolled back).
+    public var inTransaction: Bool {
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// The server process id of this session.
+    public var backendPID: Int32 {
+        PQbackendPID(handle)
+    }
+
+    /// Runs a statement and returns its rows. Blocks.
+    @discardableResult
+    public func query(_ query: Query) throws -> QueryResult {
+        let result = try run(query, prepare: false)
+        defer { PQclear(result) }
+        return Self.copy(result)
+    }
+
+    /// Runs a statement as a named prepared statement (prepared once per session). Blocks.
+    @discardableResult
+    public func queryPrepared(_ query: Query) throws -> QueryResult {
+        let result = try run(query, prepare: true)
+        defer { PQclear(result) }
+        return Self.copy(result)
+    }
+
+    /// Runs a statement and returns the number of rows it affected. Blocks.
+    @discardableResult
+    public func execute(_ query: Query) throws -> Int {
+        try self.query(query).affectedRows
+    }
+
+    /// Runs several statements separated by semicolons, without parameters (migrations). Blocks.
+    public func executeScript(_ sql: String) throws {
+        guard let result = PQexec(handle, sql) else { throw lostConnection(sql) }
+        defer { PQclear(result) }
+        try check(result, sql: sql)
+    }
+
+    /// Runs `body` inside BEGIN/COMMIT; any thrown error rolls the transaction back.
+    public func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            if !isBroken { _ = try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Starts listening on `channel`. The name is quoted as an identifier by libpq.
+    public func listen(_ channel: String) throws {
+        guard let quoted = PQescapeIdentifier(handle, channel, channel.utf8.count) else {
+            throw PostgresError(code: .queryFailed, message: Self.errorMessage(handle))
+        }
+        defer { PQfreemem(quoted) }
+        try executeScript("LISTEN " + String(cString: quoted))
+    }
+
+    /// Waits up to `timeout` seconds for notifications and returns those that arrived. Blocks.
+    public func waitForNotifications(timeout: Double) throws -> [Notification] {
+        var pending = try drainNotifications()
+        if !pending.isEmpty { return pending }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { throw lostConnection(nil) }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, Int32(max(0, timeout * 1000)))
+        if ready < 0 {
+            if errno == EINTR { return [] }
+            throw PostgresError(code: .connectionLost, message: "poll failed: \(String(cString: strerror(errno)))")
+        }
+        if ready > 0 {
+            pending = try drainNotifications()
+        }
+        return pending
+    }
+
+    private func drainNotifications() throws -> [Notification] {
+        guard PQconsumeInput(handle) == 1 else { throw lostConnection(nil) }
+        var received: [Notification] = []
+        while let notify = PQnotifies(handle) {
+            let event = notify.pointee
+            received.append(Notification(
+                channel: String(cString: event.relname),
+                payload: event.extra.map { String(cString: $0) } ?? "",
+                senderPID: event.be_pid))
+            PQfreemem(notify)
+        }
+        return received
+    }
+
+    // MARK: - The checking helper every statement goes through
+
+    private func run(_ query: Query, prepare: Bool) throws -> OpaquePointer {
+        let count = Int32(query.binds.count)
+        let statement = prepare ? try preparedName(for: query.sql, parameterCount: count) : nil
+        let result: OpaquePointer? = withOptionalCStrings(query.binds) { values in
+            if let statement {
+                return PQexecPrepared(handle, statement, count, values, nil, nil, 0)
+            }
+            return PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
+        }
+        guard let result else { throw lostConnection(query.sql) }
+        do {
+            try check(result, sql: query.sql)
+        } catch {
+            PQclear(result)
+            throw error
+        }
+        return result
+    }
+
+    private func preparedName(for sql: String, parameterCount: Int32) throws -> String {
+        if let existing = prepared[sql] { return existing }
+        let name = "tipline_\(prepared.count + 1)"
+        guard let made = PQprepare(handle, name, sql, parameterCount, nil) else { throw lostConnection(sql) }
+        defer { PQclear(made) }
+        try check(made, sql: sql)
+        prepared[sql] = name
+        return name
+    }
+
+    private func check(_ result: OpaquePointer, sql: String) throws {
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return
+        default:
+            let field = { (code: Character) -> String? in
+                guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+                return String(cString: value)
+            }
+            let state = field("C").map(SQLState.init(rawValue:))
+            var message = field("M") ?? Self.errorMessage(handle)
+            if message.isEmpty { message = "unknown error" }
+            let broken = isBroken
+            if broken { prepared.removeAll() }
+            throw PostgresError(
+                code: broken && state == nil ? .connectionLost : .queryFailed, sqlState: state,
+                message: message, detail: field("D"), hint: field("H"), query: sql)
+        }
+    }
+
+    private func lostConnection(_ sql: String?) -> PostgresError {
+        PostgresError(code: .connectionLost, message: Self.errorMessage(handle), query: sql)
+    }
+
+    private static func errorMessage(_ handle: OpaquePointer) -> String {
+        guard let text = PQerrorMessage(handle) else { return "unknown libpq error" }
+        let message = String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+        return message.isEmpty ? "unknown libpq error" : message
+    }
+
+    private static func copy(_ result: OpaquePointer) -> QueryResult {
+        let rowCount = Int(PQntuples(result))
+        let fieldCount = Int(PQnfields(result))
+        let names = (0..<fieldCount).map { String(cString: PQfname(result, Int32($0))) }
+        let columns = ColumnIndex(names: names)
+        var rows: [Row] = []
+        rows.reserveCapacity(rowCount)
+        for r in 0..<Int32(rowCount) {
+            var values: [String?] = []
+            values.reserveCapacity(fieldCount)
+            for f in 0..<Int32(fieldCount) {
+                if PQgetisnull(result, r, f) == 1 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(result, r, f)))
+                }
+            }
+            rows.append(Row(columns: columns, values: values))
+        }
+        let affected = PQcmdTuples(result).flatMap { Int(String(cString: $0)) } ?? rowCount
+        return QueryResult(rows: rows, affectedRows: affected)
+    }
+}
+
+/// Calls `body` with a NULL-terminated array of C strings that lives for the call.
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let owned = strings.map { strdup($0) }
+    defer { owned.forEach { free($0) } }
+    var pointers: [UnsafePointer<CChar>?] = owned.map { UnsafePointer($0) }
+    pointers.append(nil)
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// Calls `body` with C strings for bind values; `nil` stays a NULL pointer (SQL NULL).
+private func withOptionalCStrings<R>(
+    _ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R
+) -> R {
+    if strings.isEmpty { return body(nil) }
+    let owned = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { owned.forEach { free($0) } }
+    let pointers: [UnsafePointer<CChar>?] = owned.map { $0.map { UnsafePointer($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

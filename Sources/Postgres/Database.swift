@@ -1,0 +1,82 @@
+import NIOPosix
+import Synchronization
+
+/// A pool of connections whose blocking libpq calls run on threads of their own.
+///
+/// Work is handed to an `NIOThreadPool` with one thread per connection, so a slow query blocks
+/// only its own thread and never Swift concurrency's cooperative pool (2 threads on 2 cores).
+/// Each closure gets a connection for its whole duration: a transaction is one hop.
+public final class Database: Sendable {
+    /// The configuration new connections are opened with.
+    public let config: ConnectionConfig
+    /// The most connections (and threads) this pool opens.
+    public let maxConnections: Int
+    private let threads: NIOThreadPool
+    private let idle: Mutex<[Slot]>
+
+    /// Moves a connection between threads; only one thread uses it at a time.
+    private struct Slot: @unchecked Sendable {
+        let connection: Connection
+    }
+
+    /// Creates a pool; connections open lazily on first use.
+    public init(config: ConnectionConfig, maxConnections: Int = 4) {
+        precondition(maxConnections > 0, "a pool needs at least one connection")
+        self.config = config
+        self.maxConnections = maxConnections
+        self.threads = NIOThreadPool(numberOfThreads: maxConnections)
+        self.idle = Mutex([])
+        threads.start()
+    }
+
+    /// Runs `body` with a connection on a pool thread. A connection that broke is dropped, so the
+    /// next call reconnects.
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        do {
+            return try await threads.runIfActive { [self] in
+                // At most `maxConnections` closures run at once, so taking from `idle` never starves.
+                let connection = try idle.withLock { $0.popLast() }?.connection ?? Connection.connect(config)
+                do {
+                    let value = try body(connection)
+                    release(connection)
+                    return value
+                } catch {
+                    release(connection)
+                    throw error
+                }
+            }
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
+            throw PostgresError(code: .shutDown, message: "the database pool is shut down")
+        }
+    }
+
+    /// Runs `body` inside a transaction on a pool thread.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await withConnection { connection in try connection.transaction(body) }
+    }
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    public func query(_ query: Query) async throws -> QueryResult {
+        try await withConnection { connection in try connection.query(query) }
+    }
+
+    /// Runs one statement and returns the number of rows it affected.
+    @discardableResult
+    public func execute(_ query: Query) async throws -> Int {
+        try await withConnection { connection in try connection.execute(query) }
+    }
+
+    /// Closes idle connections and stops the threads.
+    public func shutdown() async {
+        idle.withLock { $0.removeAll() }
+        try? await threads.shutdownGracefully()
+    }
+
+    private func release(_ connection: Connection) {
+        // A broken connection, or one left inside a transaction, is not safe to hand out again.
+        guard !connection.isBroken, !connection.inTransaction else { return }
+        let slot = Slot(connection: connection)
+        idle.withLock { $0.append(slot) }
+    }
+}

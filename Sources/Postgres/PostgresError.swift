@@ -1,0 +1,100 @@
+/// A failure reported by libpq or by PostgreSQL, with the SQLSTATE when the server sent one.
+///
+/// `description` is deliberately terse (code, SQLSTATE, primary message) so that it can be shown to
+/// an operator; the query text and server detail live in `debugDescription`.
+public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// What kind of failure this is, independent of the server's SQLSTATE.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        /// The connection could not be opened.
+        public static let connectionFailed = Code(name: "connectionFailed")
+        /// The connection broke while it was in use.
+        public static let connectionLost = Code(name: "connectionLost")
+        /// The server rejected or failed a statement.
+        public static let queryFailed = Code(name: "queryFailed")
+        /// A result value could not be decoded into the requested Swift type.
+        public static let decodingFailed = Code(name: "decodingFailed")
+        /// A statement returned no row where one was required.
+        public static let noRows = Code(name: "noRows")
+        /// The database handle was shut down.
+        public static let shutDown = Code(name: "shutDown")
+        public var description: String { name }
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// The server's SQLSTATE, when the server reported one.
+    public var sqlState: SQLState?
+    /// PostgreSQL's (or libpq's) primary message.
+    public var message: String
+    /// The server's DETAIL field, if any.
+    public var detail: String?
+    /// The server's HINT field, if any.
+    public var hint: String?
+    /// The SQL text that failed, if any (never bind values, which may be personal data).
+    public var query: String?
+
+    /// Creates an error.
+    public init(
+        code: Code, sqlState: SQLState? = nil, message: String,
+        detail: String? = nil, hint: String? = nil, query: String? = nil
+    ) {
+        self.code = code
+        self.sqlState = sqlState
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        self.query = query
+    }
+
+    /// True when the connection that produced this error cannot be used again.
+    public var isConnectionProblem: Bool {
+        if code == .connectionFailed || code == .connectionLost { return true }
+        guard let sqlState else { return false }
+        return sqlState.rawValue.hasPrefix("08") || sqlState == .adminShutdown
+            || sqlState == .crashShutdown || sqlState == .cannotConnectNow
+            || sqlState == .idleInTransactionTimeout
+    }
+
+    /// True when retrying the same transaction may well succeed (deadlock, serialization, lost connection).
+    public var isTransient: Bool {
+        isConnectionProblem || sqlState == .deadlockDetected || sqlState == .serializationFailure
+            || sqlState == .lockNotAvailable || sqlState == .queryCanceled
+    }
+
+    public var description: String {
+        var text = "PostgreSQL \(code)"
+        if let sqlState { text += " [\(sqlState.rawValue)]" }
+        return text + ": " + message
+    }
+
+    public var debugDescription: String {
+        var text = description
+        if let detail { text += "\nDETAIL: \(detail)" }
+        if let hint { text += "\nHINT: \(hint)" }
+        if let query { text += "\nQUERY: \(query)" }
+        return text
+    }
+}
+
+/// A five-character SQLSTATE code, with names for the ones Tipline reacts to.
+public struct SQLState: RawRepresentable, Hashable, Sendable {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public static let uniqueViolation = SQLState(rawValue: "23505")
+    public static let foreignKeyViolation = SQLState(rawValue: "23503")
+    public static let checkViolation = SQLState(rawValue: "23514")
+    public static let notNullViolation = SQLState(rawValue: "23502")
+    public static let serializationFailure = SQLState(rawValue: "40001")
+    public static let deadlockDetected = SQLState(rawValue: "40P01")
+    public static let lockNotAvailable = SQLState(rawValue: "55P03")
+    public static let queryCanceled = SQLState(rawValue: "57014")
+    public static let adminShutdown = SQLState(rawValue: "57P01")
+    public static let crashShutdown = SQLState(rawValue: "57P02")
+    public static let cannotConnectNow = SQLState(rawValue: "57P03")
+    public static let idleInTransactionTimeout = SQLState(rawValue: "25P03")
+    public static let insufficientPrivilege = SQLState(rawValue: "42501")
+    public static let undefinedTable = SQLState(rawValue: "42P01")
+    public static let raiseException = SQLState(rawValue: "P0001")
+}

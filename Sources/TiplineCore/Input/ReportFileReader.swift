@@ -1,0 +1,189 @@
+public import Foundation
+
+/// The formats `tipline submit --file` reads.
+public enum InputFormat: String, Sendable, CaseIterable {
+    case jsonl, csv
+
+    /// The format a file name suggests (`.csv` is CSV, anything else JSONL).
+    public static func guess(path: String) -> InputFormat {
+        path.lowercased().hasSuffix(".csv") ? .csv : .jsonl
+    }
+}
+
+/// One record of an input file: where it started, and the report or the reason it was refused.
+public struct InputRecord: Sendable {
+    /// 1-based line number where the record starts.
+    public var line: Int
+    /// The validated report, or what is wrong with it.
+    public var result: Result<ReportInput, InputError>
+}
+
+/// Streams reports out of a JSONL or CSV file in fixed memory: a bad record is reported with its
+/// line number and never stops the records after it.
+public final class ReportFileReader {
+    private let source: ByteSource
+    private let validator: ReportValidator
+    private let format: InputFormat
+    private var lines: LineSplitter
+    private var csv: CSVRecordParser?
+    private var csvHeader: [String]?
+    private var headerError: InputError?
+    private let now = Date()
+
+    /// Opens `path` (or standard input for `-`).
+    public init(path: String, format: InputFormat, validator: ReportValidator = ReportValidator()) throws {
+        self.source = try ByteSource(path: path)
+        self.format = format
+        self.validator = validator
+        self.lines = LineSplitter()
+        if format == .csv { csv = CSVRecordParser() }
+    }
+
+    /// Bytes read so far (for progress).
+    public var bytesRead: Int { source.bytesRead }
+
+    /// The file's size if it is a regular file.
+    public var totalBytes: Int? { source.totalBytes }
+
+    /// The next record, or `nil` at the end of the file.
+    public func next() throws -> InputRecord? {
+        switch format {
+        case .jsonl: try nextJSONL()
+        case .csv: try nextCSV()
+        }
+    }
+
+    private func nextJSONL() throws -> InputRecord? {
+        while true {
+            guard let (number, bytes) = try nextLine() else { return nil }
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            return InputRecord(line: number, result: decodeJSONObject(bytes).flatMap { validator.validate($0, now: now) })
+        }
+    }
+
+    private func nextCSV() throws -> InputRecord? {
+        guard var parser = csv else { return nil }
+        defer { csv = parser }
+        while true {
+            let record: CSVRecordParser.Record
+            if let ready = parser.takeRecord() {
+                record = ready
+            } else if let (_, bytes) = try nextLine() {
+                parser.feed(line: bytes)
+                continue
+            } else if let last = parser.finish() {
+                record = last
+            } else {
+                return nil
+            }
+            if case .failure(let error) = record.fields {
+                return InputRecord(line: record.line, result: .failure(error))
+            }
+            guard case .success(let fields) = record.fields else { continue }
+            if fields.count == 1, fields[0].isEmpty { continue }
+            guard let header = csvHeader else {
+                csvHeader = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                let missing = ["external_id", "channel", "reporter", "text"].filter { !csvHeader!.contains($0) }
+                if !missing.isEmpty {
+                    headerError = InputError(field: nil, "CSV header lacks column(s) \(missing.joined(separator: ", "))")
+                    return InputRecord(line: record.line, result: .failure(headerError!))
+                }
+                continue
+            }
+            if let headerError { return InputRecord(line: record.line, result: .failure(headerError)) }
+            guard fields.count == header.count else {
+                return InputRecord(line: record.line, result: .failure(InputError(
+                    field: nil, "has \(fields.count) fields, the header has \(header.count)")))
+            }
+            var object: [String: Any] = [:]
+            for (name, value) in zip(header, fields) where !value.isEmpty { object[name] = value }
+            return InputRecord(line: record.line, result: validator.validate(object, now: now))
+        }
+    }
+
+    private func nextLine() throws -> (Int, [UInt8])? {
+        while true {
+            if let line = lines.takeLine() { return line }
+            guard let chunk = try source.read() else { return lines.finish() }
+            lines.feed(chunk)
+        }
+    }
+
+    private func decodeJSONObject(_ bytes: [UInt8]) -> Result<[String: Any], InputError> {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            return .failure(InputError(field: nil, "is not valid UTF-8"))
+        }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
+        } catch {
+            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            return .failure(InputError(field: nil, "invalid JSON" + (reason.map { ": \($0)" } ?? "")))
+        }
+        guard let object = parsed as? [String: Any] else {
+            return .failure(InputError(field: nil, "is not a JSON object"))
+        }
+        return .success(object)
+    }
+}
+
+/// Reads a file (or standard input) in 1 MiB chunks.
+final class ByteSource {
+    private let handle: FileHandle
+    private(set) var bytesRead = 0
+    let totalBytes: Int?
+
+    init(path: String) throws {
+        if path == "-" {
+            handle = FileHandle.standardInput
+            totalBytes = nil
+        } else {
+            guard let opened = FileHandle(forReadingAtPath: path) else {
+                throw InputError(field: nil, "cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            handle = opened
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            totalBytes = (attributes?[.size] as? NSNumber)?.intValue
+        }
+    }
+
+    func read() throws -> [UInt8]? {
+        guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else { return nil }
+        bytesRead += data.count
+        return [UInt8](data)
+    }
+}
+
+/// Splits a byte stream into lines (LF or CRLF), numbering them from 1.
+struct LineSplitter {
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var number = 0
+
+    mutating func feed(_ chunk: [UInt8]) {
+        if start > 0 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        buffer.append(contentsOf: chunk)
+    }
+
+    mutating func takeLine() -> (Int, [UInt8])? {
+        guard let newline = buffer[start...].firstIndex(of: 0x0A) else { return nil }
+        var end = newline
+        if end > start, buffer[end - 1] == 0x0D { end -= 1 }
+        let line = Array(buffer[start..<end])
+        start = newline + 1
+        number += 1
+        return (number, line)
+    }
+
+    mutating func finish() -> (Int, [UInt8])? {
+        guard start < buffer.count else { return nil }
+        var line = Array(buffer[start...])
+        if line.last == 0x0D { line.removeLast() }
+        start = buffer.count
+        number += 1
+        return (number, line)
+    }
+}

@@ -1,0 +1,91 @@
+public import Foundation
+public import Postgres
+public import TiplineCore
+
+/// What happened to a batch of submitted reports.
+public struct SubmitOutcome: Sendable {
+    /// One entry per input, in input order: the report id and whether it was new.
+    public var results: [(reportID: Int64, isNew: Bool)]
+    /// How many were new reports.
+    public var accepted: Int { results.filter(\.isNew).count }
+    /// How many were already there (same source and external id).
+    public var duplicates: Int { results.count - accepted }
+}
+
+/// Accepts reports into the store and the queue.
+public struct Intake: Sendable {
+    /// Where reports go.
+    public let database: Database
+    /// Hashes reporter identities before anything is written.
+    public let reporterKey: ReporterKey
+    /// Attempts each new job gets before it is dead.
+    public var maxAttempts: Int
+
+    /// Creates an intake.
+    public init(database: Database, reporterKey: ReporterKey, maxAttempts: Int = 5) {
+        self.database = database
+        self.reporterKey = reporterKey
+        self.maxAttempts = maxAttempts
+    }
+
+    /// Stores new reports and queues a job for each, in one transaction with one NOTIFY. Reports
+    /// whose `(source, external_id)` already exists are not inserted; their existing id is returned.
+    public func submit(_ reports: [ReportInput], source: String) async throws -> SubmitOutcome {
+        guard !reports.isEmpty else { return SubmitOutcome(results: []) }
+        let now = Date()
+        let externalIDs = reports.map(\.externalID)
+        let channels = reports.map(\.channel.rawValue)
+        let hashes = reports.map { reporterKey.hash($0.reporter) }
+        let bodies = reports.map(\.text)
+        let platforms = reports.map(\.platform)
+        let times = reports.map { $0.reportedAt ?? now }
+        let maxAttempts = self.maxAttempts
+        let rows = try await database.transaction { tx in
+            let inserted = try tx.queryPrepared("""
+                WITH input AS (
+                    SELECT * FROM unnest(\(externalIDs)::text[], \(channels)::text[], \(hashes)::bytea[],
+                                         \(bodies)::text[], \(platforms)::text[], \(times)::timestamptz[])
+                             AS t (external_id, channel, reporter_hash, body, platform, reported_at)
+                ), inserted AS (
+                    INSERT INTO reports (source, external_id, channel, reporter_hash, body, platform, reported_at)
+                    SELECT \(source), external_id, channel, reporter_hash, body, platform, reported_at FROM input
+                    ON CONFLICT (source, external_id) DO NOTHING
+                    RETURNING id, external_id
+                ), queued AS (
+                    INSERT INTO jobs (report_id, max_attempts) SELECT id, \(maxAttempts) FROM inserted
+                )
+                SELECT id, external_id, true AS is_new FROM inserted
+                """)
+            var found = inserted.rows
+            if inserted.count < Set(externalIDs).count {
+                let existing = try tx.queryPrepared("""
+                    SELECT id, external_id, false AS is_new FROM reports
+                    WHERE source = \(source) AND external_id = ANY(\(externalIDs)::text[])
+                    """)
+                found += existing.rows
+            }
+            if inserted.count > 0 {
+                // One NOTIFY per transaction, however many reports: PostgreSQL takes a global lock
+                // at commit for notifications.
+                try tx.execute("SELECT pg_notify('tipline_jobs', '')")
+            }
+            return found
+        }
+        var byExternalID: [String: (Int64, Bool)] = [:]
+        for row in rows {
+            let id: Int64 = try row.decode(at: 0)
+            let externalID: String = try row.decode(at: 1)
+            let isNew: Bool = try row.decode(at: 2)
+            if let previous = byExternalID[externalID], previous.1 { continue }
+            byExternalID[externalID] = (id, isNew)
+        }
+        // The first occurrence of an external id in the batch is the new one; later ones are duplicates.
+        var seen = Set<String>()
+        let results = reports.map { report -> (reportID: Int64, isNew: Bool) in
+            let (id, isNew) = byExternalID[report.externalID] ?? (0, false)
+            let first = seen.insert(report.externalID).inserted
+            return (id, isNew && first)
+        }
+        return SubmitOutcome(results: results)
+    }
+}

@@ -1,0 +1,101 @@
+@preconcurrency import Crypto
+public import Foundation
+public import Postgres
+
+/// One numbered SQL file from migrations/, carried inside the binary.
+public struct Migration: Sendable, Equatable {
+    /// The number the file name starts with; migrations apply in this order.
+    public var version: Int
+    /// The rest of the file name.
+    public var name: String
+    /// The file's SQL.
+    public var sql: String
+
+    /// SHA-256 of the SQL, hex; a changed file after it was applied is refused.
+    public var checksum: String {
+        SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// What `tipline migrate` did.
+public struct MigrationReport: Sendable {
+    /// Versions applied by this run.
+    public var applied: [Int]
+    /// Versions that were already there.
+    public var alreadyApplied: [Int]
+}
+
+/// A migration problem an operator has to look at.
+public struct MigrationError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public var description: String
+}
+
+/// Applies migrations in order, each in its own transaction, under an advisory lock so that any
+/// number of processes may run it at once: one applies, the others wait and then find nothing to do.
+public struct Migrator: Sendable {
+    /// The advisory lock key ("tipline" in ASCII), taken per transaction.
+    static let lockKey: Int64 = 0x7469_706c_696e_65
+    /// The migrations this binary carries.
+    public let migrations: [Migration]
+
+    /// Creates a migrator for the embedded migrations (or others, in tests).
+    public init(migrations: [Migration] = Migration.embedded) {
+        self.migrations = migrations.sorted { $0.version < $1.version }
+    }
+
+    /// Brings the schema up to date.
+    public func migrate(_ database: Database) async throws -> MigrationReport {
+        let migrations = self.migrations
+        return try await database.withConnection { connection in
+            var report = MigrationReport(applied: [], alreadyApplied: [])
+            try connection.transaction { tx in
+                try tx.execute("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
+                try tx.executeScript("""
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version    integer     PRIMARY KEY,
+                        name       text        NOT NULL,
+                        checksum   text        NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """)
+            }
+            for migration in migrations {
+                let applied = try connection.transaction { tx in
+                    try tx.execute("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
+                    let existing = try tx.query(
+                        "SELECT checksum FROM schema_migrations WHERE version = \(migration.version)")
+                    if let row = existing.first {
+                        let checksum: String = try row.decode(at: 0)
+                        guard checksum == migration.checksum else {
+                            throw MigrationError(description:
+                                "migration \(migration.version)_\(migration.name) was changed after it was applied "
+                                + "(checksum \(checksum.prefix(12)) in the database, \(migration.checksum.prefix(12)) in this binary); "
+                                + "shipped migrations must never be edited: add a new one")
+                        }
+                        return false
+                    }
+                    try tx.executeScript(migration.sql)
+                    try tx.execute("""
+                        INSERT INTO schema_migrations (version, name, checksum)
+                        VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                        """)
+                    return true
+                }
+                if applied { report.applied.append(migration.version) } else { report.alreadyApplied.append(migration.version) }
+            }
+            return report
+        }
+    }
+
+    /// Versions present in the database that this binary does not know, and versions it knows that
+    /// are not applied yet.
+    public func pending(_ database: Database) async throws -> [Int] {
+        let known = migrations.map(\.version)
+        let rows = try await database.query("""
+            SELECT version FROM schema_migrations
+            """)
+        let applied = Set(try rows.map { try $0.decode(Int.self, at: 0) })
+        return known.filter { !applied.contains($0) }
+    }
+}

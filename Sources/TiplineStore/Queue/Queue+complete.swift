@@ -1,0 +1,261 @@
+public import ContactExtraction
+public import Foundation
+public import Postgres
+public import TiplineCore
+
+/// A claimed job after the pure domain read its ad.
+public struct ProcessedReport: Sendable {
+    /// The job.
+    public var job: ClaimedJob
+    /// What the ad contains.
+    public var analysis: Analysis
+
+    /// Pairs a job with its analysis.
+    public init(job: ClaimedJob, analysis: Analysis) {
+        self.job = job
+        self.analysis = analysis
+    }
+}
+
+/// The outcome written for a report.
+public enum Outcome: String, Sendable, Codable {
+    case noContact = "no_contact", recorded, escalated
+}
+
+/// What a batch completion did.
+public struct Completion: Sendable {
+    /// Reports completed by this transaction.
+    public var completed: [Int64]
+    /// Reports whose lease this worker no longer held: nothing of theirs was written.
+    public var refused: [Int64]
+    /// Escalation rows written.
+    public var escalations: Int
+}
+
+extension Queue {
+    /// Applies a batch's outcomes and completes its jobs in one transaction.
+    ///
+    /// 1. Fence: lock the batch's job rows that this lease still holds (owner and attempt); the
+    ///    rest are refused and nothing of theirs is written.
+    /// 2. Upsert every contact of the batch in sorted order (concurrent batches cannot deadlock on them).
+    /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
+    ///    moved a contact to an offender not yet locked.
+    /// 4. Group and level in memory (`SellerBook`), then write offenders, merges, contacts, links,
+    ///    escalations and outcomes with one statement each, and delete the jobs.
+    public func complete(_ batch: [ProcessedReport], lease: Lease) async throws -> Completion {
+        try await database.transaction { tx in try Self.complete(batch, lease: lease, on: tx) }
+    }
+
+    static func complete(_ batch: [ProcessedReport], lease: Lease, on tx: Connection) throws -> Completion {
+        // 1. Fence.
+        let owned = Set(try tx.queryPrepared("""
+            SELECT j.report_id FROM jobs j
+              JOIN unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
+                ON j.report_id = c.id AND j.attempt = c.attempt
+             WHERE j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
+             ORDER BY j.report_id
+               FOR UPDATE OF j
+            """).map { try $0.decode(Int64.self, at: 0) })
+        let mine = batch.filter { owned.contains($0.job.reportID) }
+        let refused = batch.map(\.job.reportID).filter { !owned.contains($0) }
+        guard !mine.isEmpty else { return Completion(completed: [], refused: refused, escalations: 0) }
+
+        let ladder = try currentLadder(on: tx)
+        let contacts = Array(Set(mine.flatMap(\.analysis.contacts))).sorted()
+        var book = try loadSellerBook(contacts: contacts, ladder: ladder, on: tx)
+
+        // 4. Group and level in batch order.
+        var placements: [Int64: SellerBook.Placement] = [:]
+        var rises: [(SellerBook.Rise, Int64)] = []
+        for report in mine {
+            guard let placement = book.add(
+                contacts: report.analysis.contacts, at: report.job.reportedAt, reporter: report.job.reporterHash)
+            else { continue }
+            placements[report.job.reportID] = placement
+            if let rise = placement.rise { rises.append((rise, report.job.reportID)) }
+        }
+        let realID = try allocateOffenders(book, on: tx)
+        func final(_ id: Int64) -> Int64 { realID(book.survivor(of: id)) }
+
+        try writeMerges(book, realID: realID, on: tx)
+        try writeContactOwners(contacts: contacts, book: book, realID: realID, on: tx)
+        var levels: [Int64: Level] = [:]
+        for placement in placements.values {
+            let survivor = book.survivor(of: placement.offender)
+            levels[realID(survivor)] = book.level(of: survivor)
+        }
+        try writeLevels(levels, on: tx)
+        if !rises.isEmpty {
+            try tx.queryPrepared("""
+                WITH written AS (
+                    INSERT INTO escalations (offender_id, from_level, to_level, report_id)
+                    SELECT * FROM unnest(\(rises.map { final($0.0.offender) })::bigint[],
+                                         \(rises.map { $0.0.from.rawValue })::text[],
+                                         \(rises.map { $0.0.to.rawValue })::text[], \(rises.map(\.1))::bigint[])
+                    RETURNING id
+                )
+                SELECT pg_notify('tipline_escalations', max(id)::text) FROM written
+                """)
+        }
+        var linkReports: [Int64] = []
+        var linkKinds: [String] = []
+        var linkValues: [String] = []
+        for report in mine {
+            for contact in report.analysis.contacts {
+                linkReports.append(report.job.reportID)
+                linkKinds.append(contact.kind.rawValue)
+                linkValues.append(contact.value)
+            }
+        }
+        if !linkReports.isEmpty {
+            try tx.queryPrepared("""
+                INSERT INTO report_contacts (report_id, contact_id)
+                SELECT l.report_id, c.id
+                  FROM unnest(\(linkReports)::bigint[], \(linkKinds)::text[], \(linkValues)::text[]) AS l (report_id, kind, value)
+                  JOIN contacts c ON c.kind = l.kind AND c.value = l.value
+                ON CONFLICT DO NOTHING
+                """)
+        }
+        let outcomes = mine.map { report -> Outcome in
+            guard let placement = placements[report.job.reportID] else { return .noContact }
+            return placement.rise == nil ? .recorded : .escalated
+        }
+        try tx.queryPrepared("""
+            UPDATE reports r
+               SET state = 'done', outcome = v.outcome, category = v.category, offender_id = v.offender_id,
+                   level = v.level, attempts = v.attempt, last_error = NULL, processed_at = now()
+              FROM unnest(\(mine.map(\.job.reportID))::bigint[], \(outcomes.map(\.rawValue))::text[],
+                          \(mine.map(\.analysis.category.rawValue))::text[],
+                          \(mine.map { placements[$0.job.reportID].map { final($0.offender) } })::bigint[],
+                          \(mine.map { placements[$0.job.reportID]?.level.rawValue })::text[],
+                          \(mine.map(\.job.attempt))::int[])
+                   AS v (id, outcome, category, offender_id, level, attempt)
+             WHERE r.id = v.id
+            """)
+        try tx.queryPrepared("DELETE FROM jobs WHERE report_id = ANY(\(mine.map(\.job.reportID))::bigint[])")
+        return Completion(completed: mine.map(\.job.reportID), refused: refused, escalations: rises.count)
+    }
+
+    /// The ladder in force: the newest policy row.
+    static func currentLadder(on connection: Connection) throws -> Ladder {
+        let row = try connection.queryPrepared("""
+            SELECT window_days, review, restrict_at, suspend, refer FROM ladder_policies ORDER BY id DESC LIMIT 1
+            """).one()
+        return Ladder(
+            windowDays: try row.decode(at: 0), review: try row.decode(at: 1), restrict: try row.decode(at: 2),
+            suspend: try row.decode(at: 3), refer: try row.decode(at: 4))
+    }
+
+    /// Steps 2 and 3: upsert contacts, lock their offenders in id order, and load what the book needs.
+    private static func loadSellerBook(contacts: [Contact], ladder: Ladder, on tx: Connection) throws -> SellerBook {
+        guard !contacts.isEmpty else { return SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]) }
+        let kinds = contacts.map(\.kind.rawValue)
+        let values = contacts.map(\.value)
+        try tx.queryPrepared("""
+            INSERT INTO contacts (kind, value)
+            SELECT kind, value FROM unnest(\(kinds)::text[], \(values)::text[]) AS t (kind, value)
+             ORDER BY kind, value
+            ON CONFLICT (kind, value) DO NOTHING
+            """)
+        var owners: [Contact: Int64] = [:]
+        var levels: [Int64: Level] = [:]
+        for _ in 0..<50 {
+            owners = [:]
+            for row in try tx.queryPrepared("""
+                SELECT c.kind, c.value, c.offender_id FROM contacts c
+                  JOIN unnest(\(kinds)::text[], \(values)::text[]) AS t (kind, value)
+                    ON c.kind = t.kind AND c.value = t.value
+                 WHERE c.offender_id IS NOT NULL
+                """) {
+                guard let kind = ContactKind(rawValue: try row.decode(at: 0)) else { continue }
+                owners[Contact(kind: kind, value: try row.decode(at: 1))] = try row.decode(Int64.self, at: 2)
+            }
+            let missing = Set(owners.values).subtracting(levels.keys)
+            if missing.isEmpty { break }
+            // Offenders merged away since the read above are locked but not used; the re-read finds survivors.
+            for row in try tx.queryPrepared("""
+                SELECT id, merged_into, level FROM offenders
+                 WHERE id = ANY(\(missing.sorted())::bigint[]) ORDER BY id FOR UPDATE
+                """) where try row.decodeIfPresent(Int64.self, at: 1) == nil {
+                levels[try row.decode(at: 0)] = Level(rawValue: try row.decode(at: 2)) ?? Level.none
+            }
+            if Set(owners.values).isSubset(of: levels.keys) { break }
+        }
+        var events: [Int64: [SellerBook.Event]] = [:]
+        if !levels.isEmpty {
+            for row in try tx.queryPrepared("""
+                SELECT offender_id, reported_at, reporter_hash FROM reports
+                 WHERE offender_id = ANY(\(levels.keys.sorted())::bigint[])
+                """) {
+                events[try row.decode(at: 0), default: []].append((try row.decode(at: 1), try row.decode(at: 2)))
+            }
+        }
+        return SellerBook(ladder: ladder, owners: owners, levels: levels, events: events)
+    }
+
+    /// Gives the batch's provisional offenders real ids, in creation order (so lower stays older).
+    private static func allocateOffenders(_ book: SellerBook, on tx: Connection) throws -> @Sendable (Int64) -> Int64 {
+        let provisional = book.created
+        guard !provisional.isEmpty else { return { $0 } }
+        let ids = try tx.queryPrepared("""
+            SELECT nextval('offenders_id_seq') FROM generate_series(1, \(provisional.count))
+            """).map { try $0.decode(Int64.self, at: 0) }.sorted()
+        let mapping = Dictionary(uniqueKeysWithValues: zip(provisional, ids))
+        let survivors = provisional.filter { book.survivor(of: $0) == $0 }
+        try tx.queryPrepared("""
+            INSERT INTO offenders (id, level)
+            SELECT * FROM unnest(\(survivors.map { mapping[$0]! })::bigint[], \(survivors.map { book.level(of: $0).rawValue })::text[])
+            """)
+        // Provisional offenders absorbed within the batch never reach the table.
+        return { mapping[$0] ?? $0 }
+    }
+
+    private static func writeMerges(_ book: SellerBook, realID: (Int64) -> Int64, on tx: Connection) throws {
+        let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
+        guard !absorbed.isEmpty else { return }
+        let survivors = absorbed.map { realID(book.survivor(of: $0)) }
+        try tx.queryPrepared("""
+            UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
+              FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+             WHERE o.id = m.absorbed OR o.merged_into = m.absorbed
+            """)
+        try tx.queryPrepared("""
+            UPDATE contacts c SET offender_id = m.survivor
+              FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+             WHERE c.offender_id = m.absorbed
+            """)
+        try tx.queryPrepared("""
+            UPDATE reports r SET offender_id = m.survivor
+              FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+             WHERE r.offender_id = m.absorbed
+            """)
+        try tx.queryPrepared("""
+            UPDATE escalations e SET offender_id = m.survivor
+              FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+             WHERE e.offender_id = m.absorbed
+            """)
+    }
+
+    private static func writeContactOwners(
+        contacts: [Contact], book: SellerBook, realID: (Int64) -> Int64, on tx: Connection
+    ) throws {
+        guard !contacts.isEmpty else { return }
+        let owners = contacts.map { realID(book.survivor(of: book.owners[$0]!)) }
+        try tx.queryPrepared("""
+            UPDATE contacts c SET offender_id = v.offender_id
+              FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[], \(owners)::bigint[])
+                   AS v (kind, value, offender_id)
+             WHERE c.kind = v.kind AND c.value = v.value AND c.offender_id IS DISTINCT FROM v.offender_id
+            """)
+    }
+
+    private static func writeLevels(_ levels: [Int64: Level], on tx: Connection) throws {
+        guard !levels.isEmpty else { return }
+        let ids = levels.keys.sorted()
+        try tx.queryPrepared("""
+            UPDATE offenders o SET level = v.level, updated_at = now()
+              FROM unnest(\(ids)::bigint[], \(ids.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
+             WHERE o.id = v.id AND o.level <> v.level
+            """)
+    }
+}

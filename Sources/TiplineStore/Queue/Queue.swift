@@ -1,0 +1,194 @@
+public import Foundation
+public import Postgres
+public import TiplineCore
+
+/// A worker's hold on the jobs it claimed. Every state change names the owner and the attempt it
+/// expects, so a worker whose lease ran out cannot change a job another worker now holds.
+public struct Lease: Sendable, Equatable {
+    /// The worker process's unique id (a new one per process start).
+    public var owner: UUID
+    /// How long a claim or heartbeat keeps the jobs, in seconds.
+    public var seconds: Double
+
+    /// Creates a lease description.
+    public init(owner: UUID, seconds: Double) {
+        self.owner = owner
+        self.seconds = seconds
+    }
+}
+
+/// A job handed to a worker, with the report it is about.
+public struct ClaimedJob: Sendable, Equatable {
+    /// The report (and job) id.
+    public var reportID: Int64
+    /// This attempt's number, from 1.
+    public var attempt: Int
+    /// Attempts allowed before the job is dead.
+    public var maxAttempts: Int
+    /// The ad text.
+    public var body: String
+    /// The reporter's keyed hash.
+    public var reporterHash: Data
+    /// When the ad was reported.
+    public var reportedAt: Date
+}
+
+/// The job queue: claims, heartbeats, rescue of expired leases, failures and completion.
+public struct Queue: Sendable {
+    /// The database holding the queue.
+    public let database: Database
+    /// The channel `submit` notifies when jobs arrive.
+    public static let jobsChannel = "tipline_jobs"
+    /// The channel notified when escalation rows are written.
+    public static let escalationsChannel = "tipline_escalations"
+
+    /// Creates a queue over a database.
+    public init(database: Database) {
+        self.database = database
+    }
+
+    /// Claims up to `limit` ready jobs with `FOR UPDATE SKIP LOCKED`, in one statement.
+    ///
+    /// A job whose previous lease ran out (`solo`) may have crashed its worker: it is claimed alone,
+    /// so that it cannot take a batch of healthy jobs down with it again.
+    public func claim(limit: Int, lease: Lease) async throws -> [ClaimedJob] {
+        try await database.withConnection { connection in
+            try Self.claim(limit: limit, lease: lease, on: connection)
+        }
+    }
+
+    static func claim(limit: Int, lease: Lease, on connection: Connection) throws -> [ClaimedJob] {
+        let rows = try connection.queryPrepared("""
+            WITH solo AS (
+                SELECT report_id FROM jobs
+                 WHERE solo AND state IN ('queued', 'retrying') AND run_at <= now()
+                 ORDER BY run_at, report_id
+                 LIMIT 1
+                 FOR UPDATE SKIP LOCKED
+            ), batch AS (
+                SELECT report_id FROM jobs
+                 WHERE state IN ('queued', 'retrying') AND run_at <= now() AND NOT solo
+                   AND NOT EXISTS (SELECT 1 FROM solo)
+                 ORDER BY run_at, report_id
+                 LIMIT \(limit)
+                 FOR UPDATE SKIP LOCKED
+            ), picked AS (
+                SELECT report_id FROM solo UNION ALL SELECT report_id FROM batch
+            )
+            UPDATE jobs j
+               SET state = 'running', attempt = j.attempt + 1, lease_owner = \(lease.owner.uuidString),
+                   lease_expires_at = now() + make_interval(secs => \(lease.seconds)), claimed_at = now()
+              FROM picked, reports r
+             WHERE j.report_id = picked.report_id AND r.id = j.report_id
+            RETURNING j.report_id, j.attempt, j.max_attempts, r.body, r.reporter_hash, r.reported_at
+            """)
+        return try rows.map { row in
+            ClaimedJob(
+                reportID: try row.decode(at: 0), attempt: try row.decode(at: 1), maxAttempts: try row.decode(at: 2),
+                body: try row.decode(at: 3), reporterHash: try row.decode(at: 4), reportedAt: try row.decode(at: 5))
+        }
+    }
+
+    /// Extends the lease on every job this worker holds and records its heartbeat. Rows locked by
+    /// the worker's own completing transactions are skipped rather than waited for (no deadlock).
+    @discardableResult
+    public func heartbeat(lease: Lease, inFlight: Int, processed: Int) async throws -> Int {
+        try await database.withConnection { connection in
+            try connection.queryPrepared("""
+                WITH me AS (
+                    UPDATE workers SET heartbeat_at = now(), in_flight = \(inFlight), processed = \(processed)
+                     WHERE id = \(lease.owner.uuidString)
+                ), mine AS (
+                    SELECT report_id FROM jobs
+                     WHERE lease_owner = \(lease.owner.uuidString) AND state = 'running'
+                     FOR UPDATE SKIP LOCKED
+                )
+                UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+                  FROM mine WHERE j.report_id = mine.report_id
+                """).affectedRows
+        }
+    }
+
+    /// Returns jobs whose lease ran out to the queue (or to `dead` when out of attempts).
+    ///
+    /// Only rows still `running` with an expired lease are touched, and rows locked by a
+    /// completing transaction are skipped: a rescue can never undo a completion.
+    @discardableResult
+    public func rescueExpired(limit: Int = 1000) async throws -> (retried: Int, dead: Int) {
+        try await database.transaction { tx in
+            let dead = try tx.queryPrepared("""
+                WITH expired AS (
+                    SELECT report_id FROM jobs
+                     WHERE state = 'running' AND lease_expires_at < now() AND attempt >= max_attempts
+                     ORDER BY lease_expires_at LIMIT \(limit)
+                     FOR UPDATE SKIP LOCKED
+                ), gone AS (
+                    DELETE FROM jobs j USING expired WHERE j.report_id = expired.report_id
+                    RETURNING j.report_id, j.attempt
+                )
+                UPDATE reports r
+                   SET state = 'dead', attempts = gone.attempt, processed_at = now(),
+                       last_error = 'lease expired on attempt ' || gone.attempt
+                                    || ': the worker crashed, hung or lost its connection'
+                  FROM gone WHERE r.id = gone.report_id
+                """).affectedRows
+            let retried = try tx.queryPrepared("""
+                WITH expired AS (
+                    SELECT report_id FROM jobs
+                     WHERE state = 'running' AND lease_expires_at < now() AND attempt < max_attempts
+                     ORDER BY lease_expires_at LIMIT \(limit)
+                     FOR UPDATE SKIP LOCKED
+                )
+                UPDATE jobs j
+                   SET state = 'retrying', solo = true, run_at = now(), lease_owner = NULL,
+                       lease_expires_at = NULL, failed_at = now(),
+                       last_error = 'lease expired on attempt ' || j.attempt
+                                    || ': the worker crashed, hung or lost its connection'
+                  FROM expired WHERE j.report_id = expired.report_id
+                """).affectedRows
+            if retried > 0 { try tx.execute("SELECT pg_notify('tipline_jobs', '')") }
+            return (retried, dead)
+        }
+    }
+
+    /// Records a failed attempt: back to the queue after `retryDelay` seconds, or `dead` with the
+    /// error once attempts are used up. Fenced: refused (returns false) unless this lease still holds it.
+    @discardableResult
+    public func fail(_ job: ClaimedJob, error: String, retryDelay: Double, lease: Lease) async throws -> Bool {
+        let message = String(error.prefix(2000))
+        return try await database.transaction { tx in
+            if job.attempt >= job.maxAttempts {
+                return try tx.queryPrepared("""
+                    WITH gone AS (
+                        DELETE FROM jobs
+                         WHERE report_id = \(job.reportID) AND state = 'running'
+                           AND lease_owner = \(lease.owner.uuidString) AND attempt = \(job.attempt)
+                        RETURNING report_id, attempt
+                    )
+                    UPDATE reports r
+                       SET state = 'dead', attempts = gone.attempt, last_error = \(message), processed_at = now()
+                      FROM gone WHERE r.id = gone.report_id
+                    """).affectedRows == 1
+            }
+            return try tx.queryPrepared("""
+                UPDATE jobs
+                   SET state = 'retrying', run_at = now() + make_interval(secs => \(retryDelay)),
+                       lease_owner = NULL, lease_expires_at = NULL, last_error = \(message), failed_at = now()
+                 WHERE report_id = \(job.reportID) AND state = 'running'
+                   AND lease_owner = \(lease.owner.uuidString) AND attempt = \(job.attempt)
+                """).affectedRows == 1
+        }
+    }
+
+    /// True when no job is queued, running or waiting for a retry.
+    public func isIdle() async throws -> Bool {
+        try await database.query("SELECT NOT EXISTS (SELECT 1 FROM jobs)").one().decode(Bool.self, at: 0)
+    }
+
+    /// True when a job is ready to claim now.
+    public func hasReadyJobs() async throws -> Bool {
+        try await database.query("""
+            SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'retrying') AND run_at <= now())
+            """).one().decode(Bool.self, at: 0)
+    }
+}

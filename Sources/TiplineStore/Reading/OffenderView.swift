@@ -1,0 +1,101 @@
+public import Foundation
+public import Postgres
+
+/// One seller with every contact, report and level change (`tipline offender`).
+public struct OffenderView: Sendable, Codable {
+    /// The surviving offender id.
+    public var id: Int64
+    /// Ids merged into this one.
+    public var mergedIDs: [Int64]
+    /// The current level.
+    public var level: String
+    /// Canonical contacts.
+    public var contacts: [ContactRow]
+    /// Reports, newest first.
+    public var reports: [ReportRow]
+    /// Distinct reporters over all reports.
+    public var distinctReporters: Int
+    /// Rises of the level, oldest first.
+    public var levelHistory: [LevelChange]
+
+    /// A contact.
+    public struct ContactRow: Sendable, Codable {
+        public var kind: String
+        public var value: String
+    }
+
+    /// A report, with the reporter shown only as a short prefix of its keyed hash.
+    public struct ReportRow: Sendable, Codable {
+        public var id: Int64
+        public var source: String
+        public var externalID: String
+        public var channel: String
+        public var reporter: String
+        public var reportedAt: Date
+        public var category: String?
+        public var outcome: String?
+        public var level: String?
+    }
+
+    /// An escalation row.
+    public struct LevelChange: Sendable, Codable {
+        public var id: Int64
+        public var from: String
+        public var to: String
+        public var reportID: Int64?
+        public var at: Date
+    }
+
+    /// Finds an offender by id (following merges) or by `kind:value` of one of its contacts.
+    public static func find(_ reference: String, in database: Database) async throws -> OffenderView? {
+        try await database.withConnection { connection in
+            var start: Int64?
+            if let id = Int64(reference) {
+                start = id
+            } else if let colon = reference.firstIndex(of: ":") {
+                let kind = String(reference[..<colon]).lowercased()
+                let value = String(reference[reference.index(after: colon)...])
+                start = try connection.query("""
+                    SELECT offender_id FROM contacts WHERE kind = \(kind) AND (value = \(value) OR value = lower(\(value)))
+                    """).first?.decodeIfPresent(Int64.self, at: 0)
+            }
+            guard var id = start else { return nil }
+            // Follow merges to the survivor.
+            for _ in 0..<64 {
+                guard let row = try connection.query("SELECT merged_into FROM offenders WHERE id = \(id)").first else {
+                    return nil
+                }
+                guard let next = try row.decodeIfPresent(Int64.self, at: 0) else { break }
+                id = next
+            }
+            let level = try connection.query("SELECT level FROM offenders WHERE id = \(id)").one().decode(String.self, at: 0)
+            let merged = try connection.query("SELECT id FROM offenders WHERE merged_into = \(id) ORDER BY id")
+                .map { try $0.decode(Int64.self, at: 0) }
+            let contacts = try connection.query("""
+                SELECT kind, value FROM contacts WHERE offender_id = \(id) ORDER BY kind, value
+                """).map { ContactRow(kind: try $0.decode(at: 0), value: try $0.decode(at: 1)) }
+            let reports = try connection.query("""
+                SELECT id, source, external_id, channel, encode(substring(reporter_hash FROM 1 FOR 4), 'hex'),
+                       reported_at, category, outcome, level
+                  FROM reports WHERE offender_id = \(id) ORDER BY reported_at DESC, id DESC
+                """).map { row in
+                ReportRow(id: try row.decode(at: 0), source: try row.decode(at: 1), externalID: try row.decode(at: 2),
+                          channel: try row.decode(at: 3), reporter: "r:" + (try row.decode(String.self, at: 4)),
+                          reportedAt: try row.decode(at: 5), category: try row.decodeIfPresent(at: 6),
+                          outcome: try row.decodeIfPresent(at: 7), level: try row.decodeIfPresent(at: 8))
+            }
+            let reporters = try connection.query("""
+                SELECT count(DISTINCT reporter_hash) FROM reports WHERE offender_id = \(id)
+                """).one().decode(Int.self, at: 0)
+            let history = try connection.query("""
+                SELECT id, from_level, to_level, report_id, created_at FROM escalations
+                 WHERE offender_id = \(id) ORDER BY id
+                """).map { row in
+                LevelChange(id: try row.decode(at: 0), from: try row.decode(at: 1), to: try row.decode(at: 2),
+                            reportID: try row.decodeIfPresent(at: 3), at: try row.decode(at: 4))
+            }
+            return OffenderView(id: id, mergedIDs: merged, level: level, contacts: contacts, reports: reports,
+                                distinctReporters: reporters, levelHistory: history)
+        }
+    }
+}

@@ -1,0 +1,156 @@
+public import Foundation
+public import Postgres
+
+/// Everything `tipline status` shows: is the queue healthy?
+public struct StatusSnapshot: Sendable, Codable {
+    /// Jobs and reports by status.
+    public var counts: [String: Int]
+    /// Age in seconds of the oldest job waiting to be claimed (nil when none waits).
+    public var oldestWaitingSeconds: Double?
+    /// Reports completed in the last 1, 5 and 15 minutes.
+    public var completed: [String: Int]
+    /// Failed attempts waiting for a retry, and reports that went dead, in the last 15 minutes.
+    public var recentFailures: Int
+    /// Workers that heartbeat within their lease.
+    public var workers: [WorkerRow]
+    /// Escalations in the last 24 hours, by level reached.
+    public var escalations24h: [String: Int]
+    /// Categories of reports completed in the last 24 hours.
+    public var categories24h: [String: Int]
+    /// The sellers at the top of the ladder.
+    public var topOffenders: [OffenderRow]
+    /// When this was read.
+    public var at: Date
+
+    /// A live worker.
+    public struct WorkerRow: Sendable, Codable {
+        public var name: String
+        public var host: String
+        public var pid: Int
+        public var inFlight: Int
+        public var processed: Int
+        public var concurrency: Int
+        public var secondsSinceHeartbeat: Double
+        public var upSeconds: Double
+    }
+
+    /// A seller in the top list.
+    public struct OffenderRow: Sendable, Codable {
+        public var id: Int64
+        public var level: String
+        public var reports: Int
+        public var reporters: Int
+        public var lastReportedAt: Date?
+        public var contacts: [String]
+    }
+
+    /// Reads a snapshot in one transaction (REPEATABLE READ, so the numbers agree with each other).
+    public static func read(_ database: Database) async throws -> StatusSnapshot {
+        try await database.withConnection { connection in
+            try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            defer { _ = try? connection.execute("COMMIT") }
+            let totals = try connection.query("""
+                SELECT (SELECT count(*) FROM jobs WHERE state = 'queued'),
+                       (SELECT count(*) FROM jobs WHERE state = 'running'),
+                       (SELECT count(*) FROM jobs WHERE state = 'retrying'),
+                       (SELECT count(*) FROM reports WHERE state = 'done'),
+                       (SELECT count(*) FROM reports WHERE state = 'dead'),
+                       (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM jobs WHERE state <> 'running'),
+                       (SELECT count(*) FROM reports WHERE processed_at > now() - interval '1 minute' AND state = 'done'),
+                       (SELECT count(*) FROM reports WHERE processed_at > now() - interval '5 minutes' AND state = 'done'),
+                       (SELECT count(*) FROM reports WHERE processed_at > now() - interval '15 minutes' AND state = 'done'),
+                       (SELECT count(*) FROM jobs WHERE failed_at > now() - interval '15 minutes')
+                       + (SELECT count(*) FROM reports WHERE state = 'dead' AND processed_at > now() - interval '15 minutes')
+                """).one()
+            let counts = [
+                "queued": try totals.decode(Int.self, at: 0), "running": try totals.decode(Int.self, at: 1),
+                "retrying": try totals.decode(Int.self, at: 2), "done": try totals.decode(Int.self, at: 3),
+                "dead": try totals.decode(Int.self, at: 4),
+            ]
+            let workers = try connection.query("""
+                SELECT name, host, pid, in_flight, processed, concurrency,
+                       extract(epoch FROM now() - heartbeat_at)::float8, extract(epoch FROM now() - started_at)::float8
+                  FROM workers
+                 WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => lease_seconds)
+                 ORDER BY name, started_at
+                """).map { row in
+                WorkerRow(name: try row.decode(at: 0), host: try row.decode(at: 1), pid: try row.decode(at: 2),
+                          inFlight: try row.decode(at: 3), processed: try row.decode(at: 4),
+                          concurrency: try row.decode(at: 5), secondsSinceHeartbeat: try row.decode(at: 6),
+                          upSeconds: try row.decode(at: 7))
+            }
+            var escalations: [String: Int] = [:]
+            for row in try connection.query("""
+                SELECT to_level, count(*) FROM escalations WHERE created_at > now() - interval '24 hours' GROUP BY to_level
+                """) {
+                escalations[try row.decode(at: 0)] = try row.decode(at: 1)
+            }
+            var categories: [String: Int] = [:]
+            for row in try connection.query("""
+                SELECT category, count(*) FROM reports
+                 WHERE processed_at > now() - interval '24 hours' AND state = 'done' GROUP BY category
+                """) {
+                categories[try row.decodeIfPresent(String.self, at: 0) ?? "other"] = try row.decode(at: 1)
+            }
+            let top = try connection.query("""
+                WITH top AS (
+                    SELECT id, level FROM offenders
+                     WHERE merged_into IS NULL AND level <> 'none'
+                     ORDER BY array_position(ARRAY['none', 'review', 'restrict', 'suspend', 'refer'], level) DESC,
+                              updated_at DESC
+                     LIMIT 10
+                )
+                SELECT top.id, top.level, s.reports, s.reporters, s.last_at, c.contacts
+                  FROM top
+                 CROSS JOIN LATERAL (
+                       SELECT count(*) AS reports, count(DISTINCT reporter_hash) AS reporters, max(reported_at) AS last_at
+                         FROM reports WHERE offender_id = top.id) s
+                 CROSS JOIN LATERAL (
+                       SELECT coalesce(array_agg(kind || ':' || value ORDER BY kind, value), '{}') AS contacts
+                         FROM (SELECT kind, value FROM contacts WHERE offender_id = top.id ORDER BY kind, value LIMIT 4) x) c
+                 ORDER BY array_position(ARRAY['none', 'review', 'restrict', 'suspend', 'refer'], top.level) DESC,
+                          s.reporters DESC, top.id
+                """).map { row in
+                OffenderRow(id: try row.decode(at: 0), level: try row.decode(at: 1), reports: try row.decode(at: 2),
+                            reporters: try row.decode(at: 3), lastReportedAt: try row.decodeIfPresent(at: 4),
+                            contacts: PostgresTextArray.parse(try row.decode(String.self, at: 5)))
+            }
+            return StatusSnapshot(
+                counts: counts, oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
+                completed: ["1m": try totals.decode(at: 6), "5m": try totals.decode(at: 7), "15m": try totals.decode(at: 8)],
+                recentFailures: try totals.decode(at: 9), workers: workers, escalations24h: escalations,
+                categories24h: categories, topOffenders: top, at: Date())
+        }
+    }
+}
+
+/// Reads PostgreSQL's text output of a `text[]` value.
+public enum PostgresTextArray {
+    /// Splits `{a,"b c","d\"e"}` into its elements (NULL elements become empty strings).
+    public static func parse(_ text: String) -> [String] {
+        var elements: [String] = []
+        var current = ""
+        var quoted = false
+        var escaped = false
+        var sawQuotes = false
+        for ch in text.dropFirst().dropLast() {
+            if escaped {
+                current.append(ch)
+                escaped = false
+            } else if ch == "\\" {
+                escaped = true
+            } else if ch == "\"" {
+                quoted.toggle()
+                sawQuotes = true
+            } else if ch == ",", !quoted {
+                elements.append(!sawQuotes && current == "NULL" ? "" : current)
+                current = ""
+                sawQuotes = false
+            } else {
+                current.append(ch)
+            }
+        }
+        if text.count > 2 { elements.append(!sawQuotes && current == "NULL" ? "" : current) }
+        return elements
+    }
+}

@@ -1,0 +1,64 @@
+import Crypto
+public import Foundation
+public import Postgres
+
+/// The secret that turns reporter identities into keyed hashes (HMAC-SHA256).
+///
+/// Only the hash is ever stored: enough to count distinct reporters, useless for finding out who
+/// they are without the key. The key comes from `TIPLINE_REPORTER_KEY`.
+public struct ReporterKey: Sendable {
+    /// The environment variable the key is read from.
+    public static let environmentVariable = "TIPLINE_REPORTER_KEY"
+    private let secret: Data
+
+    /// Wraps key material; at least 16 bytes.
+    public init(secret: String) throws {
+        guard secret.utf8.count >= 16 else {
+            throw TiplineError(.configuration,
+                "\(Self.environmentVariable) must be at least 16 bytes (got \(secret.utf8.count)); "
+                + "make one with: openssl rand -hex 32")
+        }
+        self.secret = Data(secret.utf8)
+    }
+
+    /// Reads the key from the environment, with a message that says how to set it.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ReporterKey {
+        guard let secret = environment[environmentVariable], !secret.isEmpty else {
+            throw TiplineError(.configuration,
+                "\(environmentVariable) is not set: reporter identities are stored only as a keyed hash, "
+                + "so a key is required (make one with: openssl rand -hex 32)")
+        }
+        return try ReporterKey(secret: secret)
+    }
+
+    /// The keyed hash of a reporter identity (32 bytes).
+    public func hash(_ reporter: String) -> Data {
+        Data(HMAC<SHA256>.authenticationCode(for: Data(reporter.utf8), using: SymmetricKey(data: secret)))
+    }
+}
+
+extension ReporterKey {
+    /// A fingerprint of the key (HMAC of a fixed label): safe to store, and equal only for equal keys.
+    var fingerprint: String {
+        hash("tipline reporter key check v1").prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Records the key's fingerprint on first use and refuses a different key afterwards: a process
+    /// hashing with another key would count one reporter as two and break every level.
+    public func verify(against database: Database) async throws {
+        let fingerprint = self.fingerprint
+        let stored = try await database.transaction { tx in
+            try tx.execute("""
+                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(fingerprint))
+                ON CONFLICT (name) DO NOTHING
+                """)
+            return try tx.query("SELECT value FROM settings WHERE name = 'reporter_key_fingerprint'")
+                .one().decode(String.self, at: 0)
+        }
+        guard stored == fingerprint else {
+            throw TiplineError(.configuration,
+                "\(Self.environmentVariable) differs from the key this database was filled with "
+                + "(fingerprint \(stored) in the database, \(fingerprint) here): reporters would be counted twice")
+        }
+    }
+}

@@ -1,0 +1,260 @@
+public import Foundation
+public import Logging
+public import Postgres
+public import ServiceLifecycle
+import Synchronization
+import TiplineCore
+public import TiplineStore
+
+/// A worker process: lanes that claim, process and complete batches; a heartbeat that keeps their
+/// leases and rescues jobs whose workers went silent; a LISTEN session that wakes idle lanes.
+///
+/// On graceful shutdown (SIGTERM/SIGINT through `ServiceGroup`) lanes stop claiming, finish the
+/// batch in hand, release anything left, and `run()` returns.
+public final class Worker: Service, Sendable {
+    /// The options it runs with.
+    public let options: WorkerOptions
+    /// This process's lease identity.
+    public let lease: Lease
+    private let database: Database
+    private let queue: Queue
+    private let listenConfig: ConnectionConfig
+    private let logger: Logger
+    private let doorbell = Doorbell()
+    private let stopping = Atomic<Bool>(false)
+    private let inFlight = Atomic<Int>(0)
+    private let processed = Atomic<Int>(0)
+    private let retry: RetryPolicy
+
+    /// Creates a worker over `database`; `listenConfig` opens its dedicated LISTEN session.
+    public init(database: Database, listenConfig: ConnectionConfig, options: WorkerOptions, logger: Logger) {
+        self.options = options
+        self.database = database
+        self.queue = Queue(database: database)
+        self.listenConfig = listenConfig
+        self.lease = Lease(owner: UUID(), seconds: options.leaseSeconds)
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(options.name)"
+        self.logger = logger
+        self.retry = RetryPolicy(base: options.retryBaseSeconds, cap: options.retryCapSeconds)
+    }
+
+    /// Reports processed by this process so far.
+    public var processedCount: Int { processed.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        try await register()
+        let listener = NotificationListener(config: listenConfig, channels: [Queue.jobsChannel]) { [doorbell, logger] event in
+            switch event {
+            case .notification, .reconnected:
+                doorbell.ring()
+            case .failed(let error):
+                logger.warning("LISTEN session failed; reconnecting", metadata: ["error": "\(error)"])
+            }
+        }
+        listener.start()
+        let heartbeat = Task { await heartbeatLoop() }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for lane in 0..<options.concurrency {
+                    group.addTask { await self.laneLoop(lane) }
+                }
+            }
+        } onGracefulShutdown: { [self] in
+            logger.info("shutdown requested: no new claims, finishing the batches in hand")
+            stopping.store(true, ordering: .relaxed)
+            doorbell.ring()
+        }
+        heartbeat.cancel()
+        listener.stop()
+        await deregister()
+        logger.info("worker stopped", metadata: ["processed": "\(processedCount)"])
+    }
+
+    // MARK: - Lanes
+
+    private func laneLoop(_ lane: Int) async {
+        var backoff = 0.1
+        while !stopping.load(ordering: .relaxed), !Task.isCancelled {
+            let seen = doorbell.rings
+            do {
+                let jobs = try await queue.claim(limit: options.batchSize, lease: lease)
+                backoff = 0.1
+                if jobs.isEmpty {
+                    if options.untilIdle, try await queue.isIdle() {
+                        stopping.store(true, ordering: .relaxed)
+                        doorbell.ring()
+                        return
+                    }
+                    // Lane 0 is the polling fallback; the others rely on the bell (and poll rarely).
+                    let timeout = options.untilIdle ? min(options.pollSeconds, 0.5)
+                        : (lane == 0 ? options.pollSeconds : options.pollSeconds * 6)
+                    await doorbell.wait(after: seen, timeout: timeout)
+                    continue
+                }
+                // A full batch suggests more is waiting: wake the idle lanes.
+                if jobs.count == options.batchSize { doorbell.ring() }
+                inFlight.add(jobs.count, ordering: .relaxed)
+                await process(jobs)
+                inFlight.subtract(jobs.count, ordering: .relaxed)
+            } catch {
+                logger.warning("claim failed; backing off", metadata: ["error": "\(error)", "lane": "\(lane)"])
+                try? await Task.sleep(for: .seconds(backoff))
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+
+    /// Reads every ad, then completes the batch in one transaction. A batch that fails as a whole
+    /// is retried job by job, so one bad report only costs its own attempt.
+    private func process(_ jobs: [ClaimedJob]) async {
+        var ready: [ProcessedReport] = []
+        for job in jobs {
+            do {
+                try injectFaultIfAsked(job)
+                ready.append(ProcessedReport(job: job, analysis: Analysis(text: job.body)))
+            } catch {
+                await recordFailure(job, error: "\(error)")
+            }
+        }
+        guard !ready.isEmpty else { return }
+        do {
+            try await completeWithRetry(ready)
+        } catch let error as PostgresError where error.isConnectionProblem {
+            logger.warning("database unreachable while completing; the jobs' leases will run out and they will be retried",
+                           metadata: ["error": "\(error)"])
+        } catch {
+            guard ready.count > 1 else {
+                await recordFailure(ready[0].job, error: "\(error)")
+                return
+            }
+            logger.warning("batch failed; completing its jobs one by one", metadata: ["error": "\(error)"])
+            for report in ready {
+                do {
+                    try await completeWithRetry([report])
+                } catch {
+                    await recordFailure(report.job, error: "\(error)")
+                }
+            }
+        }
+    }
+
+    private func completeWithRetry(_ batch: [ProcessedReport]) async throws {
+        var attempt = 0
+        var delay = 0.05
+        while true {
+            attempt += 1
+            do {
+                let done = try await queue.complete(batch, lease: lease)
+                processed.add(done.completed.count, ordering: .relaxed)
+                if !done.refused.isEmpty {
+                    logger.warning("lease lost before completion; results discarded",
+                                   metadata: ["reports": "\(done.refused)"])
+                }
+                return
+            } catch let error as PostgresError where error.isTransient && attempt < 8 {
+                // Deadlocks and serialization failures roll back whole; a lost connection is retried
+                // after reconnecting. Either way the fence makes the retry safe.
+                logger.debug("completion retried", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                try await Task.sleep(for: .seconds(delay * Double.random(in: 0.5..<1.5)))
+                delay = min(delay * 2, 2)
+            }
+        }
+    }
+
+    private func recordFailure(_ job: ClaimedJob, error: String) async {
+        let delay = retry.delay(afterAttempt: job.attempt, unit: Double.random(in: 0..<1))
+        do {
+            let kept = try await queue.fail(job, error: error, retryDelay: delay, lease: lease)
+            let final = job.attempt >= job.maxAttempts
+            logger.warning(final ? "job is dead" : "job failed; will retry", metadata: [
+                "report": "\(job.reportID)", "attempt": "\(job.attempt)", "error": "\(error.prefix(200))",
+                "fenced": "\(!kept)",
+            ])
+        } catch {
+            logger.warning("could not record a failure; the lease will run out and the job will be retried",
+                           metadata: ["report": "\(job.reportID)", "error": "\(error)"])
+        }
+    }
+
+    /// Test-only fault injection, off unless `--fault-injection` / TIPLINE_FAULT_INJECTION=1.
+    private func injectFaultIfAsked(_ job: ClaimedJob) throws {
+        guard options.faultInjection else { return }
+        if job.body.contains(FaultMarker.crash) {
+            logger.critical("fault injection: crashing on request", metadata: ["report": "\(job.reportID)"])
+            kill(getpid(), SIGKILL)
+        }
+        if job.body.contains(FaultMarker.fail) {
+            throw TiplineError(.invalidInput, "fault injection: this report always fails")
+        }
+    }
+
+    // MARK: - Heartbeat, rescue, registry
+
+    private func heartbeatLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
+            if Task.isCancelled { return }
+            do {
+                try await queue.heartbeat(lease: lease, inFlight: inFlight.load(ordering: .relaxed),
+                                          processed: processedCount)
+                let rescued = try await queue.rescueExpired()
+                if rescued.retried + rescued.dead > 0 {
+                    logger.notice("rescued jobs whose lease ran out",
+                                  metadata: ["retried": "\(rescued.retried)", "dead": "\(rescued.dead)"])
+                    doorbell.ring()
+                }
+            } catch {
+                logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func register() async throws {
+        var backoff = 0.2
+        while true {
+            do {
+                try await database.execute("""
+                    INSERT INTO workers (id, name, host, pid, concurrency, batch_size, lease_seconds)
+                    VALUES (\(lease.owner.uuidString), \(options.name), \(ProcessInfo.processInfo.hostName),
+                            \(Int(ProcessInfo.processInfo.processIdentifier)), \(options.concurrency), \(options.batchSize), \(options.leaseSeconds))
+                    """)
+                logger.info("worker started", metadata: [
+                    "concurrency": "\(options.concurrency)", "batch": "\(options.batchSize)", "lease": "\(options.leaseSeconds)s",
+                ])
+                return
+            } catch let error as PostgresError where error.isConnectionProblem && !stopping.load(ordering: .relaxed) {
+                logger.warning("database unreachable; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(backoff))
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+
+    private func deregister() async {
+        do {
+            // Jobs still held (a completion that could not reach the database) go back at once
+            // instead of waiting for their lease to run out.
+            try await database.transaction { [lease] tx in
+                try tx.execute("""
+                    UPDATE jobs SET state = 'retrying', run_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                     WHERE lease_owner = \(lease.owner.uuidString) AND state = 'running'
+                    """)
+                try tx.execute("""
+                    UPDATE workers SET stopped_at = now(), in_flight = 0, heartbeat_at = now()
+                     WHERE id = \(lease.owner.uuidString)
+                    """)
+            }
+        } catch {
+            logger.warning("could not deregister", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Markers that make a report fail or crash its worker when fault injection is enabled.
+public enum FaultMarker {
+    /// Processing this report throws, every time.
+    public static let fail = "[[tipline-fault:fail]]"
+    /// Processing this report kills the worker process (SIGKILL), every time.
+    public static let crash = "[[tipline-fault:crash]]"
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import TiplineStore
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print every report as one JSON object per line.",
+        discussion: """
+            Fields: id, external_id, source, channel, status (queued, running, retrying, done, dead),
+            outcome (no_contact, recorded, escalated; null until done), offender_id, level (the seller's
+            level after this report), category, contacts [{kind, value}], reported_at, processed_at.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        let output = BufferedOutput()
+        try await connection.withDatabase(application: "tipline-export", maxConnections: 1) { database in
+            try await ReportExport.run(database) { line in output.write(line + "\n") }
+        }
+        output.flush()
+    }
+}
+
+/// Buffers standard output in 64 KiB writes.
+final class BufferedOutput {
+    private var buffer = Data()
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    func flush() {
+        guard !buffer.isEmpty else { return }
+        FileHandle.standardOutput.write(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

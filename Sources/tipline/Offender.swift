@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import TiplineStore
+
+struct OffenderCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "offender",
+        abstract: "Show one seller: contacts, reports (newest first), distinct reporters, level history.",
+        discussion: """
+            REFERENCE is an offender id (merged ids resolve to the survivor) or KIND:VALUE of one of its
+            contacts, e.g. phone:+8613812345678, qq:12345678, wechat:abc_123.
+            Reporters are shown only as a prefix of their keyed hash (r:1a2b3c4d).
+            """
+    )
+
+    @Argument(help: "Offender id or KIND:VALUE.")
+    var reference: String
+    @Flag(help: "Print JSON.")
+    var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        let view = try await connection.withDatabase(application: "tipline-offender") { database in
+            try await OffenderView.find(reference, in: database)
+        }
+        guard let view else {
+            throw CommandFailure(TiplineError(.notFound, "no offender matches \(reference)"))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(view), as: UTF8.self))
+            return
+        }
+        let formatter = ISO8601DateFormatter()
+        print("Offender #\(view.id)  level \(view.level)  \(view.reports.count) reports from \(view.distinctReporters) distinct reporters")
+        if !view.mergedIDs.isEmpty { print("Merged from #" + view.mergedIDs.map(String.init).joined(separator: ", #")) }
+        print("\nContacts")
+        for contact in view.contacts { print("  \(contact.kind.padding(9)) \(contact.value)") }
+        print("\nLevel history")
+        if view.levelHistory.isEmpty { print("  no rises") }
+        for change in view.levelHistory {
+            print("  \(formatter.string(from: change.at))  \(change.from) -> \(change.to)"
+                  + (change.reportID.map { "  (report \($0))" } ?? ""))
+        }
+        print("\nReports (newest first)")
+        for report in view.reports {
+            print("  \(String(report.id).padding(7)) \(formatter.string(from: report.reportedAt))  \(report.channel.padding(7))"
+                  + " \(report.reporter)  \((report.category ?? "-").padding(7)) \((report.outcome ?? "-").padding(10))"
+                  + " \(report.source)/\(report.externalID)")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+public import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+
+/// Where the database is.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"),
+            help: "libpq URI or conninfo string (default: $DATABASE_URL, else libpq's PG* variables).")
+    var databaseURL: String?
+
+    /// The conninfo to use: the option, then DATABASE_URL, then empty (libpq's PG* defaults).
+    var conninfo: String {
+        databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
+    }
+
+    /// A configuration for this process's connections.
+    func config(application: String, settings: [(String, String)] = []) -> ConnectionConfig {
+        ConnectionConfig(conninfo: conninfo, applicationName: application, settings: settings)
+    }
+
+    /// Opens a pool and runs `body`, shutting the pool down afterwards.
+    func withDatabase<T>(
+        application: String, maxConnections: Int = 2, settings: [(String, String)] = [],
+        _ body: (Database) async throws -> T
+    ) async throws -> T {
+        let database = Database(config: config(application: application, settings: settings), maxConnections: maxConnections)
+        do {
+            let value = try await body(database)
+            await database.shutdown()
+            return value
+        } catch {
+            await database.shutdown()
+            throw CommandFailure(error)
+        }
+    }
+}
+
+/// Log settings shared by long-running commands.
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    /// A logger writing to standard error.
+    func logger(_ label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = logLevel
+        return logger
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Turns any error into the one-line message the CLI prints, without stack traces or bind values.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ error: any Error) {
+        if let failure = error as? CommandFailure {
+            description = failure.description
+        } else if let error = error as? PostgresError {
+            switch error.code {
+            case .connectionFailed, .connectionLost:
+                description = "cannot reach the database: \(error.message)"
+            default:
+                description = error.description
+            }
+        } else {
+            description = "\(error)"
+        }
+    }
+}

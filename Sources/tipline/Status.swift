@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import TiplineStore
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Is the queue healthy? Depth, age, throughput, failures, workers, escalations, top sellers.",
+        discussion: "With --watch the screen is redrawn every SECONDS until interrupted."
+    )
+
+    @Flag(help: "Print one JSON object instead of the screen.")
+    var json = false
+    @Option(help: "Redraw every SECONDS (Ctrl-C to stop).")
+    var watch: Double?
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        if let watch, !(watch >= 0.2 && watch <= 3600) { throw ValidationError("--watch must be between 0.2 and 3600 seconds") }
+    }
+
+    func run() async throws {
+        try await connection.withDatabase(application: "tipline-status", maxConnections: 1) { database in
+            repeat {
+                let snapshot = try await StatusSnapshot.read(database)
+                if json {
+                    print(try StatusScreen.json(snapshot))
+                } else {
+                    if watch != nil { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                    print(StatusScreen.render(snapshot))
+                }
+                if let watch { try await Task.sleep(for: .seconds(watch)) }
+            } while watch != nil
+        }
+    }
+}
+
+/// Renders a status snapshot for a terminal or as JSON.
+enum StatusScreen {
+    static func json(_ snapshot: StatusSnapshot) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(snapshot), as: UTF8.self)
+    }
+
+    static func render(_ s: StatusSnapshot) -> String {
+        var lines: [String] = []
+        let c = s.counts
+        let waiting = (c["queued"] ?? 0) + (c["retrying"] ?? 0)
+        let healthy = (s.oldestWaitingSeconds ?? 0) < 300 && (waiting == 0 || !s.workers.isEmpty)
+        lines.append("Tipline queue — \(healthy ? "healthy" : "NEEDS ATTENTION")  (\(ISO8601DateFormatter().string(from: s.at)))")
+        lines.append("")
+        lines.append("Queue      queued \(c["queued"] ?? 0)  running \(c["running"] ?? 0)  retrying \(c["retrying"] ?? 0)  "
+                     + "done \(c["done"] ?? 0)  dead \(c["dead"] ?? 0)")
+        lines.append("Oldest     " + (s.oldestWaitingSeconds.map { "waiting for \(duration($0))" } ?? "nothing waiting"))
+        lines.append("Completed  last 1m \(s.completed["1m"] ?? 0)  5m \(s.completed["5m"] ?? 0)  15m \(s.completed["15m"] ?? 0)"
+                     + "  (\(String(format: "%.1f", Double(s.completed["1m"] ?? 0) / 60))/s)")
+        lines.append("Failures   \(s.recentFailures) in the last 15m; dead in all \(c["dead"] ?? 0)"
+                     + ((c["dead"] ?? 0) > 0 ? "  (tipline dead list)" : ""))
+        let levels = ["review", "restrict", "suspend", "refer"].map { "\($0) \(s.escalations24h[$0] ?? 0)" }
+        lines.append("Escalated  last 24h: " + levels.joined(separator: "  "))
+        if !s.categories24h.isEmpty {
+            lines.append("Categories last 24h: " + ["rental", "sale", "buyback", "lookup", "other"]
+                .map { "\($0) \(s.categories24h[$0] ?? 0)" }.joined(separator: "  "))
+        }
+        lines.append("")
+        lines.append("Workers (\(s.workers.count) live)")
+        if s.workers.isEmpty { lines.append("  none") }
+        for w in s.workers {
+            lines.append("  \(w.name.padding(28))  in flight \(String(w.inFlight).padding(4))  processed \(String(w.processed).padding(8))"
+                         + "  heartbeat \(String(format: "%.1f", w.secondsSinceHeartbeat))s ago  up \(duration(w.upSeconds))")
+        }
+        lines.append("")
+        lines.append("Top sellers")
+        if s.topOffenders.isEmpty { lines.append("  none above `none` yet") }
+        for o in s.topOffenders {
+            lines.append("  #\(String(o.id).padding(6)) \(o.level.padding(8))  \(o.reporters) reporters, \(o.reports) reports"
+                         + "  \(o.contacts.joined(separator: " "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
+    }
+}
+
+extension String {
+    /// Pads with spaces on the right to at least `width` characters.
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

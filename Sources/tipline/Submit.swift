@@ -1,0 +1,172 @@
+public import ArgumentParser
+import Crypto
+import Foundation
+import TiplineCore
+import TiplineStore
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Submit reports from a JSONL or CSV file, or one report from the command line.",
+        discussion: """
+            A JSONL line or CSV row has external_id, channel (app or hotline), reporter, text, and
+            optionally reported_at (ISO 8601 with a zone, default now) and platform. CSV needs a header row.
+            The same external_id from the same --source again is a duplicate, not a new report.
+
+            Bad lines are reported on stderr with their line number and reason (and written to
+            --rejects if given); the good lines around them are accepted. A summary line follows.
+            Exit status: 0 when every line was accepted or a duplicate, 3 when some were rejected.
+
+            Reporter identities are hashed with TIPLINE_REPORTER_KEY before anything is stored.
+            """
+    )
+
+    @Option(help: "A JSONL or CSV file of reports ('-' for standard input).")
+    var file: String?
+    @Option(help: "File format: jsonl or csv (default: from the file name).")
+    var format: InputFormat?
+    @Option(help: "The client the reports come from; with external_id, the idempotency key.")
+    var source: String = "cli"
+    @Option(help: "Write rejected lines (line number, reason) to this file.")
+    var rejects: String?
+    @Option(help: "The ad text of a single report.")
+    var text: String?
+    @Option(help: "The reporter's identity for --text (app user id or caller's number; stored only hashed).")
+    var reporter: String?
+    @Option(help: "Channel for --text: app or hotline.")
+    var channel: Channel = .app
+    @Option(name: .customLong("external-id"), help: "External id for --text (default: derived from channel, reporter and text, so a retry is a duplicate).")
+    var externalID: String?
+    @Option(name: .customLong("reported-at"), help: "When the ad was reported, ISO 8601 (default now).")
+    var reportedAt: String?
+    @Option(help: "Where the ad was seen (for --text).")
+    var platform: String?
+    @Option(help: "Reports per transaction when reading a file.")
+    var batch: Int = 1000
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        if file == nil, text == nil { throw ValidationError("give --file PATH or --text TEXT --reporter ID") }
+        if file != nil, text != nil { throw ValidationError("--file and --text cannot be combined") }
+        if text != nil, reporter == nil { throw ValidationError("--text needs --reporter") }
+        if source.isEmpty || source.utf8.count > 100 { throw ValidationError("--source must be 1 to 100 bytes") }
+        if !(1...10_000).contains(batch) { throw ValidationError("--batch must be between 1 and 10000") }
+    }
+
+    func run() async throws {
+        let key = try ReporterKey.fromEnvironment()
+        if let text {
+            try await submitOne(text: text, key: key)
+        } else if let file {
+            let rejected = try await submitFile(file, key: key)
+            if rejected > 0 { throw ExitCode(3) }
+        }
+    }
+
+    private func submitOne(text: String, key: ReporterKey) async throws {
+        let derivedID = "cli-" + SHA256.hash(data: Data("\(channel.rawValue)\u{1F}\(reporter!)\u{1F}\(text)".utf8))
+            .prefix(16).map { String(format: "%02x", $0) }.joined()
+        var fields: [String: Any] = [
+            "external_id": externalID ?? derivedID, "channel": channel.rawValue, "reporter": reporter!, "text": text,
+        ]
+        fields["reported_at"] = reportedAt
+        fields["platform"] = platform
+        let input: ReportInput
+        switch ReportValidator().validate(fields) {
+        case .success(let valid): input = valid
+        case .failure(let error): throw ValidationError("\(error)")
+        }
+        let outcome = try await connection.withDatabase(application: "tipline-submit") { database in
+            try await key.verify(against: database)
+            return try await Intake(database: database, reporterKey: key).submit([input], source: source)
+        }
+        let (id, isNew) = outcome.results[0]
+        print(isNew ? "accepted report \(id)" : "duplicate: report \(id) was already submitted")
+    }
+
+    private func submitFile(_ path: String, key: ReporterKey) async throws -> Int {
+        let reader: ReportFileReader
+        do {
+            reader = try ReportFileReader(path: path, format: format ?? .guess(path: path))
+        } catch {
+            throw CommandFailure(error)
+        }
+        var rejectLog: FileHandle?
+        if let rejects {
+            guard FileManager.default.createFile(atPath: rejects, contents: nil),
+                  let handle = FileHandle(forWritingAtPath: rejects) else {
+                throw ValidationError("cannot write --rejects file \(rejects)")
+            }
+            rejectLog = handle
+        }
+        defer { try? rejectLog?.close() }
+        let progress = Progress(total: reader.totalBytes)
+        let name = path == "-" ? "stdin" : path
+        var accepted = 0
+        var duplicates = 0
+        var rejected = 0
+        try await connection.withDatabase(application: "tipline-submit") { database in
+            try await key.verify(against: database)
+            let intake = Intake(database: database, reporterKey: key)
+            var pending: [ReportInput] = []
+            func flush() async throws {
+                guard !pending.isEmpty else { return }
+                let outcome = try await intake.submit(pending, source: source)
+                accepted += outcome.accepted
+                duplicates += outcome.duplicates
+                pending.removeAll(keepingCapacity: true)
+            }
+            while let record = try reader.next() {
+                switch record.result {
+                case .success(let input):
+                    pending.append(input)
+                    if pending.count >= batch { try await flush() }
+                case .failure(let error):
+                    rejected += 1
+                    let line = "\(name):\(record.line): \(error)\n"
+                    progress.clearLine()
+                    FileHandle.standardError.write(Data(line.utf8))
+                    rejectLog?.write(Data("\(record.line)\t\(error)\n".utf8))
+                }
+                progress.update(records: accepted + duplicates + rejected + pending.count, bytes: reader.bytesRead)
+            }
+            try await flush()
+        }
+        progress.clearLine()
+        print("accepted \(accepted), duplicate \(duplicates), rejected \(rejected) (source \(source))")
+        return rejected
+    }
+}
+
+extension InputFormat: ExpressibleByArgument {}
+extension Channel: ExpressibleByArgument {}
+
+/// A one-line progress display on a terminal (rate, count, ETA); silent when stderr is not a terminal.
+final class Progress {
+    private let total: Int?
+    private let enabled = isatty(STDERR_FILENO) == 1
+    private let started = Date()
+    private var lastDraw = Date.distantPast
+
+    init(total: Int?) {
+        self.total = total
+    }
+
+    func update(records: Int, bytes: Int) {
+        guard enabled, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
+        lastDraw = Date()
+        let elapsed = max(0.001, Date().timeIntervalSince(started))
+        var line = "\r\(records) records, \(Int(Double(records) / elapsed))/s"
+        if let total, total > 0, bytes > 0 {
+            let fraction = Double(bytes) / Double(total)
+            let eta = elapsed / fraction - elapsed
+            line += String(format: ", %.0f%%, ETA %d:%02d", fraction * 100, Int(eta) / 60, Int(eta) % 60)
+        }
+        FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
+    }
+
+    func clearLine() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}

@@ -1,0 +1,21 @@
+import ArgumentParser
+
+/// The `tipline` command: intake, workers and administration over one PostgreSQL database.
+@main
+struct Tipline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tipline",
+        abstract: "Turn citizens' reports of account-rental ads into action.",
+        discussion: """
+            Reports are stored in PostgreSQL and processed by any number of `tipline work` processes,
+            which extract the sellers' contacts, group reports by seller and escalate repeat sellers.
+
+            Connection: --database-url or DATABASE_URL (a libpq URI or conninfo string); otherwise
+            libpq's PG* environment variables and defaults.
+            """,
+        subcommands: [
+            Migrate.self, Submit.self, Work.self, Status.self, Export.self, Extract.self,
+            OffenderCommand.self, Dead.self,
+        ]
+    )
+}

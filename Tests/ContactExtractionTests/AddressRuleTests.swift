@@ -1,0 +1,52 @@
+import ContactExtraction
+import Foundation
+import Testing
+
+@Suite("telegram, email and site rules")
+struct AddressRuleTests {
+    @Test("a t.me or telegram.me link names a Telegram user and is not a site", arguments: [
+        "t.me/Acct_Shop", "https://t.me/acct_shop", "telegram.me/acct_shop", "https://www.t.me/acct_shop",
+    ])
+    func telegramLink(text: String) {
+        #expect(contacts(in: text) == ["telegram:acct_shop"])
+    }
+
+    @Test("an @name right after a Telegram marker is a Telegram user", arguments: [
+        "TG: @acct_shop", "飞机 @acct_shop", "纸飞机@acct_shop", "電報 @acct_shop", "✈️ @acct_shop", "telegram @Acct_Shop",
+    ])
+    func telegramMarker(text: String) {
+        #expect(contacts(in: text) == ["telegram:acct_shop"])
+    }
+
+    @Test("a Telegram name needs @, a marker, and 5 to 32 characters", arguments: [
+        "@acct_shop", "TG: acct_shop", "TG @abcd", "TG    @acct_shop",
+    ])
+    func telegramLimits(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("an e-mail address is lower-cased and its digits are not a phone")
+    func email() {
+        #expect(contacts(in: "Shop@Example.COM") == ["email:shop@example.com"])
+        #expect(contacts(in: "18812345678@163.com") == ["email:18812345678@163.com"])
+        #expect(contacts(in: "abc@def").isEmpty)
+    }
+
+    @Test("a site is the URL's host without www. or port")
+    func site() {
+        #expect(contacts(in: "https://www.HaoShop.cn/buy?id=3") == ["site:haoshop.cn"])
+        #expect(contacts(in: "http://haoshop.cn:8080/x") == ["site:haoshop.cn"])
+        #expect(contacts(in: "www.acct-market.com") == ["site:acct-market.com"])
+        #expect(contacts(in: "haoshop.cn").isEmpty)
+    }
+
+    @Test("contacts are unique, sorted by kind then value, and encode as kind and value")
+    func output() throws {
+        let found = ContactExtractor().extract("t.me/zzzzz 13812345678 qq12345，13812345678 a@b.cn")
+        #expect(found.map(\.kind) == [.phone, .qq, .telegram, .email])
+        #expect(found == found.sorted())
+        let json = try JSONEncoder().encode(Contact(kind: .qq, value: "12345"))
+        let decoded = try JSONDecoder().decode([String: String].self, from: json)
+        #expect(decoded == ["kind": "qq", "value": "12345"])
+    }
+}

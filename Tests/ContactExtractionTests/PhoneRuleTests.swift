@@ -1,0 +1,94 @@
+import ContactExtraction
+import Testing
+
+@Suite("phone rule")
+struct PhoneRuleTests {
+    @Test("a plain Chinese mobile is read as +86 and its 11 digits")
+    func plainMobile() {
+        #expect(contacts(in: "电话13812345678") == ["phone:+8613812345678"])
+    }
+
+    @Test("a mobile after +86, 0086 or 86 is read the same", arguments: [
+        "+86 138 1234 5678", "+86-138-1234-5678", "0086 13812345678", "86 13812345678", "8613812345678",
+    ])
+    func prefixedMobile(text: String) {
+        #expect(contacts(in: text) == ["phone:+8613812345678"])
+    }
+
+    @Test("a phone written in financial digits is read")
+    func financialDigits() {
+        #expect(contacts(in: "壹叁捌壹贰叁肆伍陆柒捌") == ["phone:+8613812345678"])
+        #expect(contacts(in: "壹叁捌壹貳參肆伍陸柒捌") == ["phone:+8613812345678"])
+    }
+
+    @Test("a phone written in Chinese, circled or full-width digits is read", arguments: [
+        "一三八一二三四五六七八", "幺三八幺二三四五六七八", "①③⑧①②③④⑤⑥⑦⑧", "１３８１２３４５６７８", "138一二三四５６７８",
+    ])
+    func otherDigitForms(text: String) {
+        #expect(contacts(in: text) == ["phone:+8613812345678"])
+    }
+
+    @Test("another number needs an explicit + or 00 and 8 to 15 digits")
+    func international() {
+        #expect(contacts(in: "+86 10 1234 5678") == ["phone:+861012345678"])
+        #expect(contacts(in: "0044 20 7946 0958") == ["phone:+442079460958"])
+        #expect(contacts(in: "4155550100").isEmpty)
+        #expect(contacts(in: "+1234567").isEmpty)
+        #expect(contacts(in: "+1234567890123456").isEmpty)
+        #expect(contacts(in: "+0123456789").isEmpty)
+    }
+
+    @Test("a phone is never cut out of a longer run", arguments: [
+        "138123456789", "13812345678 9", "110105199003071234", "1381234567890123",
+    ])
+    func longerRun(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("a mobile whose second digit is 0-2 is not a phone")
+    func secondDigit() {
+        #expect(contacts(in: "12812345678").isEmpty)
+        #expect(contacts(in: "10012345678").isEmpty)
+    }
+
+    @Test("a list of complete phones split by spaces or slashes yields each phone")
+    func listOfPhones() {
+        #expect(contacts(in: "13812345678 / 13987654321") == ["phone:+8613812345678", "phone:+8613987654321"])
+    }
+}
+
+@Suite("digits and separators")
+struct SeparatorRuleTests {
+    @Test("one to three separators between digits are dropped", arguments: [
+        "138 1234 5678", "138-1234-5678", "138.1234.5678", "138_1234_5678", "138/1234/5678",
+        "138·1234·5678", "138•1234•5678", "138*1234*5678", "138－1234．5678", "138　1234\u{a0}5678",
+        "138 - 1234 - 5678", "138\u{200b}1234\u{200c}5678", "138\u{200d}1234\u{feff}5678",
+    ])
+    func separators(text: String) {
+        #expect(contacts(in: text) == ["phone:+8613812345678"])
+    }
+
+    @Test("four separators end a number")
+    func fourSeparators() {
+        #expect(contacts(in: "138 -- 1234 -- 5678").isEmpty)
+    }
+
+    @Test("a line break ends a number")
+    func lineBreak() {
+        #expect(contacts(in: "138 1234\n5678").isEmpty)
+        #expect(contacts(in: "138 1234\r\n5678").isEmpty)
+    }
+
+    @Test("a digit run touching an ASCII letter or underscore is not a phone", arguments: [
+        "shop_13812345678", "abc13812345678", "13812345678abc", "13812345678_", "ａｂｃ13812345678",
+    ])
+    func glued(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("a Chinese numeral that starts a word after a number is not part of it")
+    func numeralWord() {
+        #expect(contacts(in: "13812345678一手") == ["phone:+8613812345678"])
+        #expect(contacts(in: "QQ：12345678 一手") == ["qq:12345678"])
+    }
+}

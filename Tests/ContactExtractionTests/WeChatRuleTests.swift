@@ -1,0 +1,69 @@
+import ContactExtraction
+import Testing
+
+@Suite("wechat rule")
+struct WeChatRuleTests {
+    @Test("every WeChat marker takes the ID after it", arguments: [
+        "微信 abc_123x", "威信 abc_123x", "薇信 abc_123x", "徽信 abc_123x", "维信 abc_123x", "維信 abc_123x",
+        "卫星 abc_123x", "衛星 abc_123x", "V信: Abc_123x", "VX abc_123x", "vx：abc_123x", "WX abc_123x",
+        "weixin abc_123x", "WeChat abc_123x", "薇 abc_123x", "➕薇 abc_123x", "🌿 abc_123x", "➕V abc_123x",
+        "+V abc_123x", "加V abc_123x", "V:abc_123x", "V：abc_123x", "WeChat ID: abc_123x", "微信號：abc_123x",
+    ])
+    func markers(text: String) {
+        #expect(contacts(in: text) == ["wechat:abc_123x"])
+    }
+
+    @Test("an ID of letters only needs a colon, =, 号, 是 or 为 before it")
+    func lettersOnly() {
+        #expect(contacts(in: "微信号：zhangsan") == ["wechat:zhangsan"])
+        #expect(contacts(in: "V: zhangsan") == ["wechat:zhangsan"])
+        #expect(contacts(in: "微信是zhangsan") == ["wechat:zhangsan"])
+        #expect(contacts(in: "WeChat accounts for rent").isEmpty)
+        #expect(contacts(in: "加V zhangsan").isEmpty)
+    }
+
+    @Test("an ID has 6 to 20 characters and a longer run yields nothing")
+    func length() {
+        #expect(contacts(in: "微信 abc123") == ["wechat:abc123"])
+        #expect(contacts(in: "微信 abc12").isEmpty)
+        #expect(contacts(in: "微信 abcdefghij0123456789") == ["wechat:abcdefghij0123456789"])
+        #expect(contacts(in: "微信 abcdefghij01234567890").isEmpty)
+        #expect(contacts(in: "微信 1abc23456").isEmpty)
+    }
+
+    @Test("a valid mobile after a WeChat marker is a phone instead")
+    func mobile() {
+        #expect(contacts(in: "微信：13812345678") == ["phone:+8613812345678"])
+        #expect(contacts(in: "vx13812345678") == ["phone:+8613812345678"])
+        #expect(contacts(in: "微信 12345678").isEmpty)
+    }
+
+    @Test("a wxid_ token is a WeChat ID with or without a marker")
+    func wxid() {
+        #expect(contacts(in: "wxid_abc1234") == ["wechat:wxid_abc1234"])
+        #expect(contacts(in: "微信：wxid_Abcd1234efgh5678ijkl") == ["wechat:wxid_abcd1234efgh5678ijkl"])
+        #expect(contacts(in: "wxid_abc").isEmpty)
+    }
+
+    @Test("a marker glued to a letter on the right yields nothing", arguments: ["vxabc123", "➕Vxun_3060"])
+    func glued(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+}
+
+@Suite("same-number phrases")
+struct SameNumberRuleTests {
+    @Test("a number after a same-number phrase is read under each marker named")
+    func after() {
+        #expect(contacts(in: "QQ微信同号 13812345678") == ["phone:+8613812345678", "qq:13812345678"])
+        #expect(contacts(in: "微信QQ同号：28739347") == ["qq:28739347"])
+        #expect(contacts(in: "微信同号 13812345678") == ["phone:+8613812345678"])
+    }
+
+    @Test("without a number after it the phrase refers to the number right before it")
+    func before() {
+        #expect(contacts(in: "138 1234 5678（QQ同号）") == ["phone:+8613812345678", "qq:13812345678"])
+        #expect(contacts(in: "28739347 QQ同号") == ["qq:28739347"])
+        #expect(contacts(in: "QQ同号").isEmpty)
+    }
+}

@@ -1,0 +1,127 @@
+# Shared set-up for scripts/demo, scripts/test and friends. Source it; do not run it.
+#
+# - installs what is missing (PostgreSQL 15, libpq-dev) with apt-get when root;
+# - unless DATABASE_URL is given, runs a throwaway PostgreSQL under .tipline/ (git-ignored),
+#   listening on 127.0.0.1 and a unix socket only, on port $TIPLINE_PG_PORT (default 55432);
+# - makes a reporter key under .tipline/ unless TIPLINE_REPORTER_KEY is set.
+set -euo pipefail
+
+TIPLINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TIPLINE_STATE="$TIPLINE_ROOT/.tipline"
+TIPLINE_PG_PORT=${TIPLINE_PG_PORT:-55432}
+PGDATA_DIR="$TIPLINE_STATE/pg/data"
+PG_SOCKET_DIR="$TIPLINE_STATE/pg/run"
+PG_LOG="$TIPLINE_STATE/pg/server.log"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+pg_bindir() {
+    local dir
+    for dir in /usr/lib/postgresql/*/bin; do
+        [ -x "$dir/pg_ctl" ] && { echo "$dir"; return; }
+    done
+    return 1
+}
+
+ensure_packages() {
+    local missing=()
+    pg_bindir >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
+    [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+    command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "missing packages: ${missing[*]} (run as root, or install them: apt-get install -y ${missing[*]})" >&2
+            exit 1
+        fi
+        say "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# Runs a PostgreSQL server binary as a non-root user: PostgreSQL refuses to run as root.
+as_pg_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_ctl_cmd() {
+    as_pg_owner "$(pg_bindir)/pg_ctl" -D "$PGDATA_DIR" "$@"
+}
+
+pg_running() {
+    [ -f "$PGDATA_DIR/postmaster.pid" ] && pg_ctl_cmd status >/dev/null 2>&1
+}
+
+start_local_pg() {
+    local bindir
+    bindir=$(pg_bindir)
+    mkdir -p "$TIPLINE_STATE/pg"
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+        chown postgres "$TIPLINE_STATE/pg"
+        # The server user must be able to reach the data directory through the project's parents.
+        chmod o+x "$TIPLINE_STATE" "$TIPLINE_ROOT" 2>/dev/null || true
+    fi
+    if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
+        say "creating a throwaway PostgreSQL cluster in .tipline/pg"
+        as_pg_owner "$bindir/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    fi
+    as_pg_owner mkdir -p "$PG_SOCKET_DIR"
+    if ! pg_running; then
+        say "starting PostgreSQL on 127.0.0.1:$TIPLINE_PG_PORT"
+        pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" >/dev/null
+    fi
+}
+
+stop_local_pg() {
+    if [ -f "$PGDATA_DIR/postmaster.pid" ]; then
+        say "stopping the throwaway PostgreSQL"
+        pg_ctl_cmd -w -m fast stop >/dev/null 2>&1 || true
+    fi
+}
+
+# Sets TIPLINE_ADMIN_URL (the server) and defines db_url NAME (a database on it).
+setup_database_server() {
+    ensure_packages
+    if [ -n "${DATABASE_URL:-}" ]; then
+        TIPLINE_OWN_PG=0
+        TIPLINE_ADMIN_URL=$DATABASE_URL
+    else
+        TIPLINE_OWN_PG=1
+        start_local_pg
+        TIPLINE_ADMIN_URL="postgresql://postgres@127.0.0.1:$TIPLINE_PG_PORT/postgres"
+    fi
+    export TIPLINE_OWN_PG TIPLINE_ADMIN_URL
+}
+
+db_url() {
+    echo "postgresql://postgres@127.0.0.1:$TIPLINE_PG_PORT/$1"
+}
+
+# Drops and creates database $1 on the throwaway server.
+fresh_database() {
+    psql -q -X -v ON_ERROR_STOP=1 "$TIPLINE_ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" -c "CREATE DATABASE \"$1\"" >/dev/null
+}
+
+ensure_reporter_key() {
+    if [ -z "${TIPLINE_REPORTER_KEY:-}" ]; then
+        mkdir -p "$TIPLINE_STATE"
+        if [ ! -s "$TIPLINE_STATE/reporter-key" ]; then
+            (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TIPLINE_STATE/reporter-key")
+        fi
+        TIPLINE_REPORTER_KEY=$(cat "$TIPLINE_STATE/reporter-key")
+    fi
+    export TIPLINE_REPORTER_KEY
+}
+
+build_tipline() {
+    say "building tipline"
+    (cd "$TIPLINE_ROOT" && swift build --product tipline 2>&1 | grep -E "error|warning: unre|Compiling tipline|Build complete" >&2 || true)
+    TIPLINE_BIN="$(cd "$TIPLINE_ROOT" && swift build --show-bin-path)/tipline"
+    [ -x "$TIPLINE_BIN" ] || { echo "build failed: $TIPLINE_BIN missing" >&2; exit 1; }
+    export TIPLINE_BIN
+}
