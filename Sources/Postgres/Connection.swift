@@ -20,7 +20,7 @@ public struct ConnectionConfig: Sendable {
 }
 
 /// A notification received on a LISTEN channel.
-public struct Notification: Sendable, Equatable {
+public struct PostgresNotification: Sendable, Equatable {
     /// The channel name.
     public var channel: String
     /// The payload (may be empty).
@@ -141,7 +141,7 @@ public final class Connection {
     }
 
     /// Waits up to `timeout` seconds for notifications and returns those that arrived. Blocks.
-    public func waitForNotifications(timeout: Double) throws -> [Notification] {
+    public func waitForNotifications(timeout: Double) throws -> [PostgresNotification] {
         var pending = try drainNotifications()
         if !pending.isEmpty { return pending }
         let socket = PQsocket(handle)
@@ -158,12 +158,12 @@ public final class Connection {
         return pending
     }
 
-    private func drainNotifications() throws -> [Notification] {
+    private func drainNotifications() throws -> [PostgresNotification] {
         guard PQconsumeInput(handle) == 1 else { throw lostConnection(nil) }
-        var received: [Notification] = []
+        var received: [PostgresNotification] = []
         while let notify = PQnotifies(handle) {
             let event = notify.pointee
-            received.append(Notification(
+            received.append(PostgresNotification(
                 channel: String(cString: event.relname),
                 payload: event.extra.map { String(cString: $0) } ?? "",
                 senderPID: event.be_pid))

@@ -10,7 +10,7 @@ public final class NotificationListener: Sendable {
     /// What the listener tells its owner.
     public enum Event: Sendable {
         /// A notification arrived.
-        case notification(Notification)
+        case notification(PostgresNotification)
         /// The session was (re)established; anything sent while it was down was missed.
         case reconnected
         /// Connecting or listening failed; the listener retries by itself.

@@ -24,6 +24,8 @@ public final class Worker: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
     private let processed = Atomic<Int>(0)
+    /// Set while a lane processes a job whose last worker died: the other lanes claim nothing.
+    private let isolating = Atomic<Bool>(false)
     private let retry: RetryPolicy
 
     /// Creates a worker over `database`; `listenConfig` opens its dedicated LISTEN session.
@@ -78,7 +80,12 @@ public final class Worker: Service, Sendable {
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             let seen = doorbell.rings
             do {
-                let jobs = try await queue.claim(limit: options.batchSize, lease: lease)
+                if isolating.load(ordering: .relaxed) {
+                    await doorbell.wait(after: seen, timeout: 0.2)
+                    continue
+                }
+                let jobs = try await queue.claim(limit: options.batchSize, lease: lease,
+                                                 includeSolo: inFlight.load(ordering: .relaxed) == 0)
                 backoff = 0.1
                 if jobs.isEmpty {
                     if options.untilIdle, try await queue.isIdle() {
@@ -94,9 +101,15 @@ public final class Worker: Service, Sendable {
                 }
                 // A full batch suggests more is waiting: wake the idle lanes.
                 if jobs.count == options.batchSize { doorbell.ring() }
+                let solo = jobs.contains(where: \.solo)
+                if solo { isolating.store(true, ordering: .relaxed) }
                 inFlight.add(jobs.count, ordering: .relaxed)
                 await process(jobs)
                 inFlight.subtract(jobs.count, ordering: .relaxed)
+                if solo {
+                    isolating.store(false, ordering: .relaxed)
+                    doorbell.ring()
+                }
             } catch {
                 logger.warning("claim failed; backing off", metadata: ["error": "\(error)", "lane": "\(lane)"])
                 try? await Task.sleep(for: .seconds(backoff))
@@ -118,6 +131,9 @@ public final class Worker: Service, Sendable {
             }
         }
         guard !ready.isEmpty else { return }
+        if options.faultInjection, ready.contains(where: { $0.job.body.contains(FaultMarker.slow) }) {
+            try? await Task.sleep(for: .seconds(3))
+        }
         do {
             try await completeWithRetry(ready)
         } catch let error as PostgresError where error.isConnectionProblem {
@@ -257,4 +273,7 @@ public enum FaultMarker {
     public static let fail = "[[tipline-fault:fail]]"
     /// Processing this report kills the worker process (SIGKILL), every time.
     public static let crash = "[[tipline-fault:crash]]"
+    /// The batch holding this report waits 3 seconds between reading and completing (to stop or
+    /// kill a worker while it holds a lease).
+    public static let slow = "[[tipline-fault:slow]]"
 }

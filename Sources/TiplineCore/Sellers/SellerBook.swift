@@ -68,6 +68,11 @@ public struct SellerBook: Sendable {
         levels[survivor(of: id)] ?? Level.none
     }
 
+    /// The level `id` itself reached, before any merge absorbed it.
+    public func ownLevel(of id: Int64) -> Level {
+        levels[id] ?? Level.none
+    }
+
     /// Adds one report. Returns `nil` for a report with no contacts (it belongs to no seller).
     public mutating func add(contacts: [Contact], at: Date, reporter: Data) -> Placement? {
         guard !contacts.isEmpty else { return nil }
@@ -81,7 +86,7 @@ public struct SellerBook: Sendable {
                 parent[other] = lowest
                 merges.append((other, lowest))
                 events[lowest, default: []] += events.removeValue(forKey: other) ?? []
-                levels[lowest] = max(levels[lowest] ?? Level.none, levels.removeValue(forKey: other) ?? Level.none)
+                levels[lowest] = max(levels[lowest] ?? Level.none, levels[other] ?? Level.none)
             }
         } else {
             root = nextProvisional

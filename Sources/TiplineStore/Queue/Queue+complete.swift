@@ -89,7 +89,7 @@ extension Queue {
             try tx.queryPrepared("""
                 WITH written AS (
                     INSERT INTO escalations (offender_id, from_level, to_level, report_id)
-                    SELECT * FROM unnest(\(rises.map { final($0.0.offender) })::bigint[],
+                    SELECT * FROM unnest(\(rises.map { realID($0.0.offender) })::bigint[],
                                          \(rises.map { $0.0.from.rawValue })::text[],
                                          \(rises.map { $0.0.to.rawValue })::text[], \(rises.map(\.1))::bigint[])
                     RETURNING id
@@ -201,12 +201,18 @@ extension Queue {
             SELECT nextval('offenders_id_seq') FROM generate_series(1, \(provisional.count))
             """).map { try $0.decode(Int64.self, at: 0) }.sorted()
         let mapping = Dictionary(uniqueKeysWithValues: zip(provisional, ids))
-        let survivors = provisional.filter { book.survivor(of: $0) == $0 }
+        // Offenders absorbed within the batch are stored too (merged), so that escalation rows
+        // written for them and their ids keep resolving.
         try tx.queryPrepared("""
-            INSERT INTO offenders (id, level)
-            SELECT * FROM unnest(\(survivors.map { mapping[$0]! })::bigint[], \(survivors.map { book.level(of: $0).rawValue })::text[])
+            INSERT INTO offenders (id, level, merged_into)
+            SELECT * FROM unnest(\(provisional.map { mapping[$0]! })::bigint[],
+                                 \(provisional.map { book.ownLevel(of: $0).rawValue })::text[],
+                                 \(provisional.map { id -> Int64? in
+                                     let survivor = book.survivor(of: id)
+                                     return survivor == id ? nil : (mapping[survivor] ?? survivor)
+                                 })::bigint[])
+             ORDER BY 1
             """)
-        // Provisional offenders absorbed within the batch never reach the table.
         return { mapping[$0] ?? $0 }
     }
 
@@ -229,11 +235,7 @@ extension Queue {
               FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
              WHERE r.offender_id = m.absorbed
             """)
-        try tx.queryPrepared("""
-            UPDATE escalations e SET offender_id = m.survivor
-              FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-             WHERE e.offender_id = m.absorbed
-            """)
+        // Escalation rows are an outbox: they keep the offender id they were written for (merged ids resolve).
     }
 
     private static func writeContactOwners(

@@ -1,6 +1,5 @@
 public import Foundation
 public import Postgres
-public import TiplineCore
 
 /// A worker's hold on the jobs it claimed. Every state change names the owner and the attempt it
 /// expects, so a worker whose lease ran out cannot change a job another worker now holds.
@@ -31,6 +30,8 @@ public struct ClaimedJob: Sendable, Equatable {
     public var reporterHash: Data
     /// When the ad was reported.
     public var reportedAt: Date
+    /// Its previous lease ran out (it may crash workers): it was claimed alone.
+    public var solo: Bool = false
 }
 
 /// The job queue: claims, heartbeats, rescue of expired leases, failures and completion.
@@ -51,17 +52,19 @@ public struct Queue: Sendable {
     ///
     /// A job whose previous lease ran out (`solo`) may have crashed its worker: it is claimed alone,
     /// so that it cannot take a batch of healthy jobs down with it again.
-    public func claim(limit: Int, lease: Lease) async throws -> [ClaimedJob] {
+    /// A worker passes `includeSolo: false` while it has other work in flight, so that a job that
+    /// may crash the process only ever runs in a process with nothing else to lose.
+    public func claim(limit: Int, lease: Lease, includeSolo: Bool = true) async throws -> [ClaimedJob] {
         try await database.withConnection { connection in
-            try Self.claim(limit: limit, lease: lease, on: connection)
+            try Self.claim(limit: limit, lease: lease, includeSolo: includeSolo, on: connection)
         }
     }
 
-    static func claim(limit: Int, lease: Lease, on connection: Connection) throws -> [ClaimedJob] {
+    static func claim(limit: Int, lease: Lease, includeSolo: Bool, on connection: Connection) throws -> [ClaimedJob] {
         let rows = try connection.queryPrepared("""
             WITH solo AS (
                 SELECT report_id FROM jobs
-                 WHERE solo AND state IN ('queued', 'retrying') AND run_at <= now()
+                 WHERE solo AND \(includeSolo) AND state IN ('queued', 'retrying') AND run_at <= now()
                  ORDER BY run_at, report_id
                  LIMIT 1
                  FOR UPDATE SKIP LOCKED
@@ -80,12 +83,13 @@ public struct Queue: Sendable {
                    lease_expires_at = now() + make_interval(secs => \(lease.seconds)), claimed_at = now()
               FROM picked, reports r
              WHERE j.report_id = picked.report_id AND r.id = j.report_id
-            RETURNING j.report_id, j.attempt, j.max_attempts, r.body, r.reporter_hash, r.reported_at
+            RETURNING j.report_id, j.attempt, j.max_attempts, r.body, r.reporter_hash, r.reported_at, j.solo
             """)
         return try rows.map { row in
             ClaimedJob(
                 reportID: try row.decode(at: 0), attempt: try row.decode(at: 1), maxAttempts: try row.decode(at: 2),
-                body: try row.decode(at: 3), reporterHash: try row.decode(at: 4), reportedAt: try row.decode(at: 5))
+                body: try row.decode(at: 3), reporterHash: try row.decode(at: 4), reportedAt: try row.decode(at: 5),
+                solo: try row.decode(at: 6))
         }
     }
 
@@ -140,7 +144,8 @@ public struct Queue: Sendable {
                      FOR UPDATE SKIP LOCKED
                 )
                 UPDATE jobs j
-                   SET state = 'retrying', solo = true, run_at = now(), lease_owner = NULL,
+                   SET state = 'retrying', solo = true, run_at = now() + random() * interval '1 second',
+                       lease_owner = NULL,
                        lease_expires_at = NULL, failed_at = now(),
                        last_error = 'lease expired on attempt ' || j.attempt
                                     || ': the worker crashed, hung or lost its connection'

@@ -89,7 +89,7 @@ public struct OffenderView: Sendable, Codable {
                 """).one().decode(Int.self, at: 0)
             let history = try connection.query("""
                 SELECT id, from_level, to_level, report_id, created_at FROM escalations
-                 WHERE offender_id = \(id) ORDER BY id
+                 WHERE offender_id = \(id) OR offender_id = ANY(\(merged)::bigint[]) ORDER BY id
                 """).map { row in
                 LevelChange(id: try row.decode(at: 0), from: try row.decode(at: 1), to: try row.decode(at: 2),
                             reportID: try row.decodeIfPresent(at: 3), at: try row.decode(at: 4))

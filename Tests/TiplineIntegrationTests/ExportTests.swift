@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import TiplineStore
+
+@Suite("reading it back")
+struct ExportTests {
+    @Test("export prints one object per report with exactly the contract's fields")
+    func exportMatchesContract() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 60, sellers: 8, seed: 21)
+            try await WorkerProcessTests.submit(scenario, to: db)
+            let worker = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            #expect(worker.status == .exit(0))
+            _ = try await QueueTests.submit(["still queued 扣扣：1234567"], to: db)
+            let export = try await TiplineProcess.run(["export"], databaseURL: db.url)
+            let lines = export.stdout.split(separator: "\n")
+            #expect(lines.count == 61)
+            var statuses: [String: Int] = [:]
+            for line in lines { statuses[try Self.checkLine(String(line)), default: 0] += 1 }
+            #expect(statuses == ["done": 60, "queued": 1])
+        }
+    }
+
+    /// Checks one export line against the contract and returns its status.
+    static func checkLine(_ line: String) throws -> String {
+        let fields: Set<String> = ["id", "external_id", "source", "channel", "status", "outcome", "offender_id", "level",
+                                   "category", "contacts", "reported_at", "processed_at"]
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == fields)
+        let status = try #require(object["status"] as? String)
+        let contacts = try #require(object["contacts"] as? [[String: Any]])
+        for contact in contacts { #expect(Set(contact.keys) == ["kind", "value"]) }
+        if status == "done" {
+            #expect(["no_contact", "recorded", "escalated"].contains(object["outcome"] as? String))
+            #expect(["rental", "sale", "buyback", "lookup", "other"].contains(object["category"] as? String))
+            #expect((object["outcome"] as? String == "no_contact") == (object["offender_id"] is NSNull))
+            #expect((object["level"] is NSNull) == (object["offender_id"] is NSNull))
+        } else {
+            #expect(object["outcome"] is NSNull)
+        }
+        #expect((object["reported_at"] as? String)?.hasSuffix("Z") == true)
+        return status
+    }
+
+    /// Top-level counts from `status --json`.
+    static func statusCounts(_ json: String) throws -> (counts: [String: Int], topOffenders: Int) {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let counts = try #require(object["counts"] as? [String: Int])
+        return (counts, (object["topOffenders"] as? [Any])?.count ?? 0)
+    }
+
+    @Test("status --json tells counts, workers and top sellers")
+    func statusJSON() async throws {
+        try await TestDatabase.with { db in
+            try await WorkerProcessTests.submit(Scenario.make(count: 100, sellers: 5, seed: 8), to: db)
+            _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+            let (counts, top) = try Self.statusCounts(status.stdout)
+            #expect(counts["done"] == 100 && counts["queued"] == 0)
+            #expect(top > 0)
+            let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
+            #expect(screen.stdout.contains("Top sellers") && screen.stdout.contains("done 100"))
+        }
+    }
+
+    @Test("status against an unreachable database says so in one line")
+    func unreachableDatabase() async throws {
+        let result = try await TiplineProcess.run(["status"], databaseURL: "postgresql://nobody@127.0.0.1:1/none")
+        #expect(result.status == .exit(1))
+        #expect(result.stderr.contains("cannot reach the database"))
+        #expect(result.stderr.split(separator: "\n").count <= 3)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Postgres
+import Testing
+import TiplineStore
+
+@Suite("intake from the command line")
+struct IntakeTests {
+    static func write(_ text: String, ext: String = "jsonl") throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reports-\(UUID().uuidString).\(ext)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("submitting the same file twice creates no new reports")
+    func resubmitIsDuplicate() async throws {
+        try await TestDatabase.with { db in
+            let path = try Self.write(try Scenario.make(count: 500, sellers: 50, seed: 1).jsonl())
+            let first = try await TiplineProcess.run(["submit", "--file", path], databaseURL: db.url)
+            #expect(first.status == .exit(0), "\(first.stderr)")
+            #expect(first.stdout.contains("accepted 500, duplicate 0, rejected 0"))
+            let second = try await TiplineProcess.run(["submit", "--file", path], databaseURL: db.url)
+            #expect(second.stdout.contains("accepted 0, duplicate 500, rejected 0"))
+            #expect(try await db.int("SELECT count(*) FROM reports") == 500)
+            #expect(try await db.int("SELECT count(*) FROM jobs") == 500)
+        }
+    }
+
+    @Test("a bad line is reported with its number and reason; the good lines around it are accepted")
+    func badLinesDoNotCostGoodOnes() async throws {
+        try await TestDatabase.with { db in
+            let good = { (n: Int) in #"{"external_id":"e\#(n)","channel":"app","reporter":"u\#(n)","text":"出租微信 V信: abc_12\#(n)x"}"# }
+            let lines = [
+                good(1),
+                #"{"external_id":"e2","channel":"fax","reporter":"u2","text":"t"}"#,
+                #"{"external_id":"e3","channel":"app","reporter":"u3""#,
+                good(4),
+                #"{"external_id":"e5","channel":"app","reporter":"u5","text":"x","reported_at":"yesterday"}"#,
+                #"{"external_id":"e6","channel":"app","reporter":"u6","text":"a\u0000b"}"#,
+                good(7),
+            ]
+            let path = try Self.write(lines.joined(separator: "\n"))
+            let rejects = path + ".rejects"
+            let result = try await TiplineProcess.run(["submit", "--file", path, "--rejects", rejects], databaseURL: db.url)
+            #expect(result.status == .exit(3))
+            #expect(result.stdout.contains("accepted 3, duplicate 0, rejected 4"))
+            #expect(result.stderr.contains(":2: channel: unknown channel \"fax\""))
+            #expect(result.stderr.contains(":3: invalid JSON"))
+            #expect(result.stderr.contains(":5: reported_at:"))
+            #expect(result.stderr.contains(":6: text: contains a NUL character"))
+            let logged = try String(contentsOfFile: rejects, encoding: .utf8)
+            #expect(logged.split(separator: "\n").map { $0.prefix(2) } == ["2\t", "3\t", "5\t", "6\t"])
+            #expect(try await db.int("SELECT count(*) FROM reports") == 3)
+        }
+    }
+
+    @Test("submit --text stores one report, and the same text again is a duplicate")
+    func submitText() async throws {
+        try await TestDatabase.with { db in
+            let args = ["submit", "--text", "扣扣：12345678 空白号18元", "--reporter", "+8613900001111", "--channel", "hotline"]
+            let first = try await TiplineProcess.run(args, databaseURL: db.url)
+            #expect(first.stdout.hasPrefix("accepted report "))
+            let second = try await TiplineProcess.run(args, databaseURL: db.url)
+            #expect(second.stdout.hasPrefix("duplicate: report "))
+            #expect(try await db.int("SELECT count(*) FROM reports") == 1)
+            // The reporter's number is stored only as a keyed hash.
+            #expect(try await db.int("SELECT count(*) FROM reports r WHERE r::text LIKE '%13900001111%'") == 0)
+        }
+    }
+
+    @Test("a CSV file with a quoted multi-line text is read")
+    func csvIntake() async throws {
+        try await TestDatabase.with { db in
+            let csv = "external_id,channel,reporter,text,reported_at,platform\r\n"
+                + "c1,hotline,+8613900000001,\"出租微信, 日租80\r\nV信: zuhao_01\",2026-11-01T10:00:00+08:00,wechat\r\n"
+                + "c2,hotline,+8613900000002,\"说\"\"靠谱\"\" 扣扣：5566778\",,\r\n"
+            let path = try Self.write(csv, ext: "csv")
+            let result = try await TiplineProcess.run(["submit", "--file", path, "--source", "hotline-a"], databaseURL: db.url)
+            #expect(result.stdout.contains("accepted 2, duplicate 0, rejected 0"), "\(result.stderr)")
+            let body = try await db.database.query("SELECT body FROM reports WHERE external_id = 'c2'").one().decode(String.self, at: 0)
+            #expect(body == "说\"靠谱\" 扣扣：5566778")
+        }
+    }
+
+    @Test("submit refuses a reporter key other than the one the database was filled with")
+    func wrongKeyRefused() async throws {
+        try await TestDatabase.with { db in
+            let args = ["submit", "--text", "V信: abc_123x", "--reporter", "u1"]
+            _ = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": "first-key-0123456789"])
+            let other = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": "other-key-0123456789"])
+            #expect(other.status == .exit(1))
+            #expect(other.stderr.contains("differs from the key this database was filled with"))
+        }
+    }
+}

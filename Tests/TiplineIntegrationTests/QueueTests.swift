@@ -1,0 +1,132 @@
+import ContactExtraction
+import Foundation
+import Postgres
+import Testing
+import TiplineCore
+import TiplineStore
+
+/// The queue's state changes, in-process against the real database.
+@Suite("queue")
+struct QueueTests {
+    static let key = try! ReporterKey(secret: "queue-tests-key-0123456789")
+
+    static func submit(_ texts: [String], to db: TestDatabase, reporters: [String]? = nil) async throws -> [Int64] {
+        let inputs = texts.enumerated().map { index, text in
+            ReportInput(externalID: "q\(index)", channel: .app, reporter: reporters?[index] ?? "u\(index)", text: text,
+                        reportedAt: Date(timeIntervalSince1970: 1_790_000_000 + Double(index) * 60), platform: nil)
+        }
+        return try await Intake(database: db.database, reporterKey: key).submit(inputs, source: "t").results.map(\.reportID)
+    }
+
+    static func process(_ jobs: [ClaimedJob]) -> [ProcessedReport] {
+        jobs.map { ProcessedReport(job: $0, analysis: Analysis(text: $0.body)) }
+    }
+
+    @Test("a worker whose lease expired cannot complete; the new owner can")
+    func expiredLeaseIsFenced() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["V信: late_owner1 出租"], to: db)
+            let queue = Queue(database: db.database)
+            let late = Lease(owner: UUID(), seconds: 0.2)
+            let first = try await queue.claim(limit: 10, lease: late)
+            #expect(first.count == 1)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try await queue.rescueExpired().retried == 1)
+            try await Task.sleep(for: .milliseconds(1100))  // rescued jobs come back within a jittered second
+            let owner = Lease(owner: UUID(), seconds: 30)
+            let second = try await queue.claim(limit: 10, lease: owner)
+            try #require(second.count == 1)
+            #expect(second[0].attempt == 2 && second[0].solo)
+            let refused = try await queue.complete(Self.process(first), lease: late)
+            #expect(refused.completed.isEmpty && refused.refused == [first[0].reportID])
+            #expect(try await db.int("SELECT count(*) FROM contacts") == 0, "a refused completion wrote contacts")
+            let done = try await queue.complete(Self.process(second), lease: owner)
+            #expect(done.completed == [second[0].reportID])
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND attempts = 2") == 1)
+        }
+    }
+
+    @Test("the same owner holding an older attempt cannot complete the newer one")
+    func staleAttemptIsFenced() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["扣扣：12345678"], to: db)
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 0.2)
+            let first = try await queue.claim(limit: 1, lease: lease)
+            try await Task.sleep(for: .milliseconds(400))
+            try await queue.rescueExpired()
+            try await Task.sleep(for: .milliseconds(1100))
+            let longer = Lease(owner: lease.owner, seconds: 30)
+            _ = try await queue.claim(limit: 1, lease: longer)
+            #expect(try await queue.complete(Self.process(first), lease: longer).refused.count == 1)
+        }
+    }
+
+    @Test("a rescue never undoes a completion")
+    func rescueAfterCompletionIsNoOp() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["vx：abc_12345"], to: db)
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 0.3)
+            let jobs = try await queue.claim(limit: 1, lease: lease)
+            _ = try await queue.complete(Self.process(jobs), lease: lease)
+            try await Task.sleep(for: .milliseconds(400))
+            let rescued = try await queue.rescueExpired()
+            #expect(rescued.retried == 0 && rescued.dead == 0)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 1)
+            #expect(try await queue.isIdle())
+        }
+    }
+
+    @Test("a failed attempt waits for its backoff, and the last one leaves the report dead with its error")
+    func failuresBackOffThenDie() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["QQ 5566778"], to: db)
+            try await db.database.execute("UPDATE jobs SET max_attempts = 2")
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 30)
+            let first = try await queue.claim(limit: 1, lease: lease)
+            #expect(try await queue.fail(first[0], error: "boom 1", retryDelay: 0.3, lease: lease))
+            #expect(try await queue.claim(limit: 1, lease: lease).isEmpty, "claimed before its backoff ended")
+            try await Task.sleep(for: .milliseconds(400))
+            let second = try await queue.claim(limit: 1, lease: lease)
+            #expect(second.first?.attempt == 2)
+            #expect(try await queue.fail(second[0], error: "boom 2", retryDelay: 0.3, lease: lease))
+            let row = try await db.database.query("SELECT state, attempts, last_error FROM reports").one()
+            #expect(try row.decode(String.self, at: 0) == "dead")
+            #expect(try row.decode(Int.self, at: 1) == 2)
+            #expect(try row.decode(String.self, at: 2) == "boom 2")
+            #expect(try await queue.isIdle())
+            // And an administrator can queue it again.
+            #expect(try await DeadJobs.retry(db.database, ids: nil) == [second[0].reportID])
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'queued' AND attempt = 0") == 1)
+        }
+    }
+
+    @Test("a report linking two sellers merges them into the lower id, and merged ids still resolve")
+    func mergeKeepsLowestID() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["V信: seller_aaa1", "扣扣：7788990"], to: db)
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 30)
+            _ = try await queue.complete(Self.process(try await queue.claim(limit: 1, lease: lease)), lease: lease)
+            _ = try await queue.complete(Self.process(try await queue.claim(limit: 1, lease: lease)), lease: lease)
+            #expect(try await db.int("SELECT count(*) FROM offenders") == 2)
+            let inputs = [ReportInput(externalID: "link", channel: .app, reporter: "u9", text: "微信号：seller_aaa1 QQ 7788990",
+                                      reportedAt: Date(timeIntervalSince1970: 1_790_001_000), platform: nil)]
+            _ = try await Intake(database: db.database, reporterKey: Self.key).submit(inputs, source: "t")
+            _ = try await queue.complete(Self.process(try await queue.claim(limit: 1, lease: lease)), lease: lease)
+            let survivors = try await db.database.query("SELECT id FROM offenders WHERE merged_into IS NULL")
+            #expect(survivors.count == 1)
+            let survivor = try survivors.one().decode(Int64.self, at: 0)
+            #expect(try await db.int("SELECT min(id)::int FROM offenders") == Int(survivor))
+            #expect(try await db.int("SELECT count(DISTINCT offender_id) FROM reports") == 1)
+            #expect(try await db.int("SELECT count(DISTINCT offender_id) FROM contacts") == 1)
+            // 3 distinct reporters within the window: restrict.
+            #expect(try await db.database.query("SELECT level FROM offenders WHERE id = \(survivor)").one().decode(String.self, at: 0) == "restrict")
+            let merged = try await db.database.query("SELECT id FROM offenders WHERE merged_into IS NOT NULL").one().decode(Int64.self, at: 0)
+            #expect(try await OffenderView.find(String(merged), in: db.database)?.id == survivor)
+            #expect(try await OffenderView.find("qq:7788990", in: db.database)?.id == survivor)
+        }
+    }
+}

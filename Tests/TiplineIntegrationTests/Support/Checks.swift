@@ -1,0 +1,51 @@
+import Foundation
+import Postgres
+import Testing
+import TiplineCore
+
+/// Invariants checked after workers drained a scenario.
+enum Checks {
+    /// Every report done exactly once; grouping, levels, links and escalation rows as expected.
+    static func drainedExactlyOnce(_ db: TestDatabase, scenario: Scenario, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let expected = scenario.expected()
+        #expect(try await db.int("SELECT count(*) FROM jobs") == 0, "jobs left in the queue", sourceLocation: sourceLocation)
+        #expect(try await db.int("SELECT count(*) FROM reports WHERE state <> 'done'") == 0,
+                "reports not done", sourceLocation: sourceLocation)
+        #expect(try await db.int("SELECT count(*) FROM reports") == scenario.reports.count, sourceLocation: sourceLocation)
+        #expect(try await db.int("SELECT count(*) FROM report_contacts") == expected.links,
+                "contact links differ from the extracted contacts", sourceLocation: sourceLocation)
+        // Grouping: reports of one offender are exactly one expected seller.
+        var actual: [Int64: Set<String>] = [:]
+        for row in try await db.database.query("SELECT offender_id, external_id FROM reports WHERE offender_id IS NOT NULL") {
+            actual[try row.decode(Int64.self, at: 0), default: []].insert(try row.decode(String.self, at: 1))
+        }
+        #expect(Set(actual.values) == Set(expected.groups.keys), "grouping differs from the expected sellers",
+                sourceLocation: sourceLocation)
+        var levels: [Int64: Level] = [:]
+        for row in try await db.database.query("SELECT id, level FROM offenders WHERE merged_into IS NULL") {
+            levels[try row.decode(Int64.self, at: 0)] = Level(rawValue: try row.decode(String.self, at: 1))
+        }
+        for (id, members) in actual {
+            #expect(levels[id] == expected.groups[members], "offender \(id) level", sourceLocation: sourceLocation)
+        }
+        // Escalation rows: per offender a strictly rising chain from none to its final level, so
+        // no rise was written twice.
+        var chains: [Int64: [(String, String)]] = [:]
+        for row in try await db.database.query("SELECT offender_id, from_level, to_level FROM escalations ORDER BY id") {
+            chains[try row.decode(Int64.self, at: 0), default: []].append((try row.decode(at: 1), try row.decode(at: 2)))
+        }
+        for (id, chain) in chains {
+            let ranks = chain.map { Level(rawValue: $0.1)!.rank }
+            #expect(ranks == ranks.sorted() && Set(ranks).count == ranks.count, "offender \(id) escalations repeat: \(chain)",
+                    sourceLocation: sourceLocation)
+            if let level = levels[id] {  // merged offenders keep their own history; survivors end at their level
+                #expect(chain.last.map { Level(rawValue: $0.1) } == level, "offender \(id) last escalation",
+                        sourceLocation: sourceLocation)
+            }
+        }
+        #expect(try await db.int("""
+            SELECT count(*) FROM offenders o WHERE merged_into IS NULL AND level <> 'none'
+               AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.offender_id = o.id)
+            """) == 0, "a level above none without an escalation row", sourceLocation: sourceLocation)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// A real `tipline` process, with its output captured to files (pipes could fill and block it).
+final class TiplineProcess: @unchecked Sendable {
+    let process = Process()
+    let arguments: [String]
+    private let outURL: URL
+    private let errURL: URL
+
+    /// The binary `scripts/test` built.
+    static var binary: String {
+        get throws {
+            if let path = ProcessInfo.processInfo.environment["TIPLINE_BIN"], FileManager.default.isExecutableFile(atPath: path) {
+                return path
+            }
+            // `swift test` puts the test bundle next to the binary.
+            let candidate = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug/tipline").path
+            guard FileManager.default.isExecutableFile(atPath: candidate) else {
+                throw TestSetupError("tipline binary not found: run the suite with scripts/test (sets TIPLINE_BIN)")
+            }
+            return candidate
+        }
+    }
+
+    init(_ arguments: [String], databaseURL: String?, environment extra: [String: String] = [:]) throws {
+        self.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: try Self.binary)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL
+        if environment["TIPLINE_REPORTER_KEY"] == nil { environment["TIPLINE_REPORTER_KEY"] = "test-reporter-key-0123456789abcdef" }
+        for (key, value) in extra { environment[key] = value }
+        process.environment = environment
+        let dir = FileManager.default.temporaryDirectory
+        outURL = dir.appendingPathComponent("tipline-\(UUID().uuidString).out")
+        errURL = dir.appendingPathComponent("tipline-\(UUID().uuidString).err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        process.standardInput = FileHandle.nullDevice
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+        try? FileManager.default.removeItem(at: outURL)
+        try? FileManager.default.removeItem(at: errURL)
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
+
+    func start() throws { try process.run() }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for exit; fails the test (and kills the process) after `timeout` seconds.
+    @discardableResult
+    func wait(timeout: Double = 120) async throws -> Termination {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                process.terminate()
+                kill(process.processIdentifier, SIGKILL)
+                throw TestSetupError("`tipline \(arguments.joined(separator: " "))` did not exit within \(timeout)s\nstderr: \(stderr.suffix(2000))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationReason == .uncaughtSignal ? .signal(process.terminationStatus) : .exit(process.terminationStatus)
+    }
+
+    enum Termination: Equatable {
+        case exit(Int32)
+        case signal(Int32)
+    }
+
+    /// Runs `tipline ARGS...` to completion.
+    static func run(_ arguments: [String], databaseURL: String?, environment: [String: String] = [:],
+                    timeout: Double = 120) async throws -> (status: Termination, stdout: String, stderr: String) {
+        let process = try TiplineProcess(arguments, databaseURL: databaseURL, environment: environment)
+        try process.start()
+        let status = try await process.wait(timeout: timeout)
+        return (status, process.stdout, process.stderr)
+    }
+}

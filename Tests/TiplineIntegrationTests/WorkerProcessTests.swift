@@ -1,0 +1,163 @@
+import Foundation
+import Postgres
+import Testing
+import TiplineCore
+import TiplineStore
+import TiplineWorker
+
+/// Real `tipline work` processes, real signals, one real PostgreSQL.
+@Suite("worker processes", .serialized)
+struct WorkerProcessTests {
+    static let key = try! ReporterKey(secret: ProcessInfo.processInfo.environment["TIPLINE_REPORTER_KEY"] ?? "test-reporter-key-0123456789abcdef")
+
+    static func submit(_ scenario: Scenario, to db: TestDatabase) async throws {
+        let intake = Intake(database: db.database, reporterKey: key)
+        let inputs = scenario.inputs()
+        for start in stride(from: 0, to: inputs.count, by: 2000) {
+            _ = try await intake.submit(Array(inputs[start..<min(start + 2000, inputs.count)]), source: "test")
+        }
+    }
+
+    static func worker(_ db: TestDatabase, _ extra: [String] = [], name: String) throws -> TiplineProcess {
+        try TiplineProcess(["work", "--name", name, "--log-level", "notice"] + extra, databaseURL: db.url)
+    }
+
+    @Test("two worker processes drain 10,000 reports, each applied exactly once")
+    func twoWorkersDrainTenThousand() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 10_000, sellers: 600, seed: 42)
+            try await Self.submit(scenario, to: db)
+            let workers = try (1...2).map { try Self.worker(db, ["--until-idle", "--concurrency", "2", "--batch", "50"], name: "w\($0)") }
+            for worker in workers { try worker.start() }
+            for worker in workers {
+                let status = try await worker.wait(timeout: 600)
+                #expect(status == .exit(0), "worker stderr: \(worker.stderr.suffix(2000))")
+            }
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+            // Both processes did part of the work.
+            let perWorker = try await db.database.query("SELECT name, processed FROM workers ORDER BY name")
+            #expect(perWorker.count == 2)
+            #expect(try perWorker.allSatisfy { try $0.decode(Int.self, at: 1) > 0 }, "one worker did nothing")
+        }
+    }
+
+    @Test("a stopped worker's jobs are rescued after its lease, and its late completion is refused")
+    func stoppedWorkerIsFencedOut() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 40, sellers: 10, seed: 7) { $0 == 0 ? " " + FaultMarker.slow : "" }
+            try await Self.submit(scenario, to: db)
+            let faults = ["--fault-injection", "--lease", "2", "--batch", "100", "--concurrency", "1"]
+            let stalled = try Self.worker(db, faults, name: "stalled")
+            try stalled.start()
+            // Wait until it holds the whole batch (it sleeps 3 s before completing), then freeze it.
+            try await waitUntil("the first worker claims the batch") {
+                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 40
+            }
+            stalled.signal(SIGSTOP)
+            let rescuer = try Self.worker(db, faults + ["--until-idle"], name: "rescuer")
+            try rescuer.start()
+            #expect(try await rescuer.wait(timeout: 120) == .exit(0), "rescuer stderr: \(rescuer.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND attempts = 2") == 40)
+            // Let the stalled worker resume: its completion must be refused, and change nothing.
+            let before = try await db.int("SELECT count(*) FROM escalations") + 1000 * (try await db.int("SELECT count(*) FROM report_contacts"))
+            stalled.signal(SIGCONT)
+            try await waitUntil("the resumed worker reports its lease lost", timeout: 60) {
+                stalled.stderr.contains("lease lost before completion")
+            }
+            stalled.signal(SIGTERM)
+            #expect(try await stalled.wait(timeout: 60) == .exit(0), "stalled stderr: \(stalled.stderr.suffix(2000))")
+            let after = try await db.int("SELECT count(*) FROM escalations") + 1000 * (try await db.int("SELECT count(*) FROM report_contacts"))
+            #expect(before == after)
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+
+    @Test("SIGKILL of a worker mid-batch loses nothing")
+    func killedWorkerLosesNothing() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 300, sellers: 40, seed: 11) { $0 == 5 ? " " + FaultMarker.slow : "" }
+            try await Self.submit(scenario, to: db)
+            let faults = ["--fault-injection", "--lease", "2", "--batch", "300", "--concurrency", "1"]
+            let victim = try Self.worker(db, faults, name: "victim")
+            try victim.start()
+            try await waitUntil("the victim claims the batch") {
+                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") > 0
+            }
+            victim.signal(SIGKILL)
+            #expect(try await victim.wait() == .signal(SIGKILL))
+            let survivor = try Self.worker(db, faults + ["--until-idle"], name: "survivor")
+            try survivor.start()
+            #expect(try await survivor.wait(timeout: 120) == .exit(0), "survivor stderr: \(survivor.stderr.suffix(2000))")
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+
+    @Test("a report that always fails ends dead after max attempts with its error; the others finish")
+    func poisonReportDies() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 200, sellers: 30, seed: 3) { $0 == 17 ? " " + FaultMarker.fail : "" }
+            try await Self.submit(scenario, to: db)
+            let worker = try Self.worker(db, ["--fault-injection", "--until-idle", "--retry-base", "0.05"], name: "w")
+            try worker.start()
+            #expect(try await worker.wait(timeout: 120) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            let dead = try await db.database.query("SELECT external_id, attempts, last_error FROM reports WHERE state = 'dead'")
+            #expect(dead.count == 1)
+            #expect(try dead.first?.decode(String.self, at: 0) == "s3-17")
+            #expect(try dead.first?.decode(Int.self, at: 1) == 5)
+            #expect(try dead.first?.decode(String.self, at: 2).contains("fault injection") == true)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 199)
+        }
+    }
+
+    @Test("a report that crashes its worker every time ends dead, and the reports claimed with it finish")
+    func crashingReportDies() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 120, sellers: 20, seed: 5) { $0 == 3 ? " " + FaultMarker.crash : "" }
+            try await Self.submit(scenario, to: db)
+            var crashes = 0
+            for round in 0..<15 {
+                let worker = try Self.worker(db, ["--fault-injection", "--until-idle", "--lease", "1", "--batch", "20"], name: "r\(round)")
+                try worker.start()
+                let status = try await worker.wait(timeout: 120)
+                if status == .exit(0) { break }
+                #expect(status == .signal(SIGKILL), "unexpected end: \(status) \(worker.stderr.suffix(1000))")
+                crashes += 1
+                try await Task.sleep(for: .seconds(1.2))  // let the lease run out
+            }
+            #expect(crashes == 5, "the crashing report should be attempted exactly max_attempts times")
+            let dead = try await db.database.query("SELECT external_id, attempts, last_error FROM reports WHERE state = 'dead'")
+            #expect(dead.count == 1)
+            #expect(try dead.first?.decode(String.self, at: 0) == "s5-3")
+            #expect(try dead.first?.decode(String.self, at: 2).contains("lease expired") == true)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 119)
+        }
+    }
+
+    @Test("SIGTERM stops claiming, finishes the batch in hand and exits 0")
+    func sigtermDrains() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 200, sellers: 30, seed: 9) { $0 == 0 ? " " + FaultMarker.slow : "" }
+            try await Self.submit(scenario, to: db)
+            let worker = try Self.worker(db, ["--fault-injection", "--batch", "20", "--concurrency", "1"], name: "t")
+            try worker.start()
+            try await waitUntil("the worker holds a batch") {
+                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 20
+            }
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            // The batch in hand was completed, nothing more was claimed, nothing is left running.
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 20)
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
+            #expect(try await db.int("SELECT count(*) FROM workers WHERE stopped_at IS NOT NULL") == 1)
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms; fails after `timeout` seconds, naming what it waited for.
+func waitUntil(_ what: String, timeout: Double = 60, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try await !condition() {
+        if Date() > deadline { throw TestSetupError("timed out waiting until \(what)") }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
