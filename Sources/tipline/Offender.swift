@@ -1,10 +1,44 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
+public import TiplineCore
 import TiplineStore
 
 struct OffenderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "offender",
+        abstract: "Show a seller, or set its level.",
+        subcommands: [ShowOffender.self, SetLevel.self],
+        defaultSubcommand: ShowOffender.self
+    )
+}
+
+struct SetLevel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-level",
+        abstract: "Set a seller's level, with the reason; recorded in the audit table (a rise also goes to the outbox).",
+        discussion: "Later reports can still raise the level again by the ladder; it never falls on its own."
+    )
+
+    @Argument(help: "Offender id (merged ids resolve to the survivor).") var id: Int64
+    @Argument(help: "none, review, restrict, suspend or refer.") var level: Level
+    @Option(help: "Why (required, recorded).") var reason: String
+    @Option(help: "Who (default: $USER).") var actor: String?
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        let change = try await connection.withDatabase(application: "tipline-offender") { database in
+            try await OffenderAdmin.setLevel(id, to: level, reason: reason,
+                                             actor: actor ?? ProcessInfo.processInfo.environment["USER"] ?? "admin", in: database)
+        }
+        print("offender #\(change.offender): \(change.from.rawValue) -> \(change.to.rawValue) (recorded)")
+    }
+}
+
+extension Level: ExpressibleByArgument {}
+
+struct ShowOffender: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
         abstract: "Show one seller: contacts, reports (newest first), distinct reporters, level history.",
         discussion: """
             REFERENCE is an offender id (merged ids resolve to the survivor) or KIND:VALUE of one of its

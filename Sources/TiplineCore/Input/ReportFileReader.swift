@@ -57,6 +57,9 @@ public final class ReportFileReader {
         while true {
             guard let (number, bytes) = try nextLine() else { return nil }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+                return InputRecord(line: number, result: decodeJSONObject(Array(bytes.dropFirst(3))).flatMap { validator.validate($0, now: now) })
+            }
             return InputRecord(line: number, result: decodeJSONObject(bytes).flatMap { validator.validate($0, now: now) })
         }
     }
@@ -82,7 +85,8 @@ public final class ReportFileReader {
             guard case .success(let fields) = record.fields else { continue }
             if fields.count == 1, fields[0].isEmpty { continue }
             guard let header = csvHeader else {
-                csvHeader = fields.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                // A byte-order mark (as spreadsheet programs write) is not part of the first column's name.
+                csvHeader = fields.map { $0.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\u{FEFF}"))).lowercased() }
                 let missing = ["external_id", "channel", "reporter", "text"].filter { !csvHeader!.contains($0) }
                 if !missing.isEmpty {
                     headerError = InputError(field: nil, "CSV header lacks column(s) \(missing.joined(separator: ", "))")

@@ -19,7 +19,7 @@ public enum Category: String, Sendable, CaseIterable, Codable {
                     "buy back", "buyback", "buying accounts", "we buy"]),
         (.rental, ["出租", "租号", "日租", "月租", "周租", "租用", "短租", "长租", "包月", "租赁", "按天",
                    "for rent", "rental", "rent out", "renting"]),
-        (.sale, ["出售", "批发", "卖号", "售", "转让", "出号", "低价出", "便宜出", "空白号", "成品号", "老号",
+        (.sale, ["出售", "批发", "卖号", "低价售", "转让", "出号", "低价出", "便宜出", "空白号", "成品号", "老号",
                  "for sale", "wholesale", "selling", "sell"]),
     ]
 
@@ -33,10 +33,13 @@ public enum Category: String, Sendable, CaseIterable, Codable {
             var first = Int.max
             for word in words {
                 var searchStart = folded.startIndex
+                let ascii = word.unicodeScalars.allSatisfy(\.isASCII)
                 while let range = folded.range(of: word, from: searchStart) {
-                    hits += 1
-                    first = min(first, folded.distance(from: folded.startIndex, to: range.lowerBound))
                     searchStart = range.upperBound
+                    // English keywords count only as whole words ("sell" is not in "seller").
+                    if ascii, isLetter(folded, range.lowerBound - 1) || isLetter(folded, range.upperBound) { continue }
+                    hits += 1
+                    first = min(first, range.lowerBound)
                 }
             }
             guard hits > 0 else { continue }
@@ -47,6 +50,11 @@ public enum Category: String, Sendable, CaseIterable, Codable {
             best = (category, hits, first)
         }
         return best?.category ?? .other
+    }
+
+    private static func isLetter(_ text: [Character], _ index: Int) -> Bool {
+        guard index >= 0, index < text.count else { return false }
+        return text[index].isASCII && text[index].isLetter
     }
 
     /// Lower-cases ASCII, folds full-width letters and maps the traditional characters these

@@ -85,18 +85,6 @@ extension Queue {
             levels[realID(survivor)] = book.level(of: survivor)
         }
         try writeLevels(levels, on: tx)
-        if !rises.isEmpty {
-            try tx.queryPrepared("""
-                WITH written AS (
-                    INSERT INTO escalations (offender_id, from_level, to_level, report_id)
-                    SELECT * FROM unnest(\(rises.map { realID($0.0.offender) })::bigint[],
-                                         \(rises.map { $0.0.from.rawValue })::text[],
-                                         \(rises.map { $0.0.to.rawValue })::text[], \(rises.map(\.1))::bigint[])
-                    RETURNING id
-                )
-                SELECT pg_notify('tipline_escalations', max(id)::text) FROM written
-                """)
-        }
         var linkReports: [Int64] = []
         var linkKinds: [String] = []
         var linkValues: [String] = []
@@ -133,6 +121,21 @@ extension Queue {
              WHERE r.id = v.id
             """)
         try tx.queryPrepared("DELETE FROM jobs WHERE report_id = ANY(\(mine.map(\.job.reportID))::bigint[])")
+        if !rises.isEmpty {
+            // Last, under the outbox lock held to commit: escalation ids then commit in order, so a
+            // consumer reading `id > cursor` never skips a row that commits late.
+            try tx.queryPrepared("SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))")
+            try tx.queryPrepared("""
+                WITH written AS (
+                    INSERT INTO escalations (offender_id, from_level, to_level, report_id)
+                    SELECT * FROM unnest(\(rises.map { realID($0.0.offender) })::bigint[],
+                                         \(rises.map { $0.0.from.rawValue })::text[],
+                                         \(rises.map { $0.0.to.rawValue })::text[], \(rises.map(\.1))::bigint[])
+                    RETURNING id
+                )
+                SELECT pg_notify('tipline_escalations', max(id)::text) FROM written
+                """)
+        }
         return Completion(completed: mine.map(\.job.reportID), refused: refused, escalations: rises.count)
     }
 

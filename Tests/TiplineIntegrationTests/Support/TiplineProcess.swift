@@ -36,8 +36,8 @@ final class TiplineProcess: @unchecked Sendable {
         let dir = FileManager.default.temporaryDirectory
         outURL = dir.appendingPathComponent("tipline-\(UUID().uuidString).out")
         errURL = dir.appendingPathComponent("tipline-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
         process.standardInput = FileHandle.nullDevice

@@ -1,0 +1,106 @@
+public import Foundation
+public import Postgres
+public import TiplineCore
+
+/// The escalation ladder policy: the newest row of `ladder_policies` is in force for reports
+/// processed from then on; older rows stay as the record of what applied when.
+public enum PolicyStore {
+    /// A stored policy.
+    public struct Row: Sendable, Codable {
+        public var id: Int
+        public var ladder: Ladder
+        public var note: String
+        public var actor: String
+        public var createdAt: Date
+    }
+
+    /// Every policy, newest first (the first is in force).
+    public static func history(_ database: Database) async throws -> [Row] {
+        try await database.query("""
+            SELECT id, window_days, review, restrict_at, suspend, refer, note, actor, created_at
+              FROM ladder_policies ORDER BY id DESC
+            """).map { row in
+            Row(id: try row.decode(at: 0),
+                ladder: Ladder(windowDays: try row.decode(at: 1), review: try row.decode(at: 2), restrict: try row.decode(at: 3),
+                               suspend: try row.decode(at: 4), refer: try row.decode(at: 5)),
+                note: try row.decode(at: 6), actor: try row.decode(at: 7), createdAt: try row.decode(at: 8))
+        }
+    }
+
+    /// Installs a new ladder; it applies to reports processed afterwards. Levels already reached stay.
+    public static func install(_ ladder: Ladder, note: String, actor: String, in database: Database) async throws -> Int {
+        if let problem = ladder.problem { throw TiplineError(.invalidInput, "ladder: \(problem)") }
+        return try await database.query("""
+            INSERT INTO ladder_policies (window_days, review, restrict_at, suspend, refer, note, actor)
+            VALUES (\(ladder.windowDays), \(ladder.review), \(ladder.restrict), \(ladder.suspend), \(ladder.refer), \(note), \(actor))
+            RETURNING id
+            """).one().decode(Int.self, at: 0)
+    }
+}
+
+/// Administrator actions on offenders.
+public enum OffenderAdmin {
+    /// Sets an offender's level with a reason, recorded in `level_audit`; a rise is also an
+    /// escalation row (and NOTIFY). Merged ids resolve to the survivor. Returns (survivor, from, to).
+    public static func setLevel(
+        _ reference: Int64, to level: Level, reason: String, actor: String, in database: Database
+    ) async throws -> (offender: Int64, from: Level, to: Level) {
+        let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw TiplineError(.invalidInput, "--reason must say why") }
+        return try await database.transaction { tx in
+            var id = reference
+            for _ in 0..<64 {
+                guard let row = try tx.query("SELECT merged_into FROM offenders WHERE id = \(id) FOR UPDATE").first else {
+                    throw TiplineError(.notFound, "no offender \(reference)")
+                }
+                guard let next = try row.decodeIfPresent(Int64.self, at: 0) else { break }
+                id = next
+            }
+            let current = Level(rawValue: try tx.query("SELECT level FROM offenders WHERE id = \(id)").one().decode(String.self, at: 0)) ?? Level.none
+            let audit = try tx.query("""
+                INSERT INTO level_audit (offender_id, from_level, to_level, reason, actor)
+                VALUES (\(id), \(current.rawValue), \(level.rawValue), \(trimmed), \(actor)) RETURNING id
+                """).one().decode(Int64.self, at: 0)
+            try tx.execute("UPDATE offenders SET level = \(level.rawValue), updated_at = now() WHERE id = \(id)")
+            if level > current {
+                try tx.execute("SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))")
+                try tx.query("""
+                    WITH written AS (
+                        INSERT INTO escalations (offender_id, from_level, to_level, audit_id)
+                        VALUES (\(id), \(current.rawValue), \(level.rawValue), \(audit)) RETURNING id
+                    )
+                    SELECT pg_notify('tipline_escalations', id::text) FROM written
+                    """)
+            }
+            return (id, current, level)
+        }
+    }
+}
+
+/// The escalation outbox, read in id order from a cursor.
+public enum EscalationFeed {
+    /// Advisory lock taken by every transaction that writes escalation rows, held to commit.
+    static let outboxLock: Int64 = 0x7469_706c_6f75_74
+    /// One escalation row.
+    public struct Row: Sendable, Codable {
+        public var id: Int64
+        public var offenderID: Int64
+        public var from: String
+        public var to: String
+        public var reportID: Int64?
+        public var auditID: Int64?
+        public var at: Date
+    }
+
+    /// Rows with id greater than `after`, oldest first, at most `limit`.
+    public static func after(_ after: Int64, limit: Int, in database: Database) async throws -> [Row] {
+        try await database.query("""
+            SELECT id, offender_id, from_level, to_level, report_id, audit_id, created_at
+              FROM escalations WHERE id > \(after) ORDER BY id LIMIT \(limit)
+            """).map { row in
+            Row(id: try row.decode(at: 0), offenderID: try row.decode(at: 1), from: try row.decode(at: 2),
+                to: try row.decode(at: 3), reportID: try row.decodeIfPresent(at: 4), auditID: try row.decodeIfPresent(at: 5),
+                at: try row.decode(at: 6))
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import TiplineStore
+
+struct Escalations: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read the escalation outbox in order, one JSON object per line, from a cursor.",
+        discussion: """
+            Each rise of a seller's level is one row: {"id", "offender_id", "from", "to", "report_id",
+            "audit_id", "at"}. Pass the last id you handled as --after; rows commit in id order, so
+            nothing is skipped. --follow keeps reading as new rows are written (LISTEN tipline_escalations).
+            """
+    )
+
+    @Option(help: "Print rows with an id greater than this.") var after: Int64 = 0
+    @Flag(help: "Keep waiting for new rows.") var follow = false
+    @Option(help: "Rows per read.") var limit: Int = 1000
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        let signal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        var listener: NotificationListener?
+        if follow {
+            listener = NotificationListener(config: connection.config(application: "tipline-escalations"),
+                                            channels: [Queue.escalationsChannel]) { _ in signal.continuation.yield() }
+            listener?.start()
+        }
+        defer { listener?.stop() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try await connection.withDatabase(application: "tipline-escalations", maxConnections: 1) { database in
+            var cursor = after
+            var wake = signal.stream.makeAsyncIterator()
+            while true {
+                let rows = try await EscalationFeed.after(cursor, limit: limit, in: database)
+                for row in rows {
+                    // Unbuffered, so that a consumer reading a pipe with --follow sees each row at once.
+                    FileHandle.standardOutput.write(try encoder.encode(EscalationLine(row)) + Data("\n".utf8))
+                    cursor = row.id
+                }
+                if rows.count == limit { continue }
+                guard follow else { return }
+                // Woken by NOTIFY, with a poll every 5 s in case a notification was missed.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await Task.sleep(for: .seconds(5)) }
+                    _ = await wake.next()
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+}
+
+/// The JSON shape of one outbox row.
+struct EscalationLine: Encodable {
+    let id: Int64
+    let offender_id: Int64
+    let from: String
+    let to: String
+    let report_id: Int64?
+    let audit_id: Int64?
+    let at: Date
+
+    init(_ row: EscalationFeed.Row) {
+        id = row.id
+        offender_id = row.offenderID
+        from = row.from
+        to = row.to
+        report_id = row.reportID
+        audit_id = row.auditID
+        at = row.at
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        enum Key: String, CodingKey { case id, offender_id, from, to, report_id, audit_id, at }
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(offender_id, forKey: .offender_id)
+        try c.encode(from, forKey: .from)
+        try c.encode(to, forKey: .to)
+        try c.encode(report_id, forKey: .report_id)
+        try c.encode(audit_id, forKey: .audit_id)
+        try c.encode(at, forKey: .at)
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import TiplineCore
+import TiplineStore
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Show or change the escalation ladder.",
+        subcommands: [Show.self, Set.self],
+        defaultSubcommand: Show.self
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The ladder in force and the ones before it.")
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            let history = try await connection.withDatabase(application: "tipline-policy") { database in
+                try await PolicyStore.history(database)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                encoder.dateEncodingStrategy = .iso8601
+                print(String(decoding: try encoder.encode(history), as: UTF8.self))
+                return
+            }
+            let formatter = ISO8601DateFormatter()
+            for (index, row) in history.enumerated() {
+                let l = row.ladder
+                print("\(index == 0 ? "in force" : "before  ")  #\(row.id)  distinct reporters within \(l.windowDays) days: "
+                      + "review \(l.review), restrict \(l.restrict), suspend \(l.suspend), refer \(l.refer)")
+                print("          since \(formatter.string(from: row.createdAt)) by \(row.actor): \(row.note)")
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install a new ladder (applies to reports processed from now on; recorded).",
+            discussion: "Unset thresholds keep their current values. Levels already reached never go down."
+        )
+        @Option(name: .customLong("window-days")) var windowDays: Int?
+        @Option var review: Int?
+        @Option var restrict: Int?
+        @Option var suspend: Int?
+        @Option var refer: Int?
+        @Option(help: "Why the ladder changes (recorded).") var note: String
+        @Option(help: "Who changes it (default: $USER).") var actor: String?
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            let id = try await connection.withDatabase(application: "tipline-policy") { database in
+                guard let current = try await PolicyStore.history(database).first?.ladder else {
+                    throw TiplineError(.schema, "no ladder policy: run tipline migrate")
+                }
+                let ladder = Ladder(windowDays: windowDays ?? current.windowDays, review: review ?? current.review,
+                                    restrict: restrict ?? current.restrict, suspend: suspend ?? current.suspend,
+                                    refer: refer ?? current.refer)
+                return try await PolicyStore.install(ladder, note: note, actor: actor ?? ProcessInfo.processInfo.environment["USER"] ?? "admin",
+                                                     in: database)
+            }
+            print("installed ladder policy #\(id)")
+        }
+    }
+}

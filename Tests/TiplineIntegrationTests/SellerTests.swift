@@ -1,0 +1,126 @@
+import Foundation
+import Postgres
+import Testing
+import TiplineCore
+import TiplineStore
+
+/// Sellers and the ladder with real worker processes (issue: grouping, levels, outbox, admin).
+@Suite("sellers and the ladder", .serialized)
+struct SellerTests {
+    /// Drains `scenario` submitted in `order` with `workers` processes; returns sellers as sets of
+    /// external ids with their level.
+    static func run(_ scenario: Scenario, order: [Int], workers: Int, batch: Int = 50) async throws -> [Set<String>: String] {
+        try await TestDatabase.with { db in
+            let reordered = Scenario(reports: order.map { scenario.reports[$0] })
+            try await WorkerProcessTests.submit(reordered, to: db)
+            let processes = try (0..<workers).map {
+                try WorkerProcessTests.worker(db, ["--until-idle", "--concurrency", "2", "--batch", String(batch)], name: "w\($0)")
+            }
+            for process in processes { try process.start() }
+            for process in processes {
+                #expect(try await process.wait(timeout: 600) == .exit(0), "stderr: \(process.stderr.suffix(1500))")
+            }
+            try await Checks.drainedExactlyOnce(db, scenario: reordered)
+            var members: [Int64: Set<String>] = [:]
+            for row in try await db.database.query("SELECT offender_id, external_id FROM reports WHERE offender_id IS NOT NULL") {
+                members[try row.decode(Int64.self, at: 0), default: []].insert(try row.decode(String.self, at: 1))
+            }
+            var result: [Set<String>: String] = [:]
+            for row in try await db.database.query("SELECT id, level FROM offenders WHERE merged_into IS NULL") {
+                if let ids = members[try row.decode(Int64.self, at: 0)] { result[ids] = try row.decode(String.self, at: 1) }
+            }
+            return result
+        }
+    }
+
+    @Test("the same 2,000 reports give the same sellers and levels with 1 or 4 workers, in reversed or shuffled order")
+    func orderAndWorkerCountDoNotMatter() async throws {
+        let scenario = Scenario.make(count: 2_000, sellers: 150, reporters: 60, seed: 2024)
+        let forward = Array(scenario.reports.indices)
+        var rng = SplitMix64(seed: 99)
+        let one = try await Self.run(scenario, order: forward, workers: 1)
+        let four = try await Self.run(scenario, order: forward, workers: 4, batch: 10)
+        let reversed = try await Self.run(scenario, order: forward.reversed(), workers: 2)
+        let shuffled = try await Self.run(scenario, order: forward.shuffled(using: &rng), workers: 4, batch: 7)
+        #expect(one.count > 50, "the scenario should have many sellers")
+        #expect(Set(one.values).count >= 4, "the scenario should reach several levels")
+        #expect(four == one)
+        #expect(reversed == one)
+        #expect(shuffled == one)
+    }
+
+    @Test("concurrent merges of overlapping sellers by several processes end in one offender each")
+    func concurrentMerges() async throws {
+        // 40 chains of 8 sellers; each report links two neighbours of a chain, shuffled, so that
+        // workers merge the same offenders from different ends at once.
+        var reports: [Scenario.Report] = []
+        var rng = SplitMix64(seed: 5)
+        for chain in 0..<40 {
+            for link in 0..<7 {
+                for copy in 0..<3 {
+                    let a = chain * 8 + link, b = a + 1
+                    reports.append(Scenario.Report(
+                        externalID: "c\(chain)-\(link)-\(copy)", channel: "app", reporter: "u\(Int.random(in: 0..<30, using: &rng))",
+                        text: "出租 V信: \(Scenario.wechat(a)) 扣扣：\(Scenario.qq(a)) 或 QQ号：\(Scenario.qq(b))",
+                        reportedAt: Scenario.end.addingTimeInterval(-Double(Int.random(in: 0..<2_000_000, using: &rng)))))
+                }
+            }
+        }
+        reports.shuffle(using: &rng)
+        let scenario = Scenario(reports: reports)
+        let sellers = try await Self.run(scenario, order: Array(reports.indices), workers: 4, batch: 5)
+        #expect(sellers.count == 40)
+        #expect(sellers.keys.allSatisfy { $0.count == 21 })
+    }
+
+    @Test("an administrator's level is recorded with who and why, and a rise goes to the outbox in order")
+    func adminSetLevelAndOutbox() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 300, sellers: 20, seed: 77)
+            try await WorkerProcessTests.submit(scenario, to: db)
+            _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            let low = try await db.database.query("""
+                SELECT id FROM offenders WHERE merged_into IS NULL AND level = 'none' ORDER BY id LIMIT 1
+                """).one().decode(Int64.self, at: 0)
+            let before = try await TiplineProcess.run(["escalations"], databaseURL: db.url).stdout.split(separator: "\n")
+            let set = try await TiplineProcess.run(
+                ["offender", "set-level", String(low), "suspend", "--reason", "matches a police bulletin", "--actor", "ops-1"],
+                databaseURL: db.url)
+            #expect(set.status == .exit(0), "\(set.stderr)")
+            #expect(set.stdout.contains("none -> suspend"))
+            let audit = try await db.database.query("SELECT reason, actor, from_level, to_level FROM level_audit").one()
+            #expect(try audit.decode(String.self, at: 0) == "matches a police bulletin")
+            #expect(try audit.decode(String.self, at: 1) == "ops-1")
+            let lastID = try #require(before.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["id"] as? Int)
+            let after = try await TiplineProcess.run(["escalations", "--after", String(lastID)], databaseURL: db.url)
+            let lines = after.stdout.split(separator: "\n")
+            #expect(lines.count == 1)
+            #expect(lines.first?.contains("\"to\":\"suspend\"") == true)
+            #expect(lines.first?.contains("\"offender_id\":\(low)") == true)
+            // Every row is listed once, in id order.
+            let ids = before.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["id"] as? Int }
+            let total = try await db.int("SELECT count(*) FROM escalations")
+            #expect(ids == ids.sorted() && ids.count == total - 1)
+            let refused = try await TiplineProcess.run(["offender", "set-level", String(low), "refer", "--reason", " "], databaseURL: db.url)
+            #expect(refused.status == .exit(1))
+        }
+    }
+
+    @Test("a new ladder policy is shown, recorded, and applies to later reports")
+    func policyChange() async throws {
+        try await TestDatabase.with { db in
+            let set = try await TiplineProcess.run(["policy", "set", "--review", "3", "--restrict", "4", "--note", "fewer reviews"],
+                                                   databaseURL: db.url)
+            #expect(set.status == .exit(0), "\(set.stderr)")
+            let show = try await TiplineProcess.run(["policy", "show"], databaseURL: db.url)
+            #expect(show.stdout.contains("in force  #2") && show.stdout.contains("review 3, restrict 4"))
+            #expect(show.stdout.contains("before    #1"))
+            _ = try await QueueTests.submit(["V信: policy_test1", "V信: policy_test1"], to: db)
+            _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            // Two distinct reporters no longer reach review under the new ladder.
+            #expect(try await db.database.query("SELECT level FROM offenders").one().decode(String.self, at: 0) == "none")
+            let bad = try await TiplineProcess.run(["policy", "set", "--review", "5", "--restrict", "2", "--note", "x"], databaseURL: db.url)
+            #expect(bad.status == .exit(1) && bad.stderr.contains("must not decrease"))
+        }
+    }
+}
