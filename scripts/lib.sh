@@ -9,9 +9,17 @@ set -euo pipefail
 TIPLINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TIPLINE_STATE="$TIPLINE_ROOT/.tipline"
 TIPLINE_PG_PORT=${TIPLINE_PG_PORT:-55432}
-PGDATA_DIR="$TIPLINE_STATE/pg/data"
-PG_SOCKET_DIR="$TIPLINE_STATE/pg/run"
-PG_LOG="$TIPLINE_STATE/pg/server.log"
+PG_DIR="$TIPLINE_STATE/pg"
+# When root runs this from a directory the postgres user cannot reach (e.g. under /root), the
+# cluster lives in /tmp instead, with .tipline/pg linking to it.
+if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$TIPLINE_ROOT" 2>/dev/null; then
+    PG_DIR="/tmp/tipline-pg-$(printf '%s' "$TIPLINE_ROOT" | md5sum | cut -c1-8)"
+    mkdir -p "$TIPLINE_STATE" "$PG_DIR"
+    ln -sfn "$PG_DIR" "$TIPLINE_STATE/pg"
+fi
+PGDATA_DIR="$PG_DIR/data"
+PG_SOCKET_DIR="$PG_DIR/run"
+PG_LOG="$PG_DIR/server.log"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -59,15 +67,15 @@ pg_running() {
 start_local_pg() {
     local bindir
     bindir=$(pg_bindir)
-    mkdir -p "$TIPLINE_STATE/pg"
+    mkdir -p "$PG_DIR"
     if [ "$(id -u)" -eq 0 ]; then
         id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-        chown postgres "$TIPLINE_STATE/pg"
+        chown postgres "$PG_DIR"
         # The server user must be able to reach the data directory through the project's parents.
         chmod o+x "$TIPLINE_STATE" "$TIPLINE_ROOT" 2>/dev/null || true
     fi
     if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
-        say "creating a throwaway PostgreSQL cluster in .tipline/pg"
+        say "creating a throwaway PostgreSQL cluster in $PG_DIR"
         as_pg_owner "$bindir/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     fi
     as_pg_owner mkdir -p "$PG_SOCKET_DIR"

@@ -23,6 +23,8 @@ public final class Worker: Service, Sendable {
     private let doorbell = Doorbell()
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
+    /// The jobs this process holds right now; only these get their leases extended.
+    private let held = Mutex<Set<Int64>>([])
     private let processed = Atomic<Int>(0)
     /// Set while a lane processes a job whose last worker died: the other lanes claim nothing.
     private let isolating = Atomic<Bool>(false)
@@ -104,7 +106,9 @@ public final class Worker: Service, Sendable {
                 let solo = jobs.contains(where: \.solo)
                 if solo { isolating.store(true, ordering: .relaxed) }
                 inFlight.add(jobs.count, ordering: .relaxed)
+                held.withLock { $0.formUnion(jobs.map(\.reportID)) }
                 await process(jobs)
+                held.withLock { $0.subtract(jobs.map(\.reportID)) }
                 inFlight.subtract(jobs.count, ordering: .relaxed)
                 if solo {
                     isolating.store(false, ordering: .relaxed)
@@ -212,8 +216,7 @@ public final class Worker: Service, Sendable {
             try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
             if Task.isCancelled { return }
             do {
-                try await queue.heartbeat(lease: lease, inFlight: inFlight.load(ordering: .relaxed),
-                                          processed: processedCount)
+                try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
                 let rescued = try await queue.rescueExpired()
                 if rescued.retried + rescued.dead > 0 {
                     logger.notice("rescued jobs whose lease ran out",

@@ -5,6 +5,7 @@ import TiplineStore
 
 @Suite("intake from the command line")
 struct IntakeTests {
+    /// Writes a temporary input file (`scripts/test` points TMPDIR at .tipline/tmp and clears it).
     static func write(_ text: String, ext: String = "jsonl") throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reports-\(UUID().uuidString).\(ext)").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)

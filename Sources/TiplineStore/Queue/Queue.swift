@@ -93,18 +93,21 @@ public struct Queue: Sendable {
         }
     }
 
-    /// Extends the lease on every job this worker holds and records its heartbeat. Rows locked by
-    /// the worker's own completing transactions are skipped rather than waited for (no deadlock).
+    /// Extends the lease on the jobs this worker knows it holds and records its heartbeat. Only the
+    /// listed jobs are extended: a claim whose answer was lost with the connection must expire and
+    /// be rescued, not be kept alive by a worker that never saw it. Rows locked by the worker's own
+    /// completing transactions are skipped rather than waited for (no deadlock).
     @discardableResult
-    public func heartbeat(lease: Lease, inFlight: Int, processed: Int) async throws -> Int {
+    public func heartbeat(lease: Lease, holding reportIDs: [Int64], processed: Int) async throws -> Int {
         try await database.withConnection { connection in
             try connection.queryPrepared("""
                 WITH me AS (
-                    UPDATE workers SET heartbeat_at = now(), in_flight = \(inFlight), processed = \(processed)
+                    UPDATE workers SET heartbeat_at = now(), in_flight = \(reportIDs.count), processed = \(processed)
                      WHERE id = \(lease.owner.uuidString)
                 ), mine AS (
                     SELECT report_id FROM jobs
-                     WHERE lease_owner = \(lease.owner.uuidString) AND state = 'running'
+                     WHERE report_id = ANY(\(reportIDs)::bigint[])
+                       AND lease_owner = \(lease.owner.uuidString) AND state = 'running'
                      FOR UPDATE SKIP LOCKED
                 )
                 UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
