@@ -21,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // HTTP intake. Only the FullFoundation trait: ConfigurationSupport would build swift-configuration for nothing.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The one door to C: libpq from Debian's libpq-dev.
@@ -66,10 +70,26 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // HTTP intake: routes, bearer tokens, JSON errors, Prometheus metrics (Hummingbird 2).
+        .target(
+            name: "TiplineHTTP",
+            dependencies: [
+                "TiplineStore", "TiplineCore", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "tipline",
             dependencies: [
-                "ContactExtraction", "TiplineCore", "TiplineStore", "TiplineWorker", "Postgres",
+                "ContactExtraction", "TiplineCore", "TiplineStore", "TiplineWorker", "Postgres", "TiplineHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 import Logging
 import Postgres
+import TiplineHTTP
 
 /// Where the database is.
 struct ConnectionOptions: ParsableArguments {
@@ -40,10 +41,18 @@ struct ConnectionOptions: ParsableArguments {
 struct LogOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
+    @Option(help: "Log format: text, or json (one object per line).")
+    var logFormat: LogFormat = .text
+
+    /// How log lines are written.
+    enum LogFormat: String, ExpressibleByArgument {
+        case text, json
+    }
 
     /// A logger writing to standard error.
     func logger(_ label: String) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        let json = logFormat == .json
+        var logger = Logger(label: label) { json ? JSONLogHandler(label: $0) as any LogHandler : StreamLogHandler.standardError(label: $0) }
         logger.logLevel = logLevel
         return logger
     }

@@ -15,7 +15,7 @@ struct Tipline: AsyncParsableCommand {
             """,
         subcommands: [
             Migrate.self, Submit.self, Work.self, Status.self, Export.self, Extract.self,
-            OffenderCommand.self, Dead.self, PolicyCommand.self, Escalations.self,
+            OffenderCommand.self, Dead.self, PolicyCommand.self, Escalations.self, Serve.self, TokenCommand.self,
         ]
     )
 }

@@ -1,0 +1,48 @@
+public import Hummingbird
+public import Logging
+public import Postgres
+public import Prometheus
+public import TiplineStore
+public import NIOCore
+import TiplineCore
+
+/// How the intake server is set up.
+public struct IntakeSettings: Sendable {
+    /// Address to listen on (loopback by default: put a TLS proxy in front to widen it).
+    public var host = "127.0.0.1"
+    /// Port; 0 picks a free one (reported through `onServerRunning`).
+    public var port = 8080
+    /// Largest request body accepted, in bytes (413 above it).
+    public var maxBodyBytes = 65_536
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Routes and middleware of the intake API, without a server: testable in-process.
+public func buildRouter(intake: Intake, registry: PrometheusCollectorRegistry, maxBodyBytes: Int) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    // Metrics outermost, so they see the status the error middleware chose.
+    router.add(middleware: RequestMetricsMiddleware())
+    router.add(middleware: ErrorMiddleware())
+    HealthRoutes(database: intake.database).register(on: router)
+    MetricsEndpoint(registry: registry).register(on: router)
+    // Field limits are the validator's; a body limit below the text limit would make them moot, so
+    // the body limit is what bounds memory per request.
+    ReportRoutes(intake: intake, tokens: APITokens(database: intake.database), reporterKeyCheck: ReporterKeyCheck(),
+                 maxBodyBytes: maxBodyBytes, request: ReportRequest(validator: ReportValidator()))
+        .register(on: router)
+    return router
+}
+
+/// The intake server as a service, ready for `runService()` or a `ServiceGroup`.
+public func buildApplication(
+    intake: Intake, registry: PrometheusCollectorRegistry, settings: IntakeSettings, logger: Logger,
+    onServerRunning: @escaping @Sendable (any NIOCore.Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes),
+        configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tipline"),
+        onServerRunning: onServerRunning,
+        logger: logger)
+}

@@ -1,0 +1,40 @@
+public import Hummingbird
+import Logging
+import Postgres
+
+/// Turns every failure into the JSON error shape, so clients parse one format whatever went wrong:
+/// unknown routes, framework errors, database outages (503) and bugs (500, details only in the log).
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as PostgresError where error.isConnectionProblem || error.code == .shutDown {
+            context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
+            throw APIError.databaseUnavailable
+        } catch let error as HTTPError {
+            throw APIError(error.status, code: Self.code(for: error.status), error.body ?? Self.message(for: error.status))
+        } catch let error as any HTTPResponseError {
+            throw APIError(error.status, code: Self.code(for: error.status), Self.message(for: error.status))
+        } catch {
+            // PostgresError's description is terse and never holds bind values (report data).
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            throw APIError.internalError
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status {
+        case .notFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
+        case .contentTooLarge: "body_too_large"
+        case .badRequest: "malformed_request"
+        default: "http_\(status.code)"
+        }
+    }
+
+    static func message(for status: HTTPResponse.Status) -> String {
+        status == .notFound ? "no such route" : status.reasonPhrase
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import TiplineCore
+
+/// Turns the bytes of a `POST /v1/reports` body into a `ReportInput`, or the `APIError` that says
+/// exactly what is wrong. No I/O: every check here is cheap and testable on its own.
+struct ReportRequest {
+    /// Fields a report may carry; anything else is refused so that a misspelt field is not lost silently.
+    static let knownFields: Set<String> = ["external_id", "channel", "reporter", "text", "reported_at", "platform"]
+
+    let validator: ReportValidator
+
+    /// Checks a `Content-Type` header: JSON, and UTF-8 if a charset is named.
+    static func checkContentType(_ header: String?) throws(APIError) {
+        guard let header else {
+            throw .unsupportedMediaType("Content-Type must be application/json (none was sent)")
+        }
+        let parts = header.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard parts.first == "application/json" else {
+            throw .unsupportedMediaType("Content-Type must be application/json, not \(String(header.prefix(64)))")
+        }
+        for parameter in parts.dropFirst() where parameter.hasPrefix("charset=") {
+            let charset = parameter.dropFirst("charset=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard charset == "utf-8" || charset == "utf8" else {
+                throw .unsupportedMediaType("only UTF-8 JSON is accepted, not charset \(String(charset.prefix(32)))")
+            }
+        }
+    }
+
+    /// Decodes and validates a body for a client whose token belongs to `channel`.
+    func decode(_ bytes: [UInt8], channel: Channel, now: Date = Date()) throws(APIError) -> ReportInput {
+        if let offset = Self.firstInvalidUTF8(bytes) {
+            throw .malformed("request body is not valid UTF-8 (first bad byte at offset \(offset))")
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
+        } catch {
+            throw .malformed(bytes.isEmpty ? "request body is empty (expected a JSON object)"
+                                           : "request body is not valid JSON (truncated or malformed)")
+        }
+        guard var fields = object as? [String: Any] else {
+            throw .malformed("request body must be a JSON object")
+        }
+        if let unknown = fields.keys.filter({ !Self.knownFields.contains($0) }).sorted().first {
+            throw .invalid(field: String(unknown.prefix(64)), "unknown field (expected external_id, channel, reporter, text, reported_at, platform)")
+        }
+        // A token belongs to one channel: a missing channel is the token's, a different one is refused.
+        if fields["channel"] == nil || fields["channel"] is NSNull { fields["channel"] = channel.rawValue }
+        switch validator.validate(fields, now: now) {
+        case .failure(let error):
+            throw .invalid(field: error.field, error.message)
+        case .success(let input):
+            guard input.channel == channel else {
+                throw .invalid(field: "channel", "this token submits \(channel.rawValue) reports, not \(input.channel.rawValue)")
+            }
+            return input
+        }
+    }
+
+    /// The offset of the first byte that is not part of valid UTF-8, or `nil` when all of it is.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
+    }
+}

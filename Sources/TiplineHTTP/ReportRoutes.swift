@@ -1,0 +1,78 @@
+public import Hummingbird
+import Foundation
+import NIOCore
+import Logging
+import Postgres
+import TiplineCore
+import TiplineStore
+
+/// `POST /v1/reports` and `GET /v1/reports/{id}`.
+struct ReportRoutes: Sendable {
+    let intake: Intake
+    let tokens: APITokens
+    let reporterKeyCheck: ReporterKeyCheck
+    let maxBodyBytes: Int
+    let request: ReportRequest
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/v1/reports") { request, context in try await submit(request, context: context) }
+        router.get("/v1/reports/{id}") { request, context in try await show(request, context: context) }
+    }
+
+    /// 201 with a new id, or 200 with the existing one for a repeated `(source, external_id)`.
+    func submit(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let client = try await authenticate(request)
+        try ReportRequest.checkContentType(request.headers[.contentType])
+        // Refuse early when the client says how big it is; the streamed size is checked as well.
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            throw APIError.tooLarge(limit: maxBodyBytes)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError.tooLarge(limit: maxBodyBytes)
+        }
+        let input = try self.request.decode(Array(buffer.readableBytesView), channel: client.channel)
+        try await reporterKeyCheck.ensure(intake)
+        let outcome = try await intake.submit([input], source: client.source)
+        guard let result = outcome.results.first, result.reportID > 0 else { throw APIError.internalError }
+        if result.isNew {
+            context.logger.info("report accepted", metadata: ["report_id": "\(result.reportID)", "source": "\(client.source)"])
+            return try JSONBody.response(.created, SubmitResponse(id: result.reportID, status: "queued", duplicate: false))
+        }
+        let status = try await ReportView.find(result.reportID, source: client.source, in: intake.database)?.status ?? "queued"
+        return try JSONBody.response(.ok, SubmitResponse(id: result.reportID, status: status, duplicate: true))
+    }
+
+    /// The report's state, only for the source that submitted it: anyone else gets 404, so ids of
+    /// other sources cannot even be probed.
+    func show(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let client = try await authenticate(request)
+        guard let id = context.parameters.get("id", as: Int64.self), id > 0,
+              let view = try await ReportView.find(id, source: client.source, in: intake.database)
+        else { throw APIError.notFound("no report with this id for your source") }
+        return try JSONBody.response(.ok, view)
+    }
+
+    private func authenticate(_ request: Request) async throws -> APIClient {
+        guard let header = request.headers[.authorization] else {
+            throw APIError.unauthorized("missing bearer token (Authorization: Bearer tl_...)")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw APIError.unauthorized("the Authorization header must be: Bearer <token>")
+        }
+        guard let client = try await tokens.authenticate(String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+            throw APIError.unauthorized("invalid or revoked token")
+        }
+        return client
+    }
+}
+
+/// The answer to `POST /v1/reports`.
+struct SubmitResponse: Encodable {
+    var id: Int64
+    var status: String
+    var duplicate: Bool
+}

@@ -1,0 +1,16 @@
+import Synchronization
+import TiplineStore
+
+/// Makes sure the reporter key matches the database before the first report is stored.
+///
+/// Checked once at start-up when the database is up; when it is not, the server still starts
+/// (health and readiness must answer) and the check runs before the first submission instead.
+final class ReporterKeyCheck: Sendable {
+    private let verified = Mutex(false)
+
+    func ensure(_ intake: Intake) async throws {
+        if verified.withLock({ $0 }) { return }
+        try await intake.reporterKey.verify(against: intake.database)
+        verified.withLock { $0 = true }
+    }
+}

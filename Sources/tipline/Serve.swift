@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Postgres
+import TiplineHTTP
+import TiplineStore
+import UnixSignals
+
+/// `tipline serve`: the HTTP intake for apps and the hotline system.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Accept reports over HTTP (POST /v1/reports) with bearer tokens.",
+        discussion: """
+            Routes: POST /v1/reports, GET /v1/reports/{id}, GET /healthz, GET /readyz, GET /metrics.
+            Clients authenticate with `Authorization: Bearer TOKEN` (see `tipline token create`).
+            Errors are JSON: {"error": {"code", "message", "field"}}. The API is described in openapi.yaml.
+
+            Listens on 127.0.0.1 by default; put a TLS-terminating proxy in front before widening --host.
+            Prints `listening on http://HOST:PORT` once it accepts connections (--port 0 picks a free port).
+            SIGTERM or SIGINT: stop accepting, finish the requests in hand, exit 0.
+            """
+    )
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (413 above it).")
+    var maxBodyBytes = 65_536
+    @Option(name: .customLong("db-connections"), help: "Database connections (and threads) for requests.")
+    var dbConnections = 4
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        if !(0...65_535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
+        if !(1_024...(64 << 20)).contains(maxBodyBytes) { throw ValidationError("--max-body-bytes must be between 1024 and 67108864") }
+        if !(1...64).contains(dbConnections) { throw ValidationError("--db-connections must be between 1 and 64") }
+    }
+
+    func run() async throws {
+        let key = try ReporterKey.fromEnvironment()
+        let logger = log.logger("tipline.http")
+        let registry = IntakeMetrics.bootstrap()
+        var settings = IntakeSettings()
+        settings.host = host
+        settings.port = port
+        settings.maxBodyBytes = maxBodyBytes
+        let listening = settings
+        try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections) { database in
+            do {
+                try await key.verify(against: database)
+            } catch let error as PostgresError where error.isConnectionProblem {
+                // Start anyway: /healthz and /readyz must answer while the database is down; the
+                // key is checked again before the first report is stored.
+                logger.warning("database unreachable at start-up; serving 503 until it is back", metadata: ["error": "\(error)"])
+            }
+            let app = buildApplication(
+                intake: Intake(database: database, reporterKey: key), registry: registry, settings: settings,
+                logger: logger
+            ) { channel in
+                let port = channel.localAddress?.port ?? listening.port
+                // Scripts and tests wait for this line to learn the port (with --port 0).
+                FileHandle.standardOutput.write(Data("listening on http://\(listening.host):\(port)\n".utf8))
+            }
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        }
+    }
+}

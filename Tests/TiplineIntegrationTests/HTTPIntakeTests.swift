@@ -1,0 +1,121 @@
+import Foundation
+import Postgres
+import Testing
+
+/// `tipline serve` over real HTTP against a real PostgreSQL: submissions, idempotency, access.
+@Suite("HTTP intake")
+struct HTTPIntakeTests {
+    @Test("a new report gets 201, a retry of the same external id 200 with the same id, and one row")
+    func idempotentRetry() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "app-one")
+            let first = try await server.post(sampleReport("r-1"), token: token)
+            #expect(first.status == 201, "\(first.text)")
+            #expect(first.json["status"] as? String == "queued")
+            #expect(first.json["duplicate"] as? Bool == false)
+            let id = try #require(first.json["id"] as? Int)
+            let retry = try await server.post(sampleReport("r-1"), token: token)
+            #expect(retry.status == 200, "\(retry.text)")
+            #expect(retry.json["id"] as? Int == id)
+            #expect(retry.json["duplicate"] as? Bool == true)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE source = 'app-one' AND external_id = 'r-1'") == 1)
+            #expect(try await db.int("SELECT count(*) FROM jobs") == 1)
+
+            let shown = try await server.get("/v1/reports/\(id)", token: token)
+            #expect(shown.status == 200, "\(shown.text)")
+            #expect(shown.json["id"] as? Int == id)
+            #expect(shown.json["external_id"] as? String == "r-1")
+            #expect(shown.json["status"] as? String == "queued")
+            #expect(shown.json["outcome"] is NSNull)
+            #expect(shown.json["reporter"] == nil && shown.json["text"] == nil, "a report's text and reporter are never returned")
+        }
+    }
+
+    @Test("another source's report is 404, as is an unknown id, and the same external id is a new report for it")
+    func crossSourceIsNotFound() async throws {
+        try await IntakeServer.with { db, server in
+            let mine = try await server.token(source: "app-one")
+            let theirs = try await server.token(source: "app-two")
+            let id = try #require(try await server.post(sampleReport("shared-id"), token: mine).json["id"] as? Int)
+            let probe = try await server.get("/v1/reports/\(id)", token: theirs)
+            #expect(probe.status == 404)
+            #expect(probe.error.code == "not_found")
+            #expect(try await server.get("/v1/reports/999999", token: mine).status == 404)
+            #expect(try await server.get("/v1/reports/not-a-number", token: mine).status == 404)
+            let other = try await server.post(sampleReport("shared-id"), token: theirs)
+            #expect(other.status == 201)
+            #expect(other.json["id"] as? Int != id)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = 'shared-id'") == 2)
+        }
+    }
+
+    @Test("no token, a malformed or unknown token and a revoked token get 401; revocation is immediate")
+    func tokensAndRevocation() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "hotline-sys", channel: "hotline")
+            let noToken = try await server.post(sampleReport("a"), token: nil)
+            #expect(noToken.status == 401)
+            #expect(noToken.error.code == "unauthorized")
+            #expect(noToken.headers["www-authenticate"] == "Bearer")
+            #expect(try await server.post(sampleReport("a"), token: "tl_" + String(repeating: "0", count: 64)).status == 401)
+            #expect(try await server.send("GET", "/v1/reports/1", headers: ["Authorization": "Basic abc"]).status == 401)
+            #expect(try await server.get("/v1/reports/1", token: "garbage").status == 401)
+
+            var report = sampleReport("h-1")
+            report["channel"] = "hotline"
+            #expect(try await server.post(report, token: token).status == 201)
+            // A token stores only its hash, and `token list` never prints it.
+            #expect(try await db.int("SELECT count(*) FROM api_tokens WHERE octet_length(token_hash) = 32") == 1)
+            let list = try await TiplineProcess.run(["token", "list"], databaseURL: db.url)
+            #expect(list.status == .exit(0))
+            #expect(list.stdout.contains("hotline-sys") && !list.stdout.contains(token))
+
+            let id = try await db.int("SELECT id FROM api_tokens")
+            let revoke = try await TiplineProcess.run(["token", "revoke", String(id)], databaseURL: db.url)
+            #expect(revoke.status == .exit(0), "\(revoke.stderr)")
+            let after = try await server.post(sampleReport("h-2"), token: token)
+            #expect(after.status == 401)
+            #expect(after.error.message == "invalid or revoked token")
+            #expect(try await TiplineProcess.run(["token", "revoke", "424242"], databaseURL: db.url).status == .exit(1))
+        }
+    }
+
+    @Test("a missing channel is the token's channel; a different channel is refused with 422")
+    func channelFollowsToken() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "app-one", channel: "app")
+            var report = sampleReport("c-1")
+            report.removeValue(forKey: "channel")
+            #expect(try await server.post(report, token: token).status == 201)
+            report["external_id"] = "c-2"
+            report["channel"] = "hotline"
+            let refused = try await server.post(report, token: token)
+            #expect(refused.status == 422)
+            #expect(refused.error.field == "channel")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE channel = 'app'") == 1)
+        }
+    }
+
+    @Test("SQL-injection strings, emoji, right-to-left text and quotes are stored byte for byte")
+    func storedFaithfully() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "app-one")
+            let texts = [
+                "'; DROP TABLE reports; -- 微信: abc_123x",
+                "Robert'); DELETE FROM jobs WHERE ('1'='1",
+                "$1 $2 \\x00 %s {\"a\": [1]} 出租QQ 12345678",
+                "🔥🔥 出售微信号 👉 V信: seller_9x 🙏🏽 👨‍👩‍👧",
+                "للبيع حساب وي تشات \u{200F}13812345678\u{200E} עברית",
+            ]
+            for (index, text) in texts.enumerated() {
+                let reply = try await server.post(sampleReport("f-\(index)", text: text, reporter: "r'\(index)\"; --"), token: token)
+                #expect(reply.status == 201, "\(reply.text)")
+                let id = try #require(reply.json["id"] as? Int)
+                let stored = try await db.database.query("SELECT body FROM reports WHERE id = \(id)").one().decode(String.self, at: 0)
+                #expect(Array(stored.utf8) == Array(text.utf8))
+            }
+            #expect(try await db.int("SELECT count(*) FROM reports") == texts.count)
+            #expect(try await db.int("SELECT count(*) FROM jobs") == texts.count)
+        }
+    }
+}
