@@ -79,10 +79,18 @@ start_local_pg() {
         as_pg_owner "$bindir/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     fi
     as_pg_owner mkdir -p "$PG_SOCKET_DIR"
+    TIPLINE_STARTED_PG=${TIPLINE_STARTED_PG:-0}
     if ! pg_running; then
+        TIPLINE_STARTED_PG=1
         say "starting PostgreSQL on 127.0.0.1:$TIPLINE_PG_PORT"
         pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" >/dev/null
     fi
+}
+
+# Stops the throwaway server if this script started it (another script may be using it).
+stop_started_pg() {
+    [ "${TIPLINE_STARTED_PG:-0}" = 1 ] && stop_local_pg
+    return 0
 }
 
 stop_local_pg() {

@@ -30,8 +30,13 @@ public final class Worker: Service, Sendable {
     private let isolating = Atomic<Bool>(false)
     private let retry: RetryPolicy
 
+    /// Checks run once the database is reachable, before the worker registers (e.g. the reporter key).
+    private let prepare: @Sendable (Database) async throws -> Void
+
     /// Creates a worker over `database`; `listenConfig` opens its dedicated LISTEN session.
-    public init(database: Database, listenConfig: ConnectionConfig, options: WorkerOptions, logger: Logger) {
+    public init(database: Database, listenConfig: ConnectionConfig, options: WorkerOptions, logger: Logger,
+                prepare: @escaping @Sendable (Database) async throws -> Void = { _ in }) {
+        self.prepare = prepare
         self.options = options
         self.database = database
         self.queue = Queue(database: database)
@@ -47,7 +52,18 @@ public final class Worker: Service, Sendable {
     public var processedCount: Int { processed.load(ordering: .relaxed) }
 
     public func run() async throws {
-        try await register()
+        // Inside the service, so that SIGTERM is already handled while the database is slow to answer:
+        // a shutdown during start-up cancels the wait and the worker exits cleanly without work.
+        do {
+            try await cancelWhenGracefulShutdown { try await self.register() }
+        } catch is CancellationError {
+            logger.info("shutdown requested before the worker started")
+            return
+        }
+        if Task.isShuttingDownGracefully {
+            await deregister()
+            return
+        }
         let listener = NotificationListener(config: listenConfig, channels: [Queue.jobsChannel]) { [doorbell, logger] event in
             switch event {
             case .notification, .reconnected:
@@ -233,6 +249,7 @@ public final class Worker: Service, Sendable {
         var backoff = 0.2
         while true {
             do {
+                try await prepare(database)
                 try await database.execute("""
                     INSERT INTO workers (id, name, host, pid, concurrency, batch_size, lease_seconds)
                     VALUES (\(lease.owner.uuidString), \(options.name), \(ProcessInfo.processInfo.hostName),

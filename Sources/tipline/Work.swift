@@ -67,9 +67,8 @@ struct Work: AsyncParsableCommand {
         try await connection.withDatabase(
             application: "tipline-worker", maxConnections: concurrency + 1, settings: settings
         ) { database in
-            try await key.verify(against: database)
             let worker = Worker(database: database, listenConfig: connection.config(application: "tipline-listen"),
-                                options: options, logger: logger)
+                                options: options, logger: logger, prepare: { try await key.verify(against: $0) })
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],

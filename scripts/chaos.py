@@ -1,0 +1,235 @@
+"""Driver for scripts/chaos: real `tipline` processes, real signals, a real PostgreSQL restart."""
+import argparse, json, os, random, signal, subprocess, sys, time
+
+BIN = os.environ["TIPLINE_BIN"]
+ADMIN = os.environ["TIPLINE_ADMIN_URL"]
+PORT = os.environ["TIPLINE_PG_PORT"]
+
+
+def url(db):
+    return f"postgresql://postgres@127.0.0.1:{PORT}/{db}"
+
+
+def psql(db, sql, retries=30):
+    """Runs SQL and returns rows as lists of strings (retrying while the server restarts)."""
+    for attempt in range(retries):
+        r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", url(db) if db else ADMIN, "-c", sql],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            return [line.split("\t") for line in r.stdout.splitlines() if line]
+        time.sleep(0.5)
+    raise SystemExit(f"psql failed: {r.stderr}")
+
+
+def generate(n, seed):
+    """Reports from repeat sellers (disguised contacts), skewed reporters, cross-links and no-contact reports."""
+    rng = random.Random(seed)
+    sellers = max(50, n // 12)
+    tpl = ["出租微信 日租80元 V信: seller_{s}x", "空白号18元 扣扣：{q}", "实名微信出售 电话 {p3} {p4a} {p4b}",
+           "高价回收微信号 联系 {p} 或 vx：seller_{s}x", "信息代查 开房记录 手机{p}", "批发QQ号 Q号 {q} 微信号：seller_{s}x"]
+    lines = []
+    for i in range(n):
+        s = int(rng.random() ** 2.2 * sellers)
+        p = str(13900000000 + s * 7919)
+        if rng.random() < 0.03:
+            text = f"群里有人卖号，没有留联系方式 {i}"
+        else:
+            text = rng.choice(tpl).format(s=s, q=2000000 + s * 37, p=p, p3=p[:3], p4a=p[3:7], p4b=p[7:])
+            if rng.random() < 0.02:
+                t = int(rng.random() ** 2.2 * sellers)
+                text += f"；另一家 V信: seller_{t}x"
+        day = rng.randrange(0, 90)
+        lines.append(json.dumps({"external_id": f"c{i}", "channel": "app" if i % 3 else "hotline",
+                                 "reporter": f"u{int(rng.random() ** 1.5 * max(100, n // 20))}", "text": text,
+                                 "reported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1795132800 - day * 86400 - rng.randrange(86400)))},
+                                ensure_ascii=False))
+    return "\n".join(lines) + "\n"
+
+
+def fresh(db):
+    psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    psql(None, f'CREATE DATABASE "{db}"')
+    run(["migrate"], db)
+
+
+def run(args, db, check=True):
+    r = subprocess.run([BIN] + args, env={**os.environ, "DATABASE_URL": url(db)}, capture_output=True, text=True)
+    if check and r.returncode not in (0, 3):
+        raise SystemExit(f"tipline {' '.join(args)} failed: {r.stderr}")
+    return r
+
+
+class Workers:
+    def __init__(self, db, lease, logdir, batch):
+        self.db, self.lease, self.logdir, self.batch, self.procs, self.n = db, lease, logdir, batch, [], 0
+
+    def start(self):
+        self.n += 1
+        log = open(os.path.join(self.logdir, f"worker-{self.n}.log"), "w")
+        p = subprocess.Popen([BIN, "work", "--name", f"chaos-{self.n}", "--lease", str(self.lease), "--concurrency", "2",
+                              "--batch", str(self.batch), "--poll", "1", "--log-level", "notice"],
+                             env={**os.environ, "DATABASE_URL": url(self.db)}, stdout=log, stderr=log)
+        self.procs.append(p)
+        return p
+
+    def alive(self):
+        return [p for p in self.procs if p.poll() is None]
+
+
+def snapshot(db):
+    """Sellers as frozensets of external ids with level and distinct reporters; link and report counts."""
+    groups = {}
+    for off, ext in psql(db, "SELECT offender_id, external_id FROM reports WHERE offender_id IS NOT NULL"):
+        groups.setdefault(off, set()).add(ext)
+    levels = dict(psql(db, "SELECT id::text, level FROM offenders WHERE merged_into IS NULL"))
+    reporters = dict(psql(db, "SELECT offender_id::text, count(DISTINCT reporter_hash)::text FROM reports WHERE offender_id IS NOT NULL GROUP BY 1"))
+    sellers = {frozenset(v): (levels.get(k), reporters.get(k)) for k, v in groups.items()}
+    counts = psql(db, """SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM reports WHERE state = 'done'),
+                                (SELECT count(*) FROM reports WHERE state = 'dead'), (SELECT count(*) FROM jobs),
+                                (SELECT count(*) FROM report_contacts), (SELECT count(*) FROM contacts)""")[0]
+    return sellers, [int(c) for c in counts]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reports", type=int, default=50000)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lease", type=float, default=3)
+    ap.add_argument("--batch", type=int, default=50, help="worker --batch (smaller means more transactions to interrupt)")
+    ap.add_argument("--kills", type=int, default=0, help="SIGKILLs to inject (default: about one per 5,000 reports, at least 3)")
+    a = ap.parse_args()
+    kills_wanted = a.kills or max(3, a.reports // 5000)
+    logdir = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "chaos-logs")
+    os.makedirs(logdir, exist_ok=True)
+    data = os.path.join(logdir, "reports.jsonl")
+    with open(data, "w") as f:
+        f.write(generate(a.reports, a.seed))
+    print(f"chaos: {a.reports} reports, {a.workers} workers, lease {a.lease}s, seed {a.seed}", flush=True)
+
+    # 1. The clean run: one worker, no faults.
+    fresh("chaos_clean")
+    run(["submit", "--file", data, "--source", "chaos"], "chaos_clean")
+    t0 = time.time()
+    run(["work", "--until-idle", "--concurrency", "2", "--batch", "50", "--log-level", "warning"], "chaos_clean")
+    print(f"clean run: drained in {time.time() - t0:.1f}s", flush=True)
+    clean, clean_counts = snapshot("chaos_clean")
+
+    # 2. The chaos run.
+    fresh("chaos_run")
+    run(["submit", "--file", data, "--source", "chaos"], "chaos_run")
+    workers = Workers("chaos_run", a.lease, logdir, a.batch)
+    for _ in range(a.workers):
+        workers.start()
+    faults = {"sigkill": 0, "sigstop": 0, "pg_restart": 0, "sigterm": 0}
+    problems = []
+    rng = random.Random(a.seed)
+    t0 = time.time()
+    plan = ["sigkill"] * kills_wanted + ["sigstop", "pg_restart", "sigterm"]
+    rng.shuffle(plan)
+    total = a.reports
+
+    def remaining():
+        return int(psql("chaos_run", "SELECT count(*) FROM jobs")[0][0])
+
+    # Spread the faults evenly over the first 70% of the drain.
+    planned = len(plan)
+    while plan:
+        left = remaining()
+        if left == 0:
+            break
+        done_fraction = 1 - left / total
+        if done_fraction < 0.7 * (planned - len(plan) + 1) / (planned + 1):
+            time.sleep(0.1)
+            continue
+        fault = plan.pop()
+        alive = workers.alive()
+        victim = rng.choice(alive) if alive else workers.start()
+        if fault == "sigkill":
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            workers.start()
+        elif fault == "sigstop":
+            victim.send_signal(signal.SIGSTOP)
+            time.sleep(a.lease + 2)
+            victim.send_signal(signal.SIGCONT)
+        elif fault == "pg_restart":
+            # -l again: the restarted server must not write its log to our pipe.
+            cmd = [os.environ["TIPLINE_PG_CTL"], "-D", os.environ["PGDATA_DIR"], "-l", os.environ["PG_LOG"], "-w", "-t", "60",
+                   "-m", "immediate", "restart"]
+            if os.environ.get("TIPLINE_PG_AS"):
+                cmd = ["runuser", "-u", os.environ["TIPLINE_PG_AS"], "--"] + cmd
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elif fault == "sigterm":
+            victim.send_signal(signal.SIGTERM)
+            t = time.time()
+            try:
+                code = victim.wait(timeout=30)
+                if code != 0:
+                    problems.append(f"SIGTERM: worker exited {code}, expected 0")
+            except subprocess.TimeoutExpired:
+                problems.append("SIGTERM: worker still running after 30 s")
+                victim.kill()
+            print(f"  SIGTERM: worker exited in {time.time() - t:.2f}s", flush=True)
+            workers.start()
+        faults[fault] += 1
+        print(f"  {fault} at {done_fraction:.0%} drained", flush=True)
+
+    deadline = time.time() + max(300, a.reports / 50)
+    while remaining() > 0:
+        if time.time() > deadline:
+            problems.append(f"queue not drained in time: {remaining()} jobs left")
+            break
+        if not workers.alive():
+            workers.start()
+        time.sleep(0.5)
+    elapsed = time.time() - t0
+    time.sleep(1)  # a worker started a moment ago may not have installed its signal handlers yet
+    for p in workers.alive():
+        p.send_signal(signal.SIGTERM)
+    for p in workers.procs:
+        try:
+            code = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            problems.append("a worker did not exit within 30 s of SIGTERM at the end")
+            continue
+        if code not in (0, -signal.SIGKILL):
+            problems.append(f"worker {p.args[3]} exited with {code} (log: {logdir}/worker-{p.args[3].split('-')[1]}.log)")
+
+    chaos, chaos_counts = snapshot("chaos_run")
+    names = ["reports", "done", "dead", "jobs left", "contact links", "contacts"]
+    print(f"chaos run: drained in {elapsed:.1f}s; faults injected: " + ", ".join(f"{k} {v}" for k, v in faults.items()))
+    print("invariants:")
+
+    def check(ok, text):
+        print(f"  [{'ok' if ok else 'VIOLATED'}] {text}")
+        if not ok:
+            problems.append(text)
+
+    missing = [k for k, v in faults.items() if v == 0]
+    check(not missing, "every kind of fault was injected" + (f" (never: {', '.join(missing)}; use more --reports)" if missing else ""))
+    check(chaos_counts[1] + chaos_counts[2] == chaos_counts[0], f"every report done or dead ({chaos_counts[1]} done, {chaos_counts[2]} dead of {chaos_counts[0]})")
+    check(chaos_counts[3] == 0, "no job left in the queue")
+    for i, name in enumerate(names):
+        if name in ("reports", "contact links", "contacts", "dead"):
+            check(chaos_counts[i] == clean_counts[i], f"{name}: {chaos_counts[i]} (clean run {clean_counts[i]})")
+    check(set(chaos) == set(clean), f"same grouping into sellers ({len(chaos)} sellers, clean run {len(clean)})")
+    diff = [k for k in clean if k in chaos and chaos[k] != clean[k]]
+    check(not diff, f"same level and distinct reporters for every seller ({len(diff)} differ)")
+    dup = psql("chaos_run", """SELECT count(*) FROM (SELECT offender_id, to_level FROM escalations
+                               GROUP BY 1, 2 HAVING count(*) > 1) d""")[0][0]
+    check(dup == "0", f"no level rise written twice for one offender ({dup} duplicates)")
+    esc = psql("chaos_run", "SELECT count(*) FROM escalations")[0][0]
+    esc_clean = psql("chaos_clean", "SELECT count(*) FROM escalations")[0][0]
+    print(f"  [info] escalation rows: {esc} (clean run {esc_clean}; merges met in another order may pass through other intermediate offenders)")
+    if problems:
+        for problem in problems:
+            print(f"  VIOLATED: {problem}")
+        print(f"FAILED: {len(problems)} violation(s); worker logs in {logdir}")
+        sys.exit(1)
+    print("chaos: all invariants hold")
+
+
+if __name__ == "__main__":
+    main()
