@@ -1,0 +1,62 @@
+import Foundation
+import Postgres
+import Testing
+import TiplineStore
+
+@Suite("database roles")
+struct RoleTests {
+    /// A login user in `group` on the test database's server (the throwaway cluster trusts local users).
+    static func login(_ group: String, in db: TestDatabase) async throws -> (name: String, url: String) {
+        let name = "\(group)_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+        defer { Task { await admin.shutdown() } }
+        try await admin.execute(Query(sql: "CREATE ROLE \(name) LOGIN IN ROLE \(group)", binds: []))
+        var components = try #require(URLComponents(string: db.url))
+        components.user = name
+        return (name, try #require(components.string))
+    }
+
+    @Test("the intake role can submit and read its reports, but cannot read sellers or delete anything")
+    func intakeIsLeastPrivilege() async throws {
+        try await TestDatabase.with { db in
+            let intake = try await Self.login("tipline_intake", in: db)
+            let submit = try await TiplineProcess.run(["submit", "--text", "扣扣：12345678 出售", "--reporter", "u1"], databaseURL: intake.url)
+            #expect(submit.status == .exit(0), "\(submit.stderr)")
+            #expect(submit.stdout.hasPrefix("accepted report"))
+            let again = try await TiplineProcess.run(["submit", "--text", "扣扣：12345678 出售", "--reporter", "u1"], databaseURL: intake.url)
+            #expect(again.stdout.hasPrefix("duplicate"), "\(again.stderr)")
+            let database = Database(config: ConnectionConfig(conninfo: intake.url), maxConnections: 1)
+            defer { Task { await database.shutdown() } }
+            for statement in ["SELECT * FROM offenders", "SELECT * FROM contacts", "SELECT body FROM reports",
+                              "SELECT reporter_hash FROM reports", "DELETE FROM reports", "DELETE FROM jobs",
+                              "UPDATE reports SET state = 'dead'", "SELECT * FROM escalations"] {
+                do {
+                    try await database.execute(Query(sql: statement, binds: []))
+                    Issue.record("the intake role could run: \(statement)")
+                } catch let error as PostgresError {
+                    #expect(error.sqlState == .insufficientPrivilege, "\(statement): \(error)")
+                }
+            }
+            #expect(try await database.query("SELECT count(*) FROM reports").one().decode(Int.self, at: 0) == 1)
+        }
+    }
+
+    @Test("the worker role can drain the queue and the admin role can read status but change nothing")
+    func workerAndAdmin() async throws {
+        try await TestDatabase.with { db in
+            _ = try await QueueTests.submit(["V信: roles_test1", "V信: roles_test1"], to: db)
+            let worker = try await Self.login("tipline_worker", in: db)
+            let run = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: worker.url,
+                                                   environment: ["TIPLINE_REPORTER_KEY": "queue-tests-key-0123456789"])
+            #expect(run.status == .exit(0), "\(run.stderr.suffix(1500))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 2)
+            let admin = try await Self.login("tipline_admin", in: db)
+            let status = try await TiplineProcess.run(["status"], databaseURL: admin.url)
+            #expect(status.status == .exit(0) && status.stdout.contains("done 2"), "\(status.stderr)")
+            let database = Database(config: ConnectionConfig(conninfo: admin.url), maxConnections: 1)
+            defer { Task { await database.shutdown() } }
+            await #expect(throws: PostgresError.self) { try await database.execute("DELETE FROM jobs") }
+            await #expect(throws: PostgresError.self) { try await database.execute("UPDATE offenders SET level = 'none'") }
+        }
+    }
+}
