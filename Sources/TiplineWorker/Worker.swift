@@ -145,7 +145,8 @@ public final class Worker: Service, Sendable {
         for job in jobs {
             do {
                 try injectFaultIfAsked(job)
-                ready.append(ProcessedReport(job: job, analysis: Analysis(text: job.body)))
+                let analysis = options.noop ? Self.emptyAnalysis : Analysis(text: job.body)
+                ready.append(ProcessedReport(job: job, analysis: analysis))
             } catch {
                 await recordFailure(job, error: "\(error)")
             }
@@ -175,6 +176,10 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// What `--noop` records for every job: no contacts, so the completion writes only the outcome
+    /// and deletes the job.
+    private static let emptyAnalysis = Analysis(text: "")
+
     private func completeWithRetry(_ batch: [ProcessedReport]) async throws {
         var attempt = 0
         var delay = 0.05
@@ -184,8 +189,9 @@ public final class Worker: Service, Sendable {
                 let done = try await queue.complete(batch, lease: lease)
                 processed.add(done.completed.count, ordering: .relaxed)
                 if !done.refused.isEmpty {
-                    logger.warning("lease lost before completion; results discarded",
-                                   metadata: ["reports": "\(done.refused)"])
+                    logger.warning("lease lost before completion; results discarded", metadata: [
+                        "count": "\(done.refused.count)", "reports": "\(done.refused.prefix(10))\(done.refused.count > 10 ? "..." : "")",
+                    ])
                 }
                 return
             } catch let error as PostgresError where error.isTransient && attempt < 8 {

@@ -20,6 +20,9 @@ public struct WorkerOptions: Sendable {
     public var retryCapSeconds: Double = 600
     /// Enables the fault-injection markers (tests only; see README).
     public var faultInjection = false
+    /// Completes claimed jobs without reading their ads (outcome `no_contact`, no grouping), through
+    /// the same fenced completion: a queue-only benchmark (`scripts/bench`), never for production.
+    public var noop = false
 
     /// Heartbeats come three times per lease, so two can be missed without losing the lease.
     public var heartbeatSeconds: Double { max(0.2, leaseSeconds / 3) }

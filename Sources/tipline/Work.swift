@@ -37,6 +37,9 @@ struct Work: AsyncParsableCommand {
     var retryBase: Double = 2
     @Flag(name: .customLong("fault-injection"), help: .hidden)
     var faultInjection = false
+    /// Queue-only benchmark mode (scripts/bench): complete jobs without reading the ads.
+    @Flag(name: .customLong("noop"), help: .hidden)
+    var noop = false
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var log: LogOptions
@@ -58,6 +61,7 @@ struct Work: AsyncParsableCommand {
         options.leaseSeconds = lease
         options.pollSeconds = poll
         options.retryBaseSeconds = retryBase
+        options.noop = noop
         options.faultInjection = faultInjection || ProcessInfo.processInfo.environment["TIPLINE_FAULT_INJECTION"] == "1"
         let logger = log.logger("tipline.worker")
         // A worker stopped mid-transaction (SIGSTOP, a partition) must not hold row locks forever:

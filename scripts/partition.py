@@ -1,0 +1,79 @@
+"""Driver for scripts/partition (see there)."""
+import os, signal, subprocess, sys, time
+
+BIN = os.environ["TIPLINE_BIN"]
+NS, HOST_IF = os.environ["TIPLINE_PART_NS"], os.environ["TIPLINE_PART_HOST_IF"]
+PORT, HOST_IP = os.environ["TIPLINE_PART_PORT"], os.environ["TIPLINE_PART_HOST_IP"]
+LOCAL = f"postgresql://postgres@127.0.0.1:{PORT}/partition"
+REMOTE = f"postgresql://postgres@{HOST_IP}:{PORT}/partition"
+LEASE = 3
+
+
+def sql(q):
+    out = subprocess.run(["psql", "-X", "-qAt", LOCAL, "-c", q], capture_output=True, text=True, check=True).stdout
+    return out.strip()
+
+
+def tipline(args, url, check=True):
+    r = subprocess.run([BIN] + args, env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        sys.exit(f"tipline {' '.join(args)}: {r.stderr}")
+    return r
+
+
+def wait_for(what, cond, timeout=60):
+    end = time.time() + timeout
+    while not cond():
+        if time.time() > end:
+            sys.exit(f"partition: timed out waiting until {what}")
+        time.sleep(0.1)
+
+
+def main():
+    subprocess.run(["psql", "-X", "-q", f"postgresql://postgres@127.0.0.1:{PORT}/postgres", "-c", "CREATE DATABASE partition"], check=True)
+    tipline(["migrate"], LOCAL)
+    lines = []
+    for i in range(200):
+        marker = " [[tipline-fault:slow]]" if i == 0 else ""
+        lines.append('{"external_id":"p%d","channel":"app","reporter":"u%d","text":"出租微信 V信: part_%dx%s"}' % (i, i % 17, i % 23, marker))
+    path = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "partition.jsonl")
+    open(path, "w").write("\n".join(lines) + "\n")
+    tipline(["submit", "--file", path], LOCAL)
+
+    log = open(os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "partition-cutoff.log"), "w")
+    cut = subprocess.Popen(["ip", "netns", "exec", NS, BIN, "work", "--fault-injection", "--lease", str(LEASE), "--batch", "200",
+                            "--concurrency", "1", "--name", "cut-off", "--log-level", "notice"],
+                           env={**os.environ, "DATABASE_URL": REMOTE}, stdout=log, stderr=log)
+    wait_for("the cut-off worker holds the batch", lambda: sql("SELECT count(*) FROM jobs WHERE state = 'running'") == "200")
+    subprocess.run(["ip", "link", "set", HOST_IF, "down"], check=True)
+    print("partition: link cut while the worker holds 200 jobs", flush=True)
+    time.sleep(LEASE + 1)
+    rescuer = tipline(["work", "--until-idle", "--lease", str(LEASE), "--name", "rescuer", "--fault-injection"], LOCAL)
+    done = sql("SELECT count(*) FROM reports WHERE state = 'done' AND attempts = 2")
+    print(f"partition: the rescuer completed {done} reports on their second attempt", flush=True)
+    links_before = sql("SELECT count(*) FROM report_contacts") + "/" + sql("SELECT count(*) FROM escalations")
+    subprocess.run(["ip", "link", "set", HOST_IF, "up"], check=True)
+    print("partition: link restored", flush=True)
+    wait_for("the cut-off worker reports its lease lost",
+             lambda: "lease lost before completion" in open(log.name).read(), timeout=120)
+    cut.send_signal(signal.SIGTERM)
+    code = cut.wait(timeout=60)
+    links_after = sql("SELECT count(*) FROM report_contacts") + "/" + sql("SELECT count(*) FROM escalations")
+    problems = []
+    if done != "200":
+        problems.append(f"{done} of 200 reports completed by the rescuer on attempt 2")
+    if links_before != links_after:
+        problems.append(f"the late completion changed contact links/escalations: {links_before} -> {links_after}")
+    if sql("SELECT count(*) FROM jobs") != "0":
+        problems.append("jobs left in the queue")
+    if code != 0:
+        problems.append(f"the cut-off worker exited {code} after SIGTERM")
+    for p in problems:
+        print(f"partition: VIOLATED: {p}")
+    if problems:
+        sys.exit(1)
+    print("partition: the late completion was refused; nothing applied twice; the worker exited 0")
+
+
+if __name__ == "__main__":
+    main()
