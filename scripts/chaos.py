@@ -1,9 +1,9 @@
 """Driver for scripts/chaos: real `tipline` processes, real signals, a real PostgreSQL restart."""
 import argparse, json, os, random, signal, subprocess, sys, time
 
-BIN = os.environ["TIPLINE_BIN"]
-ADMIN = os.environ["TIPLINE_ADMIN_URL"]
-PORT = os.environ["TIPLINE_PG_PORT"]
+BIN = os.environ.get("TIPLINE_BIN", "")
+ADMIN = os.environ.get("TIPLINE_ADMIN_URL", "")
+PORT = os.environ.get("TIPLINE_PG_PORT", "")
 
 
 def url(db):
@@ -59,6 +59,9 @@ def run(args, db, check=True):
     return r
 
 
+_ALL_WORKERS = []
+
+
 class Workers:
     def __init__(self, db, lease, logdir, batch):
         self.db, self.lease, self.logdir, self.batch, self.procs, self.n = db, lease, logdir, batch, [], 0
@@ -70,6 +73,7 @@ class Workers:
                               "--batch", str(self.batch), "--poll", "1", "--log-level", "notice"],
                              env={**os.environ, "DATABASE_URL": url(self.db)}, stdout=log, stderr=log)
         self.procs.append(p)
+        _ALL_WORKERS.append(p)
         return p
 
     def alive(self):
@@ -232,4 +236,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        # Never leave workers behind, whatever happened (a stopped one must be continued to die).
+        for proc in _ALL_WORKERS:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
