@@ -62,7 +62,7 @@ extension Queue {
 
         let ladder = try currentLadder(on: tx)
         let contacts = Array(Set(mine.flatMap(\.analysis.contacts))).sorted()
-        var book = try loadSellerBook(contacts: contacts, ladder: ladder, on: tx)
+        var book = try loadSellerBook(for: mine, contacts: contacts, ladder: ladder, on: tx)
 
         // 4. Group and level in batch order.
         var placements: [Int64: SellerBook.Placement] = [:]
@@ -150,7 +150,9 @@ extension Queue {
     }
 
     /// Steps 2 and 3: upsert contacts, lock their offenders in id order, and load what the book needs.
-    private static func loadSellerBook(contacts: [Contact], ladder: Ladder, on tx: Connection) throws -> SellerBook {
+    private static func loadSellerBook(
+        for batch: [ProcessedReport], contacts: [Contact], ladder: Ladder, on tx: Connection
+    ) throws -> SellerBook {
         guard !contacts.isEmpty else { return SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]) }
         let kinds = contacts.map(\.kind.rawValue)
         let values = contacts.map(\.value)
@@ -184,11 +186,26 @@ extension Queue {
             }
             if Set(owners.values).isSubset(of: levels.keys) { break }
         }
+        // Past reports matter only where they share a window with this batch's reports: windows
+        // elsewhere are already reflected in the stored levels, which never go down. Sellers that
+        // merge in this batch form windows across both histories, so theirs are read whole. A dry
+        // run of the batch (no history needed for grouping) tells which ones merge.
+        var dry = SellerBook(ladder: ladder, owners: owners, levels: levels, events: [:])
+        for report in batch {
+            _ = dry.add(contacts: report.analysis.contacts, at: report.job.reportedAt, reporter: report.job.reporterHash)
+        }
+        let merging = Set(dry.merges.flatMap { [$0.absorbed, $0.into] }).filter { levels[$0] != nil }
+        let windowed = Set(levels.keys).subtracting(merging)
+        let times = batch.map(\.job.reportedAt)
+        let reach = ladder.windowSeconds
+        let from = (times.min() ?? Date()).addingTimeInterval(-reach)
+        let until = (times.max() ?? Date()).addingTimeInterval(reach)
         var events: [Int64: [SellerBook.Event]] = [:]
         if !levels.isEmpty {
             for row in try tx.queryPrepared("""
                 SELECT offender_id, reported_at, reporter_hash FROM reports
-                 WHERE offender_id = ANY(\(levels.keys.sorted())::bigint[])
+                 WHERE offender_id = ANY(\(merging.sorted())::bigint[])
+                    OR (offender_id = ANY(\(windowed.sorted())::bigint[]) AND reported_at BETWEEN \(from) AND \(until))
                 """) {
                 events[try row.decode(at: 0), default: []].append((try row.decode(at: 1), try row.decode(at: 2)))
             }
