@@ -19,10 +19,7 @@ struct Dead: AsyncParsableCommand {
                 try await DeadJobs.list(database, limit: limit)
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                encoder.dateEncodingStrategy = .iso8601
-                for row in rows { print(String(decoding: try encoder.encode(row), as: UTF8.self)) }
+                for row in rows { print(try JSONOutput.string(row)) }
                 return
             }
             if rows.isEmpty { print("no dead reports") }

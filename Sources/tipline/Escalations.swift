@@ -27,9 +27,7 @@ struct Escalations: AsyncParsableCommand {
             listener?.start()
         }
         defer { listener?.stop() }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        let encoder = JSONOutput.encoder()
         try await connection.withDatabase(application: "tipline-escalations", maxConnections: 1) { database in
             var cursor = after
             var wake = signal.stream.makeAsyncIterator()

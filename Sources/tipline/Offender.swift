@@ -61,10 +61,7 @@ struct ShowOffender: AsyncParsableCommand {
             throw CommandFailure(TiplineError(.notFound, "no offender matches \(reference)"))
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(view), as: UTF8.self))
+            print(try JSONOutput.string(view, pretty: true))
             return
         }
         let formatter = ISO8601DateFormatter()

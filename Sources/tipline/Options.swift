@@ -37,6 +37,22 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
+/// The one JSON style of the CLI's machine-readable output: sorted keys, ISO 8601 dates.
+enum JSONOutput {
+    /// An encoder in that style.
+    static func encoder(pretty: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    /// `value` as JSON text in that style.
+    static func string(_ value: some Encodable, pretty: Bool = false) throws -> String {
+        String(decoding: try encoder(pretty: pretty).encode(value), as: UTF8.self)
+    }
+}
+
 /// Log settings shared by long-running commands.
 struct LogOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")

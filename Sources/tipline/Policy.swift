@@ -21,10 +21,7 @@ struct PolicyCommand: AsyncParsableCommand {
                 try await PolicyStore.history(database)
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                encoder.dateEncodingStrategy = .iso8601
-                print(String(decoding: try encoder.encode(history), as: UTF8.self))
+                print(try JSONOutput.string(history, pretty: true))
                 return
             }
             let formatter = ISO8601DateFormatter()

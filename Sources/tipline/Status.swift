@@ -38,10 +38,7 @@ struct Status: AsyncParsableCommand {
 /// Renders a status snapshot for a terminal or as JSON.
 enum StatusScreen {
     static func json(_ snapshot: StatusSnapshot) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: try encoder.encode(snapshot), as: UTF8.self)
+        try JSONOutput.string(snapshot)
     }
 
     static func render(_ s: StatusSnapshot) -> String {

@@ -47,10 +47,8 @@ struct TokenCommand: AsyncParsableCommand {
                 try await APITokens(database: database).list()
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
+                let encoder = JSONOutput.encoder()
                 encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.dateEncodingStrategy = .iso8601
                 for token in tokens { print(String(decoding: try encoder.encode(token), as: UTF8.self)) }
                 return
             }
