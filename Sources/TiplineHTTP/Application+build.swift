@@ -46,3 +46,19 @@ public func buildApplication(
         onServerRunning: onServerRunning,
         logger: logger)
 }
+
+/// A metrics-only server for processes without an API (`tipline work --metrics-port`):
+/// `GET /metrics` in Prometheus text format and `GET /healthz`.
+public func buildMetricsApplication(
+    registry: PrometheusCollectorRegistry, host: String, port: Int, logger: Logger,
+    onServerRunning: @escaping @Sendable (any NIOCore.Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router(context: BasicRequestContext.self)
+    MetricsEndpoint(registry: registry).register(on: router)
+    router.get("/healthz") { _, _ in try JSONBody.response(.ok, ["status": "ok"]) }
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: "tipline-worker"),
+        onServerRunning: onServerRunning,
+        logger: logger)
+}

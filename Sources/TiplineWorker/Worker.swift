@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import Postgres
 public import ServiceLifecycle
+import Metrics
 import Synchronization
 import TiplineCore
 public import TiplineStore
@@ -29,6 +30,7 @@ public final class Worker: Service, Sendable {
     /// Set while a lane processes a job whose last worker died: the other lanes claim nothing.
     private let isolating = Atomic<Bool>(false)
     private let retry: RetryPolicy
+    private let metrics = WorkerMetrics()
 
     /// Checks run once the database is reachable, before the worker registers (e.g. the reporter key).
     private let prepare: @Sendable (Database) async throws -> Void
@@ -102,8 +104,11 @@ public final class Worker: Service, Sendable {
                     await doorbell.wait(after: seen, timeout: 0.2)
                     continue
                 }
+                let claimStart = ContinuousClock.now
                 let jobs = try await queue.claim(limit: options.batchSize, lease: lease,
                                                  includeSolo: inFlight.load(ordering: .relaxed) == 0)
+                let claimed = ContinuousClock.now
+                metrics.claimLatency.record(claimed - claimStart)
                 backoff = 0.1
                 if jobs.isEmpty {
                     if options.untilIdle, try await queue.isIdle() {
@@ -121,11 +126,15 @@ public final class Worker: Service, Sendable {
                 if jobs.count == options.batchSize { doorbell.ring() }
                 let solo = jobs.contains(where: \.solo)
                 if solo { isolating.store(true, ordering: .relaxed) }
-                inFlight.add(jobs.count, ordering: .relaxed)
+                metrics.claimed.increment(by: jobs.count)
+                metrics.batchSize.record(jobs.count)
+                for job in jobs { metrics.queueLag.recordSeconds(job.waitedSeconds) }
+                metrics.inFlight.record(inFlight.add(jobs.count, ordering: .relaxed).newValue)
                 held.withLock { $0.formUnion(jobs.map(\.reportID)) }
                 await process(jobs)
+                metrics.processingLatency.record(ContinuousClock.now - claimed)
                 held.withLock { $0.subtract(jobs.map(\.reportID)) }
-                inFlight.subtract(jobs.count, ordering: .relaxed)
+                metrics.inFlight.record(inFlight.subtract(jobs.count, ordering: .relaxed).newValue)
                 if solo {
                     isolating.store(false, ordering: .relaxed)
                     doorbell.ring()
@@ -188,6 +197,8 @@ public final class Worker: Service, Sendable {
             do {
                 let done = try await queue.complete(batch, lease: lease)
                 processed.add(done.completed.count, ordering: .relaxed)
+                metrics.completed.increment(by: done.completed.count)
+                metrics.refused.increment(by: done.refused.count)
                 if !done.refused.isEmpty {
                     logger.warning("lease lost before completion; results discarded", metadata: [
                         "count": "\(done.refused.count)", "reports": "\(done.refused.prefix(10))\(done.refused.count > 10 ? "..." : "")",
@@ -209,6 +220,7 @@ public final class Worker: Service, Sendable {
         do {
             let kept = try await queue.fail(job, error: error, retryDelay: delay, lease: lease)
             let final = job.attempt >= job.maxAttempts
+            if kept { (final ? metrics.dead : metrics.retried).increment() } else { metrics.refused.increment() }
             logger.warning(final ? "job is dead" : "job failed; will retry", metadata: [
                 "report": "\(job.reportID)", "attempt": "\(job.attempt)", "error": "\(error.prefix(200))",
                 "fenced": "\(!kept)",
@@ -240,6 +252,8 @@ public final class Worker: Service, Sendable {
             do {
                 try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
                 let rescued = try await queue.rescueExpired()
+                metrics.rescuedRetried.increment(by: rescued.retried)
+                metrics.rescuedDead.increment(by: rescued.dead)
                 if rescued.retried + rescued.dead > 0 {
                     logger.notice("rescued jobs whose lease ran out",
                                   metadata: ["retried": "\(rescued.retried)", "dead": "\(rescued.dead)"])

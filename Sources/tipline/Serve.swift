@@ -42,7 +42,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let key = try ReporterKey.fromEnvironment()
         let logger = log.logger("tipline.http")
-        let registry = IntakeMetrics.bootstrap()
+        let registry = MetricsExport.bootstrap()
         var settings = IntakeSettings()
         settings.host = host
         settings.port = port

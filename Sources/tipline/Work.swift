@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import Postgres
 import ServiceLifecycle
 import UnixSignals
+import TiplineHTTP
 import TiplineStore
 import TiplineWorker
 
@@ -16,6 +18,11 @@ struct Work: AsyncParsableCommand {
             leases; jobs of a worker that went silent are rescued by the others after --lease seconds.
             LISTEN/NOTIFY wakes idle workers (it needs a session connection: not through a
             transaction-mode pooler), with a poll every --poll seconds as a fallback.
+
+            With --metrics-port, GET /metrics on that port (127.0.0.1 unless --metrics-host) serves
+            Prometheus metrics: jobs claimed, completed, retried, dead and rescued; batch sizes; claim,
+            processing and queue-lag histograms. It prints `metrics on http://HOST:PORT/metrics` once
+            listening (--metrics-port 0 picks a free port).
 
             SIGTERM or SIGINT: stop claiming, finish the batches in hand, exit 0.
             """
@@ -35,6 +42,10 @@ struct Work: AsyncParsableCommand {
     var poll: Double = 5
     @Option(name: .customLong("retry-base"), help: "Delay in seconds after a first failed attempt (doubles each time, with jitter).")
     var retryBase: Double = 2
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (off when not given; 0 picks one).")
+    var metricsPort: Int?
+    @Option(name: .customLong("metrics-host"), help: "Address the metrics endpoint listens on.")
+    var metricsHost = "127.0.0.1"
     @Flag(name: .customLong("fault-injection"), help: .hidden)
     var faultInjection = false
     /// Queue-only benchmark mode (scripts/bench): complete jobs without reading the ads.
@@ -50,6 +61,7 @@ struct Work: AsyncParsableCommand {
         if !(lease >= 1 && lease <= 3600) { throw ValidationError("--lease must be between 1 and 3600 seconds") }
         if !(poll > 0 && poll <= 3600) { throw ValidationError("--poll must be between 0 and 3600 seconds") }
         if !(retryBase >= 0 && retryBase <= 3600) { throw ValidationError("--retry-base must be between 0 and 3600 seconds") }
+        if let metricsPort, !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be between 0 and 65535") }
     }
 
     func run() async throws {
@@ -64,6 +76,8 @@ struct Work: AsyncParsableCommand {
         options.noop = noop
         options.faultInjection = faultInjection || ProcessInfo.processInfo.environment["TIPLINE_FAULT_INJECTION"] == "1"
         let logger = log.logger("tipline.worker")
+        let registry = metricsPort == nil ? nil
+            : MetricsExport.bootstrap(durationBuckets: WorkerMetricBuckets.durations, valueBuckets: WorkerMetricBuckets.values)
         // A worker stopped mid-transaction (SIGSTOP, a partition) must not hold row locks forever:
         // PostgreSQL ends such a session and the jobs are rescued once their lease runs out.
         let idleTimeout = String(Int(max(lease * 2, 5) * 1000))
@@ -73,8 +87,19 @@ struct Work: AsyncParsableCommand {
         ) { database in
             let worker = Worker(database: database, listenConfig: connection.config(application: "tipline-listen"),
                                 options: options, logger: logger, prepare: { try await key.verify(against: $0) })
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
+            ]
+            if let registry, let metricsPort {
+                let host = metricsHost
+                let server = buildMetricsApplication(registry: registry, host: host, port: metricsPort, logger: logger) { channel in
+                    let port = channel.localAddress?.port ?? metricsPort
+                    FileHandle.standardOutput.write(Data("metrics on http://\(host):\(port)/metrics\n".utf8))
+                }
+                services.append(.init(service: server))
+            }
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()

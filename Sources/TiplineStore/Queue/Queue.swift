@@ -32,6 +32,8 @@ public struct ClaimedJob: Sendable, Equatable {
     public var reportedAt: Date
     /// Its previous lease ran out (it may crash workers): it was claimed alone.
     public var solo: Bool = false
+    /// Seconds it waited between becoming ready (queued, or its retry time) and this claim.
+    public var waitedSeconds: Double = 0
 }
 
 /// The job queue: claims, heartbeats, rescue of expired leases, failures and completion.
@@ -83,13 +85,14 @@ public struct Queue: Sendable {
                    lease_expires_at = now() + make_interval(secs => \(lease.seconds)), claimed_at = now()
               FROM picked, reports r
              WHERE j.report_id = picked.report_id AND r.id = j.report_id
-            RETURNING j.report_id, j.attempt, j.max_attempts, r.body, r.reporter_hash, r.reported_at, j.solo
+            RETURNING j.report_id, j.attempt, j.max_attempts, r.body, r.reporter_hash, r.reported_at, j.solo,
+                      greatest(extract(epoch FROM now() - j.run_at), 0)::float8
             """)
         return try rows.map { row in
             ClaimedJob(
                 reportID: try row.decode(at: 0), attempt: try row.decode(at: 1), maxAttempts: try row.decode(at: 2),
                 body: try row.decode(at: 3), reporterHash: try row.decode(at: 4), reportedAt: try row.decode(at: 5),
-                solo: try row.decode(at: 6))
+                solo: try row.decode(at: 6), waitedSeconds: try row.decode(at: 7))
         }
     }
 

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import TiplineWorker
+
+/// `tipline work --metrics-port`: a real worker process scraped over HTTP while it works.
+@Suite("worker metrics", .serialized)
+struct WorkerMetricsTests {
+    /// The unlabelled samples of a Prometheus text page (`name value`), and labelled ones by their full key.
+    static func samples(_ page: String) -> [String: Double] {
+        var samples: [String: Double] = [:]
+        for line in page.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+
+    @Test("a worker exports claimed, completed, retried and dead counts, batch sizes and latency histograms")
+    func workerExportsPrometheusMetrics() async throws {
+        try await TestDatabase.with { db in
+            // 30 reports, two of which fail every attempt (5 attempts: 4 retries, then dead).
+            let scenario = Scenario.make(count: 30, sellers: 8, seed: 5) { $0 == 3 || $0 == 17 ? " " + FaultMarker.fail : "" }
+            try await WorkerProcessTests.submit(scenario, to: db)
+            let worker = try WorkerProcessTests.worker(
+                db, ["--metrics-port", "0", "--fault-injection", "--retry-base", "0", "--batch", "10", "--poll", "0.2"],
+                name: "metered")
+            try worker.start()
+            var port = 0
+            try await waitUntil("the worker prints its metrics address", timeout: 30) {
+                guard let line = worker.stdout.split(separator: "\n").first(where: { $0.hasPrefix("metrics on http://127.0.0.1:") }) else {
+                    return false
+                }
+                port = Int(line.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
+                return port > 0
+            }
+            var page = ""
+            try await waitUntil("every job is completed or dead", timeout: 60) {
+                let reply = try await RawHTTP.send(port: port, "GET", "/metrics")
+                page = reply.text
+                let values = Self.samples(page)
+                return values[WorkerMetricName.completed] == 28 && values[WorkerMetricName.dead] == 2
+            }
+            let values = Self.samples(page)
+            #expect(values[WorkerMetricName.retried] == 8, "\(page)")
+            // 28 good claims + 2 × 5 attempts of the failing ones.
+            #expect(values[WorkerMetricName.claimed] == 38, "\(page)")
+            #expect(values[WorkerMetricName.refused] == 0)
+            #expect(values[WorkerMetricName.inFlight] == 0)
+            #expect(values[WorkerMetricName.batchSize + "_sum"] == 38)
+            #expect((values[WorkerMetricName.batchSize + "_count"] ?? 0) >= 4, "batches of at most 10")
+            #expect(values[WorkerMetricName.queueLag + "_count"] == 38)
+            #expect((values[WorkerMetricName.claimDuration + "_count"] ?? 0) >= 4)
+            #expect((values[WorkerMetricName.processingDuration + "_count"] ?? 0) >= 4)
+            #expect(values[WorkerMetricName.claimDuration + #"_bucket{le="+Inf"}"#] == values[WorkerMetricName.claimDuration + "_count"])
+            #expect(page.contains(WorkerMetricName.processingDuration + #"_bucket{le="0.001"}"#), "fine latency buckets")
+            #expect(page.contains(#"tipline_worker_jobs_rescued_total{outcome="retried"} 0"#))
+            // Nothing in the metrics names a report or a reporter.
+            #expect(!page.contains(scenario.reports[0].text.prefix(12)))
+            #expect(try await RawHTTP.send(port: port, "GET", "/healthz").status == 200)
+            #expect(try await RawHTTP.send(port: port, "GET", "/v1/reports").status == 404, "only metrics are served")
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+        }
+    }
+
+    @Test("without --metrics-port a worker opens no port, and a bad port is refused with a clear message")
+    func metricsAreOptIn() async throws {
+        let refused = try await TiplineProcess.run(["work", "--metrics-port", "70000"], databaseURL: nil)
+        #expect(refused.status == .exit(64))
+        #expect(refused.stderr.contains("--metrics-port must be between 0 and 65535"), "\(refused.stderr)")
+        try await TestDatabase.with { db in
+            let worker = try WorkerProcessTests.worker(db, ["--until-idle"], name: "quiet")
+            try worker.start()
+            #expect(try await worker.wait(timeout: 60) == .exit(0))
+            #expect(!worker.stdout.contains("metrics on"))
+        }
+    }
+}
