@@ -93,16 +93,24 @@ enum PostgresHex {
     }
 
     static func decode(_ text: Substring) -> Data? {
-        let bytes = Array(text.utf8)
-        guard bytes.count % 2 == 0 else { return nil }
-        var data = Data(capacity: bytes.count / 2)
-        var index = 0
-        while index < bytes.count {
-            guard let high = nibble(bytes[index]), let low = nibble(bytes[index + 1]) else { return nil }
-            data.append(high << 4 | low)
-            index += 2
+        var text = text
+        return text.withUTF8 { digits -> Data? in
+            guard digits.count % 2 == 0 else { return nil }
+            var failed = false
+            let bytes = [UInt8](unsafeUninitializedCapacity: digits.count / 2) { out, initialized in
+                var index = 0
+                while index < digits.count {
+                    guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else {
+                        failed = true
+                        break
+                    }
+                    out[index / 2] = high << 4 | low
+                    index += 2
+                }
+                initialized = index / 2
+            }
+            return failed ? nil : Data(bytes)
         }
-        return data
     }
 
     private static func nibble(_ c: UInt8) -> UInt8? {

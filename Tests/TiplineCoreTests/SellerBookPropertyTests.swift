@@ -95,6 +95,47 @@ struct SellerBookPropertyTests {
     }
 }
 
+extension SellerBookPropertyTests {
+    @Test("every placement's level is what the ladder gives all of its seller's reports so far, stored ones included")
+    func incrementalLevelsMatchAFullReread() {
+        var generator = SplitMix64(seed: 2_026)
+        for scenario in 0..<300 {
+            // Longer scenarios than the others, dates bunched so that windows overlap often.
+            let reports = randomScenario(using: &generator, count: 10...40, days: 45)
+            let stored = randomStoredState(using: &generator, pastReports: 0...12)
+            var book = SellerBook(ladder: .default, owners: stored.owners, levels: stored.levels, events: stored.events)
+            // Every report the book has seen, under the offender it was filed with.
+            var seen: [(offender: Int64, event: SellerBook.Event)] = stored.events.flatMap { id, events in events.map { (id, $0) } }
+            for report in reports {
+                guard let placement = book.add(contacts: report.contacts, at: report.at, reporter: report.reporter) else { continue }
+                seen.append((placement.offender, (report.at, report.reporter)))
+                let mine = seen.filter { book.survivor(of: $0.offender) == placement.offender }.map(\.event)
+                let storedLevel = stored.levels.filter { book.survivor(of: $0.key) == placement.offender }.values.max() ?? Level.none
+                #expect(placement.level == max(storedLevel, Ladder.default.level(for: mine)), "scenario \(scenario)")
+            }
+        }
+    }
+
+    @Test("a seller whose level an administrator lowered rises again only by windows holding new reports, in any order")
+    func loweredLevelsStayOrderIndependent() {
+        var generator = SplitMix64(seed: 515)
+        for scenario in 0..<300 {
+            let reports = randomScenario(using: &generator)
+            var stored = randomStoredState(using: &generator, pastReports: 0...8)
+            for id in stored.levels.keys where Bool.random(using: &generator) { stored.levels[id] = Level.none }
+            let baseline = outcome(of: reports, order: Array(reports.indices), stored: stored)
+            for _ in 0..<4 {
+                let order = Array(reports.indices).shuffled(using: &generator)
+                let other = outcome(of: reports, order: order, stored: stored)
+                #expect(other.levels == baseline.levels, "scenario \(scenario), order \(order)")
+                let split = Int.random(in: 0...order.count, using: &generator)
+                let batched = twoBatchOutcome(of: reports, first: Array(order[..<split]), second: Array(order[split...]), stored: stored)
+                #expect(batched.levels == baseline.levels, "scenario \(scenario), split at \(split)")
+            }
+        }
+    }
+}
+
 // MARK: - Random scenarios
 
 /// One generated report.
@@ -114,34 +155,34 @@ private struct StoredState {
 /// A pool small enough that reports often collide.
 private let contactPool: [Contact] = (0..<8).map { qq("1000\($0)") } + [wechat("seller_a"), wechat("seller_b")]
 
-private func randomDate(using generator: inout SplitMix64) -> Date {
-    day(Double(Int.random(in: 0..<90 * 24, using: &generator)) / 24)
+private func randomDate(using generator: inout SplitMix64, days: Int = 90) -> Date {
+    day(Double(Int.random(in: 0..<days * 24, using: &generator)) / 24)
 }
 
 private func randomReporter(using generator: inout SplitMix64) -> Data {
     reporter("r\(Int.random(in: 0..<6, using: &generator))")
 }
 
-/// 1 to 14 reports, each with 0 to 3 contacts from the pool, one of 6 reporters, within 90 days.
-private func randomScenario(using generator: inout SplitMix64) -> [GeneratedReport] {
-    (0..<Int.random(in: 1...14, using: &generator)).map { _ in
+/// 1 to 14 reports (or `count`), each with 0 to 3 contacts from the pool, one of 6 reporters, within 90 days (or `days`).
+private func randomScenario(using generator: inout SplitMix64, count: ClosedRange<Int> = 1...14, days: Int = 90) -> [GeneratedReport] {
+    (0..<Int.random(in: count, using: &generator)).map { _ in
         let contactCount = Int.random(in: 0...9, using: &generator) == 0 ? 0 : Int.random(in: 1...3, using: &generator)
         let contacts = (0..<contactCount).map { _ in contactPool.randomElement(using: &generator)! }
         return GeneratedReport(
-            contacts: Array(Set(contacts)).sorted(), at: randomDate(using: &generator),
+            contacts: Array(Set(contacts)).sorted(), at: randomDate(using: &generator, days: days),
             reporter: randomReporter(using: &generator))
     }
 }
 
 /// Sometimes nothing, sometimes a stored offender or two owning contacts of the pool, with a level
 /// and a few past reports (the level at least what those reports earn, as the store keeps it).
-private func randomStoredState(using generator: inout SplitMix64) -> StoredState {
+private func randomStoredState(using generator: inout SplitMix64, pastReports: ClosedRange<Int> = 0...3) -> StoredState {
     var stored = StoredState()
     for id: Int64 in [3, 7] where Bool.random(using: &generator) {
         for _ in 0..<Int.random(in: 1...2, using: &generator) {
             stored.owners[contactPool.randomElement(using: &generator)!] = id
         }
-        let events = (0..<Int.random(in: 0...3, using: &generator)).map { _ in
+        let events = (0..<Int.random(in: pastReports, using: &generator)).map { _ in
             (at: randomDate(using: &generator), reporter: randomReporter(using: &generator))
         }
         stored.events[id] = events

@@ -52,26 +52,93 @@ public struct Ladder: Sendable, Equatable, Codable {
     /// Both ends are inclusive: two reports exactly `windowDays` apart share a window. One reporter
     /// counts once however often they file. Runs in O(n log n) for the sort, O(n) after.
     public func peakDistinctReporters<Reporter: Hashable>(_ reports: [(at: Date, reporter: Reporter)]) -> Int {
-        let sorted = reports.sorted { $0.at < $1.at }
-        var inWindow: [Reporter: Int] = [:]
-        var start = 0
-        var peak = 0
-        for end in sorted.indices {
-            inWindow[sorted[end].reporter, default: 0] += 1
-            let earliest = sorted[end].at.addingTimeInterval(-windowSeconds)
-            while sorted[start].at < earliest {
-                let reporter = sorted[start].reporter
-                inWindow[reporter]! -= 1
-                if inWindow[reporter] == 0 { inWindow[reporter] = nil }
-                start += 1
-            }
-            peak = max(peak, inWindow.count)
+        var ids: [Reporter: Int32] = [:]
+        var stamps = reports.map { report in
+            let id = ids[report.reporter] ?? Int32(ids.count)
+            ids[report.reporter] = id
+            return WindowScan.Stamp(at: report.at.timeIntervalSinceReferenceDate, reporter: id, origin: WindowScan.new)
         }
-        return peak
+        stamps.sort { $0.at < $1.at }
+        return WindowScan(window: windowSeconds).peak(stamps, endingFrom: 0)
     }
 
     /// The level a set of reports earns on this ladder.
     public func level<Reporter: Hashable>(for reports: [(at: Date, reporter: Reporter)]) -> Level {
         level(forDistinctReporters: peakDistinctReporters(reports))
+    }
+}
+
+/// The sliding window behind the ladder, over reports sorted by time.
+struct WindowScan {
+    /// One report: when, by whom (a small id per reporter), and where it came from.
+    struct Stamp {
+        /// `reported_at`, seconds since the reference date.
+        var at: Double
+        /// The reporter, interned.
+        var reporter: Int32
+        /// The stored offender whose history held it, or `new` for a report added in this batch.
+        var origin: Int64
+    }
+
+    /// `origin` of a report added in this batch.
+    static let new: Int64 = 0
+
+    /// Window length in seconds.
+    let window: Double
+
+    /// The most distinct reporters in the windows ending at `stamps[first...]`, up to a window
+    /// ending at `through` at the latest. With `onlyChanged`, a window counts only when it holds a
+    /// new report or reports of at least two stored offenders: every other window was counted
+    /// when its reports were processed. `stamps` must be sorted by time.
+    func peak(_ stamps: [Stamp], endingFrom first: Int, through: Double = .infinity, onlyChanged: Bool = false) -> Int {
+        guard first < stamps.count else { return 0 }
+        var reporters: [Int32: Int] = [:]
+        var origins: [Int64: Int] = [:]
+        var start = Self.firstIndex(in: stamps, notBefore: stamps[first].at - window)
+        var next = start
+        var peak = 0
+        for end in first..<stamps.count {
+            let at = stamps[end].at
+            if at > through { break }
+            while next <= end {
+                reporters[stamps[next].reporter, default: 0] += 1
+                if onlyChanged { origins[stamps[next].origin, default: 0] += 1 }
+                next += 1
+            }
+            while stamps[start].at < at - window {
+                Self.remove(stamps[start].reporter, from: &reporters)
+                if onlyChanged { Self.remove(stamps[start].origin, from: &origins) }
+                start += 1
+            }
+            if onlyChanged, origins[Self.new] == nil, origins.count < 2 { continue }
+            peak = max(peak, reporters.count)
+        }
+        return peak
+    }
+
+    /// The first index whose time is `>= time` (binary search).
+    static func firstIndex(in stamps: [Stamp], notBefore time: Double) -> Int {
+        var low = 0
+        var high = stamps.count
+        while low < high {
+            let mid = (low + high) / 2
+            if stamps[mid].at < time { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// The index after the last stamp whose time is `<= time` (binary search).
+    static func endIndex(in stamps: [Stamp], notAfter time: Double) -> Int {
+        var low = 0
+        var high = stamps.count
+        while low < high {
+            let mid = (low + high) / 2
+            if stamps[mid].at <= time { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    private static func remove<Key: Hashable>(_ key: Key, from counts: inout [Key: Int]) {
+        if counts[key] == 1 { counts[key] = nil } else { counts[key]! -= 1 }
     }
 }

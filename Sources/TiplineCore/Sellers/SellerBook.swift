@@ -8,6 +8,11 @@ public import Foundation
 /// chain, end with one offender; when a report links several, they merge into the lowest id.
 /// New offenders get provisional ids above every stored id until the store allocates real ones.
 /// Pure: no database, so the rules are tested on their own.
+///
+/// Levels are read incrementally. The stored level already accounts for every window of the stored
+/// reports, so a report only re-reads the windows that hold it (its reports within one window
+/// length either side); a merge re-reads every window that holds reports of both sellers. A seller
+/// at the top of the ladder reads nothing.
 public struct SellerBook: Sendable {
     /// A report's past or present contribution to its seller's level.
     public typealias Event = (at: Date, reporter: Data)
@@ -41,7 +46,10 @@ public struct SellerBook: Sendable {
     public private(set) var owners: [Contact: Int64]
     private var parent: [Int64: Int64] = [:]
     private var levels: [Int64: Level]
-    private var events: [Int64: [Event]]
+    /// Each surviving offender's reports, sorted by time.
+    private var histories: [Int64: [WindowScan.Stamp]] = [:]
+    private var reporterIDs: [Data: Int32] = [:]
+    private let scan: WindowScan
     private var nextProvisional = SellerBook.firstProvisionalID
     /// Offenders absorbed by another in this batch, in the order it happened: (absorbed, survivor).
     public private(set) var merges: [(absorbed: Int64, into: Int64)] = []
@@ -53,7 +61,19 @@ public struct SellerBook: Sendable {
         self.ladder = ladder
         self.owners = owners
         self.levels = levels
-        self.events = events
+        self.scan = WindowScan(window: ladder.windowSeconds)
+        for (id, reports) in events {
+            var stamps = reports.map { WindowScan.Stamp(at: $0.at.timeIntervalSinceReferenceDate, reporter: intern($0.reporter), origin: id) }
+            stamps.sort { $0.at < $1.at }
+            histories[id] = stamps
+        }
+    }
+
+    private mutating func intern(_ reporter: Data) -> Int32 {
+        if let id = reporterIDs[reporter] { return id }
+        let id = Int32(reporterIDs.count)
+        reporterIDs[reporter] = id
+        return id
     }
 
     /// The surviving offender for `id` (itself unless merged in this batch).
@@ -85,7 +105,7 @@ public struct SellerBook: Sendable {
             for other in roots.sorted() where other != lowest {
                 parent[other] = lowest
                 merges.append((other, lowest))
-                events[lowest, default: []] += events.removeValue(forKey: other) ?? []
+                histories[lowest] = Self.merged(histories[lowest] ?? [], histories.removeValue(forKey: other) ?? [])
                 levels[lowest] = max(levels[lowest] ?? Level.none, levels[other] ?? Level.none)
             }
         } else {
@@ -95,11 +115,39 @@ public struct SellerBook: Sendable {
             before = Level.none
         }
         for contact in contacts { owners[contact] = root }
-        events[root, default: []].append((at, reporter))
+        let time = at.timeIntervalSinceReferenceDate
+        var history = histories.removeValue(forKey: root) ?? []
+        let position = WindowScan.endIndex(in: history, notAfter: time)
+        history.insert(WindowScan.Stamp(at: time, reporter: intern(reporter), origin: WindowScan.new), at: position)
+        var after = levels[root] ?? Level.none
+        if after < Level.top {
+            // After a merge every window holding reports of two sellers is new; otherwise only the
+            // windows holding this report (ending at it or at most one window length later).
+            let peak = roots.count > 1
+                ? scan.peak(history, endingFrom: 0, onlyChanged: true)
+                : scan.peak(history, endingFrom: position, through: time + ladder.windowSeconds)
+            after = max(after, ladder.level(forDistinctReporters: peak))
+        }
+        histories[root] = history
         // A merge can lift the survivor to the level of the seller it absorbed; that is a rise too.
-        let after = max(levels[root] ?? Level.none, ladder.level(for: events[root]!))
         levels[root] = after
         guard after > before else { return Placement(offender: root, level: after, rise: nil) }
         return Placement(offender: root, level: after, rise: Rise(offender: root, from: before, to: after))
+    }
+
+    /// Two time-sorted histories as one.
+    private static func merged(_ a: [WindowScan.Stamp], _ b: [WindowScan.Stamp]) -> [WindowScan.Stamp] {
+        if a.isEmpty { return b }
+        if b.isEmpty { return a }
+        var out: [WindowScan.Stamp] = []
+        out.reserveCapacity(a.count + b.count)
+        var i = 0
+        var j = 0
+        while i < a.count, j < b.count {
+            if b[j].at < a[i].at { out.append(b[j]); j += 1 } else { out.append(a[i]); i += 1 }
+        }
+        out += a[i...]
+        out += b[j...]
+        return out
     }
 }

@@ -35,26 +35,28 @@ public struct Completion: Sendable {
 extension Queue {
     /// Applies a batch's outcomes and completes its jobs in one transaction.
     ///
-    /// 1. Fence: lock the batch's job rows that this lease still holds (owner and attempt); the
+    /// 1. Fence: delete the batch's job rows that this lease still holds (owner and attempt); the
     ///    rest are refused and nothing of theirs is written.
-    /// 2. Upsert every contact of the batch in sorted order (concurrent batches cannot deadlock on them).
+    /// 2. Upsert every contact of the batch in sorted order (concurrent batches cannot deadlock on
+    ///    them) and link the reports to them: nothing here waits for a seller.
     /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
-    ///    moved a contact to an offender not yet locked.
-    /// 4. Group and level in memory (`SellerBook`), then write offenders, merges, contacts, links,
-    ///    escalations and outcomes with one statement each, and delete the jobs.
+    ///    moved a contact to an offender not yet locked (sellers at the top of the ladder that the
+    ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
+    /// 4. Group and level in memory (`SellerBook`), then write offenders, merges, contact owners,
+    ///    levels, escalations and outcomes with one statement each.
     public func complete(_ batch: [ProcessedReport], lease: Lease) async throws -> Completion {
         try await database.transaction { tx in try Self.complete(batch, lease: lease, on: tx) }
     }
 
     static func complete(_ batch: [ProcessedReport], lease: Lease, on tx: Connection) throws -> Completion {
-        // 1. Fence.
+        // 1. Fence: delete the job rows this lease still holds (owner and attempt). The deletion
+        //    locks them until commit, and a rollback brings them back.
         let owned = Set(try tx.queryPrepared("""
-            SELECT j.report_id FROM jobs j
-              JOIN unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
-                ON j.report_id = c.id AND j.attempt = c.attempt
-             WHERE j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
-             ORDER BY j.report_id
-               FOR UPDATE OF j
+            DELETE FROM jobs j
+             USING unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
+             WHERE j.report_id = c.id AND j.attempt = c.attempt
+               AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
+            RETURNING j.report_id
             """).map { try $0.decode(Int64.self, at: 0) })
         let mine = batch.filter { owned.contains($0.job.reportID) }
         let refused = batch.map(\.job.reportID).filter { !owned.contains($0) }
@@ -62,6 +64,35 @@ extension Queue {
 
         let ladder = try currentLadder(on: tx)
         let contacts = Array(Set(mine.flatMap(\.analysis.contacts))).sorted()
+        // 2. Contacts and report links first: neither waits for an offender lock.
+        if !contacts.isEmpty {
+            try tx.queryPrepared("""
+                INSERT INTO contacts (kind, value)
+                SELECT kind, value FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[]) AS t (kind, value)
+                 ORDER BY kind, value
+                ON CONFLICT (kind, value) DO NOTHING
+                """)
+        }
+        var linkReports: [Int64] = []
+        var linkKinds: [String] = []
+        var linkValues: [String] = []
+        for report in mine {
+            for contact in report.analysis.contacts {
+                linkReports.append(report.job.reportID)
+                linkKinds.append(contact.kind.rawValue)
+                linkValues.append(contact.value)
+            }
+        }
+        if !linkReports.isEmpty {
+            try tx.queryPrepared("""
+                INSERT INTO report_contacts (report_id, contact_id)
+                SELECT l.report_id, c.id
+                  FROM unnest(\(linkReports)::bigint[], \(linkKinds)::text[], \(linkValues)::text[]) AS l (report_id, kind, value)
+                  JOIN contacts c ON c.kind = l.kind AND c.value = l.value
+                ON CONFLICT DO NOTHING
+                """)
+        }
+        // 3. Offender locks and what the book needs.
         var book = try loadSellerBook(for: mine, contacts: contacts, ladder: ladder, on: tx)
 
         // 4. Group and level in batch order.
@@ -85,25 +116,6 @@ extension Queue {
             levels[realID(survivor)] = book.level(of: survivor)
         }
         try writeLevels(levels, on: tx)
-        var linkReports: [Int64] = []
-        var linkKinds: [String] = []
-        var linkValues: [String] = []
-        for report in mine {
-            for contact in report.analysis.contacts {
-                linkReports.append(report.job.reportID)
-                linkKinds.append(contact.kind.rawValue)
-                linkValues.append(contact.value)
-            }
-        }
-        if !linkReports.isEmpty {
-            try tx.queryPrepared("""
-                INSERT INTO report_contacts (report_id, contact_id)
-                SELECT l.report_id, c.id
-                  FROM unnest(\(linkReports)::bigint[], \(linkKinds)::text[], \(linkValues)::text[]) AS l (report_id, kind, value)
-                  JOIN contacts c ON c.kind = l.kind AND c.value = l.value
-                ON CONFLICT DO NOTHING
-                """)
-        }
         let outcomes = mine.map { report -> Outcome in
             guard let placement = placements[report.job.reportID] else { return .noContact }
             return placement.rise == nil ? .recorded : .escalated
@@ -120,7 +132,6 @@ extension Queue {
                    AS v (id, outcome, category, offender_id, level, attempt)
              WHERE r.id = v.id
             """)
-        try tx.queryPrepared("DELETE FROM jobs WHERE report_id = ANY(\(mine.map(\.job.reportID))::bigint[])")
         if !rises.isEmpty {
             // Last, under the outbox lock held to commit: escalation ids then commit in order, so a
             // consumer reading `id > cursor` never skips a row that commits late.
@@ -149,62 +160,76 @@ extension Queue {
             suspend: try row.decode(at: 3), refer: try row.decode(at: 4))
     }
 
-    /// Steps 2 and 3: upsert contacts, lock their offenders in id order, and load what the book needs.
+    /// Step 3: lock the contacts' offenders and load what the book needs.
     private static func loadSellerBook(
         for batch: [ProcessedReport], contacts: [Contact], ladder: Ladder, on tx: Connection
     ) throws -> SellerBook {
         guard !contacts.isEmpty else { return SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]) }
         let kinds = contacts.map(\.kind.rawValue)
         let values = contacts.map(\.value)
-        try tx.queryPrepared("""
-            INSERT INTO contacts (kind, value)
-            SELECT kind, value FROM unnest(\(kinds)::text[], \(values)::text[]) AS t (kind, value)
-             ORDER BY kind, value
-            ON CONFLICT (kind, value) DO NOTHING
-            """)
+        // Lock the owning offenders, re-reading the owners until no concurrent merge moved a contact
+        // to an offender not yet locked. A seller at the top of the ladder that this batch does not
+        // absorb into another is only read: FOR SHARE keeps merges and level changes out until commit, yet lets
+        // every other batch of the same (often the busiest) seller go ahead at once. Everything
+        // else is locked FOR UPDATE. Each lock statement takes its rows in id order.
         var owners: [Contact: Int64] = [:]
         var levels: [Int64: Level] = [:]
+        var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
+        var merging: Set<Int64> = []
         for _ in 0..<50 {
             owners = [:]
+            levels = [:]
             for row in try tx.queryPrepared("""
-                SELECT c.kind, c.value, c.offender_id FROM contacts c
+                SELECT c.kind, c.value, c.offender_id, o.level FROM contacts c
                   JOIN unnest(\(kinds)::text[], \(values)::text[]) AS t (kind, value)
                     ON c.kind = t.kind AND c.value = t.value
-                 WHERE c.offender_id IS NOT NULL
+                  JOIN offenders o ON o.id = c.offender_id
                 """) {
                 guard let kind = ContactKind(rawValue: try row.decode(at: 0)) else { continue }
-                owners[Contact(kind: kind, value: try row.decode(at: 1))] = try row.decode(Int64.self, at: 2)
+                let id = try row.decode(Int64.self, at: 2)
+                owners[Contact(kind: kind, value: try row.decode(at: 1))] = id
+                levels[id] = Level(rawValue: try row.decode(at: 3)) ?? Level.none
             }
-            let missing = Set(owners.values).subtracting(levels.keys)
-            if missing.isEmpty { break }
-            // Offenders merged away since the read above are locked but not used; the re-read finds survivors.
-            for row in try tx.queryPrepared("""
-                SELECT id, merged_into, level FROM offenders
-                 WHERE id = ANY(\(missing.sorted())::bigint[]) ORDER BY id FOR UPDATE
-                """) where try row.decodeIfPresent(Int64.self, at: 1) == nil {
-                levels[try row.decode(at: 0)] = Level(rawValue: try row.decode(at: 2)) ?? Level.none
+            var dry = SellerBook(ladder: ladder, owners: owners, levels: levels, events: [:])
+            for report in batch {
+                _ = dry.add(contacts: report.analysis.contacts, at: report.job.reportedAt, reporter: report.job.reporterHash)
             }
-            if Set(owners.values).isSubset(of: levels.keys) { break }
+            merging = Set(dry.merges.flatMap { [$0.absorbed, $0.into] }).intersection(levels.keys)
+            // Only an absorbed offender's row changes in a merge: a survivor at the top is just read.
+            let absorbed = Set(dry.merges.map(\.absorbed))
+            let exclusive = levels.keys.filter { levels[$0]! < Level.top || absorbed.contains($0) }
+            let shared = levels.keys.filter { levels[$0]! == Level.top && !absorbed.contains($0) }
+            let toUpdate = exclusive.filter { held[$0] != true }.sorted()
+            let toShare = shared.filter { held[$0] == nil }.sorted()
+            // The owners above were read after every lock this batch holds: if they need no other
+            // lock, they are final (a merge moves contacts and marks the absorbed offender in one
+            // transaction, and none can touch an offender this batch holds).
+            if toUpdate.isEmpty, toShare.isEmpty { break }
+            if !toShare.isEmpty {
+                try tx.queryPrepared("SELECT id FROM offenders WHERE id = ANY(\(toShare)::bigint[]) ORDER BY id FOR SHARE")
+                for id in toShare { held[id] = false }
+            }
+            if !toUpdate.isEmpty {
+                try tx.queryPrepared("SELECT id FROM offenders WHERE id = ANY(\(toUpdate)::bigint[]) ORDER BY id FOR UPDATE")
+                for id in toUpdate { held[id] = true }
+            }
         }
         // Past reports matter only where they share a window with this batch's reports: windows
         // elsewhere are already reflected in the stored levels, which never go down. Sellers that
         // merge in this batch form windows across both histories, so theirs are read whole. A dry
         // run of the batch (no history needed for grouping) tells which ones merge.
-        var dry = SellerBook(ladder: ladder, owners: owners, levels: levels, events: [:])
-        for report in batch {
-            _ = dry.add(contacts: report.analysis.contacts, at: report.job.reportedAt, reporter: report.job.reporterHash)
-        }
-        let merging = Set(dry.merges.flatMap { [$0.absorbed, $0.into] }).filter { levels[$0] != nil }
-        let windowed = Set(levels.keys).subtracting(merging)
+        // Sellers already at the top of the ladder need no history at all: nothing can raise them.
+        let climbing = Set(levels.filter { $0.value < Level.top }.keys)
+        let windowed = climbing.subtracting(merging)
         let times = batch.map(\.job.reportedAt)
         let reach = ladder.windowSeconds
         let from = (times.min() ?? Date()).addingTimeInterval(-reach)
         let until = (times.max() ?? Date()).addingTimeInterval(reach)
         var events: [Int64: [SellerBook.Event]] = [:]
-        if !levels.isEmpty {
+        if !climbing.isEmpty {
             for row in try tx.queryPrepared("""
                 SELECT offender_id, reported_at, reporter_hash FROM reports
-                 WHERE offender_id = ANY(\(merging.sorted())::bigint[])
+                 WHERE offender_id = ANY(\(merging.intersection(climbing).sorted())::bigint[])
                     OR (offender_id = ANY(\(windowed.sorted())::bigint[]) AND reported_at BETWEEN \(from) AND \(until))
                 """) {
                 events[try row.decode(at: 0), default: []].append((try row.decode(at: 1), try row.decode(at: 2)))
