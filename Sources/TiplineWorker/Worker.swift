@@ -250,8 +250,7 @@ public final class Worker: Service, Sendable {
             try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
             if Task.isCancelled { return }
             do {
-                try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
-                let rescued = try await queue.rescueExpired()
+                let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
                 metrics.rescuedRetried.increment(by: rescued.retried)
                 metrics.rescuedDead.increment(by: rescued.dead)
                 if rescued.retried + rescued.dead > 0 {
@@ -291,13 +290,13 @@ public final class Worker: Service, Sendable {
         do {
             // Jobs still held (a completion that could not reach the database) go back at once
             // instead of waiting for their lease to run out.
-            try await database.transaction { [lease] tx in
+            try await database.transaction { [lease, processedCount] tx in
                 try tx.execute("""
                     UPDATE jobs SET state = 'retrying', run_at = now(), lease_owner = NULL, lease_expires_at = NULL
                      WHERE lease_owner = \(lease.owner.uuidString) AND state = 'running'
                     """)
                 try tx.execute("""
-                    UPDATE workers SET stopped_at = now(), in_flight = 0, heartbeat_at = now()
+                    UPDATE workers SET stopped_at = now(), in_flight = 0, heartbeat_at = now(), processed = \(processedCount)
                      WHERE id = \(lease.owner.uuidString)
                     """)
             }

@@ -62,6 +62,31 @@ struct QueueTests {
         }
     }
 
+    @Test("a heartbeat keeps only the listed jobs, and rescues the expired jobs of others in the same statement")
+    func heartbeatExtendsListedJobsAndRescuesOthers() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["QQ 1234567", "QQ 2345678", "QQ 3456789"], to: db)
+            let queue = Queue(database: db.database)
+            let alive = Lease(owner: UUID(), seconds: 0.5)
+            let jobs = try await queue.claim(limit: 2, lease: alive)
+            let silent = Lease(owner: UUID(), seconds: 0.3)
+            let other = try await queue.claim(limit: 1, lease: silent)
+            try #require(jobs.count == 2 && other.count == 1)
+            let kept = jobs[0].reportID
+            // The worker heartbeats for one of its two jobs only, past both leases.
+            for _ in 0..<4 {
+                try await Task.sleep(for: .milliseconds(250))
+                _ = try await queue.heartbeat(lease: alive, holding: [kept], processed: 0)
+            }
+            let beat = try await queue.heartbeat(lease: alive, holding: [kept], processed: 0)
+            #expect(beat.extended == 1 && beat.retried == 0 && beat.dead == 0, "\(beat)")
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 1)
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running' AND report_id = \(kept)") == 1)
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'retrying' AND solo") == 2)
+            #expect(try await queue.complete(Self.process([jobs[0]]), lease: alive).completed == [kept])
+        }
+    }
+
     @Test("a rescue never undoes a completion")
     func rescueAfterCompletionIsNoOp() async throws {
         try await TestDatabase.with { db in

@@ -96,70 +96,88 @@ public struct Queue: Sendable {
         }
     }
 
-    /// Extends the lease on the jobs this worker knows it holds and records its heartbeat. Only the
-    /// listed jobs are extended: a claim whose answer was lost with the connection must expire and
-    /// be rescued, not be kept alive by a worker that never saw it. Rows locked by the worker's own
-    /// completing transactions are skipped rather than waited for (no deadlock).
+    /// What one heartbeat did.
+    public struct Heartbeat: Sendable, Equatable {
+        /// Leases extended (jobs this worker still holds).
+        public var extended: Int
+        /// Jobs of silent workers put back in the queue.
+        public var retried: Int
+        /// Jobs of silent workers that had used up their attempts, now dead.
+        public var dead: Int
+    }
+
+    /// One heartbeat, in one statement (an idle worker sends little else): records that this worker
+    /// is alive, extends the lease on the jobs it knows it holds, and rescues jobs whose lease ran
+    /// out — back to the queue, or `dead` once out of attempts — announcing any it put back.
+    ///
+    /// Only the listed jobs are extended: a claim whose answer was lost with the connection must
+    /// expire and be rescued, not be kept alive by a worker that never saw it. Rows locked by the
+    /// worker's own completing transactions are skipped rather than waited for (no deadlock), and a
+    /// rescue touches only rows still `running` with an expired lease, skipping locked ones, so it
+    /// can never undo a completion.
     @discardableResult
-    public func heartbeat(lease: Lease, holding reportIDs: [Int64], processed: Int) async throws -> Int {
+    public func heartbeat(lease: Lease, holding reportIDs: [Int64], processed: Int, rescueLimit: Int = 1000) async throws -> Heartbeat {
         try await database.withConnection { connection in
-            try connection.queryPrepared("""
-                WITH me AS (
-                    UPDATE workers SET heartbeat_at = now(), in_flight = \(reportIDs.count), processed = \(processed)
-                     WHERE id = \(lease.owner.uuidString)
-                ), mine AS (
-                    SELECT report_id FROM jobs
-                     WHERE report_id = ANY(\(reportIDs)::bigint[])
-                       AND lease_owner = \(lease.owner.uuidString) AND state = 'running'
-                     FOR UPDATE SKIP LOCKED
-                )
-                UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
-                  FROM mine WHERE j.report_id = mine.report_id
-                """).affectedRows
+            try Self.heartbeat(owner: lease.owner.uuidString, seconds: lease.seconds, holding: reportIDs,
+                               processed: processed, rescueLimit: rescueLimit, on: connection)
         }
     }
 
-    /// Returns jobs whose lease ran out to the queue (or to `dead` when out of attempts).
-    ///
-    /// Only rows still `running` with an expired lease are touched, and rows locked by a
-    /// completing transaction are skipped: a rescue can never undo a completion.
+    /// Rescues jobs whose lease ran out, without a worker's heartbeat (see `heartbeat`).
     @discardableResult
     public func rescueExpired(limit: Int = 1000) async throws -> (retried: Int, dead: Int) {
-        try await database.transaction { tx in
-            let dead = try tx.queryPrepared("""
-                WITH expired AS (
-                    SELECT report_id FROM jobs
-                     WHERE state = 'running' AND lease_expires_at < now() AND attempt >= max_attempts
-                     ORDER BY lease_expires_at LIMIT \(limit)
-                     FOR UPDATE SKIP LOCKED
-                ), gone AS (
-                    DELETE FROM jobs j USING expired WHERE j.report_id = expired.report_id
-                    RETURNING j.report_id, j.attempt
-                )
+        let done = try await database.withConnection { connection in
+            try Self.heartbeat(owner: nil, seconds: 0, holding: [], processed: 0, rescueLimit: limit, on: connection)
+        }
+        return (done.retried, done.dead)
+    }
+
+    private static func heartbeat(owner: String?, seconds: Double, holding reportIDs: [Int64], processed: Int,
+                                  rescueLimit: Int, on connection: Connection) throws -> Heartbeat {
+        let row = try connection.queryPrepared("""
+            WITH me AS (
+                UPDATE workers SET heartbeat_at = now(), in_flight = \(reportIDs.count), processed = \(processed)
+                 WHERE id = \(owner)::uuid
+            ), mine AS (
+                SELECT report_id FROM jobs
+                 WHERE report_id = ANY(\(reportIDs)::bigint[]) AND lease_owner = \(owner)::uuid AND state = 'running'
+                 FOR UPDATE SKIP LOCKED
+            ), extended AS (
+                UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => \(seconds))
+                  FROM mine WHERE j.report_id = mine.report_id
+                RETURNING 1
+            ), expired AS (
+                SELECT report_id, attempt >= max_attempts AS final FROM jobs
+                 WHERE state = 'running' AND lease_expires_at < now()
+                   AND NOT report_id = ANY(\(reportIDs)::bigint[])
+                 ORDER BY lease_expires_at LIMIT \(rescueLimit)
+                 FOR UPDATE SKIP LOCKED
+            ), gone AS (
+                DELETE FROM jobs j USING expired e WHERE j.report_id = e.report_id AND e.final
+                RETURNING j.report_id, j.attempt
+            ), dead AS (
                 UPDATE reports r
                    SET state = 'dead', attempts = gone.attempt, processed_at = now(),
                        last_error = 'lease expired on attempt ' || gone.attempt
                                     || ': the worker crashed, hung or lost its connection'
                   FROM gone WHERE r.id = gone.report_id
-                """).affectedRows
-            let retried = try tx.queryPrepared("""
-                WITH expired AS (
-                    SELECT report_id FROM jobs
-                     WHERE state = 'running' AND lease_expires_at < now() AND attempt < max_attempts
-                     ORDER BY lease_expires_at LIMIT \(limit)
-                     FOR UPDATE SKIP LOCKED
-                )
+                RETURNING 1
+            ), retried AS (
                 UPDATE jobs j
                    SET state = 'retrying', solo = true, run_at = now() + random() * interval '1 second',
-                       lease_owner = NULL,
-                       lease_expires_at = NULL, failed_at = now(),
+                       lease_owner = NULL, lease_expires_at = NULL, failed_at = now(),
                        last_error = 'lease expired on attempt ' || j.attempt
                                     || ': the worker crashed, hung or lost its connection'
-                  FROM expired WHERE j.report_id = expired.report_id
-                """).affectedRows
-            if retried > 0 { try tx.execute("SELECT pg_notify('tipline_jobs', '')") }
-            return (retried, dead)
-        }
+                  FROM expired e WHERE j.report_id = e.report_id AND NOT e.final
+                RETURNING 1
+            ), counts AS (
+                SELECT (SELECT count(*) FROM extended) AS extended, (SELECT count(*) FROM retried) AS retried,
+                       (SELECT count(*) FROM dead) AS dead
+            )
+            SELECT extended, retried, dead, CASE WHEN retried > 0 THEN pg_notify('tipline_jobs', '') END IS NULL
+              FROM counts
+            """).one()
+        return Heartbeat(extended: try row.decode(at: 0), retried: try row.decode(at: 1), dead: try row.decode(at: 2))
     }
 
     /// Records a failed attempt: back to the queue after `retryDelay` seconds, or `dead` with the
