@@ -57,7 +57,7 @@ struct CategoryTests {
     func fullWidth() {
         #expect(Category.of("ＷＨＯＬＥＳＡＬＥ ＱＱ") == .sale)
         #expect(Category.of("ＲＥＮＴＡＬ ｗｅｃｈａｔ") == .rental)
-        #expect(Category.fold("ＡＢｃ") == Array("abc"))
+        #expect(Category.fold("ＡＢｃ") == "abc".unicodeScalars.map(\.value))
     }
 
     @Test("the category with the most keyword hits wins")
@@ -79,5 +79,65 @@ struct CategoryTests {
         let analysis = Analysis(text: "出租微信 日租80元 QQ 12345678")
         #expect(analysis.category == .rental)
         #expect(analysis.contacts == ContactExtractor().extract("出租微信 日租80元 QQ 12345678"))
+    }
+}
+
+/// The first, Character-based reading of the categories, kept as the reference the scalar one
+/// must agree with.
+private func referenceCategory(_ text: String) -> Category {
+    let folded = text.unicodeScalars.map { scalar -> Character in
+        let value = Category.fold(String(scalar))[0]
+        return Character(Unicode.Scalar(value) ?? scalar)
+    }
+    func isLetter(_ index: Int) -> Bool {
+        index >= 0 && index < folded.count && folded[index].isASCII && folded[index].isLetter
+    }
+    func range(of word: [Character], from: Int) -> Range<Int>? {
+        var i = from
+        while i + word.count <= folded.count {
+            if Array(folded[i..<i + word.count]) == word { return i..<i + word.count }
+            i += 1
+        }
+        return nil
+    }
+    var best: (category: Category, hits: Int, first: Int)?
+    for (category, words) in Category.keywords {
+        var hits = 0
+        var first = Int.max
+        for word in words {
+            let needle = Array(word)
+            let ascii = word.unicodeScalars.allSatisfy(\.isASCII)
+            var from = 0
+            while let found = range(of: needle, from: from) {
+                from = found.upperBound
+                if ascii, isLetter(found.lowerBound - 1) || isLetter(found.upperBound) { continue }
+                hits += 1
+                first = min(first, found.lowerBound)
+            }
+        }
+        guard hits > 0 else { continue }
+        if category == .lookup { return .lookup }
+        if let current = best, current.hits > hits || (current.hits == hits && current.first <= first) { continue }
+        best = (category, hits, first)
+    }
+    return best?.category ?? .other
+}
+
+@Suite("Category against its reference")
+struct CategoryReferenceTests {
+    @Test("the single-pass reading agrees with the keyword-by-keyword reference on 5,000 random ads")
+    func agreesWithReference() {
+        var generator = SplitMix64(seed: 0xCA7E)
+        let pieces = Category.keywords.flatMap(\.1) + ["sel", "ler", "s", " ", "，", "微信", "號", "賣", "ＲＥＮＴ", "a", "出", "收",
+                                                       "\u{F934}", "QQ 12345", "租租", "回回收"]
+        for _ in 0..<5_000 {
+            let text = (0..<Int.random(in: 0...8, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            #expect(Category.of(text) == referenceCategory(text), "\(text)")
+        }
+    }
+
+    @Test("CJK compatibility ideographs read as the ideographs they are canonically equal to")
+    func compatibilityIdeographs() {
+        #expect(Category.of("\u{F934}号出手") == .sale)  // 老号 written with U+F934
     }
 }

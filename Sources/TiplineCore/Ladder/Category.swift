@@ -1,3 +1,5 @@
+import Foundation
+
 /// What an ad offers, read from its words.
 public enum Category: String, Sendable, CaseIterable, Codable {
     /// Accounts rented out by the day or month (出租, 日租, 租号).
@@ -27,47 +29,76 @@ public enum Category: String, Sendable, CaseIterable, Codable {
     /// with the most keyword hits, ties going to the one mentioned first.
     public static func of(_ text: String) -> Category {
         let folded = fold(text)
-        var best: (category: Category, hits: Int, first: Int)?
-        for (category, words) in keywords {
-            var hits = 0
-            var first = Int.max
-            for word in words {
-                var searchStart = folded.startIndex
-                let ascii = word.unicodeScalars.allSatisfy(\.isASCII)
-                while let range = folded.range(of: word, from: searchStart) {
-                    searchStart = range.upperBound
-                    // English keywords count only as whole words ("sell" is not in "seller").
-                    if ascii, isLetter(folded, range.lowerBound - 1) || isLetter(folded, range.upperBound) { continue }
-                    hits += 1
-                    first = min(first, range.lowerBound)
-                }
+        var hits = [Int](repeating: 0, count: keywords.count)
+        var first = [Int](repeating: Int.max, count: keywords.count)
+        // Where each keyword may next be found: occurrences of one keyword never overlap.
+        var nextAllowed = [Int](repeating: 0, count: matchers.count)
+        for start in folded.indices {
+            guard let candidates = startingWith[folded[start]] else { continue }
+            for index in candidates where start >= nextAllowed[index] {
+                let matcher = matchers[index]
+                let end = start + matcher.scalars.count
+                guard end <= folded.count, folded[start..<end].elementsEqual(matcher.scalars) else { continue }
+                nextAllowed[index] = end
+                // English keywords count only as whole words ("sell" is not in "seller").
+                if matcher.ascii, isLetter(folded, start - 1) || isLetter(folded, end) { continue }
+                hits[matcher.category] += 1
+                first[matcher.category] = min(first[matcher.category], start)
             }
-            guard hits > 0 else { continue }
+        }
+        var best: (category: Category, hits: Int, first: Int)?
+        for (index, (category, _)) in keywords.enumerated() where hits[index] > 0 {
             if category == .lookup { return .lookup }
-            if let current = best, current.hits > hits || (current.hits == hits && current.first <= first) {
+            if let current = best, current.hits > hits[index] || (current.hits == hits[index] && current.first <= first[index]) {
                 continue
             }
-            best = (category, hits, first)
+            best = (category, hits[index], first[index])
         }
         return best?.category ?? .other
     }
 
-    private static func isLetter(_ text: [Character], _ index: Int) -> Bool {
-        guard index >= 0, index < text.count else { return false }
-        return text[index].isASCII && text[index].isLetter
+    /// One keyword, folded, with the position of its category in `keywords`.
+    private struct Matcher {
+        var category: Int
+        var scalars: [UInt32]
+        var ascii: Bool
     }
 
-    /// Lower-cases ASCII, folds full-width letters and maps the traditional characters these
+    private static let matchers: [Matcher] = keywords.enumerated().flatMap { index, entry in
+        entry.1.map { word in
+            Matcher(category: index, scalars: fold(word), ascii: word.unicodeScalars.allSatisfy(\.isASCII))
+        }
+    }
+
+    /// Keywords by their first scalar: the text is read once, each position against the few
+    /// keywords that can start there.
+    private static let startingWith: [UInt32: [Int]] = {
+        var map: [UInt32: [Int]] = [:]
+        for (index, matcher) in matchers.enumerated() { map[matcher.scalars[0], default: []].append(index) }
+        return map
+    }()
+
+    private static func isLetter(_ text: [UInt32], _ index: Int) -> Bool {
+        guard index >= 0, index < text.count else { return false }
+        return (0x61...0x7A).contains(text[index])
+    }
+
+    /// Lower-cases ASCII, folds full-width letters, maps CJK compatibility ideographs to the
+    /// ideographs they are canonically equal to, and maps the traditional characters these
     /// keywords use to simplified ones, so one keyword list serves both scripts.
-    static func fold(_ text: String) -> [Character] {
-        var out: [Character] = []
-        out.reserveCapacity(text.count)
+    static func fold(_ text: String) -> [UInt32] {
+        var out: [UInt32] = []
+        out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
             var value = scalar.value
             if value >= 0xFF01, value <= 0xFF5E { value -= 0xFEE0 }
             if value >= 0x41, value <= 0x5A { value += 0x20 }
+            if (0xF900...0xFAFF).contains(value) || (0x2F800...0x2FA1F).contains(value),
+               let canonical = String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars.first {
+                value = canonical.value
+            }
             if let mapped = traditional[value] { value = mapped }
-            out.append(Character(Unicode.Scalar(value) ?? scalar))
+            out.append(value)
         }
         return out
     }
@@ -83,18 +114,4 @@ public enum Category: String, Sendable, CaseIterable, Codable {
         for (from, to) in pairs { map[from.unicodeScalars.first!.value] = to.unicodeScalars.first!.value }
         return map
     }()
-}
-
-extension [Character] {
-    /// The first occurrence of `word` at or after `from`.
-    func range(of word: String, from: Int) -> Range<Int>? {
-        let needle = Array(word)
-        guard !needle.isEmpty, count >= needle.count else { return nil }
-        var i = from
-        while i + needle.count <= count {
-            if self[i] == needle[0], Array(self[i..<i + needle.count]) == needle { return i..<i + needle.count }
-            i += 1
-        }
-        return nil
-    }
 }

@@ -54,7 +54,7 @@ extension Queue {
         let owned = Set(try tx.queryPrepared("""
             DELETE FROM jobs j
              USING unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
-             WHERE j.report_id = c.id AND j.attempt = c.attempt
+             WHERE j.report_id = ANY(\(batch.map(\.job.reportID))::bigint[]) AND j.report_id = c.id AND j.attempt = c.attempt
                AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
             RETURNING j.report_id
             """).map { try $0.decode(Int64.self, at: 0) })
@@ -65,6 +65,7 @@ extension Queue {
         let ladder = try currentLadder(on: tx)
         let contacts = Array(Set(mine.flatMap(\.analysis.contacts))).sorted()
         // 2. Contacts and report links first: neither waits for an offender lock.
+        var stored = StoredContacts()
         if !contacts.isEmpty {
             try tx.queryPrepared("""
                 INSERT INTO contacts (kind, value)
@@ -72,28 +73,23 @@ extension Queue {
                  ORDER BY kind, value
                 ON CONFLICT (kind, value) DO NOTHING
                 """)
-        }
-        var linkReports: [Int64] = []
-        var linkKinds: [String] = []
-        var linkValues: [String] = []
-        for report in mine {
-            for contact in report.analysis.contacts {
-                linkReports.append(report.job.reportID)
-                linkKinds.append(contact.kind.rawValue)
-                linkValues.append(contact.value)
+            stored = try StoredContacts.read(contacts, on: tx)
+            var linkReports: [Int64] = []
+            var linkContacts: [Int64] = []
+            for report in mine {
+                for contact in report.analysis.contacts {
+                    linkReports.append(report.job.reportID)
+                    linkContacts.append(stored.ids[contact]!)
+                }
             }
-        }
-        if !linkReports.isEmpty {
             try tx.queryPrepared("""
                 INSERT INTO report_contacts (report_id, contact_id)
-                SELECT l.report_id, c.id
-                  FROM unnest(\(linkReports)::bigint[], \(linkKinds)::text[], \(linkValues)::text[]) AS l (report_id, kind, value)
-                  JOIN contacts c ON c.kind = l.kind AND c.value = l.value
+                SELECT * FROM unnest(\(linkReports)::bigint[], \(linkContacts)::bigint[])
                 ON CONFLICT DO NOTHING
                 """)
         }
         // 3. Offender locks and what the book needs.
-        var book = try loadSellerBook(for: mine, contacts: contacts, ladder: ladder, on: tx)
+        var book = try loadSellerBook(for: mine, contacts: stored, ladder: ladder, on: tx)
 
         // 4. Group and level in batch order.
         var placements: [Int64: SellerBook.Placement] = [:]
@@ -109,7 +105,7 @@ extension Queue {
         func final(_ id: Int64) -> Int64 { realID(book.survivor(of: id)) }
 
         try writeMerges(book, realID: realID, on: tx)
-        try writeContactOwners(contacts: contacts, book: book, realID: realID, on: tx)
+        try writeContactOwners(contacts: contacts, ids: stored.ids, book: book, realID: realID, on: tx)
         var levels: [Int64: Level] = [:]
         for placement in placements.values {
             let survivor = book.survivor(of: placement.offender)
@@ -130,7 +126,7 @@ extension Queue {
                           \(mine.map { placements[$0.job.reportID]?.level.rawValue })::text[],
                           \(mine.map(\.job.attempt))::int[])
                    AS v (id, outcome, category, offender_id, level, attempt)
-             WHERE r.id = v.id
+             WHERE r.id = ANY(\(mine.map(\.job.reportID))::bigint[]) AND r.id = v.id
             """)
         if !rises.isEmpty {
             // Last, under the outbox lock held to commit: escalation ids then commit in order, so a
@@ -162,34 +158,23 @@ extension Queue {
 
     /// Step 3: lock the contacts' offenders and load what the book needs.
     private static func loadSellerBook(
-        for batch: [ProcessedReport], contacts: [Contact], ladder: Ladder, on tx: Connection
+        for batch: [ProcessedReport], contacts first: StoredContacts, ladder: Ladder, on tx: Connection
     ) throws -> SellerBook {
-        guard !contacts.isEmpty else { return SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]) }
-        let kinds = contacts.map(\.kind.rawValue)
-        let values = contacts.map(\.value)
+        guard !first.ids.isEmpty else { return SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]) }
         // Lock the owning offenders, re-reading the owners until no concurrent merge moved a contact
         // to an offender not yet locked. A seller at the top of the ladder that this batch does not
         // absorb into another is only read: FOR SHARE keeps merges and level changes out until commit, yet lets
         // every other batch of the same (often the busiest) seller go ahead at once. Everything
         // else is locked FOR UPDATE. Each lock statement takes its rows in id order.
-        var owners: [Contact: Int64] = [:]
-        var levels: [Int64: Level] = [:]
+        var owners = first.owners
+        var levels = first.levels
         var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
         var merging: Set<Int64> = []
-        for _ in 0..<50 {
-            owners = [:]
-            levels = [:]
-            for row in try tx.queryPrepared("""
-                SELECT c.kind, c.value, c.offender_id, o.level FROM contacts c
-                  JOIN unnest(\(kinds)::text[], \(values)::text[]) AS t (kind, value)
-                    ON c.kind = t.kind AND c.value = t.value
-                  JOIN offenders o ON o.id = c.offender_id
-                """) {
-                guard let kind = ContactKind(rawValue: try row.decode(at: 0)) else { continue }
-                let id = try row.decode(Int64.self, at: 2)
-                owners[Contact(kind: kind, value: try row.decode(at: 1))] = id
-                levels[id] = Level(rawValue: try row.decode(at: 3)) ?? Level.none
-            }
+        var current = first
+        for round in 0..<50 {
+            if round > 0 { current = try first.reread(on: tx) }
+            owners = current.owners
+            levels = current.levels
             var dry = SellerBook(ladder: ladder, owners: owners, levels: levels, events: [:])
             for report in batch {
                 _ = dry.add(contacts: report.analysis.contacts, at: report.job.reportedAt, reporter: report.job.reporterHash)
@@ -268,31 +253,32 @@ extension Queue {
         try tx.queryPrepared("""
             UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
               FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-             WHERE o.id = m.absorbed OR o.merged_into = m.absorbed
+             WHERE (o.id = ANY(\(absorbed)::bigint[]) OR o.merged_into = ANY(\(absorbed)::bigint[]))
+               AND (o.id = m.absorbed OR o.merged_into = m.absorbed)
             """)
         try tx.queryPrepared("""
             UPDATE contacts c SET offender_id = m.survivor
               FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-             WHERE c.offender_id = m.absorbed
+             WHERE c.offender_id = ANY(\(absorbed)::bigint[]) AND c.offender_id = m.absorbed
             """)
         try tx.queryPrepared("""
             UPDATE reports r SET offender_id = m.survivor
               FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-             WHERE r.offender_id = m.absorbed
+             WHERE r.offender_id = ANY(\(absorbed)::bigint[]) AND r.offender_id = m.absorbed
             """)
         // Escalation rows are an outbox: they keep the offender id they were written for (merged ids resolve).
     }
 
     private static func writeContactOwners(
-        contacts: [Contact], book: SellerBook, realID: (Int64) -> Int64, on tx: Connection
+        contacts: [Contact], ids: [Contact: Int64], book: SellerBook, realID: (Int64) -> Int64, on tx: Connection
     ) throws {
         guard !contacts.isEmpty else { return }
+        let contactIDs = contacts.map { ids[$0]! }
         let owners = contacts.map { realID(book.survivor(of: book.owners[$0]!)) }
         try tx.queryPrepared("""
             UPDATE contacts c SET offender_id = v.offender_id
-              FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[], \(owners)::bigint[])
-                   AS v (kind, value, offender_id)
-             WHERE c.kind = v.kind AND c.value = v.value AND c.offender_id IS DISTINCT FROM v.offender_id
+              FROM unnest(\(contactIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
+             WHERE c.id = ANY(\(contactIDs)::bigint[]) AND c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
             """)
     }
 
@@ -302,7 +288,54 @@ extension Queue {
         try tx.queryPrepared("""
             UPDATE offenders o SET level = v.level, updated_at = now()
               FROM unnest(\(ids)::bigint[], \(ids.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
-             WHERE o.id = v.id AND o.level <> v.level
+             WHERE o.id = ANY(\(ids)::bigint[]) AND o.id = v.id AND o.level <> v.level
             """)
+    }
+}
+
+/// The batch's contacts as stored: ids, and the offenders owning them with their levels.
+///
+/// Every statement here looks rows up by key, one at a time (a lateral subquery, a scalar subquery,
+/// `= ANY`): a plan cached while the tables were small must never turn into a scan when they grow.
+struct StoredContacts {
+    /// Each contact's row id.
+    var ids: [Contact: Int64] = [:]
+    /// The owner of each contact that has one.
+    var owners: [Contact: Int64] = [:]
+    /// Each owner's level.
+    var levels: [Int64: Level] = [:]
+
+    /// Reads the rows of `contacts` (which must exist).
+    static func read(_ contacts: [Contact], on tx: Connection) throws -> StoredContacts {
+        var stored = StoredContacts()
+        for row in try tx.queryPrepared("""
+            SELECT t.n, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id)
+              FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[]) WITH ORDINALITY AS t (kind, value, n)
+             CROSS JOIN LATERAL (SELECT id, offender_id FROM contacts c WHERE c.kind = t.kind AND c.value = t.value OFFSET 0) c
+            """) {
+            try stored.add(contacts[try row.decode(Int.self, at: 0) - 1], row)
+        }
+        return stored
+    }
+
+    /// Reads the same rows again, by id.
+    func reread(on tx: Connection) throws -> StoredContacts {
+        let byID = Dictionary(uniqueKeysWithValues: ids.map { ($0.value, $0.key) })
+        var stored = StoredContacts()
+        for row in try tx.queryPrepared("""
+            SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id)
+              FROM contacts c WHERE c.id = ANY(\(Array(byID.keys))::bigint[])
+            """) {
+            try stored.add(byID[try row.decode(Int64.self, at: 0)]!, row)
+        }
+        return stored
+    }
+
+    /// Columns: (key), id, offender_id, level.
+    private mutating func add(_ contact: Contact, _ row: Row) throws {
+        ids[contact] = try row.decode(Int64.self, at: 1)
+        guard let owner = try row.decodeIfPresent(Int64.self, at: 2) else { return }
+        owners[contact] = owner
+        levels[owner] = try row.decodeIfPresent(String.self, at: 3).flatMap(Level.init(rawValue:)) ?? Level.none
     }
 }
