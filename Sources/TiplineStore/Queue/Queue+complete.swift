@@ -37,7 +37,7 @@ extension Queue {
     ///
     /// 1. Fence: delete the batch's job rows that this lease still holds (owner and attempt); the
     ///    rest are refused and nothing of theirs is written.
-    /// 2. Upsert every contact of the batch in sorted order (concurrent batches cannot deadlock on
+    /// 2. Insert the batch's new contacts in sorted order (concurrent batches cannot deadlock on
     ///    them) and link the reports to them: nothing here waits for a seller.
     /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
     ///    moved a contact to an offender not yet locked (sellers at the top of the ladder that the
@@ -50,30 +50,42 @@ extension Queue {
 
     static func complete(_ batch: [ProcessedReport], lease: Lease, on tx: Connection) throws -> Completion {
         // 1. Fence: delete the job rows this lease still holds (owner and attempt). The deletion
-        //    locks them until commit, and a rollback brings them back.
-        let owned = Set(try tx.queryPrepared("""
-            DELETE FROM jobs j
-             USING unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
-             WHERE j.report_id = ANY(\(batch.map(\.job.reportID))::bigint[]) AND j.report_id = c.id AND j.attempt = c.attempt
-               AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
-            RETURNING j.report_id
-            """).map { try $0.decode(Int64.self, at: 0) })
+        //    locks them until commit, and a rollback brings them back. The ladder in force (the
+        //    newest policy row) comes with them.
+        let fenced = try tx.queryPrepared("""
+            WITH fenced AS (
+                DELETE FROM jobs j
+                 USING unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
+                 WHERE j.report_id = ANY(\(batch.map(\.job.reportID))::bigint[]) AND j.report_id = c.id AND j.attempt = c.attempt
+                   AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
+                RETURNING j.report_id
+            )
+            SELECT l.window_days, l.review, l.restrict_at, l.suspend, l.refer, fenced.report_id
+              FROM fenced, (SELECT * FROM ladder_policies ORDER BY id DESC LIMIT 1) l
+            """)
+        let owned = Set(try fenced.map { try $0.decode(Int64.self, at: 5) })
         let mine = batch.filter { owned.contains($0.job.reportID) }
         let refused = batch.map(\.job.reportID).filter { !owned.contains($0) }
-        guard !mine.isEmpty else { return Completion(completed: [], refused: refused, escalations: 0) }
+        guard let first = fenced.first, !mine.isEmpty else { return Completion(completed: [], refused: refused, escalations: 0) }
 
-        let ladder = try currentLadder(on: tx)
+        let ladder = try Ladder(row: first)
         let contacts = Array(Set(mine.flatMap(\.analysis.contacts))).sorted()
         // 2. Contacts and report links first: neither waits for an offender lock.
         var stored = StoredContacts()
         if !contacts.isEmpty {
-            try tx.queryPrepared("""
-                INSERT INTO contacts (kind, value)
-                SELECT kind, value FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[]) AS t (kind, value)
-                 ORDER BY kind, value
-                ON CONFLICT (kind, value) DO NOTHING
-                """)
+            // Most contacts of a batch are known already: insert only the others (in sorted order,
+            // so that concurrent batches cannot deadlock on them), then read those too.
             stored = try StoredContacts.read(contacts, on: tx)
+            let missing = contacts.filter { stored.ids[$0] == nil }
+            if !missing.isEmpty {
+                try tx.queryPrepared("""
+                    INSERT INTO contacts (kind, value)
+                    SELECT kind, value FROM unnest(\(missing.map(\.kind.rawValue))::text[], \(missing.map(\.value))::text[]) AS t (kind, value)
+                     ORDER BY kind, value
+                    ON CONFLICT (kind, value) DO NOTHING
+                    """)
+                stored.merge(try StoredContacts.read(missing, on: tx))
+            }
             var linkReports: [Int64] = []
             var linkContacts: [Int64] = []
             for report in mine {
@@ -104,30 +116,61 @@ extension Queue {
         let realID = try allocateOffenders(book, on: tx)
         func final(_ id: Int64) -> Int64 { realID(book.survivor(of: id)) }
 
-        try writeMerges(book, realID: realID, on: tx)
-        try writeContactOwners(contacts: contacts, ids: stored.ids, book: book, realID: realID, on: tx)
         var levels: [Int64: Level] = [:]
         for placement in placements.values {
             let survivor = book.survivor(of: placement.offender)
             levels[realID(survivor)] = book.level(of: survivor)
         }
-        try writeLevels(levels, on: tx)
         let outcomes = mine.map { report -> Outcome in
             guard let placement = placements[report.job.reportID] else { return .noContact }
             return placement.rise == nil ? .recorded : .escalated
         }
+        // Merges, contact owners, levels and outcomes in one statement. Its parts touch different
+        // rows (a merge moves only rows outside this batch; only survivors get levels), as they must:
+        // the parts of one statement all read the same snapshot.
+        let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
+        let survivors = absorbed.map { final($0) }
+        let contactIDs = contacts.map { stored.ids[$0]! }
+        let owners = contacts.map { final(book.owners[$0]!) }
+        let levelIDs = levels.keys.sorted()
+        let reportIDs = mine.map(\.job.reportID)
         try tx.queryPrepared("""
+            WITH merged AS (
+                UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
+                  FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+                 WHERE (o.id = ANY(\(absorbed)::bigint[]) OR o.merged_into = ANY(\(absorbed)::bigint[]))
+                   AND (o.id = m.absorbed OR o.merged_into = m.absorbed)
+            ), moved_contacts AS (
+                UPDATE contacts c SET offender_id = m.survivor
+                  FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+                 WHERE c.offender_id = ANY(\(absorbed)::bigint[]) AND c.offender_id = m.absorbed
+                   AND NOT c.id = ANY(\(contactIDs)::bigint[])
+            ), moved_reports AS (
+                UPDATE reports r SET offender_id = m.survivor
+                  FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+                 WHERE r.offender_id = ANY(\(absorbed)::bigint[]) AND r.offender_id = m.absorbed
+                   AND NOT r.id = ANY(\(reportIDs)::bigint[])
+            ), owned AS (
+                UPDATE contacts c SET offender_id = v.offender_id
+                  FROM unnest(\(contactIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
+                 WHERE c.id = ANY(\(contactIDs)::bigint[]) AND c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
+            ), levelled AS (
+                UPDATE offenders o SET level = v.level, updated_at = now()
+                  FROM unnest(\(levelIDs)::bigint[], \(levelIDs.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
+                 WHERE o.id = ANY(\(levelIDs)::bigint[]) AND o.id = v.id AND o.level <> v.level
+            )
             UPDATE reports r
                SET state = 'done', outcome = v.outcome, category = v.category, offender_id = v.offender_id,
                    level = v.level, attempts = v.attempt, last_error = NULL, processed_at = now()
-              FROM unnest(\(mine.map(\.job.reportID))::bigint[], \(outcomes.map(\.rawValue))::text[],
+              FROM unnest(\(reportIDs)::bigint[], \(outcomes.map(\.rawValue))::text[],
                           \(mine.map(\.analysis.category.rawValue))::text[],
                           \(mine.map { placements[$0.job.reportID].map { final($0.offender) } })::bigint[],
                           \(mine.map { placements[$0.job.reportID]?.level.rawValue })::text[],
                           \(mine.map(\.job.attempt))::int[])
                    AS v (id, outcome, category, offender_id, level, attempt)
-             WHERE r.id = ANY(\(mine.map(\.job.reportID))::bigint[]) AND r.id = v.id
+             WHERE r.id = ANY(\(reportIDs)::bigint[]) AND r.id = v.id
             """)
+        // Escalation rows are an outbox: they keep the offender id they were written for (merged ids resolve).
         if !rises.isEmpty {
             // Last, under the outbox lock held to commit: escalation ids then commit in order, so a
             // consumer reading `id > cursor` never skips a row that commits late.
@@ -148,12 +191,9 @@ extension Queue {
 
     /// The ladder in force: the newest policy row.
     static func currentLadder(on connection: Connection) throws -> Ladder {
-        let row = try connection.queryPrepared("""
+        try Ladder(row: try connection.queryPrepared("""
             SELECT window_days, review, restrict_at, suspend, refer FROM ladder_policies ORDER BY id DESC LIMIT 1
-            """).one()
-        return Ladder(
-            windowDays: try row.decode(at: 0), review: try row.decode(at: 1), restrict: try row.decode(at: 2),
-            suspend: try row.decode(at: 3), refer: try row.decode(at: 4))
+            """).one())
     }
 
     /// Step 3: lock the contacts' offenders and load what the book needs.
@@ -245,52 +285,6 @@ extension Queue {
             """)
         return { mapping[$0] ?? $0 }
     }
-
-    private static func writeMerges(_ book: SellerBook, realID: (Int64) -> Int64, on tx: Connection) throws {
-        let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
-        guard !absorbed.isEmpty else { return }
-        let survivors = absorbed.map { realID(book.survivor(of: $0)) }
-        try tx.queryPrepared("""
-            UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
-              FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-             WHERE (o.id = ANY(\(absorbed)::bigint[]) OR o.merged_into = ANY(\(absorbed)::bigint[]))
-               AND (o.id = m.absorbed OR o.merged_into = m.absorbed)
-            """)
-        try tx.queryPrepared("""
-            UPDATE contacts c SET offender_id = m.survivor
-              FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-             WHERE c.offender_id = ANY(\(absorbed)::bigint[]) AND c.offender_id = m.absorbed
-            """)
-        try tx.queryPrepared("""
-            UPDATE reports r SET offender_id = m.survivor
-              FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-             WHERE r.offender_id = ANY(\(absorbed)::bigint[]) AND r.offender_id = m.absorbed
-            """)
-        // Escalation rows are an outbox: they keep the offender id they were written for (merged ids resolve).
-    }
-
-    private static func writeContactOwners(
-        contacts: [Contact], ids: [Contact: Int64], book: SellerBook, realID: (Int64) -> Int64, on tx: Connection
-    ) throws {
-        guard !contacts.isEmpty else { return }
-        let contactIDs = contacts.map { ids[$0]! }
-        let owners = contacts.map { realID(book.survivor(of: book.owners[$0]!)) }
-        try tx.queryPrepared("""
-            UPDATE contacts c SET offender_id = v.offender_id
-              FROM unnest(\(contactIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
-             WHERE c.id = ANY(\(contactIDs)::bigint[]) AND c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
-            """)
-    }
-
-    private static func writeLevels(_ levels: [Int64: Level], on tx: Connection) throws {
-        guard !levels.isEmpty else { return }
-        let ids = levels.keys.sorted()
-        try tx.queryPrepared("""
-            UPDATE offenders o SET level = v.level, updated_at = now()
-              FROM unnest(\(ids)::bigint[], \(ids.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
-             WHERE o.id = ANY(\(ids)::bigint[]) AND o.id = v.id AND o.level <> v.level
-            """)
-    }
 }
 
 /// The batch's contacts as stored: ids, and the offenders owning them with their levels.
@@ -305,7 +299,7 @@ struct StoredContacts {
     /// Each owner's level.
     var levels: [Int64: Level] = [:]
 
-    /// Reads the rows of `contacts` (which must exist).
+    /// Reads the rows of `contacts` that exist.
     static func read(_ contacts: [Contact], on tx: Connection) throws -> StoredContacts {
         var stored = StoredContacts()
         for row in try tx.queryPrepared("""
@@ -316,6 +310,13 @@ struct StoredContacts {
             try stored.add(contacts[try row.decode(Int.self, at: 0) - 1], row)
         }
         return stored
+    }
+
+    /// Adds what `other` read.
+    mutating func merge(_ other: StoredContacts) {
+        ids.merge(other.ids) { $1 }
+        owners.merge(other.owners) { $1 }
+        levels.merge(other.levels) { $1 }
     }
 
     /// Reads the same rows again, by id.
@@ -337,5 +338,14 @@ struct StoredContacts {
         guard let owner = try row.decodeIfPresent(Int64.self, at: 2) else { return }
         owners[contact] = owner
         levels[owner] = try row.decodeIfPresent(String.self, at: 3).flatMap(Level.init(rawValue:)) ?? Level.none
+    }
+}
+
+extension Ladder {
+    /// A ladder from a row whose first columns are window_days, review, restrict_at, suspend, refer.
+    init(row: Row) throws {
+        self.init(
+            windowDays: try row.decode(at: 0), review: try row.decode(at: 1), restrict: try row.decode(at: 2),
+            suspend: try row.decode(at: 3), refer: try row.decode(at: 4))
     }
 }
