@@ -87,6 +87,23 @@ struct QueueTests {
         }
     }
 
+    @Test("a claim's asynchronous commit does not leak: the session's next transactions wait for their flush")
+    func claimLeavesSynchronousCommitOn() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["QQ 7654321"], to: db)
+            let single = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
+            let jobs = try await Queue(database: single).claim(limit: 1, lease: Lease(owner: UUID(), seconds: 30))
+            #expect(jobs.count == 1)
+            // The same session (a pool of one): the claim's setting ended with its statement.
+            #expect(try await single.query("SELECT current_setting('synchronous_commit')").one().decode(String.self, at: 0) == "on")
+            let inTransaction = try await single.transaction { tx in
+                try tx.query("SELECT current_setting('synchronous_commit')").one().decode(String.self, at: 0)
+            }
+            #expect(inTransaction == "on")
+            await single.shutdown()
+        }
+    }
+
     @Test("a rescue never undoes a completion")
     func rescueAfterCompletionIsNoOp() async throws {
         try await TestDatabase.with { db in
