@@ -42,8 +42,8 @@ extension Queue {
     /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
     ///    moved a contact to an offender not yet locked (sellers at the top of the ladder that the
     ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
-    /// 4. Group and level in memory (`SellerBook`), then write offenders, merges, contact owners,
-    ///    levels, escalations and outcomes with one statement each.
+    /// 4. Group and level in memory (`SellerBook`), then write new offenders, then merges, contact
+    ///    owners, levels and outcomes in one statement, then escalations.
     public func complete(_ batch: [ProcessedReport], lease: Lease) async throws -> Completion {
         try await database.transaction { tx in try Self.complete(batch, lease: lease, on: tx) }
     }
@@ -91,7 +91,7 @@ extension Queue {
             for report in mine {
                 for contact in report.analysis.contacts {
                     linkReports.append(report.job.reportID)
-                    linkContacts.append(stored.ids[contact]!)
+                    linkContacts.append(try stored.id(of: contact))
                 }
             }
             try tx.queryPrepared("""
@@ -130,7 +130,7 @@ extension Queue {
         // the parts of one statement all read the same snapshot.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
         let survivors = absorbed.map { final($0) }
-        let contactIDs = contacts.map { stored.ids[$0]! }
+        let contactIDs = try contacts.map { try stored.id(of: $0) }
         let owners = contacts.map { final(book.owners[$0]!) }
         let levelIDs = levels.keys.sorted()
         let reportIDs = mine.map(\.job.reportID)
@@ -310,6 +310,14 @@ struct StoredContacts {
             try stored.add(contacts[try row.decode(Int.self, at: 0) - 1], row)
         }
         return stored
+    }
+
+    /// The row id of a contact that was read.
+    func id(of contact: Contact) throws -> Int64 {
+        guard let id = ids[contact] else {
+            throw TiplineError(.notFound, "contact \(contact.kind.rawValue):\(contact.value) is not stored after its insert")
+        }
+        return id
     }
 
     /// Adds what `other` read.
