@@ -246,6 +246,7 @@ public final class Worker: Service, Sendable {
     // MARK: - Heartbeat, rescue, registry
 
     private func heartbeatLoop() async {
+        var lastFold = ContinuousClock.now - .seconds(3600)
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
             if Task.isCancelled { return }
@@ -260,6 +261,15 @@ public final class Worker: Service, Sendable {
                 }
             } catch {
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+            // Every ten minutes, fold old completion counters into one row per day.
+            if ContinuousClock.now - lastFold > .seconds(600) {
+                lastFold = .now
+                do {
+                    try await queue.foldTallies()
+                } catch {
+                    logger.warning("folding old completion counters failed", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Testing
 import TiplineStore
 
@@ -58,6 +59,14 @@ struct ExportTests {
             let (counts, top) = try Self.statusCounts(status.stdout)
             #expect(counts["done"] == 100 && counts["queued"] == 0)
             #expect(top > 0)
+            // Counted from the completion counters, which must agree with the reports themselves.
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+            #expect((object["completed"] as? [String: Int])?["15m"] == 100)
+            let categories = try #require(object["categories24h"] as? [String: Int])
+            for (category, count) in categories {
+                #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND category = \(category)") == count, "\(category)")
+            }
+            #expect(categories.values.reduce(0, +) == 100)
             let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
             #expect(screen.stdout.contains("Top sellers") && screen.stdout.contains("done 100"))
         }

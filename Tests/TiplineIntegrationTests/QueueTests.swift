@@ -104,6 +104,32 @@ struct QueueTests {
         }
     }
 
+    @Test("old completion counters fold into one row per day; recent ones and the totals stay as they were")
+    func talliesFoldByDay() async throws {
+        try await TestDatabase.with { db in
+            try await db.database.execute("""
+                INSERT INTO report_tallies (minute, backend, done, rental, sale, other) VALUES
+                    (date_trunc('day', now()) - interval '3 days' + interval '10 minutes', 101, 5, 2, 3, 0),
+                    (date_trunc('day', now()) - interval '3 days' + interval '20 hours', 102, 7, 0, 0, 7),
+                    (date_trunc('day', now()) - interval '3 days', 0, 100, 100, 0, 0),
+                    (date_trunc('day', now()) - interval '5 days' + interval '1 minute', 101, 1, 1, 0, 0),
+                    (date_trunc('minute', now()), 101, 9, 9, 0, 0)
+                """)
+            let queue = Queue(database: db.database)
+            #expect(try await queue.foldTallies() == 3)
+            #expect(try await queue.foldTallies() == 0)
+            #expect(try await db.int("SELECT count(*) FROM report_tallies") == 3)
+            #expect(try await db.int("SELECT sum(done) FROM report_tallies") == 122)
+            let threeDaysAgo = try await db.database.query("""
+                SELECT done, rental, sale, other FROM report_tallies
+                 WHERE minute = date_trunc('day', now()) - interval '3 days' AND backend = 0
+                """).one()
+            #expect(try (0..<4).map { try threeDaysAgo.decode(Int.self, at: $0) } == [112, 102, 3, 7])
+            #expect(try await db.int("SELECT done FROM report_tallies WHERE minute = date_trunc('day', now()) - interval '5 days'") == 1)
+            #expect(try await db.int("SELECT done FROM report_tallies WHERE backend = 101") == 9, "the current minute was folded")
+        }
+    }
+
     @Test("a rescue never undoes a completion")
     func rescueAfterCompletionIsNoOp() async throws {
         try await TestDatabase.with { db in

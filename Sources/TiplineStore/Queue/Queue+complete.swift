@@ -125,7 +125,7 @@ extension Queue {
             guard let placement = placements[report.job.reportID] else { return .noContact }
             return placement.rise == nil ? .recorded : .escalated
         }
-        // Merges, contact owners, levels and outcomes in one statement. Its parts touch different
+        // Merges, contact owners, levels, tallies and outcomes in one statement. Its parts touch different
         // rows (a merge moves only rows outside this batch; only survivors get levels), as they must:
         // the parts of one statement all read the same snapshot.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
@@ -134,6 +134,9 @@ extension Queue {
         let owners = contacts.map { final(book.owners[$0]!) }
         let levelIDs = levels.keys.sorted()
         let reportIDs = mine.map(\.job.reportID)
+        // This minute's counters of this session (`tipline status` reads them instead of counting reports).
+        var tally: [TiplineCore.Category: Int] = [:]
+        for report in mine { tally[report.analysis.category, default: 0] += 1 }
         try tx.queryPrepared("""
             WITH merged AS (
                 UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
@@ -158,6 +161,15 @@ extension Queue {
                 UPDATE offenders o SET level = v.level, updated_at = now()
                   FROM unnest(\(levelIDs)::bigint[], \(levelIDs.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
                  WHERE o.id = ANY(\(levelIDs)::bigint[]) AND o.id = v.id AND o.level <> v.level
+            ), tallied AS (
+                INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
+                VALUES (date_trunc('minute', now()), pg_backend_pid(), \(mine.count), \(tally[.rental, default: 0]),
+                        \(tally[.sale, default: 0]), \(tally[.buyback, default: 0]), \(tally[.lookup, default: 0]),
+                        \(tally[.other, default: 0]))
+                ON CONFLICT (minute, backend) DO UPDATE
+                   SET done = t.done + excluded.done, rental = t.rental + excluded.rental, sale = t.sale + excluded.sale,
+                       buyback = t.buyback + excluded.buyback, lookup = t.lookup + excluded.lookup,
+                       other = t.other + excluded.other
             )
             UPDATE reports r
                SET state = 'done', outcome = v.outcome, category = v.category, offender_id = v.offender_id,

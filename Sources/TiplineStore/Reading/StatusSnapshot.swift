@@ -7,7 +7,8 @@ public struct StatusSnapshot: Sendable, Codable {
     public var counts: [String: Int]
     /// Age in seconds of the oldest job waiting to be claimed (nil when none waits).
     public var oldestWaitingSeconds: Double?
-    /// Reports completed in the last 1, 5 and 15 minutes.
+    /// Reports completed in the last 1, 5 and 15 minutes (counted by minute: the minutes that began
+    /// within the window, the current one included).
     public var completed: [String: Int]
     /// Failed attempts waiting for a retry, and reports that went dead, in the last 15 minutes.
     public var recentFailures: Int
@@ -53,12 +54,12 @@ public struct StatusSnapshot: Sendable, Codable {
                 SELECT (SELECT count(*) FROM jobs WHERE state = 'queued'),
                        (SELECT count(*) FROM jobs WHERE state = 'running'),
                        (SELECT count(*) FROM jobs WHERE state = 'retrying'),
-                       (SELECT count(*) FROM reports WHERE state = 'done'),
+                       (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies),
                        (SELECT count(*) FROM reports WHERE state = 'dead'),
                        (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM jobs WHERE state <> 'running'),
-                       (SELECT count(*) FROM reports WHERE processed_at > now() - interval '1 minute' AND state = 'done'),
-                       (SELECT count(*) FROM reports WHERE processed_at > now() - interval '5 minutes' AND state = 'done'),
-                       (SELECT count(*) FROM reports WHERE processed_at > now() - interval '15 minutes' AND state = 'done'),
+                       (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '1 minute'),
+                       (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '5 minutes'),
+                       (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '15 minutes'),
                        (SELECT count(*) FROM jobs WHERE failed_at > now() - interval '15 minutes')
                        + (SELECT count(*) FROM reports WHERE state = 'dead' AND processed_at > now() - interval '15 minutes')
                 """).one()
@@ -86,11 +87,14 @@ public struct StatusSnapshot: Sendable, Codable {
                 escalations[try row.decode(at: 0)] = try row.decode(at: 1)
             }
             var categories: [String: Int] = [:]
-            for row in try connection.query("""
-                SELECT category, count(*) FROM reports
-                 WHERE processed_at > now() - interval '24 hours' AND state = 'done' GROUP BY category
-                """) {
-                categories[try row.decodeIfPresent(String.self, at: 0) ?? "other"] = try row.decode(at: 1)
+            let byCategory = try connection.query("""
+                SELECT coalesce(sum(rental), 0)::bigint, coalesce(sum(sale), 0)::bigint, coalesce(sum(buyback), 0)::bigint,
+                       coalesce(sum(lookup), 0)::bigint, coalesce(sum(other), 0)::bigint
+                  FROM report_tallies WHERE minute > now() - interval '24 hours'
+                """).one()
+            for (index, name) in ["rental", "sale", "buyback", "lookup", "other"].enumerated() {
+                let count = try byCategory.decode(Int.self, at: index)
+                if count > 0 { categories[name] = count }
             }
             let top = try connection.query("""
                 WITH top AS (

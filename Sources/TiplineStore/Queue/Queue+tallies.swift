@@ -1,0 +1,30 @@
+public import Postgres
+
+extension Queue {
+    /// Folds the per-minute, per-session completion counters of days before yesterday into one
+    /// row per day, so that `tipline status` sums a few thousand rows at most. Safe to run from
+    /// any number of workers at once: each row is deleted, and added to its day, exactly once.
+    /// Returns the rows folded.
+    @discardableResult
+    public func foldTallies() async throws -> Int {
+        try await database.withConnection { connection in
+            try connection.queryPrepared("""
+                WITH old AS (
+                    DELETE FROM report_tallies
+                     WHERE minute < date_trunc('day', now()) - interval '1 day'
+                       AND (backend <> 0 OR minute <> date_trunc('day', minute))
+                    RETURNING minute, done, rental, sale, buyback, lookup, other
+                ), days AS (
+                    INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
+                    SELECT date_trunc('day', minute), 0, sum(done), sum(rental), sum(sale), sum(buyback), sum(lookup), sum(other)
+                      FROM old GROUP BY 1
+                    ON CONFLICT (minute, backend) DO UPDATE
+                       SET done = t.done + excluded.done, rental = t.rental + excluded.rental, sale = t.sale + excluded.sale,
+                           buyback = t.buyback + excluded.buyback, lookup = t.lookup + excluded.lookup,
+                           other = t.other + excluded.other
+                )
+                SELECT count(*) FROM old
+                """).one().decode(Int.self, at: 0)
+        }
+    }
+}
