@@ -85,7 +85,11 @@ start_local_pg() {
         say "starting PostgreSQL on 127.0.0.1:$TIPLINE_PG_PORT"
         # autovacuum_naptime=1s: tables here grow from empty within seconds (tests, benchmarks), and
         # the planner needs statistics that keep up, as they do on any long-running database.
-        pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=1s" >/dev/null
+        # shared_buffers: a quarter of the memory, at most 1 GB (initdb's default is 128 MB).
+        local mem_mb buffers_mb
+        mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
+        buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
+        pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=1s -c shared_buffers=${buffers_mb}MB" >/dev/null
     fi
 }
 
