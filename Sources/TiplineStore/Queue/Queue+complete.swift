@@ -42,8 +42,8 @@ extension Queue {
     /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
     ///    moved a contact to an offender not yet locked (sellers at the top of the ladder that the
     ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
-    /// 4. Group and level in memory (`SellerBook`), then write new offenders, then merges, contact
-    ///    owners, levels and outcomes in one statement, then escalations.
+    /// 4. Group and level in memory (`SellerBook`), then write new offenders; merges, contact owners
+    ///    and levels in one statement; counters and outcomes in another; then escalations.
     public func complete(_ batch: [ProcessedReport], lease: Lease) async throws -> Completion {
         try await database.transaction { tx in try Self.complete(batch, lease: lease, on: tx) }
     }
@@ -125,43 +125,48 @@ extension Queue {
             guard let placement = placements[report.job.reportID] else { return .noContact }
             return placement.rise == nil ? .recorded : .escalated
         }
-        // Merges, contact owners, levels, tallies and outcomes in one statement. Its parts touch different
-        // rows (a merge moves only rows outside this batch; only survivors get levels), as they must:
-        // the parts of one statement all read the same snapshot.
+        // Merges, contact owners and levels in one statement (when there are any), then the tallies
+        // and the outcomes in another. The parts of one statement all read the same snapshot, so
+        // they touch different rows: a merge moves only rows outside this batch, only survivors
+        // get levels.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
         let survivors = absorbed.map { final($0) }
         let contactIDs = try contacts.map { try stored.id(of: $0) }
         let owners = contacts.map { final(book.owners[$0]!) }
         let levelIDs = levels.keys.sorted()
         let reportIDs = mine.map(\.job.reportID)
+        if !absorbed.isEmpty || !contactIDs.isEmpty || !levelIDs.isEmpty {
+            try tx.queryPrepared("""
+                WITH merged AS (
+                    UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
+                      FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+                     WHERE (o.id = ANY(\(absorbed)::bigint[]) OR o.merged_into = ANY(\(absorbed)::bigint[]))
+                       AND (o.id = m.absorbed OR o.merged_into = m.absorbed)
+                ), moved_contacts AS (
+                    UPDATE contacts c SET offender_id = m.survivor
+                      FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+                     WHERE c.offender_id = ANY(\(absorbed)::bigint[]) AND c.offender_id = m.absorbed
+                       AND NOT c.id = ANY(\(contactIDs)::bigint[])
+                ), moved_reports AS (
+                    UPDATE reports r SET offender_id = m.survivor
+                      FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+                     WHERE r.offender_id = ANY(\(absorbed)::bigint[]) AND r.offender_id = m.absorbed
+                       AND NOT r.id = ANY(\(reportIDs)::bigint[])
+                ), owned AS (
+                    UPDATE contacts c SET offender_id = v.offender_id
+                      FROM unnest(\(contactIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
+                     WHERE c.id = ANY(\(contactIDs)::bigint[]) AND c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
+                )
+                UPDATE offenders o SET level = v.level, updated_at = now()
+                  FROM unnest(\(levelIDs)::bigint[], \(levelIDs.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
+                 WHERE o.id = ANY(\(levelIDs)::bigint[]) AND o.id = v.id AND o.level <> v.level
+                """)
+        }
         // This minute's counters of this session (`tipline status` reads them instead of counting reports).
         var tally: [TiplineCore.Category: Int] = [:]
         for report in mine { tally[report.analysis.category, default: 0] += 1 }
         try tx.queryPrepared("""
-            WITH merged AS (
-                UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
-                  FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-                 WHERE (o.id = ANY(\(absorbed)::bigint[]) OR o.merged_into = ANY(\(absorbed)::bigint[]))
-                   AND (o.id = m.absorbed OR o.merged_into = m.absorbed)
-            ), moved_contacts AS (
-                UPDATE contacts c SET offender_id = m.survivor
-                  FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-                 WHERE c.offender_id = ANY(\(absorbed)::bigint[]) AND c.offender_id = m.absorbed
-                   AND NOT c.id = ANY(\(contactIDs)::bigint[])
-            ), moved_reports AS (
-                UPDATE reports r SET offender_id = m.survivor
-                  FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-                 WHERE r.offender_id = ANY(\(absorbed)::bigint[]) AND r.offender_id = m.absorbed
-                   AND NOT r.id = ANY(\(reportIDs)::bigint[])
-            ), owned AS (
-                UPDATE contacts c SET offender_id = v.offender_id
-                  FROM unnest(\(contactIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
-                 WHERE c.id = ANY(\(contactIDs)::bigint[]) AND c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
-            ), levelled AS (
-                UPDATE offenders o SET level = v.level, updated_at = now()
-                  FROM unnest(\(levelIDs)::bigint[], \(levelIDs.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
-                 WHERE o.id = ANY(\(levelIDs)::bigint[]) AND o.id = v.id AND o.level <> v.level
-            ), tallied AS (
+            WITH tallied AS (
                 INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
                 VALUES (date_trunc('minute', now()), pg_backend_pid(), \(mine.count), \(tally[.rental, default: 0]),
                         \(tally[.sale, default: 0]), \(tally[.buyback, default: 0]), \(tally[.lookup, default: 0]),
