@@ -609,7 +609,7 @@ def render(a, m, r):
         co = r["cost"]
         out += ["### Cost", "", "| | |", "|---|---|",
                 f"| Peak RSS, `tipline work --concurrency 8` draining the mix (`/usr/bin/time -f %M`) | {fmt(co['rss_mib'], 1, ' MiB')} |",
-                f"| Idle worker (defaults), transactions/s (`pg_stat_database` commits + rollbacks of its database over {co['idle_seconds']} s, nothing else connected to it) | **{co['idle_tps']:.2f}**/s |"]
+                f"| Idle worker's database (defaults), transactions/s (`pg_stat_database` commits + rollbacks over {co['idle_seconds']} s; they include autovacuum's, which runs every second on the throwaway server: the statements below are the worker's own) | **{co['idle_tps']:.2f}**/s |"]
         st = co.get("idle_statements")
         if st:
             kinds = "; ".join(f"{n}× `{k.replace('|', '/')}`" for k, n in sorted(st["kinds"].items(), key=lambda kv: -kv[1]))
