@@ -222,7 +222,7 @@ extension Queue {
         // to an offender not yet locked. A seller at the top of the ladder that this batch does not
         // absorb into another is only read: FOR SHARE keeps merges and level changes out until commit, yet lets
         // every other batch of the same (often the busiest) seller go ahead at once. Everything
-        // else is locked FOR UPDATE. Each lock statement takes its rows in id order.
+        // else is locked FOR UPDATE, in the same statement and the same pass in id order.
         var owners = first.owners
         var levels = first.levels
         var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
@@ -247,14 +247,16 @@ extension Queue {
             // lock, they are final (a merge moves contacts and marks the absorbed offender in one
             // transaction, and none can touch an offender this batch holds).
             if toUpdate.isEmpty, toShare.isEmpty { break }
-            if !toShare.isEmpty {
-                try tx.queryPrepared("SELECT id FROM offenders WHERE id = ANY(\(toShare)::bigint[]) ORDER BY id FOR SHARE")
-                for id in toShare { held[id] = false }
-            }
-            if !toUpdate.isEmpty {
-                try tx.queryPrepared("SELECT id FROM offenders WHERE id = ANY(\(toUpdate)::bigint[]) ORDER BY id FOR UPDATE")
-                for id in toUpdate { held[id] = true }
-            }
+            // One statement, one pass in id order, each row in its own mode: shared locks taken
+            // first and exclusive ones after could close a cycle with a batch doing the opposite.
+            let ids = (toShare + toUpdate).sorted()
+            let forUpdate = ids.map { toUpdate.contains($0) }
+            try tx.queryPrepared("""
+                SELECT x.id FROM unnest(\(ids)::bigint[], \(forUpdate)::bool[]) AS x (id, exclusive)
+                  LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND NOT x.exclusive FOR SHARE) s ON true
+                  LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND x.exclusive FOR UPDATE) u ON true
+                """)
+            for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
         }
         // Past reports matter only where they share a window with this batch's reports: windows
         // elsewhere are already reflected in the stored levels, which never go down. Sellers that
