@@ -249,12 +249,18 @@ extension Queue {
             if toUpdate.isEmpty, toShare.isEmpty { break }
             // One statement, one pass in id order, each row in its own mode: shared locks taken
             // first and exclusive ones after could close a cycle with a batch doing the opposite.
+            // A later round would lock out of that order, so it does not wait: a lock held elsewhere
+            // fails it at once (lock_not_available) and the whole completion starts over, reading
+            // the owners afresh, instead of waiting out a deadlock.
             let ids = (toShare + toUpdate).sorted()
             let forUpdate = ids.map { toUpdate.contains($0) }
+            let wait = round == 0 ? "" : " NOWAIT"
             try tx.queryPrepared("""
                 SELECT x.id FROM unnest(\(ids)::bigint[], \(forUpdate)::bool[]) AS x (id, exclusive)
-                  LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND NOT x.exclusive FOR SHARE) s ON true
-                  LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND x.exclusive FOR UPDATE) u ON true
+                  LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND NOT x.exclusive
+                                     FOR SHARE\(unescaped: wait)) s ON true
+                  LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND x.exclusive
+                                     FOR UPDATE\(unescaped: wait)) u ON true
                 """)
             for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
         }
