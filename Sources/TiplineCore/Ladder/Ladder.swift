@@ -118,22 +118,21 @@ struct WindowScan {
 
     /// The first index whose time is `>= time` (binary search).
     static func firstIndex(in stamps: [Stamp], notBefore time: Double) -> Int {
-        var low = 0
-        var high = stamps.count
-        while low < high {
-            let mid = (low + high) / 2
-            if stamps[mid].at < time { low = mid + 1 } else { high = mid }
-        }
-        return low
+        partition(stamps) { $0 < time }
     }
 
     /// The index after the last stamp whose time is `<= time` (binary search).
     static func endIndex(in stamps: [Stamp], notAfter time: Double) -> Int {
+        partition(stamps) { $0 <= time }
+    }
+
+    /// The first index whose time fails `isBefore`, which holds for a prefix of the sorted stamps.
+    private static func partition(_ stamps: [Stamp], _ isBefore: (Double) -> Bool) -> Int {
         var low = 0
         var high = stamps.count
         while low < high {
             let mid = (low + high) / 2
-            if stamps[mid].at <= time { low = mid + 1 } else { high = mid }
+            if isBefore(stamps[mid].at) { low = mid + 1 } else { high = mid }
         }
         return low
     }

@@ -206,13 +206,6 @@ extension Queue {
         return Completion(completed: mine.map(\.job.reportID), refused: refused, escalations: rises.count)
     }
 
-    /// The ladder in force: the newest policy row.
-    static func currentLadder(on connection: Connection) throws -> Ladder {
-        try Ladder(row: try connection.queryPrepared("""
-            SELECT window_days, review, restrict_at, suspend, refer FROM ladder_policies ORDER BY id DESC LIMIT 1
-            """).one())
-    }
-
     /// Step 3: lock the contacts' offenders and load what the book needs.
     private static func loadSellerBook(
         for batch: [ProcessedReport], contacts first: StoredContacts, ladder: Ladder, on tx: Connection
