@@ -171,10 +171,7 @@ extension Queue {
                 VALUES (date_trunc('minute', now()), pg_backend_pid(), \(mine.count), \(tally[.rental, default: 0]),
                         \(tally[.sale, default: 0]), \(tally[.buyback, default: 0]), \(tally[.lookup, default: 0]),
                         \(tally[.other, default: 0]))
-                ON CONFLICT (minute, backend) DO UPDATE
-                   SET done = t.done + excluded.done, rental = t.rental + excluded.rental, sale = t.sale + excluded.sale,
-                       buyback = t.buyback + excluded.buyback, lookup = t.lookup + excluded.lookup,
-                       other = t.other + excluded.other
+                ON CONFLICT (minute, backend) DO UPDATE SET \(unescaped: Self.addToTally)
             )
             UPDATE reports r
                SET state = 'done', outcome = v.outcome, category = v.category, offender_id = v.offender_id,

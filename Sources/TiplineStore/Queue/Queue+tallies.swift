@@ -1,6 +1,13 @@
 public import Postgres
 
 extension Queue {
+    /// The `ON CONFLICT ... DO UPDATE SET` list that adds a new row of counters to the stored one
+    /// (`report_tallies AS t`): every counter column, once, for the completion and the daily fold.
+    static let addToTally = """
+        done = t.done + excluded.done, rental = t.rental + excluded.rental, sale = t.sale + excluded.sale,
+        buyback = t.buyback + excluded.buyback, lookup = t.lookup + excluded.lookup, other = t.other + excluded.other
+        """
+
     /// Folds the per-minute, per-session completion counters of days before yesterday into one
     /// row per day, so that `tipline status` sums a few thousand rows at most. Safe to run from
     /// any number of workers at once: each row is deleted, and added to its day, exactly once.
@@ -18,10 +25,7 @@ extension Queue {
                     INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
                     SELECT date_trunc('day', minute), 0, sum(done), sum(rental), sum(sale), sum(buyback), sum(lookup), sum(other)
                       FROM old GROUP BY 1
-                    ON CONFLICT (minute, backend) DO UPDATE
-                       SET done = t.done + excluded.done, rental = t.rental + excluded.rental, sale = t.sale + excluded.sale,
-                           buyback = t.buyback + excluded.buyback, lookup = t.lookup + excluded.lookup,
-                           other = t.other + excluded.other
+                    ON CONFLICT (minute, backend) DO UPDATE SET \(unescaped: Self.addToTally)
                 )
                 SELECT count(*) FROM old
                 """).one().decode(Int.self, at: 0)
