@@ -130,6 +130,38 @@ struct QueueTests {
         }
     }
 
+    @Test("a batch without contacts completes in one statement: only the jobs its lease still holds, each counted once")
+    func contactlessBatchIsFenced() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["出租微信号，价格私聊", "收购旧号，懂的来", "这个广告没有联系方式"], to: db)
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 30)
+            let jobs = try await queue.claim(limit: 10, lease: lease)
+            try #require(jobs.count == 3)
+            let batch = Self.process(jobs)
+            try #require(batch.allSatisfy { $0.analysis.contacts.isEmpty })
+            // Another worker took over the last job (its lease ran out and it was claimed again).
+            let stolen = jobs[2].reportID
+            try await db.database.execute("UPDATE jobs SET lease_owner = \(UUID().uuidString)::uuid WHERE report_id = \(stolen)")
+            let done = try await queue.complete(batch, lease: lease)
+            #expect(done.completed == jobs.prefix(2).map(\.reportID))
+            #expect(done.refused == [stolen])
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND outcome = 'no_contact' AND attempts = 1") == 2)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE id = \(stolen) AND state = 'pending' AND outcome IS NULL") == 1)
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE report_id = \(stolen)") == 1, "the refused job was deleted")
+            #expect(try await db.int("SELECT sum(done) FROM report_tallies") == 2)
+            let categories = batch.prefix(2).map(\.analysis.category.rawValue)
+            #expect(try await db.int("""
+                SELECT count(*) FROM reports r JOIN unnest(\(jobs.prefix(2).map(\.reportID))::bigint[], \(categories)::text[]) AS v (id, category)
+                    ON v.id = r.id AND v.category = r.category
+                """) == 2)
+            // Completing the same batch again completes nothing and counts nothing.
+            let again = try await queue.complete(Array(batch.prefix(2)), lease: lease)
+            #expect(again.completed.isEmpty && again.refused.count == 2)
+            #expect(try await db.int("SELECT sum(done) FROM report_tallies") == 2)
+        }
+    }
+
     @Test("a rescue never undoes a completion")
     func rescueAfterCompletionIsNoOp() async throws {
         try await TestDatabase.with { db in

@@ -44,8 +44,49 @@ extension Queue {
     ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
     /// 4. Group and level in memory (`SellerBook`), then write new offenders; merges, contact owners
     ///    and levels in one statement; counters and outcomes in another; then escalations.
+    ///
+    /// A batch in which no report has a contact (`--noop`, or ads without any) touches no seller:
+    /// its fence, outcomes and counters are one statement, with no transaction block around it.
     public func complete(_ batch: [ProcessedReport], lease: Lease) async throws -> Completion {
-        try await database.transaction { tx in try Self.complete(batch, lease: lease, on: tx) }
+        if batch.allSatisfy({ $0.analysis.contacts.isEmpty }) {
+            return try await database.withConnection { connection in
+                try Self.completeWithoutContacts(batch, lease: lease, on: connection)
+            }
+        }
+        return try await database.transaction { tx in try Self.complete(batch, lease: lease, on: tx) }
+    }
+
+    /// The whole completion of a batch without contacts, as one statement (atomic on its own): the
+    /// fence deletes the job rows this lease still holds, and only those reports get their outcome
+    /// (`no_contact`) and count in this minute's tally.
+    static func completeWithoutContacts(_ batch: [ProcessedReport], lease: Lease, on connection: Connection) throws -> Completion {
+        let ids = batch.map(\.job.reportID)
+        let completed = try connection.queryPrepared("""
+            WITH fenced AS (
+                DELETE FROM jobs j
+                 USING unnest(\(ids)::bigint[], \(batch.map(\.job.attempt))::int[], \(batch.map(\.analysis.category.rawValue))::text[])
+                       AS c (id, attempt, category)
+                 WHERE j.report_id = c.id AND j.attempt = c.attempt
+                   AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
+                RETURNING j.report_id, j.attempt, c.category
+            ), tallied AS (
+                INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
+                SELECT date_trunc('minute', now()), pg_backend_pid(), count(*),
+                       count(*) FILTER (WHERE category = 'rental'), count(*) FILTER (WHERE category = 'sale'),
+                       count(*) FILTER (WHERE category = 'buyback'), count(*) FILTER (WHERE category = 'lookup'),
+                       count(*) FILTER (WHERE category = 'other')
+                  FROM fenced HAVING count(*) > 0
+                ON CONFLICT (minute, backend) DO UPDATE SET \(unescaped: Self.addToTally)
+            )
+            UPDATE reports r
+               SET state = 'done', outcome = 'no_contact', category = f.category, offender_id = NULL, level = NULL,
+                   attempts = f.attempt, last_error = NULL, processed_at = now()
+              FROM fenced f
+             WHERE r.id = f.report_id
+            RETURNING r.id
+            """).map { try $0.decode(Int64.self, at: 0) }
+        let done = Set(completed)
+        return Completion(completed: ids.filter { done.contains($0) }, refused: ids.filter { !done.contains($0) }, escalations: 0)
     }
 
     static func complete(_ batch: [ProcessedReport], lease: Lease, on tx: Connection) throws -> Completion {
@@ -56,12 +97,14 @@ extension Queue {
             WITH fenced AS (
                 DELETE FROM jobs j
                  USING unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
-                 WHERE j.report_id = ANY(\(batch.map(\.job.reportID))::bigint[]) AND j.report_id = c.id AND j.attempt = c.attempt
+                 WHERE j.report_id = c.id AND j.attempt = c.attempt
                    AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
                 RETURNING j.report_id
+            ), ladder AS MATERIALIZED (
+                SELECT * FROM ladder_policies ORDER BY id DESC LIMIT 1
             )
             SELECT l.window_days, l.review, l.restrict_at, l.suspend, l.refer, fenced.report_id
-              FROM fenced, (SELECT * FROM ladder_policies ORDER BY id DESC LIMIT 1) l
+              FROM fenced, ladder l
             """)
         let owned = Set(try fenced.map { try $0.decode(Int64.self, at: 5) })
         let mine = batch.filter { owned.contains($0.job.reportID) }
@@ -140,26 +183,25 @@ extension Queue {
                 WITH merged AS (
                     UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
                       FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-                     WHERE (o.id = ANY(\(absorbed)::bigint[]) OR o.merged_into = ANY(\(absorbed)::bigint[]))
-                       AND (o.id = m.absorbed OR o.merged_into = m.absorbed)
+                     WHERE o.id = m.absorbed OR o.merged_into = m.absorbed
                 ), moved_contacts AS (
                     UPDATE contacts c SET offender_id = m.survivor
                       FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-                     WHERE c.offender_id = ANY(\(absorbed)::bigint[]) AND c.offender_id = m.absorbed
+                     WHERE c.offender_id = m.absorbed
                        AND NOT c.id = ANY(\(contactIDs)::bigint[])
                 ), moved_reports AS (
                     UPDATE reports r SET offender_id = m.survivor
                       FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-                     WHERE r.offender_id = ANY(\(absorbed)::bigint[]) AND r.offender_id = m.absorbed
+                     WHERE r.offender_id = m.absorbed
                        AND NOT r.id = ANY(\(reportIDs)::bigint[])
                 ), owned AS (
                     UPDATE contacts c SET offender_id = v.offender_id
                       FROM unnest(\(contactIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
-                     WHERE c.id = ANY(\(contactIDs)::bigint[]) AND c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
+                     WHERE c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
                 )
                 UPDATE offenders o SET level = v.level, updated_at = now()
                   FROM unnest(\(levelIDs)::bigint[], \(levelIDs.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
-                 WHERE o.id = ANY(\(levelIDs)::bigint[]) AND o.id = v.id AND o.level <> v.level
+                 WHERE o.id = v.id AND o.level <> v.level
                 """)
         }
         // This minute's counters of this session (`tipline status` reads them instead of counting reports).
@@ -182,7 +224,7 @@ extension Queue {
                           \(mine.map { placements[$0.job.reportID]?.level.rawValue })::text[],
                           \(mine.map(\.job.attempt))::int[])
                    AS v (id, outcome, category, offender_id, level, attempt)
-             WHERE r.id = ANY(\(reportIDs)::bigint[]) AND r.id = v.id
+             WHERE r.id = v.id
             """)
         // Escalation rows are an outbox: they keep the offender id they were written for (merged ids resolve).
         if !rises.isEmpty {
