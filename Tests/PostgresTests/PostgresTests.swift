@@ -106,6 +106,28 @@ struct PostgresTests {
         #expect(try await database.query("SELECT \(bytes)::bytea").one().decode(Data.self, at: 0) == bytes)
     }
 
+    @Test("a spliced statement's parameters follow the outer ones; dollar quotes and text inside it stay as written")
+    func fragmentsAreRenumbered() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let inner: Query = """
+            SELECT \("b")::text AS x, \(2)::int AS y, $$cost $1$$::text AS z, $q$ $2 $q$::text AS v,
+                   'it''s $9' AS w /* $3 */ -- $4
+            """
+        let outer: Query = "SELECT \("a")::text, \(1)::int, f.* FROM (\(fragment: inner)\n) f WHERE f.y > \(0)"
+        #expect(outer.sql == """
+            SELECT $1::text, $2::int, f.* FROM (SELECT $3::text AS x, $4::int AS y, $$cost $1$$::text AS z, $q$ $2 $q$::text AS v,
+                   'it''s $9' AS w /* $3 */ -- $4
+            ) f WHERE f.y > $5
+            """)
+        #expect(outer.binds == ["a", "1", "b", "2", "0"])
+        let row = try await database.query(outer).one()
+        #expect(try row.decode(String.self, at: 0) == "a" && row.decode(Int.self, at: 1) == 1)
+        #expect(try row.decode(String.self, at: 2) == "b" && row.decode(Int.self, at: 3) == 2)
+        #expect(try row.decode(String.self, at: 4) == "cost $1" && row.decode(String.self, at: 5) == " $2 ")
+        #expect(try row.decode(String.self, at: 6) == "it's $9")
+    }
+
     @Test("a transaction that throws is rolled back")
     func transactionRollsBack() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
