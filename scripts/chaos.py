@@ -90,7 +90,7 @@ def snapshot(db):
     sellers = {frozenset(v): (levels.get(k), reporters.get(k)) for k, v in groups.items()}
     counts = psql(db, """SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM reports WHERE state = 'done'),
                                 (SELECT count(*) FROM reports WHERE state = 'dead'), (SELECT count(*) FROM jobs),
-                                (SELECT count(*) FROM report_contacts), (SELECT count(*) FROM contacts)""")[0]
+                                (SELECT coalesce(sum(cardinality(contact_ids)), 0) FROM reports), (SELECT count(*) FROM contacts)""")[0]
     return sellers, [int(c) for c in counts]
 
 

@@ -71,7 +71,7 @@ def main():
         json.dumps({"id": o["external_id"], "text": o["text"]}, ensure_ascii=False) + "\n"
         for o in map(json.loads, (first + second).splitlines())), capture_output=True, text=True).stdout
     expected_links = sum(len(json.loads(line)["contacts"]) for line in ext.splitlines())
-    links = int(sql("SELECT count(*) FROM report_contacts", S))
+    links = int(sql("SELECT coalesce(sum(cardinality(contact_ids)), 0) FROM reports", S))
     dup = sql("SELECT count(*) FROM (SELECT offender_id, to_level FROM escalations GROUP BY 1, 2 HAVING count(*) > 1) d", S)
     print(f"failover: {total} reports on the new primary, {done} done; {links} contact links (expected {expected_links}); "
           f"intake exited {intake_code}, workers {codes}")

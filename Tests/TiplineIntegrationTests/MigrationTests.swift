@@ -33,6 +33,37 @@ struct MigrationTests {
         }
     }
 
+    @Test("0007 moves each report's contact links into its row, ascending, and leaves reports without links alone")
+    func contactLinksMoveIntoReports() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            _ = try await Migrator(migrations: Migration.embedded.filter { $0.version < 7 }).migrate(db.database)
+            try await db.database.execute("""
+                WITH r AS (
+                    INSERT INTO reports (source, external_id, channel, reporter_hash, body, reported_at)
+                    SELECT 'm', g::text, 'app', sha256(g::text::bytea), 'ad ' || g, now() FROM generate_series(1, 3) g
+                    RETURNING id, external_id
+                ), c AS (
+                    INSERT INTO contacts (kind, value) VALUES ('qq', '12345'), ('wechat', 'abc_123'), ('phone', '13800138000')
+                    RETURNING id, value
+                )
+                INSERT INTO report_contacts (report_id, contact_id)
+                SELECT r.id, c.id FROM r, c
+                 WHERE (r.external_id = '1') OR (r.external_id = '2' AND c.value = 'abc_123')
+                """)
+            _ = try await Migrator().migrate(db.database)
+            let rows = try await db.database.query("""
+                SELECT external_id, coalesce(array_to_string(contact_ids, ','), 'null'),
+                       (SELECT coalesce(string_agg(c.value, ',' ORDER BY c.id), '') FROM unnest(contact_ids) AS l (id) JOIN contacts c ON c.id = l.id)
+                  FROM reports ORDER BY external_id
+                """)
+            let ids = try await db.database.query("SELECT string_agg(id::text, ',' ORDER BY id) FROM contacts").one().decode(String.self, at: 0)
+            let wechat = try await db.int("SELECT id FROM contacts WHERE value = 'abc_123'")
+            #expect(try rows.map { try $0.decode(String.self, at: 1) } == [ids, "\(wechat)", "null"])
+            #expect(try rows[0].decode(String.self, at: 2) == "12345,abc_123,13800138000")
+            #expect(try await db.int("SELECT count(*) FROM pg_tables WHERE tablename = 'report_contacts'") == 0)
+        }
+    }
+
     @Test("the migrations embedded in the binary match migrations/*.sql")
     func embeddedMigrationsAreCurrent() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -38,12 +38,13 @@ extension Queue {
     /// 1. Fence: delete the batch's job rows that this lease still holds (owner and attempt); the
     ///    rest are refused and nothing of theirs is written.
     /// 2. Insert the batch's new contacts in sorted order (concurrent batches cannot deadlock on
-    ///    them) and link the reports to them: nothing here waits for a seller.
+    ///    them): nothing here waits for a seller.
     /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
     ///    moved a contact to an offender not yet locked (sellers at the top of the ladder that the
     ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
     /// 4. Group and level in memory (`SellerBook`), then write new offenders; merges, contact owners
-    ///    and levels in one statement; counters and outcomes in another; then escalations.
+    ///    and levels in one statement; counters and outcomes (with each report's contact ids) in
+    ///    another; then escalations.
     ///
     /// A batch in which no report has a contact (`--noop`, or ads without any) touches no seller:
     /// its fence, outcomes and counters are one statement, with no transaction block around it.
@@ -92,7 +93,9 @@ extension Queue {
     static func complete(_ batch: [ProcessedReport], lease: Lease, on tx: Connection) throws -> Completion {
         // 1. Fence: delete the job rows this lease still holds (owner and attempt). The deletion
         //    locks them until commit, and a rollback brings them back. The ladder in force (the
-        //    newest policy row) comes with them.
+        //    newest policy row) comes with them, and so do the stored rows of the batch's contacts
+        //    (read without a lock, like any first read of them: step 3 re-reads what it locks).
+        let asked = Array(Set(batch.flatMap(\.analysis.contacts))).sorted()
         let fenced = try tx.queryPrepared("""
             WITH fenced AS (
                 DELETE FROM jobs j
@@ -103,48 +106,50 @@ extension Queue {
             ), ladder AS MATERIALIZED (
                 SELECT * FROM ladder_policies ORDER BY id DESC LIMIT 1
             )
-            SELECT l.window_days, l.review, l.restrict_at, l.suspend, l.refer, fenced.report_id
+            SELECT l.window_days, l.review, l.restrict_at, l.suspend, l.refer, fenced.report_id,
+                   NULL::bigint, NULL::bigint, NULL::bigint, NULL::text
               FROM fenced, ladder l
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, found.* FROM (\(fragment: StoredContacts.lookup(asked))) found
             """)
-        let owned = Set(try fenced.map { try $0.decode(Int64.self, at: 5) })
+        let ownedRows = try fenced.filter { try $0.decodeIfPresent(Int64.self, at: 5) != nil }
+        let owned = Set(try ownedRows.map { try $0.decode(Int64.self, at: 5) })
         let mine = batch.filter { owned.contains($0.job.reportID) }
         let refused = batch.map(\.job.reportID).filter { !owned.contains($0) }
-        guard let first = fenced.first, !mine.isEmpty else { return Completion(completed: [], refused: refused, escalations: 0) }
+        guard let first = ownedRows.first, !mine.isEmpty else { return Completion(completed: [], refused: refused, escalations: 0) }
 
         let ladder = try Ladder(row: first)
         let contacts = Array(Set(mine.flatMap(\.analysis.contacts))).sorted()
-        // 2. Contacts and report links first: neither waits for an offender lock.
+        // 2. Contacts first: inserting them never waits for an offender lock.
         var stored = StoredContacts()
         if !contacts.isEmpty {
             // Most contacts of a batch are known already: insert only the others (in sorted order,
-            // so that concurrent batches cannot deadlock on them), then read those too.
-            stored = try StoredContacts.read(contacts, on: tx)
+            // so that concurrent batches cannot deadlock on them). A contact that another batch
+            // inserted first (after this one read) is read again. A report refused by the fence
+            // must not bring its contacts' sellers in: then the contacts are read again.
+            stored = refused.isEmpty
+                ? try StoredContacts(rows: fenced.filter { try $0.decodeIfPresent(Int64.self, at: 5) == nil }, of: asked, from: 6)
+                : try StoredContacts.read(contacts, on: tx)
             let missing = contacts.filter { stored.ids[$0] == nil }
             if !missing.isEmpty {
-                try tx.queryPrepared("""
+                let byKey = Dictionary(uniqueKeysWithValues: missing.map { ("\($0.kind.rawValue):\($0.value)", $0) })
+                for row in try tx.queryPrepared("""
                     INSERT INTO contacts (kind, value)
                     SELECT kind, value FROM unnest(\(missing.map(\.kind.rawValue))::text[], \(missing.map(\.value))::text[]) AS t (kind, value)
                      ORDER BY kind, value
                     ON CONFLICT (kind, value) DO NOTHING
-                    """)
-                stored.merge(try StoredContacts.read(missing, on: tx))
-            }
-            var linkReports: [Int64] = []
-            var linkContacts: [Int64] = []
-            for report in mine {
-                for contact in report.analysis.contacts {
-                    linkReports.append(report.job.reportID)
-                    linkContacts.append(try stored.id(of: contact))
+                    RETURNING kind || ':' || value, id
+                    """) {
+                    if let contact = byKey[try row.decode(String.self, at: 0)] { stored.ids[contact] = try row.decode(at: 1) }
                 }
+                let raced = missing.filter { stored.ids[$0] == nil }
+                if !raced.isEmpty { stored.merge(try StoredContacts.read(raced, on: tx)) }
             }
-            try tx.queryPrepared("""
-                INSERT INTO report_contacts (report_id, contact_id)
-                SELECT * FROM unnest(\(linkReports)::bigint[], \(linkContacts)::bigint[])
-                ON CONFLICT DO NOTHING
-                """)
         }
         // 3. Offender locks and what the book needs.
-        var book = try loadSellerBook(for: mine, contacts: stored, ladder: ladder, on: tx)
+        let loaded = try loadSellerBook(for: mine, contacts: stored, ladder: ladder, on: tx)
+        var book = loaded.0
+        let locked = loaded.1
 
         // 4. Group and level in batch order.
         var placements: [Int64: SellerBook.Placement] = [:]
@@ -168,17 +173,19 @@ extension Queue {
             guard let placement = placements[report.job.reportID] else { return .noContact }
             return placement.rise == nil ? .recorded : .escalated
         }
-        // Merges, contact owners and levels in one statement (when there are any), then the tallies
-        // and the outcomes in another. The parts of one statement all read the same snapshot, so
-        // they touch different rows: a merge moves only rows outside this batch, only survivors
-        // get levels.
+        // Merges, contact owners and levels in one statement (when any changed from what was read
+        // under the locks; new offenders were stored with their levels), then the tallies and the
+        // outcomes in another. The parts of one statement all read the same snapshot, so they
+        // touch different rows: a merge moves only rows outside this batch, only survivors get levels.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
         let survivors = absorbed.map { final($0) }
         let contactIDs = try contacts.map { try stored.id(of: $0) }
-        let owners = contacts.map { final(book.owners[$0]!) }
-        let levelIDs = levels.keys.sorted()
+        let rehomed = contacts.filter { final(book.owners[$0]!) != locked.owners[$0] }
+        let rehomedIDs = try rehomed.map { try stored.id(of: $0) }
+        let owners = rehomed.map { final(book.owners[$0]!) }
+        let levelIDs = levels.keys.filter { id in locked.levels[id].map { $0 != levels[id] } ?? false }.sorted()
         let reportIDs = mine.map(\.job.reportID)
-        if !absorbed.isEmpty || !contactIDs.isEmpty || !levelIDs.isEmpty {
+        if !absorbed.isEmpty || !rehomedIDs.isEmpty || !levelIDs.isEmpty {
             try tx.queryPrepared("""
                 WITH merged AS (
                     UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
@@ -196,7 +203,7 @@ extension Queue {
                        AND NOT r.id = ANY(\(reportIDs)::bigint[])
                 ), owned AS (
                     UPDATE contacts c SET offender_id = v.offender_id
-                      FROM unnest(\(contactIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
+                      FROM unnest(\(rehomedIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
                      WHERE c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
                 )
                 UPDATE offenders o SET level = v.level, updated_at = now()
@@ -207,6 +214,16 @@ extension Queue {
         // This minute's counters of this session (`tipline status` reads them instead of counting reports).
         var tally: [TiplineCore.Category: Int] = [:]
         for report in mine { tally[report.analysis.category, default: 0] += 1 }
+        // Each report's contact ids, ascending, as a slice [first, first + count) of one flat array.
+        var links: [Int64] = []
+        var linkStarts: [Int] = []
+        var linkCounts: [Int] = []
+        for report in mine {
+            let ids = Set(try report.analysis.contacts.map { try stored.id(of: $0) }).sorted()
+            linkStarts.append(links.count + 1)
+            linkCounts.append(ids.count)
+            links += ids
+        }
         try tx.queryPrepared("""
             WITH tallied AS (
                 INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
@@ -217,26 +234,29 @@ extension Queue {
             )
             UPDATE reports r
                SET state = 'done', outcome = v.outcome, category = v.category, offender_id = v.offender_id,
-                   level = v.level, attempts = v.attempt, last_error = NULL, processed_at = now()
+                   level = v.level, attempts = v.attempt, last_error = NULL, processed_at = now(),
+                   contact_ids = CASE WHEN v.links > 0 THEN (\(links)::bigint[])[v.first : v.first + v.links - 1] END
               FROM unnest(\(reportIDs)::bigint[], \(outcomes.map(\.rawValue))::text[],
                           \(mine.map(\.analysis.category.rawValue))::text[],
                           \(mine.map { placements[$0.job.reportID].map { final($0.offender) } })::bigint[],
                           \(mine.map { placements[$0.job.reportID]?.level.rawValue })::text[],
-                          \(mine.map(\.job.attempt))::int[])
-                   AS v (id, outcome, category, offender_id, level, attempt)
+                          \(mine.map(\.job.attempt))::int[], \(linkStarts)::int[], \(linkCounts)::int[])
+                   AS v (id, outcome, category, offender_id, level, attempt, first, links)
              WHERE r.id = v.id
             """)
         // Escalation rows are an outbox: they keep the offender id they were written for (merged ids resolve).
         if !rises.isEmpty {
             // Last, under the outbox lock held to commit: escalation ids then commit in order, so a
-            // consumer reading `id > cursor` never skips a row that commits late.
-            try tx.queryPrepared("SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))")
+            // consumer reading `id > cursor` never skips a row that commits late. Every row inserted
+            // is joined with the lock's row, so the lock is held before the first id is drawn.
             try tx.queryPrepared("""
-                WITH written AS (
+                WITH outbox AS MATERIALIZED (
+                    SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))
+                ), written AS (
                     INSERT INTO escalations (offender_id, from_level, to_level, report_id)
-                    SELECT * FROM unnest(\(rises.map { realID($0.0.offender) })::bigint[],
-                                         \(rises.map { $0.0.from.rawValue })::text[],
-                                         \(rises.map { $0.0.to.rawValue })::text[], \(rises.map(\.1))::bigint[])
+                    SELECT e.* FROM outbox,
+                           unnest(\(rises.map { realID($0.0.offender) })::bigint[], \(rises.map { $0.0.from.rawValue })::text[],
+                                  \(rises.map { $0.0.to.rawValue })::text[], \(rises.map(\.1))::bigint[]) AS e
                     RETURNING id
                 )
                 SELECT pg_notify('tipline_escalations', max(id)::text) FROM written
@@ -245,30 +265,49 @@ extension Queue {
         return Completion(completed: mine.map(\.job.reportID), refused: refused, escalations: rises.count)
     }
 
-    /// Step 3: lock the contacts' offenders and load what the book needs.
+    /// Step 3: lock the contacts' offenders and load what the book needs. Returns the book and the
+    /// contacts' owners and levels as read under the locks.
     private static func loadSellerBook(
         for batch: [ProcessedReport], contacts first: StoredContacts, ladder: Ladder, on tx: Connection
-    ) throws -> SellerBook {
-        guard !first.ids.isEmpty else { return SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]) }
+    ) throws -> (SellerBook, StoredContacts) {
+        guard !first.ids.isEmpty else { return (SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]), first) }
         // Lock the owning offenders, re-reading the owners until no concurrent merge moved a contact
         // to an offender not yet locked. A seller at the top of the ladder that this batch does not
         // absorb into another is only read: FOR SHARE keeps merges and level changes out until commit, yet lets
         // every other batch of the same (often the busiest) seller go ahead at once. Everything
         // else is locked FOR UPDATE, in the same statement and the same pass in id order.
+        // Past reports matter only where they share a window with this batch's reports: windows
+        // elsewhere are already reflected in the stored levels, which never go down. Sellers that
+        // merge in this batch form windows across both histories, so theirs are read whole. A dry
+        // run of the batch (no history needed for grouping) tells which ones merge.
+        // Sellers already at the top of the ladder need no history at all: nothing can raise them.
+        let times = batch.map(\.job.reportedAt)
+        let span = SellerHistory.Span(
+            from: (times.min() ?? Date()).addingTimeInterval(-ladder.windowSeconds),
+            until: (times.max() ?? Date()).addingTimeInterval(ladder.windowSeconds))
         var owners = first.owners
         var levels = first.levels
         var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
-        var merging: Set<Int64> = []
         var current = first
+        // The history the owners of the round before need, read with this round's owners: when the
+        // owners did not change, it is the one needed (saves a round trip).
+        var history = SellerHistory(whole: [], windowed: [])
+        var read: (SellerHistory, [Int64: [SellerBook.Event]])?
         for round in 0..<50 {
-            if round > 0 { current = try first.reread(on: tx) }
+            if round > 0 {
+                let (reread, events) = try first.reread(with: history, in: span, on: tx)
+                current = reread
+                read = (history, events)
+            }
             owners = current.owners
             levels = current.levels
             var dry = SellerBook(ladder: ladder, owners: owners, levels: levels, events: [:])
             for report in batch {
                 _ = dry.add(contacts: report.analysis.contacts, at: report.job.reportedAt, reporter: report.job.reporterHash)
             }
-            merging = Set(dry.merges.flatMap { [$0.absorbed, $0.into] }).intersection(levels.keys)
+            let merging = Set(dry.merges.flatMap { [$0.absorbed, $0.into] }).intersection(levels.keys)
+            let climbing = Set(levels.filter { $0.value < Level.top }.keys)
+            history = SellerHistory(whole: merging.intersection(climbing).sorted(), windowed: climbing.subtracting(merging).sorted())
             // Only an absorbed offender's row changes in a merge: a survivor at the top is just read.
             let absorbed = Set(dry.merges.map(\.absorbed))
             let exclusive = levels.keys.filter { levels[$0]! < Level.top || absorbed.contains($0) }
@@ -296,50 +335,46 @@ extension Queue {
                 """)
             for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
         }
-        // Past reports matter only where they share a window with this batch's reports: windows
-        // elsewhere are already reflected in the stored levels, which never go down. Sellers that
-        // merge in this batch form windows across both histories, so theirs are read whole. A dry
-        // run of the batch (no history needed for grouping) tells which ones merge.
-        // Sellers already at the top of the ladder need no history at all: nothing can raise them.
-        let climbing = Set(levels.filter { $0.value < Level.top }.keys)
-        let windowed = climbing.subtracting(merging)
-        let times = batch.map(\.job.reportedAt)
-        let reach = ladder.windowSeconds
-        let from = (times.min() ?? Date()).addingTimeInterval(-reach)
-        let until = (times.max() ?? Date()).addingTimeInterval(reach)
-        var events: [Int64: [SellerBook.Event]] = [:]
-        if !climbing.isEmpty {
-            for row in try tx.queryPrepared("""
-                SELECT offender_id, reported_at, reporter_hash FROM reports
-                 WHERE offender_id = ANY(\(merging.intersection(climbing).sorted())::bigint[])
-                    OR (offender_id = ANY(\(windowed.sorted())::bigint[]) AND reported_at BETWEEN \(from) AND \(until))
-                """) {
-                events[try row.decode(at: 0), default: []].append((try row.decode(at: 1), try row.decode(at: 2)))
-            }
+        let events: [Int64: [SellerBook.Event]]
+        if let read, read.0 == history {
+            events = read.1
+        } else {
+            events = history.isEmpty ? [:] : try history.read(in: span, on: tx)
         }
-        return SellerBook(ladder: ladder, owners: owners, levels: levels, events: events)
+        return (SellerBook(ladder: ladder, owners: owners, levels: levels, events: events), current)
     }
 
-    /// Gives the batch's provisional offenders real ids, in creation order (so lower stays older).
+    /// Gives the batch's provisional offenders real ids, in creation order (so lower stays older),
+    /// and stores them, in one statement.
     private static func allocateOffenders(_ book: SellerBook, on tx: Connection) throws -> @Sendable (Int64) -> Int64 {
         let provisional = book.created
         guard !provisional.isEmpty else { return { $0 } }
+        let position = Dictionary(uniqueKeysWithValues: provisional.enumerated().map { ($1, $0 + 1) })
+        // Offenders absorbed within the batch are stored too (merged), so that escalation rows
+        // written for them and their ids keep resolving. A survivor is named by its position among
+        // the new offenders (its id is drawn here) or, if it existed before, by its id.
+        let survivors = provisional.map { id -> Int64? in
+            let survivor = book.survivor(of: id)
+            return survivor == id ? nil : survivor
+        }
         let ids = try tx.queryPrepared("""
-            SELECT nextval('offenders_id_seq') FROM generate_series(1, \(provisional.count))
+            WITH drawn AS MATERIALIZED (
+                SELECT nextval('offenders_id_seq') AS id FROM generate_series(1, \(provisional.count))
+            ), ids AS (
+                SELECT row_number() OVER (ORDER BY id) AS n, id FROM drawn
+            )
+            INSERT INTO offenders (id, level, merged_into)
+            SELECT i.id, v.level, coalesce(s.id, v.into_old)
+              FROM unnest(\(provisional.map { book.ownLevel(of: $0).rawValue })::text[],
+                          \(survivors.map { $0.flatMap { position[$0] } })::int[],
+                          \(survivors.map { $0.flatMap { position[$0] == nil ? $0 : nil } })::bigint[]) WITH ORDINALITY
+                   AS v (level, into_new, into_old, n)
+              JOIN ids i ON i.n = v.n
+              LEFT JOIN ids s ON s.n = v.into_new
+             ORDER BY 1
+            RETURNING id
             """).map { try $0.decode(Int64.self, at: 0) }.sorted()
         let mapping = Dictionary(uniqueKeysWithValues: zip(provisional, ids))
-        // Offenders absorbed within the batch are stored too (merged), so that escalation rows
-        // written for them and their ids keep resolving.
-        try tx.queryPrepared("""
-            INSERT INTO offenders (id, level, merged_into)
-            SELECT * FROM unnest(\(provisional.map { mapping[$0]! })::bigint[],
-                                 \(provisional.map { book.ownLevel(of: $0).rawValue })::text[],
-                                 \(provisional.map { id -> Int64? in
-                                     let survivor = book.survivor(of: id)
-                                     return survivor == id ? nil : (mapping[survivor] ?? survivor)
-                                 })::bigint[])
-             ORDER BY 1
-            """)
         return { mapping[$0] ?? $0 }
     }
 }
@@ -356,17 +391,29 @@ struct StoredContacts {
     /// Each owner's level.
     var levels: [Int64: Level] = [:]
 
+    /// Nothing read yet.
+    init() {}
+
+    /// Looks the contacts' rows up; columns: the contact's position in `contacts` (from 1), id,
+    /// offender_id, and that offender's level.
+    static func lookup(_ contacts: [Contact]) -> Query {
+        """
+        SELECT t.n, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id)
+          FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[]) WITH ORDINALITY AS t (kind, value, n)
+         CROSS JOIN LATERAL (SELECT id, offender_id FROM contacts c WHERE c.kind = t.kind AND c.value = t.value OFFSET 0) c
+        """
+    }
+
     /// Reads the rows of `contacts` that exist.
     static func read(_ contacts: [Contact], on tx: Connection) throws -> StoredContacts {
-        var stored = StoredContacts()
-        for row in try tx.queryPrepared("""
-            SELECT t.n, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id)
-              FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[]) WITH ORDINALITY AS t (kind, value, n)
-             CROSS JOIN LATERAL (SELECT id, offender_id FROM contacts c WHERE c.kind = t.kind AND c.value = t.value OFFSET 0) c
-            """) {
-            try stored.add(contacts[try row.decode(Int.self, at: 0) - 1], row)
+        try StoredContacts(rows: try tx.queryPrepared(lookup(contacts)), of: contacts, from: 0)
+    }
+
+    /// What `lookup(contacts)` returned, its columns starting at `column`.
+    init(rows: some Sequence<Row>, of contacts: [Contact], from column: Int) throws {
+        for row in rows {
+            try add(contacts[try row.decode(Int.self, at: column) - 1], row, from: column)
         }
-        return stored
     }
 
     /// The row id of a contact that was read.
@@ -384,25 +431,74 @@ struct StoredContacts {
         levels.merge(other.levels) { $1 }
     }
 
-    /// Reads the same rows again, by id.
-    func reread(on tx: Connection) throws -> StoredContacts {
+    /// Reads the same rows again, by id, and in the same statement the history named.
+    func reread(
+        with history: SellerHistory, in span: SellerHistory.Span, on tx: Connection
+    ) throws -> (StoredContacts, [Int64: [SellerBook.Event]]) {
         let byID = Dictionary(uniqueKeysWithValues: ids.map { ($0.value, $0.key) })
         var stored = StoredContacts()
+        var events: [Int64: [SellerBook.Event]] = [:]
         for row in try tx.queryPrepared("""
-            SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id)
+            SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id),
+                   NULL::timestamptz, NULL::bytea
               FROM contacts c WHERE c.id = ANY(\(Array(byID.keys))::bigint[])
+            UNION ALL
+            SELECT NULL, NULL, h.offender_id, NULL, h.reported_at, h.reporter_hash
+              FROM (\(fragment: history.query(in: span))) h
             """) {
-            try stored.add(byID[try row.decode(Int64.self, at: 0)]!, row)
+            if let id = try row.decodeIfPresent(Int64.self, at: 0) {
+                try stored.add(byID[id]!, row, from: 0)
+            } else {
+                try SellerHistory.add(row, columns: (2, 4, 5), to: &events)
+            }
         }
-        return stored
+        return (stored, events)
     }
 
-    /// Columns: (key), id, offender_id, level.
-    private mutating func add(_ contact: Contact, _ row: Row) throws {
-        ids[contact] = try row.decode(Int64.self, at: 1)
-        guard let owner = try row.decodeIfPresent(Int64.self, at: 2) else { return }
+    /// Columns from `column` on: (key), id, offender_id, level.
+    private mutating func add(_ contact: Contact, _ row: Row, from column: Int) throws {
+        ids[contact] = try row.decode(Int64.self, at: column + 1)
+        guard let owner = try row.decodeIfPresent(Int64.self, at: column + 2) else { return }
         owners[contact] = owner
-        levels[owner] = try row.decodeIfPresent(String.self, at: 3).flatMap(Level.init(rawValue:)) ?? Level.none
+        levels[owner] = try row.decodeIfPresent(String.self, at: column + 3).flatMap(Level.init(rawValue:)) ?? Level.none
+    }
+}
+
+/// Which sellers' past reports a batch needs to level them (step 3).
+struct SellerHistory: Equatable {
+    /// The report times that a window around one of the batch's reports can reach.
+    struct Span {
+        var from: Date
+        var until: Date
+    }
+
+    /// Sellers whose every report is read (they merge in this batch).
+    var whole: [Int64]
+    /// Sellers whose reports within the span are read.
+    var windowed: [Int64]
+
+    /// True when no history is needed.
+    var isEmpty: Bool { whole.isEmpty && windowed.isEmpty }
+
+    /// The reports; columns: offender_id, reported_at, reporter_hash.
+    func query(in span: Span) -> Query {
+        """
+        SELECT offender_id, reported_at, reporter_hash FROM reports
+         WHERE offender_id = ANY(\(whole)::bigint[])
+            OR (offender_id = ANY(\(windowed)::bigint[]) AND reported_at BETWEEN \(span.from) AND \(span.until))
+        """
+    }
+
+    /// Reads the reports, by seller.
+    func read(in span: Span, on tx: Connection) throws -> [Int64: [SellerBook.Event]] {
+        var events: [Int64: [SellerBook.Event]] = [:]
+        for row in try tx.queryPrepared(query(in: span)) { try Self.add(row, columns: (0, 1, 2), to: &events) }
+        return events
+    }
+
+    /// Adds one report of `query`'s, whose columns are at the positions given.
+    static func add(_ row: Row, columns: (Int, Int, Int), to events: inout [Int64: [SellerBook.Event]]) throws {
+        events[try row.decode(at: columns.0), default: []].append((try row.decode(at: columns.1), try row.decode(at: columns.2)))
     }
 }
 

@@ -19,8 +19,7 @@ public enum ReportExport {
                          'category', r.category,
                          'contacts', coalesce((
                              SELECT json_agg(json_build_object('kind', c.kind, 'value', c.value) ORDER BY c.kind, c.value)
-                               FROM report_contacts rc JOIN contacts c ON c.id = rc.contact_id
-                              WHERE rc.report_id = r.id), '[]'::json),
+                               FROM unnest(r.contact_ids) AS l (id) JOIN contacts c ON c.id = l.id), '[]'::json),
                          'reported_at', to_char(r.reported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                          'processed_at', to_char(r.processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                        )::text
