@@ -69,15 +69,28 @@ class Workers:
     def start(self):
         self.n += 1
         log = open(os.path.join(self.logdir, f"worker-{self.n}.log"), "w")
-        p = subprocess.Popen([BIN, "work", "--name", f"chaos-{self.n}", "--lease", str(self.lease), "--concurrency", "2",
+        name = f"chaos-{self.n}"
+        p = subprocess.Popen([BIN, "work", "--name", name, "--lease", str(self.lease), "--concurrency", "2",
                               "--batch", str(self.batch), "--poll", "1", "--log-level", "notice"],
                              env={**os.environ, "DATABASE_URL": url(self.db)}, stdout=log, stderr=log)
+        p.name = name
         self.procs.append(p)
         _ALL_WORKERS.append(p)
         return p
 
     def alive(self):
         return [p for p in self.procs if p.poll() is None]
+
+    def running(self, timeout=30):
+        """Live workers that have registered (their signal handling is in place), waiting for one
+        if need be: a SIGTERM that lands while a process is still loading has nothing to handle it."""
+        deadline = time.time() + timeout
+        while True:
+            registered = {r[0] for r in psql(self.db, "SELECT name FROM workers WHERE stopped_at IS NULL")}
+            ready = [p for p in self.alive() if p.name in registered]
+            if ready or time.time() > deadline:
+                return ready
+            time.sleep(0.05)
 
 
 def snapshot(db):
@@ -165,6 +178,8 @@ def main():
                 cmd = ["runuser", "-u", os.environ["TIPLINE_PG_AS"], "--"] + cmd
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         elif fault == "sigterm":
+            ready = workers.running()
+            victim = rng.choice(ready) if ready else victim
             victim.send_signal(signal.SIGTERM)
             t = time.time()
             try:
