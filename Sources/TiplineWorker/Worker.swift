@@ -68,8 +68,10 @@ public final class Worker: Service, Sendable {
         }
         let listener = NotificationListener(config: listenConfig, channels: [Queue.jobsChannel]) { [doorbell, logger] event in
             switch event {
-            case .notification, .reconnected:
+            case .notification:
                 doorbell.ring()
+            case .reconnected:
+                doorbell.ringAll()  // notifications sent while it was away are lost: every lane looks
             case .failed(let error):
                 logger.warning("LISTEN session failed; reconnecting", metadata: ["error": "\(error)"])
             }
@@ -85,7 +87,7 @@ public final class Worker: Service, Sendable {
         } onGracefulShutdown: { [self] in
             logger.info("shutdown requested: no new claims, finishing the batches in hand")
             stopping.store(true, ordering: .relaxed)
-            doorbell.ring()
+            doorbell.ringAll()
         }
         heartbeat.cancel()
         listener.stop()
@@ -113,13 +115,10 @@ public final class Worker: Service, Sendable {
                 if jobs.isEmpty {
                     if options.untilIdle, try await queue.isIdle() {
                         stopping.store(true, ordering: .relaxed)
-                        doorbell.ring()
+                        doorbell.ringAll()
                         return
                     }
-                    // Lane 0 is the polling fallback; the others rely on the bell (and poll rarely).
-                    let timeout = options.untilIdle ? min(options.pollSeconds, 0.5)
-                        : (lane == 0 ? options.pollSeconds : options.pollSeconds * 6)
-                    await doorbell.wait(after: seen, timeout: timeout)
+                    await doorbell.wait(after: seen, timeout: idleWait(lane))
                     continue
                 }
                 // A full batch suggests more is waiting: wake the idle lanes.
@@ -137,7 +136,12 @@ public final class Worker: Service, Sendable {
                 metrics.inFlight.record(inFlight.subtract(jobs.count, ordering: .relaxed).newValue)
                 if solo {
                     isolating.store(false, ordering: .relaxed)
-                    doorbell.ring()
+                    doorbell.ringAll()
+                } else if jobs.count < options.batchSize, !options.untilIdle {
+                    // The claim took everything ready then: a job that arrived since has rung the
+                    // bell (`seen` is from before the claim), so wait for it instead of claiming
+                    // nothing at once (half of all claims at a trickle).
+                    await doorbell.wait(after: seen, timeout: idleWait(lane))
                 }
             } catch {
                 logger.warning("claim failed; backing off", metadata: ["error": "\(error)", "lane": "\(lane)"])
@@ -145,6 +149,12 @@ public final class Worker: Service, Sendable {
                 backoff = min(backoff * 2, 5)
             }
         }
+    }
+
+    /// How long an idle lane waits for the bell before it claims anyway. Lane 0 is the polling
+    /// fallback (jobs whose retry time came, rescued jobs); the others rely on the bell and poll rarely.
+    private func idleWait(_ lane: Int) -> Double {
+        options.untilIdle ? min(options.pollSeconds, 0.5) : (lane == 0 ? options.pollSeconds : options.pollSeconds * 6)
     }
 
     /// Reads every ad, then completes the batch in one transaction. A batch that fails as a whole
@@ -257,7 +267,7 @@ public final class Worker: Service, Sendable {
                 if rescued.retried + rescued.dead > 0 {
                     logger.notice("rescued jobs whose lease ran out",
                                   metadata: ["retried": "\(rescued.retried)", "dead": "\(rescued.dead)"])
-                    doorbell.ring()
+                    doorbell.ringAll()
                 }
             } catch {
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
