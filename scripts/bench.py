@@ -99,7 +99,7 @@ def fmt(s, digits=0, unit=""):
 
 # The session settings `tipline work` connects with (Sources/tipline/Work.swift): the Tipline-shape
 # ceiling runs its statements under the same plans.
-WORKER_PGOPTIONS = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off -c plan_cache_mode=force_generic_plan"
+WORKER_PGOPTIONS = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off -c plan_cache_mode=force_generic_plan -c jit=off"
 
 
 def pgbench(db, script, clients, seconds, batch, pgoptions=None):

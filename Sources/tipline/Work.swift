@@ -89,9 +89,13 @@ struct Work: AsyncParsableCommand {
         // For the same reason one generic plan per prepared statement serves every batch: left to
         // choose, PostgreSQL re-planned the completion's statements on every call (a custom plan
         // for each set of arrays), and planning cost more than running them (0.33 ms against
-        // 0.05 ms for the fence in pg_stat_statements).
+        // 0.05 ms for the fence in pg_stat_statements). A generic plan cannot see a batch's size
+        // (LIMIT $n is costed as a tenth of the table), so with a backlog of a million jobs the
+        // claim's estimate crossed jit_above_cost and every claim was JIT-compiled: 10 ms for 50
+        // rows. Nothing a worker runs gains from JIT.
         let settings = [("idle_in_transaction_session_timeout", idleTimeout), ("enable_seqscan", "off"),
-                        ("enable_hashjoin", "off"), ("enable_mergejoin", "off"), ("plan_cache_mode", "force_generic_plan")]
+                        ("enable_hashjoin", "off"), ("enable_mergejoin", "off"), ("plan_cache_mode", "force_generic_plan"),
+                        ("jit", "off")]
         try await connection.withDatabase(
             application: "tipline-worker", maxConnections: concurrency + 1, settings: settings
         ) { database in
