@@ -285,8 +285,6 @@ extension Queue {
         let span = SellerHistory.Span(
             from: (times.min() ?? Date()).addingTimeInterval(-ladder.windowSeconds),
             until: (times.max() ?? Date()).addingTimeInterval(ladder.windowSeconds))
-        var owners = first.owners
-        var levels = first.levels
         var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
         var current = first
         // The history the owners of the round before need, read with this round's owners: when the
@@ -299,9 +297,8 @@ extension Queue {
                 current = reread
                 read = (history, events)
             }
-            owners = current.owners
-            levels = current.levels
-            var dry = SellerBook(ladder: ladder, owners: owners, levels: levels, events: [:])
+            let levels = current.levels
+            var dry = SellerBook(ladder: ladder, owners: current.owners, levels: levels, events: [:])
             for report in batch {
                 _ = dry.add(contacts: report.analysis.contacts, at: report.job.reportedAt, reporter: report.job.reporterHash)
             }
@@ -341,7 +338,7 @@ extension Queue {
         } else {
             events = history.isEmpty ? [:] : try history.read(in: span, on: tx)
         }
-        return (SellerBook(ladder: ladder, owners: owners, levels: levels, events: events), current)
+        return (SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events), current)
     }
 
     /// Gives the batch's provisional offenders real ids, in creation order (so lower stays older),
