@@ -37,6 +37,11 @@ public final class Connection {
     private let handle: OpaquePointer
     /// Prepared statement names, keyed by SQL text.
     private var prepared: [String: String] = [:]
+    /// Statements whose results nobody reads (a transaction's `BEGIN`, `queue(_:)`), held back to
+    /// travel with the next statement in one round trip (libpq pipeline mode).
+    private var queued: [(query: Query, prepare: Bool)] = []
+    /// Set when a pipeline's results came back out of step: the session can no longer be trusted.
+    private var desynchronized = false
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -75,7 +80,7 @@ public final class Connection {
 
     /// True once libpq has seen the connection fail; such a connection must be discarded.
     public var isBroken: Bool {
-        PQstatus(handle) != CONNECTION_OK
+        desynchronized || PQstatus(handle) != CONNECTION_OK
     }
 
     /// True while a transaction block is open (or failed and not yet rolled back).
@@ -111,22 +116,35 @@ public final class Connection {
         try self.query(query).affectedRows
     }
 
+    /// Queues a statement (prepared once per session) whose result is not needed: it is sent with
+    /// the next statement, or with the `COMMIT` of `transaction`, in the same round trip. An error
+    /// in it is thrown by that statement, which then does not run. For use inside `transaction`.
+    public func queuePrepared(_ query: Query) {
+        queued.append((query, true))
+    }
+
     /// Runs several statements separated by semicolons, without parameters (migrations). Blocks.
     public func executeScript(_ sql: String) throws {
+        if !queued.isEmpty { PQclear(try runQueued(then: nil)) }
         guard let result = PQexec(handle, sql) else { throw lostConnection(sql) }
         defer { PQclear(result) }
         try check(result, sql: sql)
     }
 
     /// Runs `body` inside BEGIN/COMMIT; any thrown error rolls the transaction back.
+    ///
+    /// `BEGIN` travels with the body's first statement, and `COMMIT` with the statements the body
+    /// queued (`queuePrepared`), so a transaction costs no round trip of its own.
     public func transaction<T>(_ body: (Connection) throws -> T) throws -> T {
-        try execute("BEGIN")
+        precondition(queued.isEmpty, "a transaction began with statements still queued")
+        queued = [("BEGIN", false)]
         do {
             let value = try body(self)
             try execute("COMMIT")
             return value
         } catch {
-            if !isBroken { _ = try? execute("ROLLBACK") }
+            queued.removeAll()
+            if !isBroken, inTransaction { _ = try? execute("ROLLBACK") }
             throw error
         }
     }
@@ -175,6 +193,10 @@ public final class Connection {
     // MARK: - The checking helper every statement goes through
 
     private func run(_ query: Query, prepare: Bool) throws -> OpaquePointer {
+        if !queued.isEmpty {
+            guard let result = try runQueued(then: (query, prepare)) else { throw lostConnection(query.sql) }
+            return result
+        }
         let count = Int32(query.binds.count)
         let statement = prepare ? try preparedName(for: query.sql, parameterCount: count) : nil
         let result: OpaquePointer? = withOptionalCStrings(query.binds) { values in
@@ -191,6 +213,77 @@ public final class Connection {
             throw error
         }
         return result
+    }
+
+    /// Sends the queued statements and then `last` (if any) in one pipeline ending in one sync,
+    /// and returns `last`'s result. The first error of any of them is thrown; statements after a
+    /// failed one do not run (and a transaction they were in is left failed, for its rollback).
+    private func runQueued(then last: (query: Query, prepare: Bool)?) throws -> OpaquePointer? {
+        let statements = queued + (last.map { [$0] } ?? [])
+        queued.removeAll()
+        // Statements not yet prepared in this session are prepared first, outside the pipeline.
+        let names = try statements.map { statement in
+            statement.prepare ? try preparedName(for: statement.query.sql, parameterCount: Int32(statement.query.binds.count)) : nil
+        }
+        guard PQenterPipelineMode(handle) == 1 else { throw lostConnection(statements.first?.query.sql) }
+        for (statement, name) in zip(statements, names) {
+            let count = Int32(statement.query.binds.count)
+            let sent = withOptionalCStrings(statement.query.binds) { values in
+                if let name { return PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) }
+                return PQsendQueryParams(handle, statement.query.sql, count, nil, values, nil, nil, 0)
+            }
+            guard sent == 1 else { try abandonPipeline(statement.query.sql) }
+        }
+        guard PQpipelineSync(handle) == 1 else { try abandonPipeline(nil) }
+        var failure: (any Error)?
+        var lastResult: OpaquePointer?
+        for (index, statement) in statements.enumerated() {
+            // Each statement's results end with a NULL.
+            while let result = PQgetResult(handle) {
+                let status = PQresultStatus(result)
+                if status == PGRES_PIPELINE_ABORTED || failure != nil {
+                    PQclear(result)
+                    continue
+                }
+                do {
+                    try check(result, sql: statement.query.sql)
+                } catch {
+                    failure = error
+                    PQclear(result)
+                    continue
+                }
+                if index == statements.count - 1, last != nil, lastResult == nil {
+                    lastResult = result
+                } else {
+                    PQclear(result)
+                }
+            }
+            if isBroken { break }
+        }
+        // Then the sync point, after which the session takes ordinary statements again.
+        var synced = false
+        while !isBroken, let result = PQgetResult(handle) {
+            synced = PQresultStatus(result) == PGRES_PIPELINE_SYNC
+            PQclear(result)
+            if synced { break }
+        }
+        if !synced || PQexitPipelineMode(handle) != 1 {
+            if let lastResult { PQclear(lastResult) }
+            try abandonPipeline(nil, after: failure)
+        }
+        if let failure {
+            if let lastResult { PQclear(lastResult) }
+            throw failure
+        }
+        return lastResult
+    }
+
+    /// A pipeline that could not be sent or read to its end: the session is given up.
+    private func abandonPipeline(_ sql: String?, after failure: (any Error)? = nil) throws -> Never {
+        desynchronized = true
+        prepared.removeAll()
+        if let failure = failure as? PostgresError, failure.code == .connectionLost { throw failure }
+        throw lostConnection(sql)
     }
 
     private func preparedName(for sql: String, parameterCount: Int32) throws -> String {

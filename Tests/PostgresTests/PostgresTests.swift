@@ -145,6 +145,71 @@ struct PostgresTests {
         try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
     }
 
+    @Test("queued statements run, in order, with the COMMIT, and BEGIN travels with the first statement")
+    func queuedStatementsRunAtCommit() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let table = "q_\(UUID().uuidString.prefix(8).lowercased())"
+        try await database.execute(Query(sql: "CREATE TABLE \(table) (n int PRIMARY KEY, note text)", binds: []))
+        let seen = try await database.transaction { tx in
+            // The first statement starts the transaction: the queued ones below see its row.
+            try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (1, 'first')", binds: []))
+            tx.queuePrepared(Query(sql: "UPDATE \(table) SET note = note || $1", binds: [" second"]))
+            tx.queuePrepared(Query(sql: "INSERT INTO \(table) SELECT n + 1, note || $1 FROM \(table)", binds: [" third"]))
+            // Queued statements have not run yet.
+            return try tx.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0)
+        }
+        // The SELECT above went out after the two queued statements, in the same round trip.
+        #expect(seen == 2)
+        let notes = try await database.query(Query(sql: "SELECT note FROM \(table) ORDER BY n", binds: [])).map { try $0.decode(String.self, at: 0) }
+        #expect(notes == ["first second", "first second third"])
+        // Nothing queued is left behind: the connection takes ordinary statements again.
+        #expect(try await database.query(Query(sql: "SELECT 7", binds: [])).one().decode(Int.self, at: 0) == 7)
+        try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
+    }
+
+    @Test("an error in a queued statement fails the commit: nothing of the transaction stays, and the session is reusable")
+    func queuedStatementErrorRollsBack() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let table = "qe_\(UUID().uuidString.prefix(8).lowercased())"
+        try await database.execute(Query(sql: "CREATE TABLE \(table) (n int PRIMARY KEY)", binds: []))
+        let pid = try await database.query("SELECT pg_backend_pid()").one().decode(Int.self, at: 0)
+        let error = await #expect(throws: PostgresError.self) {
+            try await database.transaction { tx in
+                try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
+                tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (2)", binds: []))
+                tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))  // duplicate key
+                tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (3)", binds: []))
+            }
+        }
+        #expect(error?.sqlState == .uniqueViolation)
+        #expect(error?.query?.contains("VALUES (1)") == true)
+        #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 0)
+        // Same session (one connection), back to normal.
+        #expect(try await database.query("SELECT pg_backend_pid()").one().decode(Int.self, at: 0) == pid)
+        try await database.transaction { tx in try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (5)", binds: [])) }
+        #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 1)
+        try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
+    }
+
+    @Test("a first statement that fails leaves no transaction open, and a body that sends nothing sends no BEGIN")
+    func firstStatementFailure() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        await #expect(throws: PostgresError.self) {
+            try await database.transaction { tx in try tx.execute(Query(sql: "SELECT 1 / $1::int", binds: ["0"])) }
+        }
+        // A body that throws before any statement: nothing was sent, nothing to roll back.
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await database.transaction { _ in throw Boom() }
+        }
+        let status = try await database.withConnection { connection in connection.inTransaction }
+        #expect(status == false)
+        #expect(try await database.query("SELECT 1").one().decode(Int.self, at: 0) == 1)
+    }
+
     @Test("LISTEN delivers NOTIFY to a dedicated session")
     func listenNotify() async throws {
         let channel = "test_\(UUID().uuidString.prefix(8).lowercased())"

@@ -44,7 +44,9 @@ extension Queue {
     ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
     /// 4. Group and level in memory (`SellerBook`), then write new offenders; merges, contact owners
     ///    and levels in one statement; counters and outcomes (with each report's contact ids) in
-    ///    another; then escalations.
+    ///    another; then escalations. These last three read nothing back: they are queued and go to
+    ///    the server with the `COMMIT`, in one round trip (as the transaction's `BEGIN` goes with the
+    ///    fence).
     ///
     /// A batch in which no report has a contact (`--noop`, or ads without any) touches no seller:
     /// its fence, outcomes and counters are one statement, with no transaction block around it.
@@ -186,7 +188,7 @@ extension Queue {
         let levelIDs = levels.keys.filter { id in locked.levels[id].map { $0 != levels[id] } ?? false }.sorted()
         let reportIDs = mine.map(\.job.reportID)
         if !absorbed.isEmpty || !rehomedIDs.isEmpty || !levelIDs.isEmpty {
-            try tx.queryPrepared("""
+            tx.queuePrepared("""
                 WITH merged AS (
                     UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
                       FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
@@ -224,7 +226,7 @@ extension Queue {
             linkCounts.append(ids.count)
             links += ids
         }
-        try tx.queryPrepared("""
+        tx.queuePrepared("""
             WITH tallied AS (
                 INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
                 VALUES (date_trunc('minute', now()), pg_backend_pid(), \(mine.count), \(tally[.rental, default: 0]),
@@ -249,7 +251,7 @@ extension Queue {
             // Last, under the outbox lock held to commit: escalation ids then commit in order, so a
             // consumer reading `id > cursor` never skips a row that commits late. Every row inserted
             // is joined with the lock's row, so the lock is held before the first id is drawn.
-            try tx.queryPrepared("""
+            tx.queuePrepared("""
                 WITH outbox AS MATERIALIZED (
                     SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))
                 ), written AS (
