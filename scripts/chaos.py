@@ -96,10 +96,12 @@ class Workers:
 def snapshot(db):
     """Sellers as frozensets of external ids with level and distinct reporters; link and report counts."""
     groups = {}
-    for off, ext in psql(db, "SELECT offender_id, external_id FROM reports WHERE offender_id IS NOT NULL"):
+    # A report names the offender it was placed on; a merged one resolves to its survivor.
+    resolved = "FROM reports r JOIN offenders o ON o.id = r.offender_id"
+    for off, ext in psql(db, f"SELECT coalesce(o.merged_into, o.id), r.external_id {resolved}"):
         groups.setdefault(off, set()).add(ext)
     levels = dict(psql(db, "SELECT id::text, level FROM offenders WHERE merged_into IS NULL"))
-    reporters = dict(psql(db, "SELECT offender_id::text, count(DISTINCT reporter_hash)::text FROM reports WHERE offender_id IS NOT NULL GROUP BY 1"))
+    reporters = dict(psql(db, f"SELECT coalesce(o.merged_into, o.id)::text, count(DISTINCT r.reporter_hash)::text {resolved} GROUP BY 1"))
     sellers = {frozenset(v): (levels.get(k), reporters.get(k)) for k, v in groups.items()}
     counts = psql(db, """SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM reports WHERE state = 'done'),
                                 (SELECT count(*) FROM reports WHERE state = 'dead'), (SELECT count(*) FROM jobs),

@@ -22,7 +22,7 @@ struct SellerTests {
             }
             try await Checks.drainedExactlyOnce(db, scenario: reordered)
             var members: [Int64: Set<String>] = [:]
-            for row in try await db.database.query("SELECT offender_id, external_id FROM reports WHERE offender_id IS NOT NULL") {
+            for row in try await db.database.query("SELECT coalesce(o.merged_into, o.id), r.external_id FROM reports r JOIN offenders o ON o.id = r.offender_id") {
                 members[try row.decode(Int64.self, at: 0), default: []].insert(try row.decode(String.self, at: 1))
             }
             var result: [Set<String>: String] = [:]

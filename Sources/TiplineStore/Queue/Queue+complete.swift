@@ -38,7 +38,8 @@ extension Queue {
     /// 1. Fence: delete the batch's job rows that this lease still holds (owner and attempt); the
     ///    rest are refused and nothing of theirs is written.
     /// 2. Insert the batch's new contacts in sorted order (concurrent batches cannot deadlock on
-    ///    them): nothing here waits for a seller.
+    ///    them): nothing here waits for a seller. Part of the fence's statement when the fence kept
+    ///    every report.
     /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
     ///    moved a contact to an offender not yet locked (sellers at the top of the ladder that the
     ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
@@ -97,8 +98,12 @@ extension Queue {
         //    locks them until commit, and a rollback brings them back. The ladder in force (the
         //    newest policy row) comes with them, and so do the stored rows of the batch's contacts
         //    (read without a lock, like any first read of them: step 3 re-reads what it locks).
+        // 2. In the same statement, when the fence kept every report, the contacts not stored yet are
+        //    inserted (in sorted order, so that concurrent batches cannot deadlock on them): inserting
+        //    never waits for an offender lock. A report refused by the fence must not bring its
+        //    contacts in: then they are read and inserted by statements of their own.
         let asked = Array(Set(batch.flatMap(\.analysis.contacts))).sorted()
-        let fenced = try tx.queryPrepared("""
+        let rows = try tx.queryPrepared("""
             WITH fenced AS (
                 DELETE FROM jobs j
                  USING unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
@@ -107,14 +112,36 @@ extension Queue {
                 RETURNING j.report_id
             ), ladder AS MATERIALIZED (
                 SELECT * FROM ladder_policies ORDER BY id DESC LIMIT 1
+            ), found AS MATERIALIZED (
+                \(fragment: StoredContacts.lookup(asked))
+            ), inserted AS (
+                INSERT INTO contacts (kind, value)
+                SELECT a.kind, a.value
+                  FROM unnest(\(asked.map(\.kind.rawValue))::text[], \(asked.map(\.value))::text[]) WITH ORDINALITY AS a (kind, value, n)
+                 WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.n = a.n)
+                   AND (SELECT count(*) FROM fenced) = \(batch.count)
+                 ORDER BY a.kind, a.value
+                ON CONFLICT (kind, value) DO NOTHING
+                RETURNING id, kind || ':' || value AS key
             )
             SELECT l.window_days, l.review, l.restrict_at, l.suspend, l.refer, fenced.report_id,
-                   NULL::bigint, NULL::bigint, NULL::bigint, NULL::text
+                   NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::text
               FROM fenced, ladder l
             UNION ALL
-            SELECT NULL, NULL, NULL, NULL, NULL, NULL, found.* FROM (\(fragment: StoredContacts.lookup(asked))) found
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, found.*, NULL FROM found
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.id, NULL, NULL, i.key FROM inserted i
             """)
-        let ownedRows = try fenced.filter { try $0.decodeIfPresent(Int64.self, at: 5) != nil }
+        var ownedRows: [Row] = [], foundRows: [Row] = [], insertedRows: [Row] = []
+        for row in rows {
+            if try row.decodeIfPresent(Int64.self, at: 5) != nil {
+                ownedRows.append(row)
+            } else if try row.decodeIfPresent(String.self, at: 10) != nil {
+                insertedRows.append(row)
+            } else {
+                foundRows.append(row)
+            }
+        }
         let owned = Set(try ownedRows.map { try $0.decode(Int64.self, at: 5) })
         let mine = batch.filter { owned.contains($0.job.reportID) }
         let refused = batch.map(\.job.reportID).filter { !owned.contains($0) }
@@ -122,19 +149,18 @@ extension Queue {
 
         let ladder = try Ladder(row: first)
         let contacts = Array(Set(mine.flatMap(\.analysis.contacts))).sorted()
-        // 2. Contacts first: inserting them never waits for an offender lock.
-        var stored = StoredContacts()
-        if !contacts.isEmpty {
-            // Most contacts of a batch are known already: insert only the others (in sorted order,
-            // so that concurrent batches cannot deadlock on them). A contact that another batch
-            // inserted first (after this one read) is read again. A report refused by the fence
-            // must not bring its contacts' sellers in: then the contacts are read again.
-            stored = refused.isEmpty
-                ? try StoredContacts(rows: fenced.filter { try $0.decodeIfPresent(Int64.self, at: 5) == nil }, of: asked, from: 6)
-                : try StoredContacts.read(contacts, on: tx)
+        var stored: StoredContacts
+        if refused.isEmpty {
+            stored = try StoredContacts(rows: foundRows, of: asked, from: 6)
+            let byKey = StoredContacts.byKey(asked)
+            for row in insertedRows {
+                if let contact = byKey[try row.decode(String.self, at: 10)] { stored.ids[contact] = try row.decode(at: 7) }
+            }
+        } else {
+            stored = try StoredContacts.read(contacts, on: tx)
             let missing = contacts.filter { stored.ids[$0] == nil }
             if !missing.isEmpty {
-                let byKey = Dictionary(uniqueKeysWithValues: missing.map { ("\($0.kind.rawValue):\($0.value)", $0) })
+                let byKey = StoredContacts.byKey(missing)
                 for row in try tx.queryPrepared("""
                     INSERT INTO contacts (kind, value)
                     SELECT kind, value FROM unnest(\(missing.map(\.kind.rawValue))::text[], \(missing.map(\.value))::text[]) AS t (kind, value)
@@ -144,10 +170,11 @@ extension Queue {
                     """) {
                     if let contact = byKey[try row.decode(String.self, at: 0)] { stored.ids[contact] = try row.decode(at: 1) }
                 }
-                let raced = missing.filter { stored.ids[$0] == nil }
-                if !raced.isEmpty { stored.merge(try StoredContacts.read(raced, on: tx)) }
             }
         }
+        // A contact that another batch inserted first (after this one read) is read again.
+        let raced = contacts.filter { stored.ids[$0] == nil }
+        if !raced.isEmpty { stored.merge(try StoredContacts.read(raced, on: tx)) }
         // 3. Offender locks and what the book needs.
         let loaded = try loadSellerBook(for: mine, contacts: stored, ladder: ladder, on: tx)
         var book = loaded.0
@@ -178,7 +205,10 @@ extension Queue {
         // Merges, contact owners and levels in one statement (when any changed from what was read
         // under the locks; new offenders were stored with their levels), then the tallies and the
         // outcomes in another. The parts of one statement all read the same snapshot, so they
-        // touch different rows: a merge moves only rows outside this batch, only survivors get levels.
+        // touch different rows: a merge moves only contacts outside this batch, only survivors get
+        // levels. A merge leaves the absorbed offender's reports as they are (they resolve through
+        // `merged_into`): rewriting them cost a report row and its index entries per past report of
+        // every absorbed seller, twice the outcome writes once the database held 900,000 reports.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
         let survivors = absorbed.map { final($0) }
         let contactIDs = try contacts.map { try stored.id(of: $0) }
@@ -198,11 +228,6 @@ extension Queue {
                       FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
                      WHERE c.offender_id = m.absorbed
                        AND NOT c.id = ANY(\(contactIDs)::bigint[])
-                ), moved_reports AS (
-                    UPDATE reports r SET offender_id = m.survivor
-                      FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
-                     WHERE r.offender_id = m.absorbed
-                       AND NOT r.id = ANY(\(reportIDs)::bigint[])
                 ), owned AS (
                     UPDATE contacts c SET offender_id = v.offender_id
                       FROM unnest(\(rehomedIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
@@ -281,32 +306,39 @@ extension Queue {
         // Past reports matter only where they share a window with this batch's reports: windows
         // elsewhere are already reflected in the stored levels, which never go down. Sellers that
         // merge in this batch form windows across both histories, so theirs are read whole. A dry
-        // run of the batch (no history needed for grouping) tells which ones merge.
+        // run of the batch (no history needed for grouping) tells which ones merge, and which of
+        // the batch's reports land on each of the others: their windows are the span read for it.
         // Sellers already at the top of the ladder need no history at all: nothing can raise them.
-        let times = batch.map(\.job.reportedAt)
-        let span = SellerHistory.Span(
-            from: (times.min() ?? Date()).addingTimeInterval(-ladder.windowSeconds),
-            until: (times.max() ?? Date()).addingTimeInterval(ladder.windowSeconds))
         var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
         var current = first
         // The history the owners of the round before need, read with this round's owners: when the
         // owners did not change, it is the one needed (saves a round trip).
-        var history = SellerHistory(whole: [], windowed: [])
+        var history = SellerHistory(whole: [], windowed: [], spans: [])
         var read: (SellerHistory, [Int64: [SellerBook.Event]])?
         for round in 0..<50 {
             if round > 0 {
-                let (reread, events) = try first.reread(with: history, in: span, on: tx)
+                let (reread, events) = try first.reread(with: history, on: tx)
                 current = reread
                 read = (history, events)
             }
             let levels = current.levels
             var dry = SellerBook(ladder: ladder, owners: current.owners, levels: levels, events: [:])
+            var spans: [Int64: SellerHistory.Span] = [:]
             for report in batch {
-                _ = dry.add(contacts: report.analysis.contacts, at: report.job.reportedAt, reporter: report.job.reporterHash)
+                let time = report.job.reportedAt
+                guard let placement = dry.add(contacts: report.analysis.contacts, at: time, reporter: report.job.reporterHash)
+                else { continue }
+                let window = SellerHistory.Span(around: time, window: ladder.windowSeconds)
+                spans[placement.offender] = spans[placement.offender].map { $0.union(window) } ?? window
             }
             let merging = Set(dry.merges.flatMap { [$0.absorbed, $0.into] }).intersection(levels.keys)
             let climbing = Set(levels.filter { $0.value < Level.top }.keys)
-            history = SellerHistory(whole: merging.intersection(climbing).sorted(), windowed: climbing.subtracting(merging).sorted())
+            let windowed = climbing.subtracting(merging).sorted()
+            history = SellerHistory(
+                whole: merging.intersection(climbing).sorted(), windowed: windowed,
+                // Every stored seller that does not merge holds one of the batch's reports (the one
+                // naming its contact); whole, should that ever not be so.
+                spans: windowed.map { spans[$0] ?? SellerHistory.Span(from: .distantPast, until: .distantFuture) })
             // Only an absorbed offender's row changes in a merge: a survivor at the top is just read.
             let absorbed = Set(dry.merges.map(\.absorbed))
             let exclusive = levels.keys.filter { levels[$0]! < Level.top || absorbed.contains($0) }
@@ -338,7 +370,7 @@ extension Queue {
         if let read, read.0 == history {
             events = read.1
         } else {
-            events = history.isEmpty ? [:] : try history.read(in: span, on: tx)
+            events = history.isEmpty ? [:] : try history.read(on: tx)
         }
         return (SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events), current)
     }
@@ -403,6 +435,11 @@ struct StoredContacts {
         """
     }
 
+    /// The contacts by the key `kind:value` that statements return for them.
+    static func byKey(_ contacts: [Contact]) -> [String: Contact] {
+        Dictionary(uniqueKeysWithValues: contacts.map { ("\($0.kind.rawValue):\($0.value)", $0) })
+    }
+
     /// Reads the rows of `contacts` that exist.
     static func read(_ contacts: [Contact], on tx: Connection) throws -> StoredContacts {
         try StoredContacts(rows: try tx.queryPrepared(lookup(contacts)), of: contacts, from: 0)
@@ -432,7 +469,7 @@ struct StoredContacts {
 
     /// Reads the same rows again, by id, and in the same statement the history named.
     func reread(
-        with history: SellerHistory, in span: SellerHistory.Span, on tx: Connection
+        with history: SellerHistory, on tx: Connection
     ) throws -> (StoredContacts, [Int64: [SellerBook.Event]]) {
         let byID = Dictionary(uniqueKeysWithValues: ids.map { ($0.value, $0.key) })
         var stored = StoredContacts()
@@ -443,7 +480,7 @@ struct StoredContacts {
               FROM contacts c WHERE c.id = ANY(\(Array(byID.keys))::bigint[])
             UNION ALL
             SELECT NULL, NULL, h.offender_id, NULL, h.reported_at, h.reporter_hash
-              FROM (\(fragment: history.query(in: span))) h
+              FROM (\(fragment: history.query())) h
             """) {
             if let id = try row.decodeIfPresent(Int64.self, at: 0) {
                 try stored.add(byID[id]!, row, from: 0)
@@ -464,34 +501,62 @@ struct StoredContacts {
 }
 
 /// Which sellers' past reports a batch needs to level them (step 3).
+///
+/// A seller's reports are those naming it in `reports.offender_id` and those naming an offender
+/// merged into it (`offenders.merged_into`, which always names the final survivor): a merge marks
+/// the absorbed offender and moves its contacts, but leaves its reports where they are.
 struct SellerHistory: Equatable {
-    /// The report times that a window around one of the batch's reports can reach.
-    struct Span {
+    /// The report times that the windows around some of the batch's reports can reach.
+    struct Span: Equatable {
         var from: Date
         var until: Date
+
+        init(from: Date, until: Date) {
+            self.from = from
+            self.until = until
+        }
+
+        /// Every window (`window` seconds long) that holds a report made at `time`.
+        init(around time: Date, window: TimeInterval) {
+            self.init(from: time.addingTimeInterval(-window), until: time.addingTimeInterval(window))
+        }
+
+        /// The smallest span holding both.
+        func union(_ other: Span) -> Span {
+            Span(from: min(from, other.from), until: max(until, other.until))
+        }
     }
 
     /// Sellers whose every report is read (they merge in this batch).
     var whole: [Int64]
-    /// Sellers whose reports within the span are read.
+    /// Sellers whose reports within a span of their own are read.
     var windowed: [Int64]
+    /// The span of each of `windowed`, in the same order.
+    var spans: [Span]
 
     /// True when no history is needed.
     var isEmpty: Bool { whole.isEmpty && windowed.isEmpty }
 
-    /// The reports; columns: offender_id, reported_at, reporter_hash.
-    func query(in span: Span) -> Query {
-        """
-        SELECT offender_id, reported_at, reporter_hash FROM reports
-         WHERE offender_id = ANY(\(whole)::bigint[])
-            OR (offender_id = ANY(\(windowed)::bigint[]) AND reported_at BETWEEN \(span.from) AND \(span.until))
-        """
+    /// The reports; columns: the seller's id, reported_at, reporter_hash. Each seller is looked up
+    /// with the offenders merged into it, each of those by key in `reports_offender_idx`.
+    func query() -> Query {
+        let from: [Date?] = whole.map { _ in nil } + spans.map(\.from)
+        let until: [Date?] = whole.map { _ in nil } + spans.map(\.until)
+        return """
+            SELECT h.seller AS offender_id, r.reported_at, r.reporter_hash
+              FROM unnest(\(whole + windowed)::bigint[], \(from)::timestamptz[], \(until)::timestamptz[]) AS h (seller, from_at, until_at)
+             CROSS JOIN LATERAL (SELECT h.seller AS id UNION ALL SELECT o.id FROM offenders o WHERE o.merged_into = h.seller) m
+             CROSS JOIN LATERAL (SELECT r.reported_at, r.reporter_hash FROM reports r
+                                  WHERE r.offender_id = m.id
+                                    AND r.reported_at BETWEEN coalesce(h.from_at, '-infinity') AND coalesce(h.until_at, 'infinity')
+                                 OFFSET 0) r
+            """
     }
 
     /// Reads the reports, by seller.
-    func read(in span: Span, on tx: Connection) throws -> [Int64: [SellerBook.Event]] {
+    func read(on tx: Connection) throws -> [Int64: [SellerBook.Event]] {
         var events: [Int64: [SellerBook.Event]] = [:]
-        for row in try tx.queryPrepared(query(in: span)) { try Self.add(row, columns: (0, 1, 2), to: &events) }
+        for row in try tx.queryPrepared(query()) { try Self.add(row, columns: (0, 1, 2), to: &events) }
         return events
     }
 

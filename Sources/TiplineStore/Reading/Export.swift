@@ -14,7 +14,7 @@ public enum ReportExport {
                          'channel', r.channel,
                          'status', coalesce(j.state, r.state),
                          'outcome', r.outcome,
-                         'offender_id', r.offender_id,
+                         'offender_id', coalesce(o.merged_into, r.offender_id),
                          'level', r.level,
                          'category', r.category,
                          'contacts', coalesce((
@@ -24,6 +24,7 @@ public enum ReportExport {
                          'processed_at', to_char(r.processed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                        )::text
                   FROM reports r LEFT JOIN jobs j ON j.report_id = r.id
+                  LEFT JOIN offenders o ON o.id = r.offender_id  -- a merged seller's reports name the survivor
                  WHERE r.id > \(after)
                  ORDER BY r.id
                  LIMIT \(pageSize)

@@ -77,7 +77,7 @@ public struct OffenderView: Sendable, Codable {
             let reports = try connection.query("""
                 SELECT id, source, external_id, channel, encode(substring(reporter_hash FROM 1 FOR 4), 'hex'),
                        reported_at, category, outcome, level
-                  FROM reports WHERE offender_id = \(id) ORDER BY reported_at DESC, id DESC
+                  FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[]) ORDER BY reported_at DESC, id DESC
                 """).map { row in
                 ReportRow(id: try row.decode(at: 0), source: try row.decode(at: 1), externalID: try row.decode(at: 2),
                           channel: try row.decode(at: 3), reporter: "r:" + (try row.decode(String.self, at: 4)),
@@ -85,7 +85,7 @@ public struct OffenderView: Sendable, Codable {
                           outcome: try row.decodeIfPresent(at: 7), level: try row.decodeIfPresent(at: 8))
             }
             let reporters = try connection.query("""
-                SELECT count(DISTINCT reporter_hash) FROM reports WHERE offender_id = \(id)
+                SELECT count(DISTINCT reporter_hash) FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[])
                 """).one().decode(Int.self, at: 0)
             let history = try connection.query("""
                 SELECT id, from_level, to_level, report_id, created_at FROM escalations

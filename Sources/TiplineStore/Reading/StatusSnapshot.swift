@@ -107,8 +107,9 @@ public struct StatusSnapshot: Sendable, Codable {
                 SELECT top.id, top.level, s.reports, s.reporters, s.last_at, c.contacts
                   FROM top
                  CROSS JOIN LATERAL (
-                       SELECT count(*) AS reports, count(DISTINCT reporter_hash) AS reporters, max(reported_at) AS last_at
-                         FROM reports WHERE offender_id = top.id) s
+                       SELECT count(*) AS reports, count(DISTINCT r.reporter_hash) AS reporters, max(r.reported_at) AS last_at
+                         FROM (SELECT top.id AS id UNION ALL SELECT o.id FROM offenders o WHERE o.merged_into = top.id) m
+                         JOIN reports r ON r.offender_id = m.id) s
                  CROSS JOIN LATERAL (
                        SELECT coalesce(array_agg(kind || ':' || value ORDER BY kind, value), '{}') AS contacts
                          FROM (SELECT kind, value FROM contacts WHERE offender_id = top.id ORDER BY kind, value LIMIT 4) x) c

@@ -14,9 +14,14 @@ enum Checks {
         #expect(try await db.int("SELECT count(*) FROM reports") == scenario.reports.count, sourceLocation: sourceLocation)
         #expect(try await db.int("SELECT coalesce(sum(cardinality(contact_ids)), 0) FROM reports") == expected.links,
                 "contact links differ from the extracted contacts", sourceLocation: sourceLocation)
-        // Grouping: reports of one offender are exactly one expected seller.
+        // A merged offender names the final survivor itself, never another merged offender: reports
+        // and escalation rows of absorbed sellers resolve in one step.
+        #expect(try await db.int("""
+            SELECT count(*) FROM offenders a JOIN offenders b ON b.id = a.merged_into WHERE b.merged_into IS NOT NULL
+            """) == 0, "a merge chain longer than one step", sourceLocation: sourceLocation)
+        // Grouping: reports of one seller (an offender with those merged into it) are exactly one expected seller.
         var actual: [Int64: Set<String>] = [:]
-        for row in try await db.database.query("SELECT offender_id, external_id FROM reports WHERE offender_id IS NOT NULL") {
+        for row in try await db.database.query("SELECT coalesce(o.merged_into, o.id), r.external_id FROM reports r JOIN offenders o ON o.id = r.offender_id") {
             actual[try row.decode(Int64.self, at: 0), default: []].insert(try row.decode(String.self, at: 1))
         }
         #expect(Set(actual.values) == Set(expected.groups.keys), "grouping differs from the expected sellers",
