@@ -6,6 +6,10 @@ import Synchronization
 /// It runs on a thread of its own (LISTEN needs a session connection, so it never goes through a
 /// transaction-mode pooler or the `Database` pool). When the connection drops it reconnects with
 /// backoff and reports `.reconnected`, because notifications sent meanwhile were lost.
+///
+/// An owner may also answer notifications on the listening session itself (`answer`): the session
+/// that just delivered a notification is awake, and the thread that read it is running, so work
+/// done there skips the wake-ups of a hand-over to another thread and another session.
 public final class NotificationListener: Sendable {
     /// What the listener tells its owner.
     public enum Event: Sendable {
@@ -20,25 +24,47 @@ public final class NotificationListener: Sendable {
     private let config: ConnectionConfig
     private let channels: [String]
     private let onEvent: @Sendable (Event) -> Void
+    private let answer: (@Sendable (Connection) throws -> Void)?
     private let stopped = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(false)
 
     /// Creates a listener; call `start()` to begin.
-    public init(config: ConnectionConfig, channels: [String], onEvent: @escaping @Sendable (Event) -> Void) {
+    ///
+    /// `answer`, when given, runs on the listening thread with the listening session after every
+    /// wait that brought notifications (after `onEvent` saw them). A connection error it throws
+    /// makes the listener reconnect; anything else it must handle itself.
+    public init(config: ConnectionConfig, channels: [String], answer: (@Sendable (Connection) throws -> Void)? = nil,
+                onEvent: @escaping @Sendable (Event) -> Void) {
         self.config = config
         self.channels = channels
+        self.answer = answer
         self.onEvent = onEvent
     }
 
     /// Starts the listening thread.
     public func start() {
-        let thread = Thread { [self] in run() }
+        running.store(true, ordering: .relaxed)
+        let thread = Thread { [self] in
+            run()
+            running.store(false, ordering: .relaxed)
+        }
         thread.name = "tipline-listen"
         thread.start()
     }
 
-    /// Asks the thread to stop; it notices within a quarter of a second.
+    /// Asks the thread to stop; it notices within a quarter of a second (or once an answer in
+    /// progress is done).
     public func stop() {
         stopped.store(true, ordering: .relaxed)
+    }
+
+    /// Stops the thread and waits, up to `timeout` seconds, until it has ended.
+    public func stopAndWait(timeout: Double) async {
+        stop()
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while running.load(ordering: .relaxed), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     private func run() {
@@ -50,8 +76,12 @@ public final class NotificationListener: Sendable {
                 backoff = 0.1
                 onEvent(.reconnected)
                 while !stopped.load(ordering: .relaxed) {
-                    for notification in try connection.waitForNotifications(timeout: 0.25) {
+                    let notifications = try connection.waitForNotifications(timeout: 0.25)
+                    for notification in notifications {
                         onEvent(.notification(notification))
+                    }
+                    if !notifications.isEmpty, let answer, !stopped.load(ordering: .relaxed) {
+                        try answer(connection)
                     }
                 }
             } catch let error as PostgresError {

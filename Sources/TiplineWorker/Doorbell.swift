@@ -19,6 +19,9 @@ final class Doorbell: Sendable {
     /// How many times the bell has rung; pass it to `wait(after:timeout:)`.
     var rings: UInt64 { state.withLock { $0.rings } }
 
+    /// True while at least one lane waits.
+    var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
+
     /// Wakes the lane that has waited longest: one new job needs one claim (a second lane woken
     /// for it would only find it taken). A lane that claims a full batch rings again, so a burst
     /// wakes the lanes one after another; lanes that are busy see the ring when they next wait.

@@ -10,6 +10,12 @@ public import TiplineStore
 /// A worker process: lanes that claim, process and complete batches; a heartbeat that keeps their
 /// leases and rescues jobs whose workers went silent; a LISTEN session that wakes idle lanes.
 ///
+/// A notification that finds a lane idle is answered on the LISTEN session itself, on behalf of
+/// that lane: the session that delivered it is awake and its thread is running, so the claim, the
+/// reading and the completion start at once, without handing the work to another thread and
+/// waking another session (about 0.45 ms of the 2-2.5 ms from a submit's commit to its outcome's,
+/// measured at 50 reports/s). A busy worker's lanes take notifications as before.
+///
 /// On graceful shutdown (SIGTERM/SIGINT through `ServiceGroup`) lanes stop claiming, finish the
 /// batch in hand, release anything left, and `run()` returns.
 public final class Worker: Service, Sendable {
@@ -66,10 +72,12 @@ public final class Worker: Service, Sendable {
             await deregister()
             return
         }
-        let listener = NotificationListener(config: listenConfig, channels: [Queue.jobsChannel]) { [doorbell, logger] event in
+        let listener = NotificationListener(config: listenConfig, channels: [Queue.jobsChannel], answer: { [self] connection in
+            try answer(on: connection)
+        }) { [doorbell, logger] event in
             switch event {
             case .notification:
-                doorbell.ring()
+                break  // `answer` takes it, or rings for a lane
             case .reconnected:
                 doorbell.ringAll()  // notifications sent while it was away are lost: every lane looks
             case .failed(let error):
@@ -90,7 +98,13 @@ public final class Worker: Service, Sendable {
             doorbell.ringAll()
         }
         heartbeat.cancel()
-        listener.stop()
+        // A batch the listening session is answering, or one it handed to the lanes' path, is
+        // finished before the worker leaves (deregistering releases whatever is still held).
+        await listener.stopAndWait(timeout: options.leaseSeconds)
+        let deadline = ContinuousClock.now + .seconds(options.leaseSeconds)
+        while inFlight.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         await deregister()
         logger.info("worker stopped", metadata: ["processed": "\(processedCount)"])
     }
@@ -125,15 +139,9 @@ public final class Worker: Service, Sendable {
                 if jobs.count == options.batchSize { doorbell.ring() }
                 let solo = jobs.contains(where: \.solo)
                 if solo { isolating.store(true, ordering: .relaxed) }
-                metrics.claimed.increment(by: jobs.count)
-                metrics.batchSize.record(jobs.count)
-                for job in jobs { metrics.queueLag.recordSeconds(job.waitedSeconds) }
-                metrics.inFlight.record(inFlight.add(jobs.count, ordering: .relaxed).newValue)
-                held.withLock { $0.formUnion(jobs.map(\.reportID)) }
+                began(jobs)
                 await process(jobs)
-                metrics.processingLatency.record(ContinuousClock.now - claimed)
-                held.withLock { $0.subtract(jobs.map(\.reportID)) }
-                metrics.inFlight.record(inFlight.subtract(jobs.count, ordering: .relaxed).newValue)
+                finished(jobs, claimedAt: claimed)
                 if solo {
                     isolating.store(false, ordering: .relaxed)
                     doorbell.ringAll()
@@ -151,6 +159,62 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// Answers a notification on the listening session (its thread, its connection): when a lane
+    /// is idle, claims a batch (never a job claimed alone after a crash: those are the lanes'),
+    /// reads it and completes it there. Otherwise, or when the claim was full (more may be waiting),
+    /// it rings for a lane. A batch whose completion fails, or one carrying fault-injection markers,
+    /// goes the lanes' way (`process`: retries, then job by job); a connection error is rethrown
+    /// after that, so that the listener reconnects.
+    private func answer(on connection: Connection) throws {
+        guard !stopping.load(ordering: .relaxed), !isolating.load(ordering: .relaxed), doorbell.hasWaiters else {
+            doorbell.ring()
+            return
+        }
+        let claimStart = ContinuousClock.now
+        let jobs = try Queue.claim(limit: options.batchSize, lease: lease, includeSolo: false, on: connection)
+        let claimed = ContinuousClock.now
+        metrics.claimLatency.record(claimed - claimStart)
+        guard !jobs.isEmpty else { return }
+        if jobs.count == options.batchSize { doorbell.ring() }
+        began(jobs)
+        var failure: (any Error)?
+        if !options.faultInjection || !jobs.contains(where: { FaultMarker.isMarked($0.body) }) {
+            do {
+                record(try Queue.complete(jobs.map { ProcessedReport(job: $0, analysis: analyze($0)) }, lease: lease, using: connection))
+                finished(jobs, claimedAt: claimed)
+                return
+            } catch {
+                failure = error
+            }
+        }
+        Task {
+            await process(jobs)
+            finished(jobs, claimedAt: claimed)
+        }
+        if let failure = failure as? PostgresError, failure.isConnectionProblem { throw failure }
+    }
+
+    /// Bookkeeping for a claimed batch: counters, and the jobs whose leases the heartbeat extends.
+    private func began(_ jobs: [ClaimedJob]) {
+        metrics.claimed.increment(by: jobs.count)
+        metrics.batchSize.record(jobs.count)
+        for job in jobs { metrics.queueLag.recordSeconds(job.waitedSeconds) }
+        metrics.inFlight.record(inFlight.add(jobs.count, ordering: .relaxed).newValue)
+        held.withLock { $0.formUnion(jobs.map(\.reportID)) }
+    }
+
+    /// Bookkeeping once a batch is done with, whatever became of it.
+    private func finished(_ jobs: [ClaimedJob], claimedAt claimed: ContinuousClock.Instant) {
+        metrics.processingLatency.record(ContinuousClock.now - claimed)
+        held.withLock { $0.subtract(jobs.map(\.reportID)) }
+        metrics.inFlight.record(inFlight.subtract(jobs.count, ordering: .relaxed).newValue)
+    }
+
+    /// What the domain reads in a report (nothing with `--noop`).
+    private func analyze(_ job: ClaimedJob) -> Analysis {
+        options.noop ? Self.emptyAnalysis : Analysis(text: job.body)
+    }
+
     /// How long an idle lane waits for the bell before it claims anyway. Lane 0 is the polling
     /// fallback (jobs whose retry time came, rescued jobs); the others rely on the bell and poll rarely.
     private func idleWait(_ lane: Int) -> Double {
@@ -164,8 +228,7 @@ public final class Worker: Service, Sendable {
         for job in jobs {
             do {
                 try injectFaultIfAsked(job)
-                let analysis = options.noop ? Self.emptyAnalysis : Analysis(text: job.body)
-                ready.append(ProcessedReport(job: job, analysis: analysis))
+                ready.append(ProcessedReport(job: job, analysis: analyze(job)))
             } catch {
                 await recordFailure(job, error: "\(error)")
             }
@@ -205,15 +268,7 @@ public final class Worker: Service, Sendable {
         while true {
             attempt += 1
             do {
-                let done = try await queue.complete(batch, lease: lease)
-                processed.add(done.completed.count, ordering: .relaxed)
-                metrics.completed.increment(by: done.completed.count)
-                metrics.refused.increment(by: done.refused.count)
-                if !done.refused.isEmpty {
-                    logger.warning("lease lost before completion; results discarded", metadata: [
-                        "count": "\(done.refused.count)", "reports": "\(done.refused.prefix(10))\(done.refused.count > 10 ? "..." : "")",
-                    ])
-                }
+                record(try await queue.complete(batch, lease: lease))
                 return
             } catch let error as PostgresError where error.isTransient && attempt < 8 {
                 // Deadlocks and serialization failures roll back whole; a lost connection is retried
@@ -222,6 +277,18 @@ public final class Worker: Service, Sendable {
                 try await Task.sleep(for: .seconds(delay * Double.random(in: 0.5..<1.5)))
                 delay = min(delay * 2, 2)
             }
+        }
+    }
+
+    /// Counts a completion, and warns about reports whose lease was lost.
+    private func record(_ done: Completion) {
+        processed.add(done.completed.count, ordering: .relaxed)
+        metrics.completed.increment(by: done.completed.count)
+        metrics.refused.increment(by: done.refused.count)
+        if !done.refused.isEmpty {
+            logger.warning("lease lost before completion; results discarded", metadata: [
+                "count": "\(done.refused.count)", "reports": "\(done.refused.prefix(10))\(done.refused.count > 10 ? "..." : "")",
+            ])
         }
     }
 
@@ -335,4 +402,9 @@ public enum FaultMarker {
     /// The batch holding this report waits 3 seconds between reading and completing (to stop or
     /// kill a worker while it holds a lease).
     public static let slow = "[[tipline-fault:slow]]"
+
+    /// True when `body` carries any of the markers.
+    static func isMarked(_ body: String) -> Bool {
+        body.contains("[[tipline-fault:")
+    }
 }

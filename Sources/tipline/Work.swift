@@ -99,7 +99,7 @@ struct Work: AsyncParsableCommand {
         try await connection.withDatabase(
             application: "tipline-worker", maxConnections: concurrency + 1, settings: settings
         ) { database in
-            let worker = Worker(database: database, listenConfig: connection.config(application: "tipline-listen"),
+            let worker = Worker(database: database, listenConfig: connection.config(application: "tipline-listen", settings: settings),
                                 options: options, logger: logger, prepare: { try await key.verify(against: $0) })
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),

@@ -133,6 +133,30 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("a notification that finds a lane idle is answered on the listening session, and the lanes still take a backlog")
+    func listeningSessionAnswers() async throws {
+        try await TestDatabase.with { db in
+            let worker = try Self.worker(db, ["--concurrency", "2", "--batch", "10"], name: "idle")
+            try worker.start()
+            let listening = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tipline-listen'"
+            try await waitUntil("the worker listens") { try await db.database.query(Query(sql: listening, binds: [])).count == 1 }
+            // The lanes' first claim at start finds nothing; then they wait for the bell.
+            try await Task.sleep(for: .seconds(1))
+            let listener = try await db.int(Query(sql: listening, binds: []))
+            try await Self.submit(Scenario.make(count: 3, sellers: 2, seed: 5), to: db)  // one transaction, one NOTIFY
+            try await waitUntil("3 reports done") { try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 3 }
+            // Completions count in the tally row of the session that committed them.
+            #expect(try await db.int("SELECT coalesce(sum(done), 0)::int FROM report_tallies WHERE backend = \(listener)") == 3)
+            // A backlog larger than a batch: the full claim rings for the lanes, which drain the rest.
+            try await Self.submit(Scenario.make(count: 500, sellers: 40, seed: 6), to: db)
+            try await waitUntil("503 reports done") { try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 503 }
+            #expect(try await db.int("SELECT count(DISTINCT backend)::int FROM report_tallies") >= 2)
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM jobs") == 0)
+        }
+    }
+
     @Test("SIGTERM stops claiming, finishes the batch in hand and exits 0")
     func sigtermDrains() async throws {
         try await TestDatabase.with { db in

@@ -52,12 +52,16 @@ extension Queue {
     /// A batch in which no report has a contact (`--noop`, or ads without any) touches no seller:
     /// its fence, outcomes and counters are one statement, with no transaction block around it.
     public func complete(_ batch: [ProcessedReport], lease: Lease) async throws -> Completion {
+        try await database.withConnection { connection in try Self.complete(batch, lease: lease, using: connection) }
+    }
+
+    /// `complete(_:lease:)` on a connection of the caller's (the worker's listening session), which
+    /// must not be inside a transaction.
+    public static func complete(_ batch: [ProcessedReport], lease: Lease, using connection: Connection) throws -> Completion {
         if batch.allSatisfy({ $0.analysis.contacts.isEmpty }) {
-            return try await database.withConnection { connection in
-                try Self.completeWithoutContacts(batch, lease: lease, on: connection)
-            }
+            return try completeWithoutContacts(batch, lease: lease, on: connection)
         }
-        return try await database.transaction { tx in try Self.complete(batch, lease: lease, on: tx) }
+        return try connection.transaction { tx in try complete(batch, lease: lease, on: tx) }
     }
 
     /// The whole completion of a batch without contacts, as one statement (atomic on its own): the

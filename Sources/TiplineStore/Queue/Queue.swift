@@ -66,7 +66,9 @@ public struct Queue: Sendable {
     /// statement's transaction): a claim lost in a server crash only leaves the job queued, and the
     /// completion that follows, which does wait, flushes the claim with it. Not for use inside a
     /// transaction, where the setting would last to its end.
-    private static func claim(limit: Int, lease: Lease, includeSolo: Bool, on connection: Connection) throws -> [ClaimedJob] {
+    ///
+    /// On a connection of the caller's: the worker also claims on its listening session.
+    public static func claim(limit: Int, lease: Lease, includeSolo: Bool, on connection: Connection) throws -> [ClaimedJob] {
         let rows = try connection.queryPrepared("""
             WITH no_flush_wait AS (
                 SELECT set_config('synchronous_commit', 'off', true)
