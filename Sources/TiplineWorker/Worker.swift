@@ -164,14 +164,22 @@ public final class Worker: Service, Sendable {
     /// reads it and completes it there. Otherwise, or when the claim was full (more may be waiting),
     /// it rings for a lane. A batch whose completion fails, or one carrying fault-injection markers,
     /// goes the lanes' way (`process`: retries, then job by job); a connection error is rethrown
-    /// after that, so that the listener reconnects.
+    /// after that, so that the listener reconnects. (The idle lane may wake on its poll timer
+    /// meanwhile: then one batch more than `--concurrency` is in flight for a moment, on the
+    /// listening session's own connection.)
     private func answer(on connection: Connection) throws {
         guard !stopping.load(ordering: .relaxed), !isolating.load(ordering: .relaxed), doorbell.hasWaiters else {
             doorbell.ring()
             return
         }
         let claimStart = ContinuousClock.now
-        let jobs = try Queue.claim(limit: options.batchSize, lease: lease, includeSolo: false, on: connection)
+        let jobs: [ClaimedJob]
+        do {
+            jobs = try Queue.claim(limit: options.batchSize, lease: lease, includeSolo: false, on: connection)
+        } catch {
+            doorbell.ring()  // nothing was claimed: a lane takes the notification
+            throw error
+        }
         let claimed = ContinuousClock.now
         metrics.claimLatency.record(claimed - claimStart)
         guard !jobs.isEmpty else { return }

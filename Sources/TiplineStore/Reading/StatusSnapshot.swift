@@ -50,17 +50,21 @@ public struct StatusSnapshot: Sendable, Codable {
         try await database.withConnection { connection in
             try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             defer { _ = try? connection.execute("COMMIT") }
+            // Every count over `jobs` names the states of one of its partial indexes: a table that a
+            // large drain left long and empty is then not read from end to end (two sequential scans
+            // of 16 MB took 19 ms of `status` after the 1,000,000-report growth run).
             let totals = try connection.query("""
                 SELECT (SELECT count(*) FROM jobs WHERE state = 'queued'),
                        (SELECT count(*) FROM jobs WHERE state = 'running'),
                        (SELECT count(*) FROM jobs WHERE state = 'retrying'),
                        (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies),
                        (SELECT count(*) FROM reports WHERE state = 'dead'),
-                       (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM jobs WHERE state <> 'running'),
+                       (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM jobs WHERE state IN ('queued', 'retrying')),
                        (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '1 minute'),
                        (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '5 minutes'),
                        (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '15 minutes'),
-                       (SELECT count(*) FROM jobs WHERE failed_at > now() - interval '15 minutes')
+                       (SELECT count(*) FROM jobs WHERE state IN ('queued', 'retrying') AND failed_at > now() - interval '15 minutes')
+                       + (SELECT count(*) FROM jobs WHERE state = 'running' AND failed_at > now() - interval '15 minutes')
                        + (SELECT count(*) FROM reports WHERE state = 'dead' AND processed_at > now() - interval '15 minutes')
                 """).one()
             let counts = [
