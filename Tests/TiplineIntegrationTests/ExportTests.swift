@@ -50,6 +50,15 @@ struct ExportTests {
         return (counts, (object["topOffenders"] as? [Any])?.count ?? 0)
     }
 
+    /// Escalation rows by the level reached.
+    static func escalationsByLevel(_ db: TestDatabase) async throws -> [String: Int] {
+        var levels: [String: Int] = [:]
+        for row in try await db.database.query("SELECT to_level, count(*)::int FROM escalations GROUP BY 1") {
+            levels[try row.decode(String.self, at: 0)] = try row.decode(Int.self, at: 1)
+        }
+        return levels
+    }
+
     @Test("status --json tells counts, workers and top sellers")
     func statusJSON() async throws {
         try await TestDatabase.with { db in
@@ -67,6 +76,22 @@ struct ExportTests {
                 #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND category = \(category)") == count, "\(category)")
             }
             #expect(categories.values.reduce(0, +) == 100)
+            // Escalations of the last day, from the counters too: the same as the rows written.
+            let escalated = try await Self.escalationsByLevel(db)
+            #expect(!escalated.isEmpty)
+            #expect(object["escalations24h"] as? [String: Int] == escalated)
+            // An administrator's rise counts as well.
+            // (Lowered first, which writes no escalation, so that the rise to refer is one.)
+            let seller = try await db.int("SELECT min(id)::int FROM offenders WHERE merged_into IS NULL")
+            for level in ["none", "refer"] {
+                let set = try await TiplineProcess.run(["offender", "set-level", String(seller), level, "--reason", "court order"],
+                                                       databaseURL: db.url)
+                #expect(set.status == .exit(0), "stderr: \(set.stderr)")
+            }
+            let after = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+            let afterObject = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
+            #expect(afterObject["escalations24h"] as? [String: Int] == (try await Self.escalationsByLevel(db)))
+            #expect((afterObject["escalations24h"] as? [String: Int])?["refer"] == (escalated["refer"] ?? 0) + 1)
             let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
             #expect(screen.stdout.contains("Top sellers") && screen.stdout.contains("done 100"))
         }

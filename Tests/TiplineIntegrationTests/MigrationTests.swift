@@ -64,6 +64,31 @@ struct MigrationTests {
         }
     }
 
+    @Test("0008 counts the escalations of the last days by level, adding to the counter rows already there")
+    func escalationsIntoTallies() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            _ = try await Migrator(migrations: Migration.embedded.filter { $0.version < 8 }).migrate(db.database)
+            try await db.database.execute("""
+                WITH o AS (INSERT INTO offenders (level) VALUES ('refer') RETURNING id)
+                INSERT INTO escalations (offender_id, from_level, to_level, created_at)
+                SELECT o.id, f, t, date_trunc('minute', now()) - make_interval(days => d)
+                  FROM o, (VALUES ('none', 'review', 0), ('review', 'restrict', 0), ('restrict', 'refer', 0),
+                                  ('none', 'review', 1), ('none', 'review', 5)) AS e (f, t, d)
+                """)
+            // A completion counted in the same minute before the migration keeps its count.
+            try await db.database.execute("""
+                INSERT INTO report_tallies (minute, backend, done) VALUES (date_trunc('minute', now()), 0, 7)
+                """)
+            _ = try await Migrator().migrate(db.database)
+            let sums = try await db.database.query("""
+                SELECT sum(done)::int, sum(to_review)::int, sum(to_restrict)::int, sum(to_suspend)::int, sum(to_refer)::int
+                  FROM report_tallies
+                """).one()
+            // The one from 5 days ago is past anything status reads; the others count once each.
+            #expect(try [0, 1, 2, 3, 4].map { try sums.decode(Int.self, at: $0) } == [7, 2, 1, 0, 1])
+        }
+    }
+
     @Test("the migrations embedded in the binary match migrations/*.sql")
     func embeddedMigrationsAreCurrent() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

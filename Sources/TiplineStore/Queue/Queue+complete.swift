@@ -242,9 +242,12 @@ extension Queue {
                  WHERE o.id = v.id AND o.level <> v.level
                 """)
         }
-        // This minute's counters of this session (`tipline status` reads them instead of counting reports).
+        // This minute's counters of this session (`tipline status` reads them instead of counting
+        // reports and escalations).
         var tally: [TiplineCore.Category: Int] = [:]
         for report in mine { tally[report.analysis.category, default: 0] += 1 }
+        var risen: [Level: Int] = [:]
+        for (rise, _) in rises { risen[rise.to, default: 0] += 1 }
         // Each report's contact ids, ascending, as a slice [first, first + count) of one flat array.
         var links: [Int64] = []
         var linkStarts: [Int] = []
@@ -257,11 +260,13 @@ extension Queue {
         }
         tx.queuePrepared("""
             WITH tallied AS (
-                INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
+                INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other,
+                                                 to_review, to_restrict, to_suspend, to_refer)
                 VALUES (date_trunc('minute', now()), pg_backend_pid(), \(mine.count), \(tally[.rental, default: 0]),
                         \(tally[.sale, default: 0]), \(tally[.buyback, default: 0]), \(tally[.lookup, default: 0]),
-                        \(tally[.other, default: 0]))
-                ON CONFLICT (minute, backend) DO UPDATE SET \(unescaped: Self.addToTally)
+                        \(tally[.other, default: 0]), \(risen[.review, default: 0]), \(risen[.restrict, default: 0]),
+                        \(risen[.suspend, default: 0]), \(risen[.refer, default: 0]))
+                ON CONFLICT (minute, backend) DO UPDATE SET \(unescaped: Self.addToTally), \(unescaped: Self.addRisesToTally)
             )
             UPDATE reports r
                SET state = 'done', outcome = v.outcome, category = v.category, offender_id = v.offender_id,

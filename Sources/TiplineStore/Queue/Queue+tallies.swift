@@ -8,6 +8,13 @@ extension Queue {
         buyback = t.buyback + excluded.buyback, lookup = t.lookup + excluded.lookup, other = t.other + excluded.other
         """
 
+    /// The same for the escalation counters (rises by the level reached), for statements that
+    /// write escalations: the completion of a batch with contacts, an administrator's level, the fold.
+    static let addRisesToTally = """
+        to_review = t.to_review + excluded.to_review, to_restrict = t.to_restrict + excluded.to_restrict,
+        to_suspend = t.to_suspend + excluded.to_suspend, to_refer = t.to_refer + excluded.to_refer
+        """
+
     /// Folds the per-minute, per-session completion counters of days before yesterday into one
     /// row per day, so that `tipline status` sums a few thousand rows at most. Safe to run from
     /// any number of workers at once: each row is deleted, and added to its day, exactly once.
@@ -20,12 +27,14 @@ extension Queue {
                     DELETE FROM report_tallies
                      WHERE minute < date_trunc('day', now()) - interval '1 day'
                        AND (backend <> 0 OR minute <> date_trunc('day', minute))
-                    RETURNING minute, done, rental, sale, buyback, lookup, other
+                    RETURNING minute, done, rental, sale, buyback, lookup, other, to_review, to_restrict, to_suspend, to_refer
                 ), days AS (
-                    INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
-                    SELECT date_trunc('day', minute), 0, sum(done), sum(rental), sum(sale), sum(buyback), sum(lookup), sum(other)
+                    INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other,
+                                                     to_review, to_restrict, to_suspend, to_refer)
+                    SELECT date_trunc('day', minute), 0, sum(done), sum(rental), sum(sale), sum(buyback), sum(lookup), sum(other),
+                           sum(to_review), sum(to_restrict), sum(to_suspend), sum(to_refer)
                       FROM old GROUP BY 1
-                    ON CONFLICT (minute, backend) DO UPDATE SET \(unescaped: Self.addToTally)
+                    ON CONFLICT (minute, backend) DO UPDATE SET \(unescaped: Self.addToTally), \(unescaped: Self.addRisesToTally)
                 )
                 SELECT count(*) FROM old
                 """).one().decode(Int.self, at: 0)

@@ -64,10 +64,16 @@ public enum OffenderAdmin {
             try tx.execute("UPDATE offenders SET level = \(level.rawValue), updated_at = now() WHERE id = \(id)")
             if level > current {
                 try tx.execute("SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))")
+                // Counted in this minute's row of this session, like the workers' rises (`tipline status`).
                 try tx.query("""
                     WITH written AS (
                         INSERT INTO escalations (offender_id, from_level, to_level, audit_id)
                         VALUES (\(id), \(current.rawValue), \(level.rawValue), \(audit)) RETURNING id
+                    ), tallied AS (
+                        INSERT INTO report_tallies AS t (minute, backend, to_review, to_restrict, to_suspend, to_refer)
+                        VALUES (date_trunc('minute', now()), pg_backend_pid(), \(level == .review ? 1 : 0), \(level == .restrict ? 1 : 0),
+                                \(level == .suspend ? 1 : 0), \(level == .refer ? 1 : 0))
+                        ON CONFLICT (minute, backend) DO UPDATE SET \(unescaped: Queue.addRisesToTally)
                     )
                     SELECT pg_notify('tipline_escalations', id::text) FROM written
                     """)

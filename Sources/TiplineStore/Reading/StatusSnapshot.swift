@@ -84,11 +84,17 @@ public struct StatusSnapshot: Sendable, Codable {
                           concurrency: try row.decode(at: 5), secondsSinceHeartbeat: try row.decode(at: 6),
                           upSeconds: try row.decode(at: 7))
             }
+            // From the per-minute counters, like the categories below: counting the escalation rows
+            // themselves took 30 ms once 200,000 of them were from the last day.
             var escalations: [String: Int] = [:]
-            for row in try connection.query("""
-                SELECT to_level, count(*) FROM escalations WHERE created_at > now() - interval '24 hours' GROUP BY to_level
-                """) {
-                escalations[try row.decode(at: 0)] = try row.decode(at: 1)
+            let byLevel = try connection.query("""
+                SELECT coalesce(sum(to_review), 0)::bigint, coalesce(sum(to_restrict), 0)::bigint,
+                       coalesce(sum(to_suspend), 0)::bigint, coalesce(sum(to_refer), 0)::bigint
+                  FROM report_tallies WHERE minute > now() - interval '24 hours'
+                """).one()
+            for (index, level) in ["review", "restrict", "suspend", "refer"].enumerated() {
+                let count = try byLevel.decode(Int.self, at: index)
+                if count > 0 { escalations[level] = count }
             }
             var categories: [String: Int] = [:]
             let byCategory = try connection.query("""
