@@ -37,7 +37,7 @@ public final class Connection {
     private let handle: OpaquePointer
     /// Prepared statement names, keyed by SQL text.
     private var prepared: [String: String] = [:]
-    /// Statements whose results nobody reads (a transaction's `BEGIN`, `queue(_:)`), held back to
+    /// Statements whose results nobody reads (a transaction's `BEGIN`, `queuePrepared(_:)`), held back to
     /// travel with the next statement in one round trip (libpq pipeline mode).
     private var queued: [(query: Query, prepare: Bool)] = []
     /// Set when a pipeline's results came back out of step: the session can no longer be trusted.
@@ -125,7 +125,7 @@ public final class Connection {
 
     /// Runs several statements separated by semicolons, without parameters (migrations). Blocks.
     public func executeScript(_ sql: String) throws {
-        if !queued.isEmpty { PQclear(try runQueued(then: nil)) }
+        if !queued.isEmpty { _ = try runQueued(then: nil) }  // nothing to read back: `last` is nil
         guard let result = PQexec(handle, sql) else { throw lostConnection(sql) }
         defer { PQclear(result) }
         try check(result, sql: sql)
