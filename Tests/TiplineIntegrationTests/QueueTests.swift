@@ -130,6 +130,27 @@ struct QueueTests {
         }
     }
 
+    @Test("a batch with contacts that the fence partly refuses stores the contacts of the reports it kept, and only those")
+    func partlyRefusedBatchStoresOnlyItsContacts() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["出租微信 V信: seller_kept1", "空白号18元 扣扣：20000011", "出租微信 V信: seller_stolen9"], to: db)
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 30)
+            let jobs = try await queue.claim(limit: 10, lease: lease)
+            try #require(jobs.count == 3)
+            let batch = Self.process(jobs)
+            try #require(batch.allSatisfy { $0.analysis.contacts.count == 1 })
+            let stolen = jobs[2].reportID
+            try await db.database.execute("UPDATE jobs SET lease_owner = \(UUID().uuidString)::uuid WHERE report_id = \(stolen)")
+            let done = try await queue.complete(batch, lease: lease)
+            #expect(done.completed == jobs.prefix(2).map(\.reportID) && done.refused == [stolen])
+            let kept = batch.prefix(2).map { $0.analysis.contacts[0].value }
+            #expect(try await db.database.query("SELECT value FROM contacts ORDER BY id").map { try $0.decode(String.self, at: 0) }.sorted()
+                    == kept.sorted())
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND cardinality(contact_ids) = 1") == 2)
+        }
+    }
+
     @Test("a batch without contacts completes in one statement: only the jobs its lease still holds, each counted once")
     func contactlessBatchIsFenced() async throws {
         try await TestDatabase.with { db in

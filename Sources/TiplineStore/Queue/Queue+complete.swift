@@ -119,31 +119,28 @@ extension Queue {
             ), found AS MATERIALIZED (
                 \(fragment: StoredContacts.lookup(asked))
             ), inserted AS (
-                INSERT INTO contacts (kind, value)
-                SELECT a.kind, a.value
-                  FROM unnest(\(asked.map(\.kind.rawValue))::text[], \(asked.map(\.value))::text[]) WITH ORDINALITY AS a (kind, value, n)
-                 WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.n = a.n)
-                   AND (SELECT count(*) FROM fenced) = \(batch.count)
-                 ORDER BY a.kind, a.value
-                ON CONFLICT (kind, value) DO NOTHING
-                RETURNING id, kind || ':' || value AS key
+                \(fragment: StoredContacts.insert(asked, where: """
+                    NOT EXISTS (SELECT 1 FROM found f WHERE f.n = a.n) AND (SELECT count(*) FROM fenced) = \(batch.count)
+                    """))
             )
             SELECT l.window_days, l.review, l.restrict_at, l.suspend, l.refer, fenced.report_id,
-                   NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::text
+                   NULL::bigint, NULL::bigint, NULL::bigint, NULL::text
               FROM fenced, ladder l
             UNION ALL
-            SELECT NULL, NULL, NULL, NULL, NULL, NULL, found.*, NULL FROM found
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, found.* FROM found
             UNION ALL
-            SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.id, NULL, NULL, i.key FROM inserted i
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.id, NULL, i.key FROM inserted i
             """)
+        // Rows of three kinds: a fenced report (column 5), a stored contact (its position, column 6),
+        // an inserted contact (id and key in columns 7 and 9).
         var ownedRows: [Row] = [], foundRows: [Row] = [], insertedRows: [Row] = []
         for row in rows {
             if try row.decodeIfPresent(Int64.self, at: 5) != nil {
                 ownedRows.append(row)
-            } else if try row.decodeIfPresent(String.self, at: 10) != nil {
-                insertedRows.append(row)
-            } else {
+            } else if try row.decodeIfPresent(Int64.self, at: 6) != nil {
                 foundRows.append(row)
+            } else {
+                insertedRows.append(row)
             }
         }
         let owned = Set(try ownedRows.map { try $0.decode(Int64.self, at: 5) })
@@ -156,24 +153,12 @@ extension Queue {
         var stored: StoredContacts
         if refused.isEmpty {
             stored = try StoredContacts(rows: foundRows, of: asked, from: 6)
-            let byKey = StoredContacts.byKey(asked)
-            for row in insertedRows {
-                if let contact = byKey[try row.decode(String.self, at: 10)] { stored.ids[contact] = try row.decode(at: 7) }
-            }
+            try stored.addInserted(insertedRows, of: asked, id: 7, key: 9)
         } else {
             stored = try StoredContacts.read(contacts, on: tx)
             let missing = contacts.filter { stored.ids[$0] == nil }
             if !missing.isEmpty {
-                let byKey = StoredContacts.byKey(missing)
-                for row in try tx.queryPrepared("""
-                    INSERT INTO contacts (kind, value)
-                    SELECT kind, value FROM unnest(\(missing.map(\.kind.rawValue))::text[], \(missing.map(\.value))::text[]) AS t (kind, value)
-                     ORDER BY kind, value
-                    ON CONFLICT (kind, value) DO NOTHING
-                    RETURNING kind || ':' || value, id
-                    """) {
-                    if let contact = byKey[try row.decode(String.self, at: 0)] { stored.ids[contact] = try row.decode(at: 1) }
-                }
+                try stored.addInserted(try tx.queryPrepared(StoredContacts.insert(missing, where: "true")), of: missing, id: 0, key: 1)
             }
         }
         // A contact that another batch inserted first (after this one read) is read again.
@@ -444,9 +429,27 @@ struct StoredContacts {
         """
     }
 
-    /// The contacts by the key `kind:value` that statements return for them.
-    static func byKey(_ contacts: [Contact]) -> [String: Contact] {
-        Dictionary(uniqueKeysWithValues: contacts.map { ("\($0.kind.rawValue):\($0.value)", $0) })
+    /// Inserts those of `contacts` (`a.kind`, `a.value`, position `a.n` from 1) that `condition`
+    /// keeps and no other row holds yet, in sorted order (concurrent batches cannot deadlock on
+    /// them); columns: id, key (`kind:value`), for `addInserted`.
+    static func insert(_ contacts: [Contact], where condition: Query) -> Query {
+        """
+        INSERT INTO contacts (kind, value)
+        SELECT a.kind, a.value
+          FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[]) WITH ORDINALITY AS a (kind, value, n)
+         WHERE \(fragment: condition)
+         ORDER BY a.kind, a.value
+        ON CONFLICT (kind, value) DO NOTHING
+        RETURNING id, kind || ':' || value AS key
+        """
+    }
+
+    /// Adds the ids of the rows `insert(contacts, where:)` returned, found in columns `id` and `key`.
+    mutating func addInserted(_ rows: some Sequence<Row>, of contacts: [Contact], id: Int, key: Int) throws {
+        let byKey = Dictionary(uniqueKeysWithValues: contacts.map { ("\($0.kind.rawValue):\($0.value)", $0) })
+        for row in rows {
+            if let contact = byKey[try row.decode(String.self, at: key)] { ids[contact] = try row.decode(at: id) }
+        }
     }
 
     /// Reads the rows of `contacts` that exist.
