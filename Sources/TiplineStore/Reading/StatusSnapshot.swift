@@ -84,28 +84,27 @@ public struct StatusSnapshot: Sendable, Codable {
                           concurrency: try row.decode(at: 5), secondsSinceHeartbeat: try row.decode(at: 6),
                           upSeconds: try row.decode(at: 7))
             }
-            // From the per-minute counters, like the categories below: counting the escalation rows
-            // themselves took 30 ms once 200,000 of them were from the last day.
-            var escalations: [String: Int] = [:]
-            let byLevel = try connection.query("""
+            // The last day's escalations by level and completions by category, from the per-minute
+            // counters (counting the escalation rows themselves took 30 ms once 200,000 of them were
+            // from the last day), in one pass over them.
+            let lastDay = try connection.query("""
                 SELECT coalesce(sum(to_review), 0)::bigint, coalesce(sum(to_restrict), 0)::bigint,
-                       coalesce(sum(to_suspend), 0)::bigint, coalesce(sum(to_refer), 0)::bigint
-                  FROM report_tallies WHERE minute > now() - interval '24 hours'
-                """).one()
-            for (index, level) in ["review", "restrict", "suspend", "refer"].enumerated() {
-                let count = try byLevel.decode(Int.self, at: index)
-                if count > 0 { escalations[level] = count }
-            }
-            var categories: [String: Int] = [:]
-            let byCategory = try connection.query("""
-                SELECT coalesce(sum(rental), 0)::bigint, coalesce(sum(sale), 0)::bigint, coalesce(sum(buyback), 0)::bigint,
+                       coalesce(sum(to_suspend), 0)::bigint, coalesce(sum(to_refer), 0)::bigint,
+                       coalesce(sum(rental), 0)::bigint, coalesce(sum(sale), 0)::bigint, coalesce(sum(buyback), 0)::bigint,
                        coalesce(sum(lookup), 0)::bigint, coalesce(sum(other), 0)::bigint
                   FROM report_tallies WHERE minute > now() - interval '24 hours'
                 """).one()
-            for (index, name) in ["rental", "sale", "buyback", "lookup", "other"].enumerated() {
-                let count = try byCategory.decode(Int.self, at: index)
-                if count > 0 { categories[name] = count }
+            /// The non-zero counts of `names`, in the columns from `first` on.
+            func nonZero(_ names: [String], from first: Int) throws -> [String: Int] {
+                var found: [String: Int] = [:]
+                for (index, name) in names.enumerated() {
+                    let count = try lastDay.decode(Int.self, at: first + index)
+                    if count > 0 { found[name] = count }
+                }
+                return found
             }
+            let escalations = try nonZero(["review", "restrict", "suspend", "refer"], from: 0)
+            let categories = try nonZero(["rental", "sale", "buyback", "lookup", "other"], from: 4)
             let top = try connection.query("""
                 WITH top AS (
                     SELECT id, level FROM offenders
