@@ -95,14 +95,12 @@ class Workers:
 
 def snapshot(db):
     """Sellers as frozensets of external ids with level and distinct reporters; link and report counts."""
-    groups = {}
-    # A report names the offender it was placed on; a merged one resolves to its survivor.
-    resolved = "FROM reports r JOIN offenders o ON o.id = r.offender_id"
-    for off, ext in psql(db, f"SELECT coalesce(o.merged_into, o.id), r.external_id {resolved}"):
-        groups.setdefault(off, set()).add(ext)
     levels = dict(psql(db, "SELECT id::text, level FROM offenders WHERE merged_into IS NULL"))
-    reporters = dict(psql(db, f"SELECT coalesce(o.merged_into, o.id)::text, count(DISTINCT r.reporter_hash)::text {resolved} GROUP BY 1"))
-    sellers = {frozenset(v): (levels.get(k), reporters.get(k)) for k, v in groups.items()}
+    # A report names the offender it was placed on; a merged one resolves to its survivor.
+    sellers = {frozenset(json.loads(ext)): (levels.get(off), reporters)
+               for off, ext, reporters in psql(db, """
+                   SELECT coalesce(o.merged_into, o.id), array_to_json(array_agg(r.external_id)), count(DISTINCT r.reporter_hash)
+                     FROM reports r JOIN offenders o ON o.id = r.offender_id GROUP BY 1""")}
     counts = psql(db, """SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM reports WHERE state = 'done'),
                                 (SELECT count(*) FROM reports WHERE state = 'dead'), (SELECT count(*) FROM jobs),
                                 (SELECT coalesce(sum(cardinality(contact_ids)), 0) FROM reports), (SELECT count(*) FROM contacts)""")[0]
