@@ -7,7 +7,37 @@ public protocol PostgresEncodable: Sendable {
 }
 
 /// A value that can be an element of an array parameter (`'{...}'` literal).
-public protocol PostgresArrayElement: PostgresEncodable {}
+public protocol PostgresArrayElement: PostgresEncodable {
+    /// Appends the element as it is written inside an array literal: quoted, or `NULL`.
+    func appendArrayElement(to literal: inout [UInt8])
+}
+
+extension PostgresArrayElement {
+    /// Quotes the text form, escaping `"` and `\\` (ASCII, so a byte-wise scan of UTF-8 is exact), so
+    /// that no content can break out of the element.
+    public func appendArrayElement(to literal: inout [UInt8]) {
+        guard var text = postgresText else {
+            literal.append(contentsOf: "NULL".utf8)
+            return
+        }
+        literal.append(UInt8(ascii: "\""))
+        text.withUTF8 { bytes in
+            for byte in bytes {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
+                literal.append(byte)
+            }
+        }
+        literal.append(UInt8(ascii: "\""))
+    }
+}
+
+extension BinaryInteger {
+    /// Digits and a sign need no quotes in an array literal.
+    fileprivate func appendDigits(to literal: inout [UInt8]) {
+        var text = String(self)
+        text.withUTF8 { literal.append(contentsOf: $0) }
+    }
+}
 
 extension String: PostgresArrayElement {
     public var postgresText: String? { self }
@@ -19,14 +49,17 @@ extension Substring: PostgresArrayElement {
 
 extension Int: PostgresArrayElement {
     public var postgresText: String? { String(self) }
+    public func appendArrayElement(to literal: inout [UInt8]) { appendDigits(to: &literal) }
 }
 
 extension Int64: PostgresArrayElement {
     public var postgresText: String? { String(self) }
+    public func appendArrayElement(to literal: inout [UInt8]) { appendDigits(to: &literal) }
 }
 
 extension Int32: PostgresArrayElement {
     public var postgresText: String? { String(self) }
+    public func appendArrayElement(to literal: inout [UInt8]) { appendDigits(to: &literal) }
 }
 
 extension Double: PostgresArrayElement {
@@ -35,6 +68,7 @@ extension Double: PostgresArrayElement {
 
 extension Bool: PostgresArrayElement {
     public var postgresText: String? { self ? "t" : "f" }
+    public func appendArrayElement(to literal: inout [UInt8]) { literal.append(self ? UInt8(ascii: "t") : UInt8(ascii: "f")) }
 }
 
 extension Date: PostgresArrayElement {
@@ -56,26 +90,28 @@ extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
     }
 }
 
-extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {}
+extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
+    public func appendArrayElement(to literal: inout [UInt8]) {
+        switch self {
+        case .none: literal.append(contentsOf: "NULL".utf8)
+        case .some(let value): value.appendArrayElement(to: &literal)
+        }
+    }
+}
 
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
-    /// An array literal; every element is quoted so that no content can break out of it.
+    /// An array literal; every element is quoted (or a bare number, `t`/`f`, `NULL`), so that no
+    /// content can break out of it. Built as UTF-8 bytes: arrays are most of what a completion sends.
     public var postgresText: String? {
-        var literal = "{"
-        for (index, element) in enumerated() {
-            if index > 0 { literal += "," }
-            guard let text = element.postgresText else {
-                literal += "NULL"
-                continue
-            }
-            literal += "\""
-            for scalar in text.unicodeScalars {
-                if scalar == "\"" || scalar == "\\" { literal += "\\" }
-                literal.unicodeScalars.append(scalar)
-            }
-            literal += "\""
+        var literal: [UInt8] = []
+        literal.reserveCapacity(2 + count * 8)
+        literal.append(UInt8(ascii: "{"))
+        for index in indices {
+            if index != startIndex { literal.append(UInt8(ascii: ",")) }
+            self[index].appendArrayElement(to: &literal)
         }
-        return literal + "}"
+        literal.append(UInt8(ascii: "}"))
+        return String(decoding: literal, as: UTF8.self)
     }
 }
 
