@@ -86,6 +86,35 @@ struct PostgresTests {
         #expect(try await database.query("SELECT 41 + 1").one().decode(Int.self, at: 0) == 42)
     }
 
+    @Test("array parameters of every element kind round-trip: quoted text, bare numbers and booleans, NULLs")
+    func arrayParametersRoundTrip() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let texts: [String?] = ["a\"b", "back\\slash", "{braces},comma", "NULL", nil, "", " spaced ", "微信 🐧"]
+        let row = try await database.query("""
+            SELECT (SELECT array_agg(coalesce(t, '<null here>') ORDER BY n) FROM unnest(\(texts)::text[]) WITH ORDINALITY AS u (t, n))::text,
+                   array_length(\(texts)::text[], 1),
+                   (\([Int64.min, -1, 0, Int64.max])::bigint[])::text,
+                   (\([Int.min, 42])::bigint[])::text, (\([Int32.min, Int32.max])::int[])::text,
+                   (\([true, false])::bool[])::text, (\([Int64?.none, 7])::bigint[])::text,
+                   (\([Data([0, 255]), Data()])::bytea[])::text, (\([Int64]())::bigint[])::text
+            """).one()
+        let back = try row.decode(String.self, at: 0)
+        let expected = "{" + texts.map { text -> String in
+            let value = text ?? "<null here>"
+            return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }.joined(separator: ",") + "}"
+        #expect(back == expected)
+        #expect(try row.decode(Int.self, at: 1) == texts.count)
+        #expect(try row.decode(String.self, at: 2) == "{-9223372036854775808,-1,0,9223372036854775807}")
+        #expect(try row.decode(String.self, at: 3) == "{-9223372036854775808,42}")
+        #expect(try row.decode(String.self, at: 4) == "{-2147483648,2147483647}")
+        #expect(try row.decode(String.self, at: 5) == "{t,f}")
+        #expect(try row.decode(String.self, at: 6) == "{NULL,7}")
+        #expect(try row.decode(String.self, at: 7) == #"{"\\x00ff","\\x"}"#)
+        #expect(try row.decode(String.self, at: 8) == "{}")
+    }
+
     @Test("interpolated values are bind parameters, so hostile strings round-trip unchanged")
     func valuesAreParameters() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
