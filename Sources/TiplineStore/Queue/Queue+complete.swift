@@ -70,13 +70,10 @@ extension Queue {
     static func completeWithoutContacts(_ batch: [ProcessedReport], lease: Lease, on connection: Connection) throws -> Completion {
         let ids = batch.map(\.job.reportID)
         let completed = try connection.queryPrepared("""
-            WITH fenced AS (
-                DELETE FROM jobs j
-                 USING unnest(\(ids)::bigint[], \(batch.map(\.job.attempt))::int[], \(batch.map(\.analysis.category.rawValue))::text[])
-                       AS c (id, attempt, category)
-                 WHERE j.report_id = c.id AND j.attempt = c.attempt
-                   AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
-                RETURNING j.report_id, j.attempt, c.category
+            WITH gone AS (
+                \(fragment: fence(batch, lease: lease))
+            ), fenced AS (
+                SELECT g.report_id, g.attempt, (\(batch.map(\.analysis.category.rawValue))::text[])[g.n] AS category FROM gone g
             ), tallied AS (
                 INSERT INTO report_tallies AS t (minute, backend, done, rental, sale, buyback, lookup, other)
                 SELECT date_trunc('minute', now()), pg_backend_pid(), count(*),
@@ -97,6 +94,24 @@ extension Queue {
         return Completion(completed: ids.filter { done.contains($0) }, refused: ids.filter { !done.contains($0) }, escalations: 0)
     }
 
+    /// The fence: deletes the batch's job rows that this lease still holds (owner and attempt); columns:
+    /// report_id, attempt, and the report's position in the batch (from 1). The deletion locks them
+    /// until commit, and a rollback brings them back.
+    ///
+    /// Each job is found by key (`report_id = ANY`, its attempt by its position in the arrays): a join
+    /// with `unnest` was planned with the lease index outside and the unnest rescanned once per
+    /// running job (every lane's), 1.2 of a fence's 1.6 ms.
+    static func fence(_ batch: [ProcessedReport], lease: Lease) -> Query {
+        let ids = batch.map(\.job.reportID)
+        return """
+            DELETE FROM jobs j
+             WHERE j.report_id = ANY(\(ids)::bigint[])
+               AND j.attempt = (\(batch.map(\.job.attempt))::int[])[array_position(\(ids)::bigint[], j.report_id)]
+               AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
+            RETURNING j.report_id, j.attempt, array_position(\(ids)::bigint[], j.report_id) AS n
+            """
+    }
+
     static func complete(_ batch: [ProcessedReport], lease: Lease, on tx: Connection) throws -> Completion {
         // 1. Fence: delete the job rows this lease still holds (owner and attempt). The deletion
         //    locks them until commit, and a rollback brings them back. The ladder in force (the
@@ -109,11 +124,7 @@ extension Queue {
         let asked = Array(Set(batch.flatMap(\.analysis.contacts))).sorted()
         let rows = try tx.queryPrepared("""
             WITH fenced AS (
-                DELETE FROM jobs j
-                 USING unnest(\(batch.map(\.job.reportID))::bigint[], \(batch.map(\.job.attempt))::int[]) AS c (id, attempt)
-                 WHERE j.report_id = c.id AND j.attempt = c.attempt
-                   AND j.state = 'running' AND j.lease_owner = \(lease.owner.uuidString)
-                RETURNING j.report_id
+                \(fragment: fence(batch, lease: lease))
             ), ladder AS MATERIALIZED (
                 SELECT * FROM ladder_policies ORDER BY id DESC LIMIT 1
             ), found AS MATERIALIZED (
