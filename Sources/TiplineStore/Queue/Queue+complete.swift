@@ -131,7 +131,7 @@ extension Queue {
                 \(fragment: StoredContacts.lookup(asked))
             ), inserted AS (
                 \(fragment: StoredContacts.insert(asked, where: """
-                    NOT EXISTS (SELECT 1 FROM found f WHERE f.n = a.n) AND (SELECT count(*) FROM fenced) = \(batch.count)
+                    a.n NOT IN (SELECT f.n FROM found f) AND (SELECT count(*) FROM fenced) = \(batch.count)
                     """))
             )
             SELECT l.window_days, l.review, l.restrict_at, l.suspend, l.refer, fenced.report_id,
@@ -395,18 +395,16 @@ extension Queue {
         }
         let ids = try tx.queryPrepared("""
             WITH drawn AS MATERIALIZED (
-                SELECT nextval('offenders_id_seq') AS id FROM generate_series(1, \(provisional.count))
-            ), ids AS (
-                SELECT row_number() OVER (ORDER BY id) AS n, id FROM drawn
+                SELECT array_agg(id ORDER BY id) AS ids
+                  FROM (SELECT nextval('offenders_id_seq') AS id FROM generate_series(1, \(provisional.count))) s
             )
             INSERT INTO offenders (id, level, merged_into)
-            SELECT i.id, v.level, coalesce(s.id, v.into_old)
-              FROM unnest(\(provisional.map { book.ownLevel(of: $0).rawValue })::text[],
+            SELECT d.ids[v.n::int], v.level, coalesce(d.ids[v.into_new], v.into_old)
+              FROM drawn d,
+                   unnest(\(provisional.map { book.ownLevel(of: $0).rawValue })::text[],
                           \(survivors.map { $0.flatMap { position[$0] } })::int[],
                           \(survivors.map { $0.flatMap { position[$0] == nil ? $0 : nil } })::bigint[]) WITH ORDINALITY
                    AS v (level, into_new, into_old, n)
-              JOIN ids i ON i.n = v.n
-              LEFT JOIN ids s ON s.n = v.into_new
              ORDER BY 1
             RETURNING id
             """).map { try $0.decode(Int64.self, at: 0) }.sorted()
