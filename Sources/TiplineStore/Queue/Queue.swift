@@ -221,11 +221,4 @@ public struct Queue: Sendable {
     public func isIdle() async throws -> Bool {
         try await database.query("SELECT NOT EXISTS (SELECT 1 FROM jobs)").one().decode(Bool.self, at: 0)
     }
-
-    /// True when a job is ready to claim now.
-    public func hasReadyJobs() async throws -> Bool {
-        try await database.query("""
-            SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'retrying') AND run_at <= now())
-            """).one().decode(Bool.self, at: 0)
-    }
 }
