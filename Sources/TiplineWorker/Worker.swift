@@ -276,7 +276,19 @@ public final class Worker: Service, Sendable {
         while true {
             attempt += 1
             do {
-                record(try await queue.complete(batch, lease: lease))
+                var done = try await queue.complete(batch, lease: lease)
+                if !done.refused.isEmpty {
+                    // An attempt before (a retry here, or the listening session's) may have committed
+                    // as its connection broke. Checked only for refused reports, which are rare.
+                    let earlier = Set(try await queue.completedEarlier(batch, refused: done.refused))
+                    if !earlier.isEmpty {
+                        logger.info("completed by the attempt whose connection broke during its commit",
+                                    metadata: ["count": "\(earlier.count)"])
+                        done.completed += done.refused.filter { earlier.contains($0) }
+                        done.refused.removeAll { earlier.contains($0) }
+                    }
+                }
+                record(done)
                 return
             } catch let error as PostgresError where error.isTransient && attempt < 8 {
                 // Deadlocks and serialization failures roll back whole; a lost connection is retried

@@ -183,6 +183,37 @@ struct QueueTests {
         }
     }
 
+    @Test("a retried completion tells its own earlier commit from a lost lease")
+    func retryRecognisesItsOwnCommit() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["V信: retry_seller1 出租", "扣扣：23456789", "没有联系方式的广告"], to: db)
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 30)
+            let jobs = try await queue.claim(limit: 10, lease: lease)
+            try #require(jobs.count == 3)
+            let batch = Self.process(jobs)
+            // The first completion commits (as one whose connection then broke would have).
+            let first = try await queue.complete(Array(batch.prefix(2)), lease: lease)
+            try #require(first.completed.count == 2)
+            // The third report's lease is lost: rescued and completed by another worker at attempt 2.
+            let third = jobs[2].reportID
+            try await db.database.execute("""
+                UPDATE jobs SET attempt = 2, lease_owner = \(UUID().uuidString)::uuid WHERE report_id = \(third)
+                """)
+            let retry = try await queue.complete(batch, lease: lease)
+            #expect(retry.completed.isEmpty && Set(retry.refused) == Set(jobs.map(\.reportID)))
+            let earlier = try await queue.completedEarlier(batch, refused: retry.refused)
+            #expect(earlier == jobs.prefix(2).map(\.reportID))
+            // Done by someone else at a later attempt is not this batch's work either.
+            try await db.database.execute("""
+                WITH gone AS (DELETE FROM jobs WHERE report_id = \(third) RETURNING report_id)
+                UPDATE reports r SET state = 'done', outcome = 'no_contact', attempts = 2, processed_at = now()
+                  FROM gone WHERE r.id = gone.report_id
+                """)
+            #expect(try await queue.completedEarlier(batch, refused: [third]).isEmpty)
+        }
+    }
+
     @Test("a rescue never undoes a completion")
     func rescueAfterCompletionIsNoOp() async throws {
         try await TestDatabase.with { db in

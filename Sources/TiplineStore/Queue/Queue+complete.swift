@@ -64,6 +64,22 @@ extension Queue {
         return try connection.transaction { tx in try complete(batch, lease: lease, on: tx) }
     }
 
+    /// Of the reports a completion `refused`, those already done at the attempt `batch` made. A
+    /// completion whose connection broke during its `COMMIT` may have committed: its retry then
+    /// finds its own jobs fenced. They are this worker's work, not a lost lease: any other worker
+    /// completes a report only at a later attempt (every claim counts one).
+    public func completedEarlier(_ batch: [ProcessedReport], refused: [Int64]) async throws -> [Int64] {
+        let attempts = Dictionary(batch.map { ($0.job.reportID, $0.job.attempt) }, uniquingKeysWith: max)
+        let ids = refused.filter { attempts[$0] != nil }
+        guard !ids.isEmpty else { return [] }
+        let done = Set(try await database.query("""
+            SELECT r.id FROM unnest(\(ids)::bigint[], \(ids.map { attempts[$0]! })::int[]) AS b (id, attempt)
+              JOIN reports r ON r.id = b.id
+             WHERE r.state = 'done' AND r.attempts = b.attempt
+            """).map { try $0.decode(Int64.self, at: 0) })
+        return ids.filter { done.contains($0) }
+    }
+
     /// The whole completion of a batch without contacts, as one statement (atomic on its own): the
     /// fence deletes the job rows this lease still holds, and only those reports get their outcome
     /// (`no_contact`) and count in this minute's tally.
