@@ -22,6 +22,18 @@ struct QueueTests {
         jobs.map { ProcessedReport(job: $0, analysis: Analysis(text: $0.body)) }
     }
 
+    /// Submits `texts`, claims them all in one batch under a 30-second lease, and reads them.
+    static func claimedBatch(
+        _ texts: [String], in db: TestDatabase
+    ) async throws -> (queue: Queue, lease: Lease, jobs: [ClaimedJob], batch: [ProcessedReport]) {
+        _ = try await submit(texts, to: db)
+        let queue = Queue(database: db.database)
+        let lease = Lease(owner: UUID(), seconds: 30)
+        let jobs = try await queue.claim(limit: 10, lease: lease)
+        try #require(jobs.count == texts.count)
+        return (queue, lease, jobs, process(jobs))
+    }
+
     @Test("a worker whose lease expired cannot complete; the new owner can")
     func expiredLeaseIsFenced() async throws {
         try await TestDatabase.with { db in
@@ -133,12 +145,8 @@ struct QueueTests {
     @Test("a batch with contacts that the fence partly refuses stores the contacts of the reports it kept, and only those")
     func partlyRefusedBatchStoresOnlyItsContacts() async throws {
         try await TestDatabase.with { db in
-            _ = try await Self.submit(["出租微信 V信: seller_kept1", "空白号18元 扣扣：20000011", "出租微信 V信: seller_stolen9"], to: db)
-            let queue = Queue(database: db.database)
-            let lease = Lease(owner: UUID(), seconds: 30)
-            let jobs = try await queue.claim(limit: 10, lease: lease)
-            try #require(jobs.count == 3)
-            let batch = Self.process(jobs)
+            let (queue, lease, jobs, batch) = try await Self.claimedBatch(
+                ["出租微信 V信: seller_kept1", "空白号18元 扣扣：20000011", "出租微信 V信: seller_stolen9"], in: db)
             try #require(batch.allSatisfy { $0.analysis.contacts.count == 1 })
             let stolen = jobs[2].reportID
             try await db.database.execute("UPDATE jobs SET lease_owner = \(UUID().uuidString)::uuid WHERE report_id = \(stolen)")
@@ -154,12 +162,8 @@ struct QueueTests {
     @Test("a batch without contacts completes in one statement: only the jobs its lease still holds, each counted once")
     func contactlessBatchIsFenced() async throws {
         try await TestDatabase.with { db in
-            _ = try await Self.submit(["出租微信号，价格私聊", "收购旧号，懂的来", "这个广告没有联系方式"], to: db)
-            let queue = Queue(database: db.database)
-            let lease = Lease(owner: UUID(), seconds: 30)
-            let jobs = try await queue.claim(limit: 10, lease: lease)
-            try #require(jobs.count == 3)
-            let batch = Self.process(jobs)
+            let (queue, lease, jobs, batch) = try await Self.claimedBatch(
+                ["出租微信号，价格私聊", "收购旧号，懂的来", "这个广告没有联系方式"], in: db)
             try #require(batch.allSatisfy { $0.analysis.contacts.isEmpty })
             // Another worker took over the last job (its lease ran out and it was claimed again).
             let stolen = jobs[2].reportID
@@ -186,12 +190,8 @@ struct QueueTests {
     @Test("a retried completion tells its own earlier commit from a lost lease")
     func retryRecognisesItsOwnCommit() async throws {
         try await TestDatabase.with { db in
-            _ = try await Self.submit(["V信: retry_seller1 出租", "扣扣：23456789", "没有联系方式的广告"], to: db)
-            let queue = Queue(database: db.database)
-            let lease = Lease(owner: UUID(), seconds: 30)
-            let jobs = try await queue.claim(limit: 10, lease: lease)
-            try #require(jobs.count == 3)
-            let batch = Self.process(jobs)
+            let (queue, lease, jobs, batch) = try await Self.claimedBatch(
+                ["V信: retry_seller1 出租", "扣扣：23456789", "没有联系方式的广告"], in: db)
             // The first completion commits (as one whose connection then broke would have).
             let first = try await queue.complete(Array(batch.prefix(2)), lease: lease)
             try #require(first.completed.count == 2)
