@@ -289,4 +289,38 @@ struct QueueTests {
             #expect(try await OffenderView.find("qq:7788990", in: db.database)?.id == survivor)
         }
     }
+
+    @Test("new sellers beside a stored one get ids in creation order, none wasted; one absorbed within the batch resolves")
+    func newSellersBesideStoredOne() async throws {
+        try await TestDatabase.with { db in
+            // A stored seller, then a batch that locks it (and reads its history) while creating two
+            // new sellers, the second absorbed into the first by the batch's last report.
+            _ = try await Self.submit(
+                ["V信: stored_one1", "扣扣：5566778", "V信: stored_one1", "V信: fresh_bbb2", "微信号：fresh_bbb2 QQ 5566778"], to: db)
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 30)
+            _ = try await queue.complete(Self.process(try await queue.claim(limit: 1, lease: lease)), lease: lease)
+            let stored = try await db.int("SELECT min(id)::int FROM offenders")
+            let jobs = try await queue.claim(limit: 10, lease: lease)
+            try #require(jobs.count == 4)
+            let completion = try await queue.complete(Self.process(jobs), lease: lease)
+            #expect(completion.completed.count == 4 && completion.refused.isEmpty)
+            let rows = try await db.database.query("SELECT id, merged_into, level FROM offenders WHERE id > \(stored) ORDER BY id")
+            try #require(rows.count == 2)
+            let first = try rows[0].decode(Int64.self, at: 0)
+            #expect(first == Int64(stored) + 1)
+            #expect(try rows[0].decodeIfPresent(Int64.self, at: 1) == nil)
+            #expect(try rows[1].decode(Int64.self, at: 0) == first + 1)
+            #expect(try rows[1].decodeIfPresent(Int64.self, at: 1) == first)
+            // Three reports by three reporters land on the new seller: restrict; two on the stored one: review.
+            #expect(try rows[0].decode(String.self, at: 2) == "restrict")
+            #expect(try await db.database.query("SELECT level FROM offenders WHERE id = \(stored)").one().decode(String.self, at: 0) == "review")
+            #expect(try await db.int("""
+                SELECT count(*)::int FROM reports r JOIN offenders o ON o.id = r.offender_id
+                 WHERE coalesce(o.merged_into, o.id) = \(first)
+                """) == 3)
+            // Exactly the ids used were drawn from the sequence.
+            #expect(try await db.int("SELECT last_value::int FROM offenders_id_seq") == Int(first) + 1)
+        }
+    }
 }

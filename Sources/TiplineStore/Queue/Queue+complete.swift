@@ -43,11 +43,13 @@ extension Queue {
     /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
     ///    moved a contact to an offender not yet locked (sellers at the top of the ladder that the
     ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
+    ///    The locks and the re-read (owners, the sellers' past reports, and ids for the new sellers
+    ///    a dry run predicts) go in one round trip.
     /// 4. Group and level in memory (`SellerBook`), then write new offenders; merges, contact owners
     ///    and levels in one statement; counters and outcomes (with each report's contact ids) in
-    ///    another; then escalations. These last three read nothing back: they are queued and go to
-    ///    the server with the `COMMIT`, in one round trip (as the transaction's `BEGIN` goes with the
-    ///    fence).
+    ///    another; then escalations. These read nothing back: they are queued and go to the server
+    ///    with the `COMMIT`, in one round trip (as the transaction's `BEGIN` goes with the fence).
+    ///    Only a batch whose new sellers have no drawn ids yet (it locked nothing) draws them first.
     ///
     /// A batch in which no report has a contact (`--noop`, or ads without any) touches no seller:
     /// its fence, outcomes and counters are one statement, with no transaction block around it.
@@ -193,8 +195,8 @@ extension Queue {
         if !raced.isEmpty { stored.merge(try StoredContacts.read(raced, on: tx)) }
         // 3. Offender locks and what the book needs.
         let loaded = try loadSellerBook(for: mine, contacts: stored, ladder: ladder, on: tx)
-        var book = loaded.0
-        let locked = loaded.1
+        var book = loaded.book
+        let locked = loaded.locked
 
         // 4. Group and level in batch order.
         var placements: [Int64: SellerBook.Placement] = [:]
@@ -206,7 +208,7 @@ extension Queue {
             placements[report.job.reportID] = placement
             if let rise = placement.rise { rises.append((rise, report.job.reportID)) }
         }
-        let realID = try allocateOffenders(book, on: tx)
+        let realID = try allocateOffenders(book, drawn: loaded.drawn, on: tx)
         func final(_ id: Int64) -> Int64 { realID(book.survivor(of: id)) }
 
         var levels: [Int64: Level] = [:]
@@ -313,12 +315,15 @@ extension Queue {
         return Completion(completed: mine.map(\.job.reportID), refused: refused, escalations: rises.count)
     }
 
-    /// Step 3: lock the contacts' offenders and load what the book needs. Returns the book and the
-    /// contacts' owners and levels as read under the locks.
+    /// Step 3: lock the contacts' offenders and load what the book needs. Returns the book, the
+    /// contacts' owners and levels as read under the locks, and offender ids drawn for the book's
+    /// new sellers (as many as a dry run under the last locks created; possibly too few or too many).
     private static func loadSellerBook(
         for batch: [ProcessedReport], contacts first: StoredContacts, ladder: Ladder, on tx: Connection
-    ) throws -> (SellerBook, StoredContacts) {
-        guard !first.ids.isEmpty else { return (SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]), first) }
+    ) throws -> (book: SellerBook, locked: StoredContacts, drawn: [Int64]) {
+        guard !first.ids.isEmpty else {
+            return (SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]), first, [])
+        }
         // Lock the owning offenders, re-reading the owners until no concurrent merge moved a contact
         // to an offender not yet locked. A seller at the top of the ladder that this batch does not
         // absorb into another is only read: FOR SHARE keeps merges and level changes out until commit, yet lets
@@ -332,16 +337,12 @@ extension Queue {
         // Sellers already at the top of the ladder need no history at all: nothing can raise them.
         var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
         var current = first
-        // The history the owners of the round before need, read with this round's owners: when the
-        // owners did not change, it is the one needed (saves a round trip).
-        var history = SellerHistory(whole: [], windowed: [], spans: [])
+        // The history a round's owners need, read with the owners right after that round's locks
+        // (the lock and the re-read go in one round trip, as two statements: the re-read's snapshot
+        // is taken once the locks are held). When the owners did not change, it is the one needed.
         var read: (SellerHistory, [Int64: [SellerBook.Event]])?
-        for round in 0..<50 {
-            if round > 0 {
-                let (reread, events) = try first.reread(with: history, on: tx)
-                current = reread
-                read = (history, events)
-            }
+        var drawn: [Int64] = []
+        for _ in 0..<50 {
             let levels = current.levels
             var dry = SellerBook(ladder: ladder, owners: current.owners, levels: levels, events: [:])
             var spans: [Int64: SellerHistory.Span] = [:]
@@ -355,7 +356,7 @@ extension Queue {
             let merging = Set(dry.merges.flatMap { [$0.absorbed, $0.into] }).intersection(levels.keys)
             let climbing = Set(levels.filter { $0.value < Level.top }.keys)
             let windowed = climbing.subtracting(merging).sorted()
-            history = SellerHistory(
+            let history = SellerHistory(
                 whole: merging.intersection(climbing).sorted(), windowed: windowed,
                 // Every stored seller that does not merge holds one of the batch's reports (the one
                 // naming its contact); whole, should that ever not be so.
@@ -369,7 +370,10 @@ extension Queue {
             // The owners above were read after every lock this batch holds: if they need no other
             // lock, they are final (a merge moves contacts and marks the absorbed offender in one
             // transaction, and none can touch an offender this batch holds).
-            if toUpdate.isEmpty, toShare.isEmpty { break }
+            if toUpdate.isEmpty, toShare.isEmpty {
+                if read?.0 != history { read = (history, history.isEmpty ? [:] : try history.read(on: tx)) }
+                break
+            }
             // One statement, one pass in id order, each row in its own mode: shared locks taken
             // first and exclusive ones after could close a cycle with a batch doing the opposite.
             // A later round would lock out of that order, so it does not wait: a lock held elsewhere
@@ -377,8 +381,8 @@ extension Queue {
             // the owners afresh, instead of waiting out a deadlock.
             let ids = (toShare + toUpdate).sorted()
             let forUpdate = ids.map { toUpdate.contains($0) }
-            let wait = round == 0 ? "" : " NOWAIT"
-            try tx.queryPrepared("""
+            let wait = held.isEmpty ? "" : " NOWAIT"
+            tx.queuePrepared("""
                 SELECT x.id FROM unnest(\(ids)::bigint[], \(forUpdate)::bool[]) AS x (id, exclusive)
                   LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND NOT x.exclusive
                                      FOR SHARE\(unescaped: wait)) s ON true
@@ -386,45 +390,39 @@ extension Queue {
                                      FOR UPDATE\(unescaped: wait)) u ON true
                 """)
             for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
+            // The re-read also draws ids for the sellers this dry run creates: the book made under
+            // these locks (if they are the last) creates the same ones.
+            let reread = try first.reread(with: history, drawing: dry.created.count - drawn.count, on: tx)
+            current = reread.contacts
+            read = (history, reread.events)
+            drawn += reread.drawn
         }
-        let events: [Int64: [SellerBook.Event]]
-        if let read, read.0 == history {
-            events = read.1
-        } else {
-            events = history.isEmpty ? [:] : try history.read(on: tx)
-        }
-        return (SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events), current)
+        return (SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: read?.1 ?? [:]), current, drawn)
     }
 
     /// Gives the batch's provisional offenders real ids, in creation order (so lower stays older),
-    /// and stores them, in one statement.
-    private static func allocateOffenders(_ book: SellerBook, on tx: Connection) throws -> @Sendable (Int64) -> Int64 {
+    /// and queues their insert. Ids drawn earlier (`drawn`) are used first; more are drawn if needed.
+    private static func allocateOffenders(_ book: SellerBook, drawn: [Int64], on tx: Connection) throws -> @Sendable (Int64) -> Int64 {
         let provisional = book.created
         guard !provisional.isEmpty else { return { $0 } }
-        let position = Dictionary(uniqueKeysWithValues: provisional.enumerated().map { ($1, $0 + 1) })
-        // Offenders absorbed within the batch are stored too (merged), so that escalation rows
-        // written for them and their ids keep resolving. A survivor is named by its position among
-        // the new offenders (its id is drawn here) or, if it existed before, by its id.
-        let survivors = provisional.map { id -> Int64? in
-            let survivor = book.survivor(of: id)
-            return survivor == id ? nil : survivor
+        var ids = drawn
+        if ids.count < provisional.count {
+            ids += try tx.queryPrepared("""
+                SELECT nextval('offenders_id_seq') FROM generate_series(1, \(provisional.count - ids.count))
+                """).map { try $0.decode(Int64.self, at: 0) }
         }
-        let ids = try tx.queryPrepared("""
-            WITH drawn AS MATERIALIZED (
-                SELECT array_agg(id ORDER BY id) AS ids
-                  FROM (SELECT nextval('offenders_id_seq') AS id FROM generate_series(1, \(provisional.count))) s
-            )
-            INSERT INTO offenders (id, level, merged_into)
-            SELECT d.ids[v.n::int], v.level, coalesce(d.ids[v.into_new], v.into_old)
-              FROM drawn d,
-                   unnest(\(provisional.map { book.ownLevel(of: $0).rawValue })::text[],
-                          \(survivors.map { $0.flatMap { position[$0] } })::int[],
-                          \(survivors.map { $0.flatMap { position[$0] == nil ? $0 : nil } })::bigint[]) WITH ORDINALITY
-                   AS v (level, into_new, into_old, n)
-             ORDER BY 1
-            RETURNING id
-            """).map { try $0.decode(Int64.self, at: 0) }.sorted()
+        ids = Array(ids.sorted().prefix(provisional.count))
         let mapping = Dictionary(uniqueKeysWithValues: zip(provisional, ids))
+        // Offenders absorbed within the batch are stored too (merged), so that escalation rows
+        // written for them and their ids keep resolving.
+        tx.queuePrepared("""
+            INSERT INTO offenders (id, level, merged_into)
+            SELECT * FROM unnest(\(ids)::bigint[], \(provisional.map { book.ownLevel(of: $0).rawValue })::text[],
+                                 \(provisional.map { id -> Int64? in
+                                     let survivor = book.survivor(of: id)
+                                     return survivor == id ? nil : mapping[survivor] ?? survivor
+                                 })::bigint[])
+            """)
         return { mapping[$0] ?? $0 }
     }
 }
@@ -504,28 +502,36 @@ struct StoredContacts {
         levels.merge(other.levels) { $1 }
     }
 
-    /// Reads the same rows again, by id, and in the same statement the history named.
+    /// Reads the same rows again, by id, and in the same statement the history named and `draw`
+    /// new offender ids. Sends the statements queued before it (the locks) in the same round trip.
     func reread(
-        with history: SellerHistory, on tx: Connection
-    ) throws -> (StoredContacts, [Int64: [SellerBook.Event]]) {
+        with history: SellerHistory, drawing draw: Int, on tx: Connection
+    ) throws -> (contacts: StoredContacts, events: [Int64: [SellerBook.Event]], drawn: [Int64]) {
         let byID = Dictionary(uniqueKeysWithValues: ids.map { ($0.value, $0.key) })
         var stored = StoredContacts()
         var events: [Int64: [SellerBook.Event]] = [:]
+        var drawn: [Int64] = []
+        // Rows of three kinds: a contact (its id in column 0), a drawn offender id (column 1), a
+        // past report (neither).
         for row in try tx.queryPrepared("""
             SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id),
                    NULL::timestamptz, NULL::bytea
               FROM contacts c WHERE c.id = ANY(\(Array(byID.keys))::bigint[])
+            UNION ALL
+            SELECT NULL, nextval('offenders_id_seq'), NULL, NULL, NULL, NULL FROM generate_series(1, \(max(draw, 0)))
             UNION ALL
             SELECT NULL, NULL, h.offender_id, NULL, h.reported_at, h.reporter_hash
               FROM (\(fragment: history.query())) h
             """) {
             if let id = try row.decodeIfPresent(Int64.self, at: 0) {
                 try stored.add(byID[id]!, row, from: 0)
+            } else if let id = try row.decodeIfPresent(Int64.self, at: 1) {
+                drawn.append(id)
             } else {
                 try SellerHistory.add(row, columns: (2, 4, 5), to: &events)
             }
         }
-        return (stored, events)
+        return (stored, events, drawn)
     }
 
     /// Columns from `column` on: (key), id, offender_id, level.
