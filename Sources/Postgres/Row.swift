@@ -55,33 +55,51 @@ extension Data: PostgresDecodable {
 /// One row of a result, copied out of libpq so it outlives the `PGresult`.
 public struct Row: Sendable {
     /// Column names, shared by every row of a result.
-    let columns: ColumnIndex
+    @usableFromInline let columns: ColumnIndex
     /// Text values; `nil` is SQL NULL.
-    let values: [String?]
+    @usableFromInline let values: [String?]
+
+    init(columns: ColumnIndex, values: [String?]) {
+        self.columns = columns
+        self.values = values
+    }
 
     /// The number of columns.
     public var count: Int { values.count }
 
+    // `decode` and `decodeIfPresent` are inlinable so that each caller gets them specialised for
+    // its type: the generic entry points looked up `Optional<T>`'s metadata on every call (5% of
+    // a worker's CPU, which decodes about 40 values per report). Their errors are built out of line.
+
     /// Decodes column `index`, failing on NULL or on a value of the wrong shape.
+    @inlinable
     public func decode<T: PostgresDecodable>(_ type: T.Type = T.self, at index: Int) throws -> T {
-        guard let value = try decodeIfPresent(type, at: index) else {
-            throw PostgresError(
-                code: .decodingFailed, message: "column \(columns.names[index]) is NULL, expected \(T.self)")
-        }
+        guard let value = try decodeIfPresent(type, at: index) else { throw nullError(at: index, expected: T.self) }
         return value
     }
 
     /// Decodes column `index`, giving `nil` for SQL NULL.
+    @inlinable
     public func decodeIfPresent<T: PostgresDecodable>(_ type: T.Type = T.self, at index: Int) throws -> T? {
-        guard index < values.count else {
-            throw PostgresError(code: .decodingFailed, message: "no column \(index) in a row of \(values.count)")
-        }
+        guard index < values.count else { throw missingError(at: index) }
         guard let text = values[index] else { return nil }
-        guard let value = T(postgresText: Substring(text)) else {
-            throw PostgresError(
-                code: .decodingFailed, message: "column \(columns.names[index]) is not a valid \(T.self)")
-        }
+        guard let value = T(postgresText: Substring(text)) else { throw shapeError(at: index, expected: T.self) }
         return value
+    }
+
+    @usableFromInline
+    func nullError(at index: Int, expected: Any.Type) -> PostgresError {
+        PostgresError(code: .decodingFailed, message: "column \(columns.names[index]) is NULL, expected \(expected)")
+    }
+
+    @usableFromInline
+    func missingError(at index: Int) -> PostgresError {
+        PostgresError(code: .decodingFailed, message: "no column \(index) in a row of \(values.count)")
+    }
+
+    @usableFromInline
+    func shapeError(at index: Int, expected: Any.Type) -> PostgresError {
+        PostgresError(code: .decodingFailed, message: "column \(columns.names[index]) is not a valid \(expected)")
     }
 
     /// Decodes the column called `name`.
@@ -96,6 +114,7 @@ public struct Row: Sendable {
 }
 
 /// Column names of a result and a lookup by name.
+@usableFromInline
 final class ColumnIndex: Sendable {
     let names: [String]
     private let positions: [String: Int]
