@@ -31,11 +31,18 @@ extension PostgresArrayElement {
     }
 }
 
-extension BinaryInteger {
-    /// Digits and a sign need no quotes in an array literal.
+extension FixedWidthInteger {
+    /// Digits and a sign need no quotes in an array literal. Written straight into the literal:
+    /// a completion sends several hundred integers.
     fileprivate func appendDigits(to literal: inout [UInt8]) {
-        var text = String(self)
-        text.withUTF8 { literal.append(contentsOf: $0) }
+        if self < 0 { literal.append(UInt8(ascii: "-")) }
+        let start = literal.count
+        var rest = self.magnitude
+        repeat {
+            literal.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10))
+            rest /= 10
+        } while rest != 0
+        literal[start...].reverse()
     }
 }
 
@@ -132,20 +139,17 @@ enum PostgresHex {
         var text = text
         return text.withUTF8 { digits -> Data? in
             guard digits.count % 2 == 0 else { return nil }
-            var failed = false
-            let bytes = [UInt8](unsafeUninitializedCapacity: digits.count / 2) { out, initialized in
+            var data = Data(count: digits.count / 2)
+            let decoded = data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) -> Bool in
                 var index = 0
                 while index < digits.count {
-                    guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else {
-                        failed = true
-                        break
-                    }
+                    guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return false }
                     out[index / 2] = high << 4 | low
                     index += 2
                 }
-                initialized = index / 2
+                return true
             }
-            return failed ? nil : Data(bytes)
+            return decoded ? data : nil
         }
     }
 

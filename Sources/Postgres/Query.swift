@@ -30,52 +30,66 @@ public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringCon
     public var description: String { sql }
 
     /// `sql` with every placeholder `$n` outside quotes and comments made `$(n + offset)`.
+    ///
+    /// Scans UTF-8 bytes: every character that matters here is ASCII, and no byte of a multi-byte
+    /// character is. Like PostgreSQL's lexer, a dollar-quote tag is letters, digits (not first),
+    /// underscores and any non-ASCII byte.
     static func renumbered(_ sql: String, by offset: Int) -> String {
-        let text = Array(sql.unicodeScalars)
-        var out = String.UnicodeScalarView()
-        var i = 0
-        /// Copies from `i` up to and including the first `terminator` at or after `from`.
-        func copy(through terminator: [Unicode.Scalar], from: Int) {
-            var end = from
-            while end < text.count, !text[end...].starts(with: terminator) { end += 1 }
-            end = min(end + terminator.count, text.count)
-            out += text[i..<end]
-            i = end
-        }
-        func isDigit(_ k: Int) -> Bool { k < text.count && ("0"..."9").contains(text[k]) }
-        func isTagScalar(_ k: Int, first: Bool) -> Bool {
-            k < text.count && (text[k].properties.isAlphabetic || text[k] == "_" || (!first && isDigit(k)))
-        }
-        while i < text.count {
-            let c = text[i]
-            if c == "'" || c == "\"" {
-                copy(through: [c], from: i + 1)  // '' inside a string ends and restarts it: same text
-            } else if c == "-", i + 1 < text.count, text[i + 1] == "-" {
-                copy(through: ["\n"], from: i + 2)
-            } else if c == "/", i + 1 < text.count, text[i + 1] == "*" {
-                copy(through: ["*", "/"], from: i + 2)
-            } else if c == "$", isDigit(i + 1) {
-                var end = i + 1
-                while isDigit(end) { end += 1 }
-                let number = Int(String(String.UnicodeScalarView(text[(i + 1)..<end])))!
-                out += "$\(number + offset)".unicodeScalars
+        var sql = sql
+        return sql.withUTF8 { text -> String in
+            var out: [UInt8] = []
+            out.reserveCapacity(text.count + 16)
+            var i = 0
+            /// Copies from `i` up to and including the first `terminator` at or after `from`.
+            func copy(through terminator: some Collection<UInt8>, from: Int) {
+                var end = from
+                while end < text.count, !text[end...].starts(with: terminator) { end += 1 }
+                end = min(end + terminator.count, text.count)
+                out.append(contentsOf: text[i..<end])
                 i = end
-            } else if c == "$" {
-                // A dollar quote: $$ or $tag$, closed by the same.
-                var end = i + 1
-                while isTagScalar(end, first: end == i + 1) { end += 1 }
-                if end < text.count, text[end] == "$" {
-                    copy(through: Array(text[i...end]), from: end + 1)
+            }
+            func isDigit(_ k: Int) -> Bool { k < text.count && text[k] >= UInt8(ascii: "0") && text[k] <= UInt8(ascii: "9") }
+            func isTagByte(_ k: Int, first: Bool) -> Bool {
+                guard k < text.count else { return false }
+                let c = text[k] | 0x20  // ASCII letters folded to lower case
+                return (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || text[k] == UInt8(ascii: "_") || text[k] >= 0x80
+                    || (!first && isDigit(k))
+            }
+            while i < text.count {
+                let c = text[i]
+                if c == UInt8(ascii: "'") || c == UInt8(ascii: "\"") {
+                    copy(through: CollectionOfOne(c), from: i + 1)  // '' inside a string ends and restarts it: same text
+                } else if c == UInt8(ascii: "-"), i + 1 < text.count, text[i + 1] == UInt8(ascii: "-") {
+                    copy(through: CollectionOfOne(UInt8(ascii: "\n")), from: i + 2)
+                } else if c == UInt8(ascii: "/"), i + 1 < text.count, text[i + 1] == UInt8(ascii: "*") {
+                    copy(through: "*/".utf8, from: i + 2)
+                } else if c == UInt8(ascii: "$"), isDigit(i + 1) {
+                    var number = 0
+                    var end = i + 1
+                    while isDigit(end) {
+                        number = number * 10 + Int(text[end] - UInt8(ascii: "0"))
+                        end += 1
+                    }
+                    out.append(c)
+                    out.append(contentsOf: String(number + offset).utf8)
+                    i = end
+                } else if c == UInt8(ascii: "$") {
+                    // A dollar quote: $$ or $tag$, closed by the same.
+                    var end = i + 1
+                    while isTagByte(end, first: end == i + 1) { end += 1 }
+                    if end < text.count, text[end] == UInt8(ascii: "$") {
+                        copy(through: Array(text[i...end]), from: end + 1)
+                    } else {
+                        out.append(c)
+                        i += 1
+                    }
                 } else {
                     out.append(c)
                     i += 1
                 }
-            } else {
-                out.append(c)
-                i += 1
             }
+            return String(decoding: out, as: UTF8.self)
         }
-        return String(out)
     }
 
     /// Collects literal SQL and bind values.

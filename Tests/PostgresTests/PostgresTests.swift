@@ -142,19 +142,23 @@ struct PostgresTests {
         let inner: Query = """
             SELECT \("b")::text AS x, \(2)::int AS y, $$cost $1$$::text AS z, $q$ $2 $q$::text AS v,
                    'it''s $9' AS w /* $3 */ -- $4
+                   , $é1$ 微信 $5 $é1$::text AS u, '扣扣 $6' AS t, \(-9_000_000_000)::bigint AS s
             """
         let outer: Query = "SELECT \("a")::text, \(1)::int, f.* FROM (\(fragment: inner)\n) f WHERE f.y > \(0)"
         #expect(outer.sql == """
             SELECT $1::text, $2::int, f.* FROM (SELECT $3::text AS x, $4::int AS y, $$cost $1$$::text AS z, $q$ $2 $q$::text AS v,
                    'it''s $9' AS w /* $3 */ -- $4
-            ) f WHERE f.y > $5
+                   , $é1$ 微信 $5 $é1$::text AS u, '扣扣 $6' AS t, $5::bigint AS s
+            ) f WHERE f.y > $6
             """)
-        #expect(outer.binds == ["a", "1", "b", "2", "0"])
+        #expect(outer.binds == ["a", "1", "b", "2", "-9000000000", "0"])
         let row = try await database.query(outer).one()
         #expect(try row.decode(String.self, at: 0) == "a" && row.decode(Int.self, at: 1) == 1)
         #expect(try row.decode(String.self, at: 2) == "b" && row.decode(Int.self, at: 3) == 2)
         #expect(try row.decode(String.self, at: 4) == "cost $1" && row.decode(String.self, at: 5) == " $2 ")
         #expect(try row.decode(String.self, at: 6) == "it's $9")
+        #expect(try row.decode(String.self, at: 7) == " 微信 $5 " && row.decode(String.self, at: 8) == "扣扣 $6")
+        #expect(try row.decode(Int64.self, at: 9) == -9_000_000_000)
     }
 
     @Test("a transaction that throws is rolled back")
