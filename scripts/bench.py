@@ -116,6 +116,7 @@ def pgbench(db, script, clients, seconds, batch, pgoptions=None):
 
 
 def ceiling(a, results):
+    """Sets the ceiling up; returns one repetition of it, like `queue_only`."""
     ref_setup, ref_script = os.path.join(SHARED, "pgbench_setup.sql"), os.path.join(SHARED, "claim_complete.pgbench")
     ref = {}
     rate_seen = {}
@@ -129,7 +130,8 @@ def ceiling(a, results):
     psql("bench_shape", None, [("nrows", a.shape_rows)], os.path.join(HERE, "tipline_setup.sql"))
     note(f"psql -v nrows={a.shape_rows} -f bench/tipline_setup.sql $URL   # on a migrated database; bench/tipline_refill.sql before each run")
     shape = {}
-    for rep in range(a.reps):
+
+    def repetition():
         if have_ref:
             for batch, clients in ((1, 1), (1, 4), (50, 1), (50, 4)):
                 key = (batch, clients)
@@ -155,7 +157,13 @@ def ceiling(a, results):
             rate = (total - left) / a.seconds
             shape.setdefault(f"c{clients}", []).append(rate)
             log(f"ceiling tipline-shape batch 50 clients {clients}: {rate:,.0f} jobs/s")
-    results["ceiling"] = {"reference": {k: stats(v) for k, v in ref.items()}, "shape": {k: stats(v) for k, v in shape.items()}}
+        # The drains that follow in the same minutes must not share the machine with autovacuum
+        # cleaning up after these runs.
+        for db, table in (("bench_shape", "reports"), ("bench_shape", "jobs")) + ((("bench_ref", "jobs"),) if have_ref else ()):
+            psql(db, f"VACUUM {table}")
+        psql(None, "CHECKPOINT")
+        results["ceiling"] = {"reference": {k: stats(v) for k, v in ref.items()}, "shape": {k: stats(v) for k, v in shape.items()}}
+    return repetition
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,10 +222,13 @@ def best_lanes(out):
 
 
 def queue_only(a, results):
+    """Sets the queue-only section up; returns one repetition of it (every process count and lane
+    option), to be run alternately with the pipeline's (see `main`)."""
     path = os.path.join(STATE, "noop.jsonl")
     write_jsonl(path, noop_reports(a.queue_jobs))
     out = {}
-    for rep in range(a.reps):
+
+    def repetition():
         for procs in (1, 2, 4):
             for lanes in a.lane_options:
                 fresh("bench_queue")
@@ -225,16 +236,19 @@ def queue_only(a, results):
                 rate = drain("bench_queue", procs, a.queue_jobs, a, ["--noop"], lanes)
                 out.setdefault((procs, lanes), []).append(rate)
                 log(f"queue-only {procs} process(es) x {lanes} lanes: {rate:,.0f} jobs/s")
-    results["queue"] = best_lanes(out)
+        results["queue"] = best_lanes(out)
+    return repetition
 
 
 def pipeline(a, results):
+    """Sets the pipeline section up; returns one repetition of it, like `queue_only`."""
     path = os.path.join(STATE, "mix.jsonl")
     write_jsonl(path, generate(a.reports, 1))
     note(f"python3 -c 'from chaos import generate; ...' > mix.jsonl   # scripts/chaos.py's generator, {a.reports:,} reports, seed 1")
     note("tipline submit --file mix.jsonl --source bench")
     out, intake = {}, []
-    for rep in range(a.reps):
+
+    def repetition():
         for procs in (1, 2, 4):
             for lanes in a.lane_options:
                 fresh("bench_pipeline")
@@ -242,13 +256,14 @@ def pipeline(a, results):
                 rate = drain("bench_pipeline", procs, a.reports, a, (), lanes)
                 out.setdefault((procs, lanes), []).append(rate)
                 log(f"pipeline {procs} process(es) x {lanes} lanes: {rate:,.0f} reports/s (submit {intake[-1]:,.0f}/s)")
-    results["pipeline"] = best_lanes(out)
-    results["bulk_intake"] = stats(intake)
-    counts = psql("bench_pipeline", """SELECT count(*) FILTER (WHERE outcome = 'no_contact'), count(*) FILTER (WHERE outcome = 'recorded'),
-                                              count(*) FILTER (WHERE outcome = 'escalated'),
-                                              (SELECT count(*) FROM offenders WHERE merged_into IS NULL), (SELECT count(*) FROM contacts)
-                                         FROM reports""")[0]
-    results["mix"] = dict(zip(["no_contact", "recorded", "escalated", "sellers", "contacts"], map(int, counts)))
+        results["pipeline"] = best_lanes(out)
+        results["bulk_intake"] = stats(intake)
+        counts = psql("bench_pipeline", """SELECT count(*) FILTER (WHERE outcome = 'no_contact'), count(*) FILTER (WHERE outcome = 'recorded'),
+                                                  count(*) FILTER (WHERE outcome = 'escalated'),
+                                                  (SELECT count(*) FROM offenders WHERE merged_into IS NULL), (SELECT count(*) FROM contacts)
+                                             FROM reports""")[0]
+        results["mix"] = dict(zip(["no_contact", "recorded", "escalated", "sellers", "contacts"], map(int, counts)))
+    return repetition
 
 
 # ---------------------------------------------------------------------------------------------
@@ -593,7 +608,9 @@ def render(a, m, r):
     c = r.get("ceiling")
     if c:
         out += ["### Ceiling: pgbench, jobs/s", "",
-                f"`-n -M prepared -j C -T {a.seconds}`; jobs/s = jobs completed / {a.seconds} s; a fresh table for every run.", "",
+                f"`-n -M prepared -j C -T {a.seconds}`; jobs/s = jobs completed / {a.seconds} s; a fresh table for every run. "
+                "After each repetition of the ceiling (whose tables are then vacuumed and checkpointed) come one repetition of the "
+                "queue-only drains and one of the pipeline's, so that the ratios below compare the same minutes.", "",
                 "| script | batch | 1 client | 2 clients | 4 clients | 8 clients |", "|---|---|---|---|---|---|"]
         ref = c["reference"]
         for b in (1, 50):
@@ -624,7 +641,8 @@ def render(a, m, r):
                 f"{a.reports:,} reports from `scripts/chaos.py`'s generator (seed 1: repeat sellers with disguised phones, QQ and "
                 f"WeChat ids, cross-links, 3% without contacts; result: {mix.get('sellers', 0):,} sellers, {mix.get('contacts', 0):,} contacts, "
                 f"outcomes {mix.get('recorded', 0):,} recorded / {mix.get('escalated', 0):,} escalated / {mix.get('no_contact', 0):,} no contact), "
-                f"fresh database per run, drained by N processes, each with `--concurrency` {lane_list(a)} at `--batch {a.batch}`; the best median is shown, the other in brackets.", "",
+                f"fresh database per run, drained by N processes, each with `--concurrency` {lane_list(a)} at `--batch {a.batch}`; the best median is shown, the other in brackets. "
+                "Its repetitions alternate with those of the ceiling and the queue-only drains (ceiling, queue, pipeline, ceiling, ...), so that the ratios compare the same minutes.", "",
                 "| processes | `--concurrency` | reports/s | vs queue only |", "|---|---|---|---|"]
         for k in ("1", "2", "4"):
             v, q = r["pipeline"].get(k), r.get("queue", {}).get(k)
@@ -737,9 +755,20 @@ def main():
     results = {}
     steps = [("ceiling", ceiling), ("queue", queue_only), ("pipeline", pipeline), ("latency", latency), ("cost", cost),
              ("intake", http_intake), ("bulk", bulk), ("growth", growth)]
+    # The repetitions of the ceiling, queue-only and pipeline sections alternate (ceiling, queue,
+    # pipeline, ceiling, ...), so that their ratios compare figures from the same minutes: on a
+    # shared machine a slow spell during one whole section skewed them.
+    alternating = ["ceiling", "queue", "pipeline"]
     for name, step in steps:
-        if name in wanted:
+        if name not in wanted:
+            continue
+        if name not in alternating:
             step(a, results)
+        elif name == next(n for n in alternating if n in wanted):
+            repetitions = [s(a, results) for n, s in steps if n in alternating and n in wanted]
+            for _ in range(a.reps):
+                for repetition in repetitions:
+                    repetition()
     for db in ("bench_ref", "bench_shape", "bench_queue", "bench_pipeline", "bench_latency", "bench_cost", "bench_idle", "bench_http", "bench_bulk", "bench_growth"):
         psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     with open(os.path.join(STATE, "results.json"), "w") as f:
