@@ -42,7 +42,7 @@ extension FixedWidthInteger {
             literal.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10))
             rest /= 10
         } while rest != 0
-        literal[start...].reverse()
+        literal[start..<literal.count].reverse()
     }
 }
 

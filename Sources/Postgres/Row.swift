@@ -55,7 +55,7 @@ extension Data: PostgresDecodable {
 /// One row of a result, copied out of libpq so it outlives the `PGresult`.
 public struct Row: Sendable {
     /// Column names, shared by every row of a result.
-    @usableFromInline let columns: ColumnIndex
+    let columns: ColumnIndex
     /// Text values; `nil` is SQL NULL.
     @usableFromInline let values: [String?]
 
@@ -114,7 +114,6 @@ public struct Row: Sendable {
 }
 
 /// Column names of a result and a lookup by name.
-@usableFromInline
 final class ColumnIndex: Sendable {
     let names: [String]
     private let positions: [String: Int]

@@ -142,13 +142,13 @@ struct PostgresTests {
         let inner: Query = """
             SELECT \("b")::text AS x, \(2)::int AS y, $$cost $1$$::text AS z, $q$ $2 $q$::text AS v,
                    'it''s $9' AS w /* $3 */ -- $4
-                   , $é1$ 微信 $5 $é1$::text AS u, '扣扣 $6' AS t, \(-9_000_000_000)::bigint AS s
+                   , $€1$ 微信 $5 $€1$::text AS u, '扣扣 $6' AS t, \(-9_000_000_000)::bigint AS s
             """
         let outer: Query = "SELECT \("a")::text, \(1)::int, f.* FROM (\(fragment: inner)\n) f WHERE f.y > \(0)"
         #expect(outer.sql == """
             SELECT $1::text, $2::int, f.* FROM (SELECT $3::text AS x, $4::int AS y, $$cost $1$$::text AS z, $q$ $2 $q$::text AS v,
                    'it''s $9' AS w /* $3 */ -- $4
-                   , $é1$ 微信 $5 $é1$::text AS u, '扣扣 $6' AS t, $5::bigint AS s
+                   , $€1$ 微信 $5 $€1$::text AS u, '扣扣 $6' AS t, $5::bigint AS s
             ) f WHERE f.y > $6
             """)
         #expect(outer.binds == ["a", "1", "b", "2", "-9000000000", "0"])

@@ -317,7 +317,8 @@ extension Queue {
 
     /// Step 3: lock the contacts' offenders and load what the book needs. Returns the book, the
     /// contacts' owners and levels as read under the locks, and offender ids drawn for the book's
-    /// new sellers (as many as a dry run under the last locks created; possibly too few or too many).
+    /// new sellers (as many as the last locking round's dry run created: usually exactly what the
+    /// book needs; `allocateOffenders` draws any missing, and ids not used are gaps in the sequence).
     private static func loadSellerBook(
         for batch: [ProcessedReport], contacts first: StoredContacts, ladder: Ladder, on tx: Connection
     ) throws -> (book: SellerBook, locked: StoredContacts, drawn: [Int64]) {
@@ -371,8 +372,8 @@ extension Queue {
             // lock, they are final (a merge moves contacts and marks the absorbed offender in one
             // transaction, and none can touch an offender this batch holds).
             if toUpdate.isEmpty, toShare.isEmpty {
-                if read?.0 != history { read = (history, history.isEmpty ? [:] : try history.read(on: tx)) }
-                break
+                let events = read?.0 == history ? read!.1 : history.isEmpty ? [:] : try history.read(on: tx)
+                return (SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events), current, drawn)
             }
             // One statement, one pass in id order, each row in its own mode: shared locks taken
             // first and exclusive ones after could close a cycle with a batch doing the opposite.
@@ -390,14 +391,18 @@ extension Queue {
                                      FOR UPDATE\(unescaped: wait)) u ON true
                 """)
             for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
-            // The re-read also draws ids for the sellers this dry run creates: the book made under
-            // these locks (if they are the last) creates the same ones.
+            // The re-read also draws ids for the sellers this dry run creates (from the owners read
+            // before these locks): unless a concurrent batch changed them, the book made from the
+            // re-read owners creates the same ones.
             let reread = try first.reread(with: history, drawing: dry.created.count - drawn.count, on: tx)
             current = reread.contacts
             read = (history, reread.events)
             drawn += reread.drawn
         }
-        return (SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: read?.1 ?? [:]), current, drawn)
+        // Owners still moving after 50 rounds: start the completion over (a transient error).
+        throw PostgresError(
+            code: .queryFailed, sqlState: .serializationFailure,
+            message: "the batch's sellers kept changing under concurrent merges for 50 lock rounds; the completion starts over")
     }
 
     /// Gives the batch's provisional offenders real ids, in creation order (so lower stays older),
