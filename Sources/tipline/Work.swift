@@ -65,6 +65,15 @@ struct Work: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // SIGTERM and SIGINT are trapped from here on: the service group traps them only once it
+        // runs, and a signal while the worker was still starting used to kill it (exit by signal)
+        // instead of stopping it cleanly. One that arrives early is handed to the group.
+        let early = EarlyShutdown()
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let watcher = Task {
+            for await _ in signals { await early.request() }
+        }
+        defer { watcher.cancel() }
         let key = try ReporterKey.fromEnvironment()
         var options = WorkerOptions(name: name)
         options.concurrency = concurrency
@@ -75,6 +84,11 @@ struct Work: AsyncParsableCommand {
         options.retryBaseSeconds = retryBase
         options.noop = noop
         options.faultInjection = faultInjection || ProcessInfo.processInfo.environment["TIPLINE_FAULT_INJECTION"] == "1"
+        // Tests only: hold the start-up here, before the service group exists, so that a signal can
+        // be sent into it.
+        if options.faultInjection, let delay = ProcessInfo.processInfo.environment["TIPLINE_FAULT_START_DELAY"].flatMap(Double.init) {
+            try await Task.sleep(for: .seconds(delay))
+        }
         let logger = log.logger("tipline.worker")
         let registry = metricsPort == nil ? nil
             : MetricsExport.bootstrap(durationBuckets: WorkerMetricBuckets.durations, valueBuckets: WorkerMetricBuckets.values)
@@ -116,7 +130,28 @@ struct Work: AsyncParsableCommand {
                 services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+            await early.hand(to: group)
             try await group.run()
         }
+    }
+}
+
+/// A shutdown signal that may arrive before the service group exists: remembered, and passed on
+/// to the group once there is one (a group asked to shut down before it runs starts its services
+/// and stops them at once; the worker then exits 0 without claiming anything).
+actor EarlyShutdown {
+    private var requested = false
+    private var group: ServiceGroup?
+
+    /// A signal arrived.
+    func request() async {
+        requested = true
+        await group?.triggerGracefulShutdown()
+    }
+
+    /// The group that takes over; told at once if a signal came first.
+    func hand(to group: ServiceGroup) async {
+        self.group = group
+        if requested { await group.triggerGracefulShutdown() }
     }
 }

@@ -175,6 +175,22 @@ struct WorkerProcessTests {
             #expect(try await db.int("SELECT count(*) FROM workers WHERE stopped_at IS NOT NULL") == 1)
         }
     }
+
+    @Test("SIGTERM while the worker is still starting stops it cleanly: exit 0, nothing claimed")
+    func sigtermWhileStarting() async throws {
+        try await TestDatabase.with { db in
+            try await Self.submit(Scenario.make(count: 20, sellers: 5, seed: 3), to: db)
+            // The start-up is held for 3 s (tests only) before the service group exists.
+            let worker = try TiplineProcess(["work", "--name", "early", "--fault-injection", "--log-level", "info"],
+                                            databaseURL: db.url, environment: ["TIPLINE_FAULT_START_DELAY": "3"])
+            try worker.start()
+            try await Task.sleep(for: .milliseconds(700))
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 0)
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'queued'") == 20)
+        }
+    }
 }
 
 /// Polls `condition` every 50 ms; fails after `timeout` seconds, naming what it waited for.
