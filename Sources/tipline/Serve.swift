@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import Postgres
+import ServiceLifecycle
 import TiplineHTTP
 import TiplineStore
 import UnixSignals
@@ -40,6 +41,11 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A signal while the server is still starting (a database slow to answer the key check)
+        // stops it cleanly too (see EarlyShutdown).
+        let early = EarlyShutdown()
+        let trap = await early.trap()
+        defer { trap.cancel() }
         let key = try ReporterKey.fromEnvironment()
         let logger = log.logger("tipline.http")
         let registry = MetricsExport.bootstrap()
@@ -64,7 +70,10 @@ struct Serve: AsyncParsableCommand {
                 // Scripts and tests wait for this line to learn the port (with --port 0).
                 FileHandle.standardOutput.write(Data("listening on http://\(listening.host):\(port)\n".utf8))
             }
-            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            let group = ServiceGroup(configuration: .init(
+                services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            await early.hand(to: group)
+            try await group.run()
         }
     }
 }

@@ -65,15 +65,10 @@ struct Work: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // SIGTERM and SIGINT are trapped from here on: the service group traps them only once it
-        // runs, and a signal while the worker was still starting used to kill it (exit by signal)
-        // instead of stopping it cleanly. One that arrives early is handed to the group.
+        // A signal while the worker is still starting stops it cleanly too (see EarlyShutdown).
         let early = EarlyShutdown()
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let watcher = Task {
-            for await _ in signals { await early.request() }
-        }
-        defer { watcher.cancel() }
+        let trap = await early.trap()
+        defer { trap.cancel() }
         let key = try ReporterKey.fromEnvironment()
         var options = WorkerOptions(name: name)
         options.concurrency = concurrency
@@ -133,25 +128,5 @@ struct Work: AsyncParsableCommand {
             await early.hand(to: group)
             try await group.run()
         }
-    }
-}
-
-/// A shutdown signal that may arrive before the service group exists: remembered, and passed on
-/// to the group once there is one (a group asked to shut down before it runs starts its services
-/// and stops them at once; the worker then exits 0 without claiming anything).
-actor EarlyShutdown {
-    private var requested = false
-    private var group: ServiceGroup?
-
-    /// A signal arrived.
-    func request() async {
-        requested = true
-        await group?.triggerGracefulShutdown()
-    }
-
-    /// The group that takes over; told at once if a signal came first.
-    func hand(to group: ServiceGroup) async {
-        self.group = group
-        if requested { await group.triggerGracefulShutdown() }
     }
 }

@@ -110,6 +110,31 @@ struct HTTPErrorTests {
         try await server.stop()
     }
 
+    @Test("SIGTERM while serve is still starting (the database not answering its key check) exits 0")
+    func sigtermWhileStarting() async throws {
+        // A socket that listens but never answers: the kernel completes the connection, and libpq
+        // waits for the server's first message until connect_timeout.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 8) == 0
+                && getsockname(listener, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let server = try TiplineProcess(["serve", "--port", "0"], databaseURL: "postgresql://tipline@127.0.0.1:\(port)/tipline?connect_timeout=1")
+        try server.start()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(server.stdout.isEmpty, "serve was still starting: \(server.stdout)")
+        server.signal(SIGTERM)
+        #expect(try await server.wait(timeout: 60) == .exit(0), "stderr: \(server.stderr.suffix(2000))")
+    }
+
     @Test("readyz is 200 when migrated and 503 when a migration is pending")
     func readiness() async throws {
         try await IntakeServer.with { db, server in
