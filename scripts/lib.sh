@@ -9,13 +9,16 @@ set -euo pipefail
 TIPLINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TIPLINE_STATE="$TIPLINE_ROOT/.tipline"
 TIPLINE_PG_PORT=${TIPLINE_PG_PORT:-55432}
-PG_DIR="$TIPLINE_STATE/pg"
+# A second throwaway cluster (scripts/profile's) has a name of its own and extra server options.
+TIPLINE_PG_NAME=${TIPLINE_PG_NAME:-pg}
+TIPLINE_PG_OPTIONS=${TIPLINE_PG_OPTIONS:-}
+PG_DIR="$TIPLINE_STATE/$TIPLINE_PG_NAME"
 # When root runs this from a directory the postgres user cannot reach (e.g. under /root), the
 # cluster lives in /tmp instead, with .tipline/pg linking to it.
 if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$TIPLINE_ROOT" 2>/dev/null; then
-    PG_DIR="/tmp/tipline-pg-$(printf '%s' "$TIPLINE_ROOT" | md5sum | cut -c1-8)"
+    PG_DIR="/tmp/tipline-$TIPLINE_PG_NAME-$(printf '%s' "$TIPLINE_ROOT" | md5sum | cut -c1-8)"
     mkdir -p "$TIPLINE_STATE" "$PG_DIR"
-    ln -sfn "$PG_DIR" "$TIPLINE_STATE/pg"
+    ln -sfn "$PG_DIR" "$TIPLINE_STATE/$TIPLINE_PG_NAME"
 fi
 PGDATA_DIR="$PG_DIR/data"
 PG_SOCKET_DIR="$PG_DIR/run"
@@ -89,7 +92,7 @@ start_local_pg() {
         local mem_mb buffers_mb
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
-        pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=1s -c shared_buffers=${buffers_mb}MB" >/dev/null
+        pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=1s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" >/dev/null
     fi
 }
 

@@ -1,0 +1,122 @@
+"""Driver for scripts/profile: one `tipline work --until-idle` drain per run, and where its time went.
+
+For each run: a fresh database, migrated, the input submitted, VACUUM ANALYZE and a checkpoint,
+pg_stat_statements reset; then one worker drains it under /usr/bin/time while /proc/stat counts
+the whole machine's CPU. Printed per run: reports/s (from the worker's start to the last
+outcome's `processed_at`), the worker's CPU and peak RSS, the machine's CPU (all processes: the
+server, autovacuum, the worker), and the statements that took the most time. With several
+binaries, their runs alternate and a summary compares medians.
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.environ["TIPLINE_ROOT"]
+ADMIN = os.environ["TIPLINE_ADMIN_URL"]
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from chaos import generate  # noqa: E402  (the report mix of scripts/bench's pipeline section)
+
+DB = "tipline_profile"
+
+
+def url(db):
+    import urllib.parse
+    parts = urllib.parse.urlsplit(ADMIN)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + db))
+
+
+def psql(db, sql):
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", url(db) if db else ADMIN, "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"psql failed: {r.stderr.strip()}")
+    return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+def machine_cpu():
+    """Seconds of CPU used by everything on the machine so far (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    ticks = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / ticks
+
+
+def run_once(binary, path, n, a):
+    env = {**os.environ, "DATABASE_URL": url(DB)}
+    psql(None, f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    psql(None, f'CREATE DATABASE "{DB}"')
+    subprocess.run([binary, "migrate"], env=env, check=True, capture_output=True)
+    psql(DB, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    subprocess.run([binary, "submit", "--file", path, "--source", "profile"], env=env, check=True, capture_output=True)
+    psql(DB, "CHECKPOINT")
+    psql(DB, "VACUUM ANALYZE")
+    psql(DB, "SELECT pg_stat_statements_reset()")
+    args = [binary, "work", "--until-idle", "--concurrency", str(a.lanes), "--batch", str(a.batch), "--log-level", "warning"]
+    if a.noop:
+        args.append("--noop")
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
+        cpu0, t0 = machine_cpu(), time.time()
+        worker = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", timing.name] + args, env=env, capture_output=True, text=True)
+        cpu1 = machine_cpu()
+        if worker.returncode != 0:
+            raise SystemExit(f"worker exited {worker.returncode}: {worker.stderr[-2000:]}")
+        user, system, rss_kb = timing.read().split()[-3:]
+    done, last = psql(DB, "SELECT count(*), extract(epoch FROM max(processed_at)) FROM reports WHERE state = 'done'")[0]
+    if int(done) != n:
+        raise SystemExit(f"{done} reports done, expected {n}")
+    statements = psql(DB, f"""SELECT calls, round(total_exec_time), round(total_plan_time), rows,
+                                     left(regexp_replace(query, '\\s+', ' ', 'g'), 100)
+                                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{DB}')
+                               ORDER BY total_exec_time + total_plan_time DESC LIMIT {a.statements}""")
+    return {"rate": n / (float(last) - t0), "worker_cpu": float(user) + float(system), "rss_mib": int(rss_kb) / 1024,
+            "machine_cpu": cpu1 - cpu0, "statements": statements}
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="scripts/profile")
+    ap.add_argument("--bin", action="append", required=True, help="tipline binary; give it twice or more to compare builds")
+    ap.add_argument("--noop", action="store_true", help="no-op jobs (`tipline work --noop`) instead of the report mix")
+    ap.add_argument("--reports", type=int, help="input size (default 50,000 reports of the mix, or 100,000 no-op jobs)")
+    ap.add_argument("--lanes", type=int, default=2, help="worker --concurrency (default 2)")
+    ap.add_argument("--batch", type=int, default=50, help="worker --batch (default 50)")
+    ap.add_argument("--runs", type=int, default=1, help="runs per binary (default 1)")
+    ap.add_argument("--statements", type=int, default=12, help="statements listed per run (default 12)")
+    a = ap.parse_args()
+    if a.runs < 1 or a.lanes < 1 or a.batch < 1 or (a.reports is not None and a.reports < 1):
+        raise SystemExit("--runs, --lanes, --batch and --reports must be positive")
+    for binary in a.bin:
+        if not os.access(binary, os.X_OK):
+            raise SystemExit(f"--bin {binary}: not an executable file")
+    if "pg_stat_statements" not in "".join(row[0] for row in psql(None, "SHOW shared_preload_libraries")):
+        raise SystemExit("the server does not load pg_stat_statements (shared_preload_libraries): unset DATABASE_URL to use scripts/profile's own")
+    n = a.reports or (100_000 if a.noop else 50_000)
+    path = os.path.join(ROOT, ".tipline", "profile-input.jsonl")
+    with open(path, "w") as f:
+        if a.noop:
+            f.writelines(json.dumps({"external_id": f"n{i}", "channel": "app", "reporter": f"u{i % 100}", "text": f"noop {i}"}) + "\n"
+                         for i in range(n))
+        else:
+            f.write(generate(n, 1))
+    what = f"{n:,} no-op jobs" if a.noop else f"{n:,} reports of scripts/chaos.py's mix (seed 1)"
+    print(f"profile: {what}, one `tipline work --until-idle --concurrency {a.lanes} --batch {a.batch}` per run, {os.cpu_count()} cores")
+    results = {b: [] for b in a.bin}
+    for run in range(a.runs):
+        for binary in a.bin:
+            r = run_once(binary, path, n, a)
+            results[binary].append(r)
+            print(f"\n{binary} (run {run + 1}): {r['rate']:,.0f}/s; worker CPU {r['worker_cpu']:.2f} s, peak RSS {r['rss_mib']:.1f} MiB; "
+                  f"machine CPU {r['machine_cpu']:.2f} s ({1e6 * r['machine_cpu'] / n:.0f} µs per item)")
+            print(f"  {'calls':>7} {'exec ms':>8} {'plan ms':>8} {'rows':>8}  statement")
+            for calls, exec_ms, plan_ms, rows, query in r["statements"]:
+                print(f"  {int(calls):>7} {int(float(exec_ms)):>8} {int(float(plan_ms)):>8} {int(rows):>8}  {query}")
+    if len(a.bin) > 1 or a.runs > 1:
+        print("\nmedians (min-max):")
+        for binary, rs in results.items():
+            def m(key, digits=0):
+                xs = [r[key] for r in rs]
+                return f"{statistics.median(xs):,.{digits}f} ({min(xs):,.{digits}f}-{max(xs):,.{digits}f})"
+            print(f"  {binary}: {m('rate')}/s; worker CPU {m('worker_cpu', 2)} s; machine CPU {m('machine_cpu', 2)} s")
+    psql(None, f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
