@@ -23,6 +23,27 @@ struct SellerBookPropertyTests {
         }
     }
 
+    @Test("a grouping-only book places every report, merges and creates exactly as the full book does")
+    func groupingMatchesFullBook() {
+        var generator = SplitMix64(seed: 4242)
+        for scenario in 0..<300 {
+            let reports = randomScenario(using: &generator)
+            let stored = randomStoredState(using: &generator)
+            var full = SellerBook(ladder: .default, owners: stored.owners, levels: stored.levels, events: stored.events)
+            var grouping = SellerBook.grouping(ladder: .default, owners: stored.owners, levels: stored.levels)
+            for report in reports {
+                let a = full.add(contacts: report.contacts, at: report.at, reporter: report.reporter)
+                let b = grouping.add(contacts: report.contacts, at: report.at, reporter: report.reporter)
+                #expect(a?.offender == b?.offender, "scenario \(scenario)")
+                #expect(b?.rise == nil)
+            }
+            #expect(full.merges.map(\.absorbed) == grouping.merges.map(\.absorbed), "scenario \(scenario)")
+            #expect(full.merges.map(\.into) == grouping.merges.map(\.into), "scenario \(scenario)")
+            #expect(full.created == grouping.created, "scenario \(scenario)")
+            #expect(full.owners == grouping.owners, "scenario \(scenario)")
+        }
+    }
+
     @Test("reports end grouped exactly as the connected components of shared contacts")
     func groupsAreComponents() {
         var generator = SplitMix64(seed: 31)

@@ -55,6 +55,8 @@ public struct SellerBook: Sendable {
     public private(set) var merges: [(absorbed: Int64, into: Int64)] = []
     /// Provisional offenders created in this batch, in creation order.
     public private(set) var created: [Int64] = []
+    /// False for a book that only groups (`grouping(ladder:owners:levels:)`).
+    private var levelling = true
 
     /// Starts from what the store knows: contact owners, offender levels, and each offender's past reports.
     public init(ladder: Ladder, owners: [Contact: Int64], levels: [Int64: Level], events: [Int64: [Event]]) {
@@ -67,6 +69,16 @@ public struct SellerBook: Sendable {
             stamps.sort { $0.at < $1.at }
             histories[id] = stamps
         }
+    }
+
+    /// A book that only groups: the same placements' offenders, merges and new offenders as a full
+    /// book given the same owners, with levels left as given and no rises. What the store needs to
+    /// decide which sellers to lock and whose reports to read, before it has read any; it skips
+    /// the windows, which are most of `add`'s work.
+    public static func grouping(ladder: Ladder, owners: [Contact: Int64], levels: [Int64: Level]) -> SellerBook {
+        var book = SellerBook(ladder: ladder, owners: owners, levels: levels, events: [:])
+        book.levelling = false
+        return book
     }
 
     private mutating func intern(_ reporter: Data) -> Int32 {
@@ -115,6 +127,7 @@ public struct SellerBook: Sendable {
             before = Level.none
         }
         for contact in contacts { owners[contact] = root }
+        guard levelling else { return Placement(offender: root, level: levels[root] ?? Level.none, rise: nil) }
         let time = at.timeIntervalSinceReferenceDate
         var history = histories.removeValue(forKey: root) ?? []
         let position = WindowScan.endIndex(in: history, notAfter: time)

@@ -345,7 +345,7 @@ extension Queue {
         var drawn: [Int64] = []
         for _ in 0..<50 {
             let levels = current.levels
-            var dry = SellerBook(ladder: ladder, owners: current.owners, levels: levels, events: [:])
+            var dry = SellerBook.grouping(ladder: ladder, owners: current.owners, levels: levels)
             var spans: [Int64: SellerHistory.Span] = [:]
             for report in batch {
                 let time = report.job.reportedAt
