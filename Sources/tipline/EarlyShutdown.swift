@@ -1,7 +1,9 @@
+import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// SIGTERM and SIGINT for a long-running command (`work`, `serve`) from its first line on.
+/// SIGTERM and SIGINT for a long-running command (`work`, `serve`) from its first line on, and the
+/// service group that runs it.
 ///
 /// A `ServiceGroup` traps them only once it runs; before that (options checked, the database
 /// reached, the reporter key verified) a signal took its default action and killed the process,
@@ -9,12 +11,15 @@ import UnixSignals
 /// the group once there is one: a group asked to shut down before it runs starts its services and
 /// stops them at once.
 actor EarlyShutdown {
+    /// Trapped here from the start, and the group's graceful-shutdown signals.
+    private static let signals: [UnixSignal] = [.sigterm, .sigint]
+
     private var requested = false
     private var group: ServiceGroup?
 
-    /// Traps SIGTERM and SIGINT from now on; cancel the returned task when the command ends.
+    /// Traps the signals from now on; cancel the returned task when the command ends.
     nonisolated func trap() async -> Task<Void, Never> {
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let signals = await UnixSignalsSequence(trapping: Self.signals)
         return Task {
             for await _ in signals { await self.request() }
         }
@@ -26,9 +31,12 @@ actor EarlyShutdown {
         await group?.triggerGracefulShutdown()
     }
 
-    /// The group that takes over; told at once if a signal came first.
-    func hand(to group: ServiceGroup) async {
+    /// Runs `services` in a group that shuts down gracefully on the same signals, told at once if
+    /// one came first.
+    func run(_ services: [ServiceGroupConfiguration.ServiceConfiguration], logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: Self.signals, logger: logger))
         self.group = group
         if requested { await group.triggerGracefulShutdown() }
+        try await group.run()
     }
 }

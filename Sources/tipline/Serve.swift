@@ -7,7 +7,6 @@ import Postgres
 import ServiceLifecycle
 import TiplineHTTP
 import TiplineStore
-import UnixSignals
 
 /// `tipline serve`: the HTTP intake for apps and the hotline system.
 struct Serve: AsyncParsableCommand {
@@ -70,10 +69,7 @@ struct Serve: AsyncParsableCommand {
                 // Scripts and tests wait for this line to learn the port (with --port 0).
                 FileHandle.standardOutput.write(Data("listening on http://\(listening.host):\(port)\n".utf8))
             }
-            let group = ServiceGroup(configuration: .init(
-                services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            await early.hand(to: group)
-            try await group.run()
+            try await early.run([.init(service: app)], logger: logger)
         }
     }
 }

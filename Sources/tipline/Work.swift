@@ -4,7 +4,6 @@ import Logging
 import NIOCore
 import Postgres
 import ServiceLifecycle
-import UnixSignals
 import TiplineHTTP
 import TiplineStore
 import TiplineWorker
@@ -121,12 +120,7 @@ struct Work: AsyncParsableCommand {
                 }
                 services.append(.init(service: server))
             }
-            let group = ServiceGroup(configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-            await early.hand(to: group)
-            try await group.run()
+            try await early.run(services, logger: logger)
         }
     }
 }
