@@ -25,7 +25,7 @@ PGBENCH = os.environ.get("TIPLINE_PGBENCH", "pgbench")
 SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "bench"))
 HERE = os.path.join(ROOT, "bench")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from chaos import generate  # noqa: E402  (the realistic report mix; chaos.py reads the same env)
+from chaos import generate, noop_reports  # noqa: E402  (the inputs; chaos.py reads the same env)
 
 STATE = os.path.join(ROOT, ".tipline", "bench")
 COMMANDS = []  # the exact commands, for the report (database URLs elided)
@@ -173,11 +173,6 @@ def ceiling(a, results):
 def write_jsonl(path, lines):
     with open(path, "w") as f:
         f.write(lines)
-
-
-def noop_reports(n):
-    return "".join(json.dumps({"external_id": f"n{i}", "channel": "app", "reporter": f"u{i % 100}", "text": f"noop {i}"}) + "\n"
-                   for i in range(n))
 
 
 def submit(db, path, n):

@@ -46,6 +46,12 @@ def generate(n, seed):
     return "\n".join(lines) + "\n"
 
 
+def noop_reports(n):
+    """Reports without contacts, for `tipline work --noop` (scripts/bench's queue-only section, scripts/profile --noop)."""
+    return "".join(json.dumps({"external_id": f"n{i}", "channel": "app", "reporter": f"u{i % 100}", "text": f"noop {i}"}) + "\n"
+                   for i in range(n))
+
+
 def fresh(db):
     psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     psql(None, f'CREATE DATABASE "{db}"')

@@ -7,12 +7,12 @@ outcome's `processed_at`), the worker's CPU and peak RSS, the machine's CPU (all
 server, autovacuum, the worker), and the statements that took the most time. With several
 binaries, their runs alternate and a summary compares medians.
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.environ["TIPLINE_ROOT"]
 ADMIN = os.environ["TIPLINE_ADMIN_URL"]
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from chaos import generate  # noqa: E402  (the report mix of scripts/bench's pipeline section)
+from chaos import generate, noop_reports  # noqa: E402  (scripts/bench's inputs)
 
 DB = "tipline_profile"
 
@@ -91,11 +91,7 @@ def main():
     n = a.reports or (100_000 if a.noop else 50_000)
     path = os.path.join(ROOT, ".tipline", "profile-input.jsonl")
     with open(path, "w") as f:
-        if a.noop:
-            f.writelines(json.dumps({"external_id": f"n{i}", "channel": "app", "reporter": f"u{i % 100}", "text": f"noop {i}"}) + "\n"
-                         for i in range(n))
-        else:
-            f.write(generate(n, 1))
+        f.write(noop_reports(n) if a.noop else generate(n, 1))
     what = f"{n:,} no-op jobs" if a.noop else f"{n:,} reports of scripts/chaos.py's mix (seed 1)"
     print(f"profile: {what}, one `tipline work --until-idle --concurrency {a.lanes} --batch {a.batch}` per run, {os.cpu_count()} cores")
     results = {b: [] for b in a.bin}
