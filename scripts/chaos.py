@@ -242,6 +242,17 @@ def main():
     check(set(chaos) == set(clean), f"same grouping into sellers ({len(chaos)} sellers, clean run {len(clean)})")
     diff = [k for k in clean if k in chaos and chaos[k] != clean[k]]
     check(not diff, f"same level and distinct reporters for every seller ({len(diff)} differ)")
+    dangling = psql("chaos_run", """
+        SELECT (SELECT count(*) FROM reports r WHERE r.offender_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = r.offender_id))
+             + (SELECT count(*) FROM contacts c WHERE c.offender_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = c.offender_id))
+             + (SELECT count(*) FROM offenders a WHERE a.merged_into IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = a.merged_into AND o.merged_into IS NULL))
+             + (SELECT count(*) FROM escalations e WHERE NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = e.offender_id))
+             + (SELECT count(*) FROM escalations e WHERE e.report_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = e.report_id))""")[0][0]
+    check(dangling == "0", f"no row names a missing offender or report, and every merge names a survivor ({dangling} do not)")
     dup = psql("chaos_run", """SELECT count(*) FROM (SELECT offender_id, to_level FROM escalations
                                GROUP BY 1, 2 HAVING count(*) > 1) d""")[0][0]
     check(dup == "0", f"no level rise written twice for one offender ({dup} duplicates)")

@@ -5,6 +5,19 @@ import TiplineCore
 
 /// Invariants checked after workers drained a scenario.
 enum Checks {
+    /// Counts the offender and report ids that rows name without the row existing.
+    static let danglingReferences: Query = """
+        SELECT (SELECT count(*) FROM reports r WHERE r.offender_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = r.offender_id))
+             + (SELECT count(*) FROM contacts c WHERE c.offender_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = c.offender_id))
+             + (SELECT count(*) FROM offenders a WHERE a.merged_into IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = a.merged_into))
+             + (SELECT count(*) FROM escalations e WHERE NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = e.offender_id))
+             + (SELECT count(*) FROM escalations e WHERE e.report_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = e.report_id))
+        """
+
     /// Every report done exactly once; grouping, levels, links and escalation rows as expected.
     static func drainedExactlyOnce(_ db: TestDatabase, scenario: Scenario, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let expected = scenario.expected()
@@ -19,6 +32,10 @@ enum Checks {
         #expect(try await db.int("""
             SELECT count(*) FROM offenders a JOIN offenders b ON b.id = a.merged_into WHERE b.merged_into IS NOT NULL
             """) == 0, "a merge chain longer than one step", sourceLocation: sourceLocation)
+        // No row names an offender or a report that is not stored (migration 0009 dropped the
+        // foreign keys that used to refuse such a write).
+        #expect(try await db.int(Checks.danglingReferences) == 0, "a row names a missing offender or report",
+                sourceLocation: sourceLocation)
         // Grouping: reports of one seller (an offender with those merged into it) are exactly one expected seller.
         var actual: [Int64: Set<String>] = [:]
         for row in try await db.database.query("SELECT coalesce(o.merged_into, o.id), r.external_id FROM reports r JOIN offenders o ON o.id = r.offender_id") {
