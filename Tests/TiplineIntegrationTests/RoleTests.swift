@@ -41,7 +41,7 @@ struct RoleTests {
         }
     }
 
-    @Test("the worker role can drain the queue and the admin role can read status but change nothing")
+    @Test("the worker role can drain the queue but delete no report, seller, contact or escalation; the admin role can read status but change nothing")
     func workerAndAdmin() async throws {
         try await TestDatabase.with { db in
             _ = try await QueueTests.submit(["V信: roles_test1", "V信: roles_test1"], to: db)
@@ -50,6 +50,18 @@ struct RoleTests {
                                                    environment: ["TIPLINE_REPORTER_KEY": "queue-tests-key-0123456789"])
             #expect(run.status == .exit(0), "\(run.stderr.suffix(1500))")
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 2)
+            // No foreign key would notice a deleted report or seller (migration 0009), so a worker may delete neither.
+            let workerDatabase = Database(config: ConnectionConfig(conninfo: worker.url), maxConnections: 1)
+            defer { Task { await workerDatabase.shutdown() } }
+            for table in ["reports", "offenders", "contacts", "escalations"] {
+                do {
+                    try await workerDatabase.execute(Query(sql: "DELETE FROM \(table)", binds: []))
+                    Issue.record("the worker role could delete from \(table)")
+                } catch let error as PostgresError {
+                    #expect(error.sqlState == .insufficientPrivilege, "DELETE FROM \(table): \(error)")
+                }
+            }
+            #expect(try await db.int("SELECT count(*) FROM reports") == 2)
             let admin = try await Self.login("tipline_admin", in: db)
             let status = try await TiplineProcess.run(["status"], databaseURL: admin.url)
             #expect(status.status == .exit(0) && status.stdout.contains("done 2"), "\(status.stderr)")
