@@ -159,6 +159,21 @@ struct QueueTests {
         }
     }
 
+    @Test("a contact whose seller is not stored fails its batch's completion, which writes nothing")
+    func danglingOwnerFailsTheCompletion() async throws {
+        try await TestDatabase.with { db in
+            // No foreign key refuses this row since migration 0009; the completion must not spread its id.
+            try await db.database.execute("INSERT INTO contacts (kind, value, offender_id) VALUES ('wechat', 'dangling_owner1', 987654)")
+            let (queue, lease, jobs, batch) = try await Self.claimedBatch(["出租微信 V信: dangling_owner1"], in: db)
+            try #require(batch[0].analysis.contacts == [Contact(kind: .wechat, value: "dangling_owner1")])
+            let error = await #expect(throws: TiplineError.self) { try await queue.complete(batch, lease: lease) }
+            #expect(error?.message == "contact wechat:dangling_owner1 names seller 987654, which is not stored")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE offender_id IS NOT NULL OR state = 'done'") == 0)
+            #expect(try await db.int("SELECT count(*) FROM escalations") + (try await db.int("SELECT count(*) FROM offenders")) == 0)
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE report_id = \(jobs[0].reportID) AND state = 'running'") == 1)
+        }
+    }
+
     @Test("a batch without contacts completes in one statement: only the jobs its lease still holds, each counted once")
     func contactlessBatchIsFenced() async throws {
         try await TestDatabase.with { db in

@@ -544,7 +544,12 @@ struct StoredContacts {
         ids[contact] = try row.decode(Int64.self, at: column + 1)
         guard let owner = try row.decodeIfPresent(Int64.self, at: column + 2) else { return }
         owners[contact] = owner
-        levels[owner] = try row.decodeIfPresent(String.self, at: column + 3).flatMap(Level.init(rawValue:)) ?? Level.none
+        // `offenders.level` is never NULL: a NULL here is an owner that is not stored. No foreign
+        // key refuses that since migration 0009; writing its id on would spread it, so the batch fails.
+        guard let level = try row.decodeIfPresent(String.self, at: column + 3) else {
+            throw TiplineError(.notFound, "contact \(contact.kind.rawValue):\(contact.value) names seller \(owner), which is not stored")
+        }
+        levels[owner] = Level(rawValue: level) ?? Level.none
     }
 }
 
