@@ -180,11 +180,12 @@ struct WorkerProcessTests {
     func sigtermWhileStarting() async throws {
         try await TestDatabase.with { db in
             try await Self.submit(Scenario.make(count: 20, sellers: 5, seed: 3), to: db)
-            // The start-up is held for 3 s (tests only) before the service group exists.
+            // The start-up is held for 6 s (tests only) before the service group exists.
             let worker = try TiplineProcess(["work", "--name", "early", "--fault-injection", "--log-level", "info"],
-                                            databaseURL: db.url, environment: ["TIPLINE_FAULT_START_DELAY": "3"])
+                                            databaseURL: db.url, environment: ["TIPLINE_FAULT_START_DELAY": "6"])
             try worker.start()
-            try await Task.sleep(for: .milliseconds(700))
+            try await worker.waitUntilHandling(SIGTERM)
+            try await Task.sleep(for: .milliseconds(200))
             worker.signal(SIGTERM)
             #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 0)

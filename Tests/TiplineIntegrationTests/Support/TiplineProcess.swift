@@ -57,6 +57,20 @@ final class TiplineProcess: @unchecked Sendable {
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    /// Waits until the process has taken `signal` over from its default action (ignored or caught,
+    /// per /proc/PID/status), so that a test sending it exercises the program's handling and not
+    /// the first moments of a process that has not reached its own code yet.
+    func waitUntilHandling(_ signal: Int32, timeout: Double = 30) async throws {
+        let bit = UInt64(1) << UInt64(signal - 1)
+        try await waitUntil("process \(pid) handles signal \(signal)", timeout: timeout) {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+            return status.split(separator: "\n").contains { line in
+                (line.hasPrefix("SigIgn:") || line.hasPrefix("SigCgt:"))
+                    && (UInt64(line.split(separator: "\t").last ?? "", radix: 16) ?? 0) & bit != 0
+            }
+        }
+    }
+
     /// Waits for exit; fails the test (and kills the process) after `timeout` seconds.
     @discardableResult
     func wait(timeout: Double = 120) async throws -> Termination {
