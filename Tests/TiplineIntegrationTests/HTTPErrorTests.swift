@@ -131,8 +131,7 @@ struct HTTPErrorTests {
         let server = try TiplineProcess(["serve", "--port", "0"], databaseURL: "postgresql://tipline@127.0.0.1:\(port)/tipline?connect_timeout=5")
         try server.start()
         // A fixed pause raced the process's own start on a loaded machine (SIGTERM before the trap).
-        try await server.waitUntilHandling(SIGTERM)
-        try await Task.sleep(for: .milliseconds(200))
+        try await server.waitUntilCatching(SIGTERM)
         #expect(server.stdout.isEmpty, "serve was still starting: \(server.stdout)")
         server.signal(SIGTERM)
         #expect(try await server.wait(timeout: 60) == .exit(0), "stderr: \(server.stderr.suffix(2000))")

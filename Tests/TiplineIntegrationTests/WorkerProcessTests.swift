@@ -183,9 +183,11 @@ struct WorkerProcessTests {
             // The start-up is held for 6 s (tests only) before the service group exists.
             let worker = try TiplineProcess(["work", "--name", "early", "--fault-injection", "--log-level", "info"],
                                             databaseURL: db.url, environment: ["TIPLINE_FAULT_START_DELAY": "6"])
+            let started = ContinuousClock.now
             try worker.start()
-            try await worker.waitUntilHandling(SIGTERM)
-            try await Task.sleep(for: .milliseconds(200))
+            try await worker.waitUntilCatching(SIGTERM)
+            // Caught while the start-up is held, not only once the service group runs.
+            #expect(ContinuousClock.now - started < .seconds(6), "SIGTERM was not caught before the service group existed")
             worker.signal(SIGTERM)
             #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 0)

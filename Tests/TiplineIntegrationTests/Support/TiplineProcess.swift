@@ -57,16 +57,17 @@ final class TiplineProcess: @unchecked Sendable {
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
-    /// Waits until the process has taken `signal` over from its default action (ignored or caught,
-    /// per /proc/PID/status), so that a test sending it exercises the program's handling and not
-    /// the first moments of a process that has not reached its own code yet.
-    func waitUntilHandling(_ signal: Int32, timeout: Double = 30) async throws {
+    /// Waits until the process catches `signal` (its handler is installed, per /proc/PID/status), so
+    /// that a test sending it exercises the program's handling and not the first moments of a
+    /// process that has not reached its own code yet. UnixSignalsSequence first sets the signal to
+    /// be ignored and then installs its handler: a signal sent between the two is lost, so being
+    /// ignored is not enough.
+    func waitUntilCatching(_ signal: Int32, timeout: Double = 30) async throws {
         let bit = UInt64(1) << UInt64(signal - 1)
-        try await waitUntil("process \(pid) handles signal \(signal)", timeout: timeout) {
+        try await waitUntil("process \(pid) catches signal \(signal)", timeout: timeout) {
             guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
             return status.split(separator: "\n").contains { line in
-                (line.hasPrefix("SigIgn:") || line.hasPrefix("SigCgt:"))
-                    && (UInt64(line.split(separator: "\t").last ?? "", radix: 16) ?? 0) & bit != 0
+                line.hasPrefix("SigCgt:") && (UInt64(line.split(separator: "\t").last ?? "", radix: 16) ?? 0) & bit != 0
             }
         }
     }
