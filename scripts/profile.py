@@ -67,8 +67,11 @@ def run_once(binary, path, n, a):
                                      left(regexp_replace(query, '\\s+', ' ', 'g'), 100)
                                 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{DB}')
                                ORDER BY total_exec_time + total_plan_time DESC LIMIT {a.statements}""")
+    # Autovacuum's work during the drain (the counters were zero after the database was created).
+    maintenance = psql(DB, """SELECT relname, autoanalyze_count, autovacuum_count FROM pg_stat_user_tables
+                               WHERE autoanalyze_count + autovacuum_count > 0 ORDER BY relname""")
     return {"rate": n / (float(last) - t0), "worker_cpu": float(user) + float(system), "rss_mib": int(rss_kb) / 1024,
-            "machine_cpu": cpu1 - cpu0, "statements": statements}
+            "machine_cpu": cpu1 - cpu0, "statements": statements, "maintenance": maintenance}
 
 
 def main():
@@ -104,6 +107,8 @@ def main():
             print(f"  {'calls':>7} {'exec ms':>8} {'plan ms':>8} {'rows':>8}  statement")
             for calls, exec_ms, plan_ms, rows, query in r["statements"]:
                 print(f"  {int(calls):>7} {int(float(exec_ms)):>8} {int(float(plan_ms)):>8} {int(rows):>8}  {query}")
+            print("  autovacuum during the drain (analyses, vacuums): "
+                  + (", ".join(f"{t} {a}, {v}" for t, a, v in r["maintenance"]) or "none"))
     if len(a.bin) > 1 or a.runs > 1:
         print("\nmedians (min-max):")
         for binary, rs in results.items():
