@@ -110,6 +110,16 @@ public final class Connection {
         return Self.copy(result)
     }
 
+    /// Runs several statements (each prepared once per session) in one round trip, after any queued
+    /// ones, and returns each one's rows, in order. The first error of any of them is thrown, and the
+    /// statements after it do not run. Blocks.
+    public func queryPrepared(_ queries: [Query]) throws -> [QueryResult] {
+        precondition(!queries.isEmpty, "no statements to run")
+        let results = try runQueued(then: queries.map { ($0, true) })
+        defer { results.forEach { PQclear($0) } }
+        return results.map { Self.copy($0) }
+    }
+
     /// Runs a statement and returns the number of rows it affected. Blocks.
     @discardableResult
     public func execute(_ query: Query) throws -> Int {
@@ -125,7 +135,7 @@ public final class Connection {
 
     /// Runs several statements separated by semicolons, without parameters (migrations). Blocks.
     public func executeScript(_ sql: String) throws {
-        if !queued.isEmpty { _ = try runQueued(then: nil) }  // nothing to read back: `last` is nil
+        if !queued.isEmpty { _ = try runQueued(then: []) }  // nothing to read back
         guard let result = PQexec(handle, sql) else { throw lostConnection(sql) }
         defer { PQclear(result) }
         try check(result, sql: sql)
@@ -194,7 +204,7 @@ public final class Connection {
 
     private func run(_ query: Query, prepare: Bool) throws -> OpaquePointer {
         if !queued.isEmpty {
-            guard let result = try runQueued(then: (query, prepare)) else { throw lostConnection(query.sql) }
+            guard let result = try runQueued(then: [(query, prepare)]).first else { throw lostConnection(query.sql) }
             return result
         }
         let count = Int32(query.binds.count)
@@ -215,11 +225,12 @@ public final class Connection {
         return result
     }
 
-    /// Sends the queued statements and then `last` (if any) in one pipeline ending in one sync,
-    /// and returns `last`'s result. The first error of any of them is thrown; statements after a
+    /// Sends the queued statements and then `last` in one pipeline ending in one sync, and returns
+    /// the results of `last`, one each. The first error of any of them is thrown; statements after a
     /// failed one do not run (and a transaction they were in is left failed, for its rollback).
-    private func runQueued(then last: (query: Query, prepare: Bool)?) throws -> OpaquePointer? {
-        let statements = queued + (last.map { [$0] } ?? [])
+    private func runQueued(then last: [(query: Query, prepare: Bool)]) throws -> [OpaquePointer] {
+        let statements = queued + last
+        let firstKept = queued.count
         queued.removeAll()
         // Statements not yet prepared in this session are prepared first, outside the pipeline.
         let names = try statements.map { statement in
@@ -236,9 +247,10 @@ public final class Connection {
         }
         guard PQpipelineSync(handle) == 1 else { try abandonPipeline(nil) }
         var failure: (any Error)?
-        var lastResult: OpaquePointer?
+        var kept: [OpaquePointer] = []
         for (index, statement) in statements.enumerated() {
             // Each statement's results end with a NULL.
+            var keptOne = false
             while let result = PQgetResult(handle) {
                 let status = PQresultStatus(result)
                 if status == PGRES_PIPELINE_ABORTED || failure != nil {
@@ -252,8 +264,9 @@ public final class Connection {
                     PQclear(result)
                     continue
                 }
-                if index == statements.count - 1, last != nil, lastResult == nil {
-                    lastResult = result
+                if index >= firstKept, !keptOne {
+                    kept.append(result)
+                    keptOne = true
                 } else {
                     PQclear(result)
                 }
@@ -268,14 +281,18 @@ public final class Connection {
             if synced { break }
         }
         if !synced || PQexitPipelineMode(handle) != 1 {
-            if let lastResult { PQclear(lastResult) }
+            kept.forEach { PQclear($0) }
             try abandonPipeline(nil, after: failure)
         }
         if let failure {
-            if let lastResult { PQclear(lastResult) }
+            kept.forEach { PQclear($0) }
             throw failure
         }
-        return lastResult
+        guard kept.count == last.count else {
+            kept.forEach { PQclear($0) }
+            try abandonPipeline(last.first?.query.sql)
+        }
+        return kept
     }
 
     /// A pipeline that could not be sent or read to its end: the session is given up.

@@ -135,42 +135,23 @@ extension Queue {
         //    locks them until commit, and a rollback brings them back. The ladder in force (the
         //    newest policy row) comes with them, and so do the stored rows of the batch's contacts
         //    (read without a lock, like any first read of them: step 3 re-reads what it locks).
-        // 2. In the same statement, when the fence kept every report, the contacts not stored yet are
-        //    inserted (in sorted order, so that concurrent batches cannot deadlock on them): inserting
-        //    never waits for an offender lock. A report refused by the fence must not bring its
-        //    contacts in: then they are read and inserted by statements of their own.
         let asked = Array(Set(batch.flatMap(\.analysis.contacts))).sorted()
         let rows = try tx.queryPrepared("""
             WITH fenced AS (
                 \(fragment: fence(batch, lease: lease))
             ), ladder AS MATERIALIZED (
                 SELECT * FROM ladder_policies ORDER BY id DESC LIMIT 1
-            ), found AS MATERIALIZED (
-                \(fragment: StoredContacts.lookup(asked))
-            ), inserted AS (
-                \(fragment: StoredContacts.insert(asked, where: """
-                    a.n NOT IN (SELECT f.n FROM found f) AND (SELECT count(*) FROM fenced) = \(batch.count)
-                    """))
             )
             SELECT l.window_days, l.review, l.restrict_at, l.suspend, l.refer, fenced.report_id,
                    NULL::bigint, NULL::bigint, NULL::bigint, NULL::text
               FROM fenced, ladder l
             UNION ALL
-            SELECT NULL, NULL, NULL, NULL, NULL, NULL, found.* FROM found
-            UNION ALL
-            SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.id, NULL, i.key FROM inserted i
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, found.* FROM (\(fragment: StoredContacts.lookup(asked))) found
             """)
-        // Rows of three kinds: a fenced report (column 5), a stored contact (its position, column 6),
-        // an inserted contact (id and key in columns 7 and 9).
-        var ownedRows: [Row] = [], foundRows: [Row] = [], insertedRows: [Row] = []
+        // Rows of two kinds: a fenced report (column 5), a stored contact (its position, column 6).
+        var ownedRows: [Row] = [], foundRows: [Row] = []
         for row in rows {
-            if try row.decodeIfPresent(Int64.self, at: 5) != nil {
-                ownedRows.append(row)
-            } else if try row.decodeIfPresent(Int64.self, at: 6) != nil {
-                foundRows.append(row)
-            } else {
-                insertedRows.append(row)
-            }
+            if try row.decodeIfPresent(Int64.self, at: 5) != nil { ownedRows.append(row) } else { foundRows.append(row) }
         }
         let owned = Set(try ownedRows.map { try $0.decode(Int64.self, at: 5) })
         let mine = batch.filter { owned.contains($0.job.reportID) }
@@ -179,22 +160,11 @@ extension Queue {
 
         let ladder = try Ladder(row: first)
         let contacts = Array(Set(mine.flatMap(\.analysis.contacts))).sorted()
-        var stored: StoredContacts
-        if refused.isEmpty {
-            stored = try StoredContacts(rows: foundRows, of: asked, from: 6)
-            try stored.addInserted(insertedRows, of: asked, id: 7, key: 9)
-        } else {
-            stored = try StoredContacts.read(contacts, on: tx)
-            let missing = contacts.filter { stored.ids[$0] == nil }
-            if !missing.isEmpty {
-                try stored.addInserted(try tx.queryPrepared(StoredContacts.insert(missing, where: "true")), of: missing, id: 0, key: 1)
-            }
-        }
-        // A contact that another batch inserted first (after this one read) is read again.
-        let raced = contacts.filter { stored.ids[$0] == nil }
-        if !raced.isEmpty { stored.merge(try StoredContacts.read(raced, on: tx)) }
-        // 3. Offender locks and what the book needs.
-        let loaded = try loadSellerBook(for: mine, contacts: stored, ladder: ladder, on: tx)
+        var stored = try StoredContacts(rows: foundRows, of: asked, from: 6)
+        if !refused.isEmpty { stored.keep(Set(contacts)) }
+        // 2, 3. The contacts not stored yet are inserted with the owners a dry run gives them, then
+        //    the offenders are locked, and what the book needs is read under the locks.
+        let loaded = try loadSellerBook(for: mine, contacts: contacts, stored: stored, ladder: ladder, on: tx)
         var book = loaded.book
         let locked = loaded.locked
 
@@ -229,9 +199,9 @@ extension Queue {
         // every absorbed seller, twice the outcome writes once the database held 900,000 reports.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
         let survivors = absorbed.map { final($0) }
-        let contactIDs = try contacts.map { try stored.id(of: $0) }
-        let rehomed = contacts.filter { final(book.owners[$0]!) != locked.owners[$0] }
-        let rehomedIDs = try rehomed.map { try stored.id(of: $0) }
+        let contactIDs = try contacts.map { try locked.id(of: $0) }
+        let rehomed = contacts.filter { final(book.owners[$0]!) != locked.storedOwner(of: $0) }
+        let rehomedIDs = try rehomed.map { try locked.id(of: $0) }
         let owners = rehomed.map { final(book.owners[$0]!) }
         let levelIDs = levels.keys.filter { id in locked.levels[id].map { $0 != levels[id] } ?? false }.sorted()
         let reportIDs = mine.map(\.job.reportID)
@@ -267,7 +237,7 @@ extension Queue {
         var linkStarts: [Int] = []
         var linkCounts: [Int] = []
         for report in mine {
-            let ids = Set(try report.analysis.contacts.map { try stored.id(of: $0) }).sorted()
+            let ids = Set(try report.analysis.contacts.map { try locked.id(of: $0) }).sorted()
             linkStarts.append(links.count + 1)
             linkCounts.append(ids.count)
             links += ids
@@ -315,16 +285,22 @@ extension Queue {
         return Completion(completed: mine.map(\.job.reportID), refused: refused, escalations: rises.count)
     }
 
-    /// Step 3: lock the contacts' offenders and load what the book needs. Returns the book, the
-    /// contacts' owners and levels as read under the locks, and offender ids drawn for the book's
-    /// new sellers (as many as the last locking round's dry run created: usually exactly what the
-    /// book needs; `allocateOffenders` draws any missing, and ids not used are gaps in the sequence).
+    /// Steps 2 and 3: store the new contacts, lock the contacts' offenders and load what the book
+    /// needs. Returns the book, the contacts as stored and read under the locks, and offender ids
+    /// drawn for the book's new sellers (as many as the dry run that stored the new contacts created,
+    /// plus any later locking round's dry run added: usually exactly what the book needs;
+    /// `allocateOffenders` draws any missing, and ids not used are gaps in the sequence).
     private static func loadSellerBook(
-        for batch: [ProcessedReport], contacts first: StoredContacts, ladder: Ladder, on tx: Connection
+        for batch: [ProcessedReport], contacts: [Contact], stored first: StoredContacts, ladder: Ladder, on tx: Connection
     ) throws -> (book: SellerBook, locked: StoredContacts, drawn: [Int64]) {
-        guard !first.ids.isEmpty else {
-            return (SellerBook(ladder: ladder, owners: [:], levels: [:], events: [:]), first, [])
-        }
+        // Contacts not stored yet are inserted in the first round, before any offender lock is
+        // taken: an insert may wait for a concurrent batch that inserted the same contact, so it
+        // must not hold a lock that batch could be waiting for (and the sorted order keeps inserts
+        // from waiting on each other in a cycle). Each gets the owner the first dry run gives it,
+        // for a new seller an id the insert draws, so that it is written once: inserting it without
+        // an owner and setting one later cost a second row version and its index entries per contact.
+        // One another batch inserted first is read back, by key, with its owner, under the locks.
+        var fresh = contacts.filter { first.ids[$0] == nil }
         // Lock the owning offenders, re-reading the owners until no concurrent merge moved a contact
         // to an offender not yet locked. A seller at the top of the ladder that this batch does not
         // absorb into another is only read: FOR SHARE keeps merges and level changes out until commit, yet lets
@@ -371,9 +347,16 @@ extension Queue {
             // The owners above were read after every lock this batch holds: if they need no other
             // lock, they are final (a merge moves contacts and marks the absorbed offender in one
             // transaction, and none can touch an offender this batch holds).
-            if toUpdate.isEmpty, toShare.isEmpty {
+            if toUpdate.isEmpty, toShare.isEmpty, fresh.isEmpty {
                 let events = read?.0 == history ? read!.1 : history.isEmpty ? [:] : try history.read(on: tx)
                 return (SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events), current, drawn)
+            }
+            var statements: [Query] = []
+            if !fresh.isEmpty {
+                statements.append(StoredContacts.insert(fresh, owners: fresh.map { contact in
+                    let owner = dry.survivor(of: dry.owners[contact]!)
+                    return owner < SellerBook.firstProvisionalID ? .stored(owner) : .created(dry.created.firstIndex(of: owner)!)
+                }, creating: dry.created.count))
             }
             // One statement, one pass in id order, each row in its own mode: shared locks taken
             // first and exclusive ones after could close a cycle with a batch doing the opposite.
@@ -381,23 +364,33 @@ extension Queue {
             // fails it at once (lock_not_available) and the whole completion starts over, reading
             // the owners afresh, instead of waiting out a deadlock.
             let ids = (toShare + toUpdate).sorted()
-            let forUpdate = ids.map { toUpdate.contains($0) }
-            let wait = held.isEmpty ? "" : " NOWAIT"
-            tx.queuePrepared("""
-                SELECT x.id FROM unnest(\(ids)::bigint[], \(forUpdate)::bool[]) AS x (id, exclusive)
-                  LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND NOT x.exclusive
-                                     FOR SHARE\(unescaped: wait)) s ON true
-                  LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND x.exclusive
-                                     FOR UPDATE\(unescaped: wait)) u ON true
-                """)
-            for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
-            // The re-read also draws ids for the sellers this dry run creates (from the owners read
-            // before these locks): unless a concurrent batch changed them, the book made from the
-            // re-read owners creates the same ones.
-            let reread = try first.reread(with: history, drawing: dry.created.count - drawn.count, on: tx)
+            if !ids.isEmpty {
+                let forUpdate = ids.map { toUpdate.contains($0) }
+                let wait = held.isEmpty ? "" : " NOWAIT"
+                statements.append("""
+                    SELECT x.id FROM unnest(\(ids)::bigint[], \(forUpdate)::bool[]) AS x (id, exclusive)
+                      LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND NOT x.exclusive
+                                         FOR SHARE\(unescaped: wait)) s ON true
+                      LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND x.exclusive
+                                         FOR UPDATE\(unescaped: wait)) u ON true
+                    """)
+                for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
+            }
+            // The re-read also draws ids for the sellers this dry run creates beyond those drawn
+            // already (from the owners read before these locks): unless a concurrent batch changed
+            // them, the book made from the re-read owners creates the same ones.
+            let more = fresh.isEmpty ? dry.created.count - drawn.count : 0
+            statements.append(current.reread(with: history, adding: fresh, drawing: more))
+            let results = try tx.queryPrepared(statements)
+            var next = current
+            if !fresh.isEmpty {
+                drawn += try next.addInserted(results[0], of: fresh)
+            }
+            let reread = try next.reread(results[results.count - 1], adding: fresh)
             current = reread.contacts
             read = (history, reread.events)
             drawn += reread.drawn
+            fresh = []
         }
         // Owners still moving after 50 rounds: start the completion over (a transient error).
         throw PostgresError(
@@ -437,12 +430,22 @@ extension Queue {
 /// Every statement here looks rows up by key, one at a time (a lateral subquery, a scalar subquery,
 /// `= ANY`): a plan cached while the tables were small must never turn into a scan when they grow.
 struct StoredContacts {
+    /// The owner a new contact is inserted with: a stored offender, or the new seller at this
+    /// position of the dry run's `created` (its id drawn by the insert).
+    enum NewOwner {
+        case stored(Int64)
+        case created(Int)
+    }
+
     /// Each contact's row id.
     var ids: [Contact: Int64] = [:]
-    /// The owner of each contact that has one.
+    /// The owner of each contact that has one, except those this batch inserted.
     var owners: [Contact: Int64] = [:]
     /// Each owner's level.
     var levels: [Int64: Level] = [:]
+    /// The contacts this batch inserted, with the owners it gave them (a new seller's offender row
+    /// is not stored until the commit). The book treats them as new: a contact of nobody's yet.
+    var inserted: [Contact: Int64] = [:]
 
     /// Nothing read yet.
     init() {}
@@ -457,32 +460,45 @@ struct StoredContacts {
         """
     }
 
-    /// Inserts those of `contacts` (`a.kind`, `a.value`, position `a.n` from 1) that `condition`
-    /// keeps and no other row holds yet, in sorted order (concurrent batches cannot deadlock on
-    /// them); columns: id, key (`kind:value`), for `addInserted`.
-    static func insert(_ contacts: [Contact], where condition: Query) -> Query {
-        """
-        INSERT INTO contacts (kind, value)
-        SELECT a.kind, a.value
-          FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[]) WITH ORDINALITY AS a (kind, value, n)
-         WHERE \(fragment: condition)
-         ORDER BY a.kind, a.value
-        ON CONFLICT (kind, value) DO NOTHING
-        RETURNING id, kind || ':' || value AS key
-        """
+    /// Inserts those of `contacts` that no other row holds yet, each with its owner, in sorted
+    /// order (concurrent batches cannot deadlock on them), drawing `creating` new offender ids in
+    /// ascending order for the owners given as `.created`. Columns: a row inserted (id, key
+    /// `kind:value`, its owner), or an id drawn (first two NULL), for `addInserted`.
+    static func insert(_ contacts: [Contact], owners: [NewOwner], creating: Int) -> Query {
+        let stored = owners.map { owner -> Int64? in if case .stored(let id) = owner { id } else { nil } }
+        let created = owners.map { owner -> Int? in if case .created(let index) = owner { index + 1 } else { nil } }
+        return """
+            WITH drawn AS MATERIALIZED (
+                SELECT g.k, nextval('offenders_id_seq') AS id FROM generate_series(1, \(creating)) AS g (k)
+            ), inserted AS (
+                INSERT INTO contacts (kind, value, offender_id)
+                SELECT a.kind, a.value, coalesce(a.owner, (SELECT d.id FROM drawn d WHERE d.k = a.created))
+                  FROM unnest(\(contacts.map(\.kind.rawValue))::text[], \(contacts.map(\.value))::text[],
+                              \(stored)::bigint[], \(created)::int[]) AS a (kind, value, owner, created)
+                 ORDER BY a.kind, a.value
+                ON CONFLICT (kind, value) DO NOTHING
+                RETURNING id, kind || ':' || value AS key, offender_id
+            )
+            SELECT i.id, i.key, i.offender_id FROM inserted i
+            UNION ALL
+            SELECT NULL, NULL, d.id FROM drawn d
+            """
     }
 
-    /// Adds the ids of the rows `insert(contacts, where:)` returned, found in columns `id` and `key`.
-    mutating func addInserted(_ rows: some Sequence<Row>, of contacts: [Contact], id: Int, key: Int) throws {
+    /// Adds the rows `insert(contacts, ...)` inserted, and returns the ids it drew, ascending.
+    mutating func addInserted(_ rows: some Sequence<Row>, of contacts: [Contact]) throws -> [Int64] {
         let byKey = Dictionary(uniqueKeysWithValues: contacts.map { ("\($0.kind.rawValue):\($0.value)", $0) })
+        var drawn: [Int64] = []
         for row in rows {
-            if let contact = byKey[try row.decode(String.self, at: key)] { ids[contact] = try row.decode(at: id) }
+            guard let key = try row.decodeIfPresent(String.self, at: 1) else {
+                drawn.append(try row.decode(at: 2))
+                continue
+            }
+            guard let contact = byKey[key] else { continue }
+            ids[contact] = try row.decode(at: 0)
+            inserted[contact] = try row.decode(at: 2)
         }
-    }
-
-    /// Reads the rows of `contacts` that exist.
-    static func read(_ contacts: [Contact], on tx: Connection) throws -> StoredContacts {
-        try StoredContacts(rows: try tx.queryPrepared(lookup(contacts)), of: contacts, from: 0)
+        return drawn.sorted()
     }
 
     /// What `lookup(contacts)` returned, its columns starting at `column`.
@@ -490,6 +506,13 @@ struct StoredContacts {
         for row in rows {
             try add(contacts[try row.decode(Int.self, at: column) - 1], row, from: column)
         }
+    }
+
+    /// Forgets every contact but `contacts` (those of reports a fence refused).
+    mutating func keep(_ contacts: Set<Contact>) {
+        ids = ids.filter { contacts.contains($0.key) }
+        owners = owners.filter { contacts.contains($0.key) }
+        levels = levels.filter { level in owners.values.contains(level.key) }
     }
 
     /// The row id of a contact that was read.
@@ -500,36 +523,49 @@ struct StoredContacts {
         return id
     }
 
-    /// Adds what `other` read.
-    mutating func merge(_ other: StoredContacts) {
-        ids.merge(other.ids) { $1 }
-        owners.merge(other.owners) { $1 }
-        levels.merge(other.levels) { $1 }
+    /// The owner stored for `contact` when it was read or inserted.
+    func storedOwner(of contact: Contact) -> Int64? {
+        owners[contact] ?? inserted[contact]
     }
 
-    /// Reads the same rows again, by id, and in the same statement the history named and `draw`
-    /// new offender ids. Sends the statements queued before it (the locks) in the same round trip.
+    /// Reads the same rows again (by id; `adding`, not stored when last read, by key), and in the
+    /// same statement the history named and `draw` new offender ids. The rows of contacts this
+    /// batch inserted are not read again: their owners are the batch's own.
+    func reread(with history: SellerHistory, adding fresh: [Contact], drawing draw: Int) -> Query {
+        """
+        SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id),
+               NULL::timestamptz, NULL::bytea, NULL::bigint
+          FROM contacts c WHERE c.id = ANY(\(ids.filter { inserted[$0.key] == nil }.map(\.value))::bigint[])
+        UNION ALL
+        SELECT f.id, f.id, f.offender_id, f.level, NULL, NULL, f.n FROM (\(fragment: Self.lookup(fresh))) f (n, id, offender_id, level)
+        UNION ALL
+        SELECT NULL, nextval('offenders_id_seq'), NULL, NULL, NULL, NULL, NULL FROM generate_series(1, \(max(draw, 0)))
+        UNION ALL
+        SELECT NULL, NULL, h.offender_id, NULL, h.reported_at, h.reporter_hash, NULL
+          FROM (\(fragment: history.query())) h
+        """
+    }
+
+    /// What `reread(with:adding:drawing:)` returned, read after `addInserted` recorded this batch's inserts.
     func reread(
-        with history: SellerHistory, drawing draw: Int, on tx: Connection
+        _ rows: some Sequence<Row>, adding fresh: [Contact]
     ) throws -> (contacts: StoredContacts, events: [Int64: [SellerBook.Event]], drawn: [Int64]) {
         let byID = Dictionary(uniqueKeysWithValues: ids.map { ($0.value, $0.key) })
         var stored = StoredContacts()
+        stored.inserted = inserted
+        for contact in inserted.keys { stored.ids[contact] = ids[contact] }
         var events: [Int64: [SellerBook.Event]] = [:]
         var drawn: [Int64] = []
-        // Rows of three kinds: a contact (its id in column 0), a drawn offender id (column 1), a
-        // past report (neither).
-        for row in try tx.queryPrepared("""
-            SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id),
-                   NULL::timestamptz, NULL::bytea
-              FROM contacts c WHERE c.id = ANY(\(Array(byID.keys))::bigint[])
-            UNION ALL
-            SELECT NULL, nextval('offenders_id_seq'), NULL, NULL, NULL, NULL FROM generate_series(1, \(max(draw, 0)))
-            UNION ALL
-            SELECT NULL, NULL, h.offender_id, NULL, h.reported_at, h.reporter_hash
-              FROM (\(fragment: history.query())) h
-            """) {
+        // Rows of four kinds: a contact read by id (its id in column 0) or by key (also its
+        // position in `fresh`, column 6), a drawn offender id (column 1), a past report (neither).
+        for row in rows {
             if let id = try row.decodeIfPresent(Int64.self, at: 0) {
-                try stored.add(byID[id]!, row, from: 0)
+                if let n = try row.decodeIfPresent(Int.self, at: 6) {
+                    let contact = fresh[n - 1]
+                    if inserted[contact] == nil { try stored.add(contact, row, from: 0) }
+                } else {
+                    try stored.add(byID[id]!, row, from: 0)
+                }
             } else if let id = try row.decodeIfPresent(Int64.self, at: 1) {
                 drawn.append(id)
             } else {
