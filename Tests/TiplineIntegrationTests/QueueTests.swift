@@ -174,6 +174,47 @@ struct QueueTests {
         }
     }
 
+    @Test("a new contact another batch inserts first is read back under the locks: the report joins that batch's seller")
+    func newContactInsertedConcurrently() async throws {
+        try await TestDatabase.with { db in
+            let (queue, lease, _, batch) = try await Self.claimedBatch(["出租微信 V信: race_seller1 扣扣：34567890"], in: db)
+            try #require(batch[0].analysis.contacts.count == 2)
+            // Another batch holds the same new contact, inserted and not yet committed, with a seller
+            // of its own; it commits once this completion waits for it.
+            let other = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
+            async let otherBatch: (seller: Int64, sawWaiter: Bool) = other.withConnection { connection in
+                try connection.transaction { tx in
+                    let seller = try tx.query("INSERT INTO offenders DEFAULT VALUES RETURNING id").one().decode(Int64.self, at: 0)
+                    try tx.execute("INSERT INTO contacts (kind, value, offender_id) VALUES ('wechat', 'race_seller1', \(seller))")
+                    var sawWaiter = false
+                    for _ in 0..<400 where !sawWaiter {
+                        sawWaiter = try tx.query("""
+                            SELECT count(*) FROM pg_stat_activity
+                             WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                            """).one().decode(Int.self, at: 0) > 0
+                        if !sawWaiter { usleep(25_000) }
+                    }
+                    return (seller, sawWaiter)
+                }
+            }
+            // Complete only once the other batch's insert is in (its transaction has an id).
+            for _ in 0..<400 where try await db.int("""
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL
+                """) == 0 {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            let done = try await queue.complete(batch, lease: lease)
+            let (seller, sawWaiter) = try await otherBatch
+            await other.shutdown()
+            #expect(sawWaiter, "the completion never waited for the other batch's insert")
+            #expect(done.completed == [batch[0].job.reportID])
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE offender_id = \(seller) AND state = 'done'") == 1)
+            #expect(try await db.int("SELECT count(*) FROM contacts WHERE offender_id = \(seller)") == 2)
+            #expect(try await db.int("SELECT count(*) FROM offenders") == 1, "a seller was created for a contact that had one")
+            #expect(try await db.int(Checks.danglingReferences) == 0)
+        }
+    }
+
     @Test("a batch without contacts completes in one statement: only the jobs its lease still holds, each counted once")
     func contactlessBatchIsFenced() async throws {
         try await TestDatabase.with { db in
