@@ -201,6 +201,37 @@ struct PostgresTests {
         try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
     }
 
+    @Test("several statements in one round trip each return their rows, after the queued ones; an error stops the rest")
+    func severalStatementsReturnTheirRows() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let table = "m_\(UUID().uuidString.prefix(8).lowercased())"
+        try await database.execute(Query(sql: "CREATE TABLE \(table) (n int PRIMARY KEY)", binds: []))
+        let counts = try await database.transaction { tx in
+            tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
+            return try tx.queryPrepared([
+                Query(sql: "INSERT INTO \(table) VALUES (2), (3) RETURNING n", binds: []),
+                Query(sql: "SELECT count(*) FROM \(table) WHERE n > $1", binds: ["0"]),
+                Query(sql: "SELECT n FROM \(table) WHERE n > 5", binds: []),
+            ]).map { result in try result.map { try $0.decode(Int.self, at: 0) } }
+        }
+        #expect(counts == [[2, 3], [3], []])
+        // The statement that fails is reported, and the one after it never runs.
+        let error = await #expect(throws: PostgresError.self) {
+            try await database.transaction { tx in
+                try tx.queryPrepared([
+                    Query(sql: "INSERT INTO \(table) VALUES (4)", binds: []),
+                    Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []),
+                    Query(sql: "INSERT INTO \(table) VALUES (5)", binds: []),
+                ])
+            }
+        }
+        #expect(error?.sqlState == .uniqueViolation)
+        #expect(try await database.query(Query(sql: "SELECT array_agg(n ORDER BY n)::text FROM \(table)", binds: [])).one()
+            .decode(String.self, at: 0) == "{1,2,3}")
+        try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
+    }
+
     @Test("an error in a queued statement fails the commit: nothing of the transaction stays, and the session is reusable")
     func queuedStatementErrorRollsBack() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
