@@ -141,24 +141,30 @@ enum PostgresHex {
             guard digits.count % 2 == 0 else { return nil }
             var data = Data(count: digits.count / 2)
             let decoded = data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) -> Bool in
-                var index = 0
-                while index < digits.count {
-                    guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return false }
-                    out[index / 2] = high << 4 | low
-                    index += 2
+                // Both nibbles of every byte are looked up; any invalid digit sets the high bit.
+                nibbles.withUnsafeBufferPointer { table in
+                    var invalid: UInt8 = 0
+                    var index = 0
+                    while index < digits.count {
+                        let high = table[Int(digits[index])], low = table[Int(digits[index + 1])]
+                        invalid |= high | low
+                        out[index / 2] = high << 4 | low
+                        index += 2
+                    }
+                    return invalid & 0x80 == 0
                 }
-                return true
             }
             return decoded ? data : nil
         }
     }
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
+    /// The value of each hex digit by its byte, 0xFF for every other byte.
+    private static let nibbles: [UInt8] = (0...255).map { byte in
+        switch UInt8(byte) {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt8(byte) - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt8(byte) - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt8(byte) - UInt8(ascii: "A") + 10
+        default: 0xFF
         }
     }
 }

@@ -5,8 +5,41 @@ public import Foundation
 /// Sessions are set to UTC on connect, so the server always answers `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
 /// Hand-written because `DateFormatter`s are neither cheap nor Sendable, and microseconds matter.
 public enum PostgresTimestamp {
-    /// Formats a date as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    /// Formats a date as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, rounded to the microsecond. Written byte
+    /// by byte: a completion sends a few dozen dates, the intake one per report.
     public static func format(_ date: Date) -> String {
+        let total = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        // Years 0 to 9999 (PostgreSQL reads more, but nothing here writes them): 4-digit years.
+        guard total >= -62_167_219_200_000_000, total < 253_402_300_800_000_000 else { return formatWide(date) }
+        let micros = Int64(total)
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = Int(micros - seconds * 1_000_000)
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        let (year, month, day) = civilFromDays(Int(days))
+        var bytes = [UInt8](repeating: 0, count: 27)
+        func put(_ value: Int, at start: Int, width: Int) {
+            var rest = value
+            for index in stride(from: start + width - 1, through: start, by: -1) {
+                bytes[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+        }
+        put(year, at: 0, width: 4)
+        put(month, at: 5, width: 2)
+        put(day, at: 8, width: 2)
+        put(secondOfDay / 3600, at: 11, width: 2)
+        put(secondOfDay / 60 % 60, at: 14, width: 2)
+        put(secondOfDay % 60, at: 17, width: 2)
+        put(fraction, at: 20, width: 6)
+        bytes[4] = UInt8(ascii: "-"); bytes[7] = UInt8(ascii: "-"); bytes[10] = UInt8(ascii: "T")
+        bytes[13] = UInt8(ascii: ":"); bytes[16] = UInt8(ascii: ":"); bytes[19] = UInt8(ascii: ".")
+        bytes[26] = UInt8(ascii: "Z")
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `format` for years outside 0 to 9999, through the C library.
+    static func formatWide(_ date: Date) -> String {
         let total = (date.timeIntervalSince1970 * 1_000_000).rounded()
         var seconds = Int(floor(total / 1_000_000))
         let micros = Int(total) - seconds * 1_000_000
@@ -70,6 +103,19 @@ public enum PostgresTimestamp {
         let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         return era * 146_097 + doe - 719_468
+    }
+
+    /// The proleptic Gregorian date of a day counted from 1970-01-01 (the inverse of `daysFromCivil`).
+    static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {

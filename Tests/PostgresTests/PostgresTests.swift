@@ -115,6 +115,40 @@ struct PostgresTests {
         #expect(try row.decode(String.self, at: 8) == "{}")
     }
 
+    @Test("timestamps and bytea round-trip exactly through the server: written to the microsecond, read back the same")
+    func timestampsAndByteaRoundTrip() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        var generator = SystemRandomNumberGenerator()
+        // To the microsecond within 1970-2038 (further out, the Doubles of `Date` and of the
+        // conversions no longer keep every microsecond apart), whole seconds from year 1 to 9998,
+        // and the edges of days, leap days and 1970.
+        var micros: [Int64] = (0..<2000).map { _ in Int64.random(in: 0...2_147_483_647_000_000, using: &generator) }
+        micros += (0..<500).map { _ in Int64.random(in: -62_135_596_800...253_370_764_799, using: &generator) * 1_000_000 }
+        micros += [0, -1, 1, 999_999, -999_999, 951_782_400_000_000, 951_868_799_999_999, -62_135_596_800_000_000,
+                   -2_208_988_800_000_000, 1_790_000_000_000_001]
+        let dates = micros.map { Date(timeIntervalSince1970: Double($0) / 1_000_000) }
+        let blobs = (0..<200).map { n in Data((0..<n).map { _ in UInt8.random(in: 0...255, using: &generator) }) }
+        let rows = try await database.query("""
+            SELECT (extract(epoch FROM t) * 1000000)::bigint, t FROM unnest(\(dates)::timestamptz[]) WITH ORDINALITY AS u (t, n) ORDER BY n
+            """)
+        #expect(rows.count == dates.count)
+        for (index, row) in rows.enumerated() {
+            // What the server read is the date to the microsecond (a Double holds these exactly
+            // enough for the rounding to land on the same microsecond), and what it wrote parses back.
+            let expected = Int64((dates[index].timeIntervalSince1970 * 1_000_000).rounded())
+            #expect(try row.decode(Int64.self, at: 0) == expected, "written: \(dates[index])")
+            let back = try row.decode(Date.self, at: 1)
+            #expect(Int64((back.timeIntervalSince1970 * 1_000_000).rounded()) == expected, "read back: \(back)")
+        }
+        let returned = try await database.query("SELECT b FROM unnest(\(blobs)::bytea[]) WITH ORDINALITY AS u (b, n) ORDER BY n")
+            .map { try $0.decode(Data.self, at: 0) }
+        #expect(returned == blobs)
+        // A value that is not hex is an error, not a guess.
+        let bad = try await database.query("SELECT '\\x0g'::text").one()
+        #expect(throws: PostgresError.self) { try bad.decode(Data.self, at: 0) }
+    }
+
     @Test("interpolated values are bind parameters, so hostile strings round-trip unchanged")
     func valuesAreParameters() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
