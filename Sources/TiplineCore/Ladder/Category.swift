@@ -34,8 +34,9 @@ public enum Category: String, Sendable, CaseIterable, Codable {
         // Where each keyword may next be found: occurrences of one keyword never overlap.
         var nextAllowed = [Int](repeating: 0, count: matchers.count)
         for start in folded.indices {
-            guard let candidates = startingWith[folded[start]] else { continue }
-            for index in candidates where start >= nextAllowed[index] {
+            let scalar = folded[start]
+            guard scalar < 0x10000, case let slot = Int(firstScalarSlot[Int(scalar)]), slot >= 0 else { continue }
+            for index in startingWith[slot] where start >= nextAllowed[index] {
                 let matcher = matchers[index]
                 let end = start + matcher.scalars.count
                 guard end <= folded.count, folded[start..<end].elementsEqual(matcher.scalars) else { continue }
@@ -71,11 +72,23 @@ public enum Category: String, Sendable, CaseIterable, Codable {
     }
 
     /// Keywords by their first scalar: the text is read once, each position against the few
-    /// keywords that can start there.
-    private static let startingWith: [UInt32: [Int]] = {
-        var map: [UInt32: [Int]] = [:]
-        for (index, matcher) in matchers.enumerated() { map[matcher.scalars[0], default: []].append(index) }
-        return map
+    /// keywords that can start there. `firstScalarSlot` holds, for every scalar of the Basic
+    /// Multilingual Plane (where every keyword starts), its list's position here or -1: an array
+    /// read per scalar of every ad, where a dictionary would hash each one.
+    private static let startingWith: [[Int]] = {
+        var lists: [UInt32: [Int]] = [:]
+        for (index, matcher) in matchers.enumerated() { lists[matcher.scalars[0], default: []].append(index) }
+        return lists.keys.sorted().map { lists[$0]! }
+    }()
+
+    private static let firstScalarSlot: [Int16] = {
+        var slots = [Int16](repeating: -1, count: 0x10000)
+        let firsts = Set(matchers.map { $0.scalars[0] }).sorted()
+        for (slot, scalar) in firsts.enumerated() {
+            precondition(scalar < 0x10000, "a keyword starts outside the Basic Multilingual Plane")
+            slots[Int(scalar)] = Int16(slot)
+        }
+        return slots
     }()
 
     private static func isLetter(_ text: [UInt32], _ index: Int) -> Bool {
@@ -97,21 +110,22 @@ public enum Category: String, Sendable, CaseIterable, Codable {
                let canonical = String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars.first {
                 value = canonical.value
             }
-            if let mapped = traditional[value] { value = mapped }
+            if value < 0x10000, case let mapped = traditional[Int(value)], mapped != 0 { value = UInt32(mapped) }
             out.append(value)
         }
         return out
     }
 
-    private static let traditional: [UInt32: UInt32] = {
+    /// The simplified form of each traditional character the keywords use, by scalar (0: none).
+    private static let traditional: [UInt16] = {
         let pairs: [(Character, Character)] = [
             ("號", "号"), ("賣", "卖"), ("發", "发"), ("開", "开"), ("錄", "录"), ("戶", "户"), ("購", "购"),
             ("價", "价"), ("資", "资"), ("訊", "讯"), ("讓", "让"), ("賃", "赁"), ("轉", "转"), ("機", "机"),
             ("話", "话"), ("記", "记"), ("詢", "询"), ("個", "个"), ("長", "长"), ("於", "于"), ("軌", "轨"),
             ("跡", "迹"), ("檔", "档"), ("隨", "随"), ("務", "务"), ("庫", "库"), ("員", "员"),
         ]
-        var map: [UInt32: UInt32] = [:]
-        for (from, to) in pairs { map[from.unicodeScalars.first!.value] = to.unicodeScalars.first!.value }
+        var map = [UInt16](repeating: 0, count: 0x10000)
+        for (from, to) in pairs { map[Int(from.unicodeScalars.first!.value)] = UInt16(to.unicodeScalars.first!.value) }
         return map
     }()
 }
