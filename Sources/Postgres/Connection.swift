@@ -347,23 +347,34 @@ public final class Connection {
         let rowCount = Int(PQntuples(result))
         let fieldCount = Int(PQnfields(result))
         let names = (0..<fieldCount).map { String(cString: PQfname(result, Int32($0))) }
-        let columns = ColumnIndex(names: names)
-        var rows: [Row] = []
-        rows.reserveCapacity(rowCount)
+        var length = 0
         for r in 0..<Int32(rowCount) {
-            var values: [String?] = []
-            values.reserveCapacity(fieldCount)
+            for f in 0..<Int32(fieldCount) { length += Int(PQgetlength(result, r, f)) }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length)
+        var starts: [Int] = []
+        var ends: [Int] = []
+        starts.reserveCapacity(rowCount * fieldCount)
+        ends.reserveCapacity(rowCount * fieldCount)
+        for r in 0..<Int32(rowCount) {
             for f in 0..<Int32(fieldCount) {
                 if PQgetisnull(result, r, f) == 1 {
-                    values.append(nil)
+                    starts.append(-1)
+                    ends.append(-1)
                 } else {
-                    values.append(String(cString: PQgetvalue(result, r, f)))
+                    starts.append(bytes.count)
+                    PQgetvalue(result, r, f).withMemoryRebound(to: UInt8.self, capacity: 1) { value in
+                        bytes.append(contentsOf: UnsafeBufferPointer(start: value, count: Int(PQgetlength(result, r, f))))
+                    }
+                    ends.append(bytes.count)
                 }
             }
-            rows.append(Row(columns: columns, values: values))
         }
+        let storage = ResultStorage(
+            columns: ColumnIndex(names: names), fieldCount: fieldCount, rowCount: rowCount, bytes: bytes, starts: starts, ends: ends)
         let affected = PQcmdTuples(result).flatMap { Int(String(cString: $0)) } ?? rowCount
-        return QueryResult(rows: rows, affectedRows: affected)
+        return QueryResult(storage: storage, affectedRows: affected)
     }
 }
 

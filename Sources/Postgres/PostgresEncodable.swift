@@ -137,25 +137,27 @@ enum PostgresHex {
 
     static func decode(_ text: Substring) -> Data? {
         var text = text
-        return text.withUTF8 { digits -> Data? in
-            guard digits.count % 2 == 0 else { return nil }
-            var data = Data(count: digits.count / 2)
-            let decoded = data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) -> Bool in
-                // Both nibbles of every byte are looked up; any invalid digit sets the high bit.
-                nibbles.withUnsafeBufferPointer { table in
-                    var invalid: UInt8 = 0
-                    var index = 0
-                    while index < digits.count {
-                        let high = table[Int(digits[index])], low = table[Int(digits[index + 1])]
-                        invalid |= high | low
-                        out[index / 2] = high << 4 | low
-                        index += 2
-                    }
-                    return invalid & 0x80 == 0
+        return text.withUTF8 { decode($0) }
+    }
+
+    static func decode(_ digits: UnsafeBufferPointer<UInt8>) -> Data? {
+        guard digits.count % 2 == 0 else { return nil }
+        var data = Data(count: digits.count / 2)
+        let decoded = data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) -> Bool in
+            // Both nibbles of every byte are looked up; any invalid digit sets the high bit.
+            nibbles.withUnsafeBufferPointer { table in
+                var invalid: UInt8 = 0
+                var index = 0
+                while index < digits.count {
+                    let high = table[Int(digits[index])], low = table[Int(digits[index + 1])]
+                    invalid |= high | low
+                    out[index / 2] = high << 4 | low
+                    index += 2
                 }
+                return invalid & 0x80 == 0
             }
-            return decoded ? data : nil
         }
+        return decoded ? data : nil
     }
 
     /// The value of each hex digit by its byte, 0xFF for every other byte.

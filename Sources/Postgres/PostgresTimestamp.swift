@@ -53,7 +53,11 @@ public enum PostgresTimestamp {
 
     /// Parses `timestamptz` output (any offset, optional fraction); `nil` if malformed.
     public static func parse(_ text: some StringProtocol) -> Date? {
-        let b = Array(text.utf8)
+        Array(text.utf8).withUnsafeBufferPointer { parse($0) }
+    }
+
+    /// `parse` over the text's UTF-8 bytes.
+    public static func parse(_ b: UnsafeBufferPointer<UInt8>) -> Date? {
         func number(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= b.count else { return nil }
             var value = 0

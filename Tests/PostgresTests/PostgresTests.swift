@@ -149,6 +149,36 @@ struct PostgresTests {
         #expect(throws: PostgresError.self) { try bad.decode(Data.self, at: 0) }
     }
 
+    @Test("integers, doubles and booleans decode across their range; out of range or malformed is an error, NULL is nil")
+    func scalarsDecode() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let row = try await database.query("""
+            SELECT (-9223372036854775808)::bigint, 9223372036854775807::bigint, (-2147483648)::int, 0::int, '+12'::text,
+                   '9223372036854775808'::text, '2147483648'::text, ''::text, '-'::text, '12a'::text, NULL::bigint,
+                   'NaN'::float8, '-Infinity'::float8, 0.1::float8, true, false, '1.5e300'::float8
+            """).one()
+        #expect(try row.decode(Int64.self, at: 0) == Int64.min)
+        #expect(try row.decode(Int64.self, at: 1) == Int64.max)
+        #expect(try row.decode(Int32.self, at: 2) == Int32.min)
+        #expect(try row.decode(Int.self, at: 3) == 0)
+        #expect(try row.decode(Int.self, at: 4) == 12)
+        #expect(throws: PostgresError.self) { try row.decode(Int64.self, at: 5) }
+        #expect(throws: PostgresError.self) { try row.decode(Int32.self, at: 6) }
+        #expect(try row.decode(Int64.self, at: 6) == 2_147_483_648)
+        for column in 7...9 {
+            #expect(throws: PostgresError.self) { try row.decode(Int.self, at: column) }
+        }
+        #expect(try row.decodeIfPresent(Int64.self, at: 10) == nil)
+        #expect(throws: PostgresError.self) { try row.decode(Int64.self, at: 10) }
+        #expect(try row.decode(Double.self, at: 11).isNaN)
+        #expect(try row.decode(Double.self, at: 12) == -.infinity)
+        #expect(try row.decode(Double.self, at: 13) == 0.1)
+        #expect(try row.decode(Bool.self, at: 14) && !(try row.decode(Bool.self, at: 15)))
+        #expect(try row.decode(Double.self, at: 16) == 1.5e300)
+        #expect(throws: PostgresError.self) { try row.decode(Int.self, at: 17) }
+    }
+
     @Test("interpolated values are bind parameters, so hostile strings round-trip unchanged")
     func valuesAreParameters() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
