@@ -22,6 +22,11 @@ extension PostgresArrayElement {
         }
         literal.append(UInt8(ascii: "\""))
         text.withUTF8 { bytes in
+            // Most elements need no escape: copied whole.
+            guard bytes.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                literal.append(contentsOf: bytes)
+                return
+            }
             for byte in bytes {
                 if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
                 literal.append(byte)

@@ -92,7 +92,9 @@ struct WindowScan {
     /// when its reports were processed. `stamps` must be sorted by time.
     func peak(_ stamps: [Stamp], endingFrom first: Int, through: Double = .infinity, onlyChanged: Bool = false) -> Int {
         guard first < stamps.count else { return 0 }
-        var reporters: [Int32: Int] = [:]
+        // Reporters are small ids counting from 0: their counts live in an array, not a dictionary.
+        var reporterCounts = [Int32](repeating: 0, count: Int(stamps.lazy.map(\.reporter).max()!) + 1)
+        var reporters = 0  // distinct reporters in the window
         var origins: [Int64: Int] = [:]
         var start = Self.firstIndex(in: stamps, notBefore: stamps[first].at - window)
         var next = start
@@ -101,17 +103,21 @@ struct WindowScan {
             let at = stamps[end].at
             if at > through { break }
             while next <= end {
-                reporters[stamps[next].reporter, default: 0] += 1
+                let reporter = Int(stamps[next].reporter)
+                if reporterCounts[reporter] == 0 { reporters += 1 }
+                reporterCounts[reporter] += 1
                 if onlyChanged { origins[stamps[next].origin, default: 0] += 1 }
                 next += 1
             }
             while stamps[start].at < at - window {
-                Self.remove(stamps[start].reporter, from: &reporters)
+                let reporter = Int(stamps[start].reporter)
+                reporterCounts[reporter] -= 1
+                if reporterCounts[reporter] == 0 { reporters -= 1 }
                 if onlyChanged { Self.remove(stamps[start].origin, from: &origins) }
                 start += 1
             }
             if onlyChanged, origins[Self.new] == nil, origins.count < 2 { continue }
-            peak = max(peak, reporters.count)
+            peak = max(peak, reporters)
         }
         return peak
     }

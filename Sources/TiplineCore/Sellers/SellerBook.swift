@@ -108,13 +108,22 @@ public struct SellerBook: Sendable {
     /// Adds one report. Returns `nil` for a report with no contacts (it belongs to no seller).
     public mutating func add(contacts: [Contact], at: Date, reporter: Data) -> Placement? {
         guard !contacts.isEmpty else { return nil }
-        let roots = Set(contacts.compactMap { owners[$0] }.map { survivor(of: $0) })
+        // The offenders the contacts belong to: usually one or none, found without building a set.
+        var lowest: Int64?
+        var several = false
+        for contact in contacts {
+            guard let owner = owners[contact] else { continue }
+            let current = survivor(of: owner)
+            if let found = lowest, found != current { several = true }
+            lowest = min(lowest ?? current, current)
+        }
+        let roots: [Int64] = several ? Set(contacts.compactMap { owners[$0] }.map { survivor(of: $0) }).sorted() : []
         let root: Int64
         let before: Level
-        if let lowest = roots.min() {
+        if let lowest {
             root = lowest
             before = levels[lowest] ?? Level.none
-            for other in roots.sorted() where other != lowest {
+            for other in roots where other != lowest {
                 parent[other] = lowest
                 merges.append((other, lowest))
                 histories[lowest] = Self.merged(histories[lowest] ?? [], histories.removeValue(forKey: other) ?? [])
@@ -136,7 +145,7 @@ public struct SellerBook: Sendable {
         if after < Level.top {
             // After a merge every window holding reports of two sellers is new; otherwise only the
             // windows holding this report (ending at it or at most one window length later).
-            let peak = roots.count > 1
+            let peak = several
                 ? scan.peak(history, endingFrom: 0, onlyChanged: true)
                 : scan.peak(history, endingFrom: position, through: time + ladder.windowSeconds)
             after = max(after, ladder.level(forDistinctReporters: peak))
