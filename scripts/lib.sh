@@ -63,6 +63,22 @@ pg_ctl_cmd() {
     as_pg_owner "$(pg_bindir)/pg_ctl" -D "$PGDATA_DIR" "$@"
 }
 
+# Waits (up to 60 s) until no socket but one in TIME_WAIT holds local port $1. Our ports lie in
+# Linux's ephemeral range (32768-60999), so a client connection to another server (the tests' many
+# connections, say) can hold one for a while, and a server binding it then fails ("Address already
+# in use"). A listening server on the port is left alone: starting on it fails with its own message.
+wait_port_free() {
+    local hex state waited=0
+    hex=$(printf '%04X' "$1")
+    while [ "$waited" -lt 60 ]; do
+        state=$(awk -v p=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == p && $4 != "06" && $4 != "0A" {print $4; exit}' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+        [ -z "$state" ] && return 0
+        [ "$waited" -eq 0 ] && say "port $1 is held by a client connection; waiting for it to close"
+        sleep 1
+        waited=$((waited + 1))
+    done
+}
+
 pg_running() {
     [ -f "$PGDATA_DIR/postmaster.pid" ] && pg_ctl_cmd status >/dev/null 2>&1
 }
@@ -92,6 +108,7 @@ start_local_pg() {
         local mem_mb buffers_mb
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
+        wait_port_free "$TIPLINE_PG_PORT"
         pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=1s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" >/dev/null
     fi
 }
