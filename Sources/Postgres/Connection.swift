@@ -364,9 +364,8 @@ public final class Connection {
                     ends.append(-1)
                 } else {
                     starts.append(bytes.count)
-                    PQgetvalue(result, r, f).withMemoryRebound(to: UInt8.self, capacity: 1) { value in
-                        bytes.append(contentsOf: UnsafeBufferPointer(start: value, count: Int(PQgetlength(result, r, f))))
-                    }
+                    let value = UnsafeRawPointer(PQgetvalue(result, r, f)!).assumingMemoryBound(to: UInt8.self)
+                    bytes.append(contentsOf: UnsafeBufferPointer(start: value, count: Int(PQgetlength(result, r, f))))
                     ends.append(bytes.count)
                 }
             }

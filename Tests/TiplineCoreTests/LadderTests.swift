@@ -128,6 +128,27 @@ struct LadderTests {
         }
     }
 
+    @Test("the window scan counts the same whatever the reporters' ids, also ids far above the stamps' count")
+    func scanIgnoresReporterNumbering() {
+        var generator = SplitMix64(seed: 7)
+        let scan = WindowScan(window: 30 * 86_400)
+        for _ in 0..<200 {
+            let count = Int.random(in: 1...20, using: &generator)
+            let small = (0..<count).map { _ in
+                WindowScan.Stamp(at: Double.random(in: 0..<(90 * 86_400), using: &generator).rounded(),
+                                 reporter: Int32.random(in: 0..<6, using: &generator), origin: WindowScan.new)
+            }.sorted { $0.at < $1.at }
+            // The same reporters numbered as a book that has interned thousands of others would.
+            let large = small.map { stamp in
+                WindowScan.Stamp(at: stamp.at, reporter: 5_000 + stamp.reporter * 997, origin: stamp.origin)
+            }
+            let first = Int.random(in: 0..<count, using: &generator)
+            #expect(scan.peak(large, endingFrom: first) == scan.peak(small, endingFrom: first))
+            #expect(scan.peak(large, endingFrom: 0) == bruteForcePeak(
+                small.map { (at: Date(timeIntervalSinceReferenceDate: $0.at), reporter: reporter("r\($0.reporter)")) }, windowDays: 30))
+        }
+    }
+
     @Test("a ladder whose thresholds decrease is flagged")
     func decreasingThresholds() {
         let bad = Ladder(windowDays: 30, review: 2, restrict: 5, suspend: 3, refer: 10)

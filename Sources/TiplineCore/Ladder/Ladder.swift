@@ -92,8 +92,20 @@ struct WindowScan {
     /// when its reports were processed. `stamps` must be sorted by time.
     func peak(_ stamps: [Stamp], endingFrom first: Int, through: Double = .infinity, onlyChanged: Bool = false) -> Int {
         guard first < stamps.count else { return 0 }
-        // Reporters are small ids counting from 0: their counts live in an array, not a dictionary.
-        var reporterCounts = [Int32](repeating: 0, count: Int(stamps.lazy.map(\.reporter).max()!) + 1)
+        // Reporters are small ids counting from 0 (interned per book): their counts live in an
+        // array, not a dictionary. A book that knows far more reporters than these stamps hold
+        // gets them renumbered first, so that the array stays the size of the stamps.
+        let largest = Int(stamps.lazy.map(\.reporter).max()!)
+        if largest >= 4 * stamps.count + 256 {
+            var dense: [Int32: Int32] = [:]
+            let renumbered = stamps.map { stamp in
+                var stamp = stamp
+                stamp.reporter = dense[stamp.reporter] ?? { dense[stamp.reporter] = Int32(dense.count); return Int32(dense.count - 1) }()
+                return stamp
+            }
+            return peak(renumbered, endingFrom: first, through: through, onlyChanged: onlyChanged)
+        }
+        var reporterCounts = [Int32](repeating: 0, count: largest + 1)
         var reporters = 0  // distinct reporters in the window
         var origins: [Int64: Int] = [:]
         var start = Self.firstIndex(in: stamps, notBefore: stamps[first].at - window)
