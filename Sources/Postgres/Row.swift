@@ -10,26 +10,9 @@ extension String: PostgresDecodable {
     public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) { self = String(decoding: bytes, as: UTF8.self) }
 }
 
-extension Int: PostgresDecodable {
-    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
-        guard let value = PostgresInteger.parse(bytes, as: Int.self) else { return nil }
-        self = value
-    }
-}
-
-extension Int64: PostgresDecodable {
-    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
-        guard let value = PostgresInteger.parse(bytes, as: Int64.self) else { return nil }
-        self = value
-    }
-}
-
-extension Int32: PostgresDecodable {
-    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
-        guard let value = PostgresInteger.parse(bytes, as: Int32.self) else { return nil }
-        self = value
-    }
-}
+extension Int: PostgresDecodable {}
+extension Int64: PostgresDecodable {}
+extension Int32: PostgresDecodable {}
 
 extension Double: PostgresDecodable {
     public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) { self.init(String(decoding: bytes, as: UTF8.self)) }
@@ -61,26 +44,26 @@ extension Data: PostgresDecodable {
     }
 }
 
-/// Decimal integers as PostgreSQL writes them: an optional sign and digits, within the type's range.
-enum PostgresInteger {
-    static func parse<T: FixedWidthInteger>(_ bytes: UnsafeBufferPointer<UInt8>, as: T.Type) -> T? {
+extension PostgresDecodable where Self: FixedWidthInteger {
+    /// Decimal integers as PostgreSQL writes them: an optional sign and digits, within the type's range.
+    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
         var index = 0
         let negative = bytes.first == UInt8(ascii: "-")
         if negative || bytes.first == UInt8(ascii: "+") { index = 1 }
         guard index < bytes.count else { return nil }
-        var value: T = 0
+        var value: Self = 0
         while index < bytes.count {
             let digit = bytes[index] &- UInt8(ascii: "0")
             guard digit < 10 else { return nil }
             let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
             // Accumulated towards the sign, so that the type's minimum is reachable.
             let (next, overflowB) = negative
-                ? shifted.subtractingReportingOverflow(T(digit)) : shifted.addingReportingOverflow(T(digit))
+                ? shifted.subtractingReportingOverflow(Self(digit)) : shifted.addingReportingOverflow(Self(digit))
             guard !overflowA, !overflowB else { return nil }
             value = next
             index += 1
         }
-        return value
+        self = value
     }
 }
 

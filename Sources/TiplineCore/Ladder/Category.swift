@@ -33,10 +33,11 @@ public enum Category: String, Sendable, CaseIterable, Codable {
         var first = [Int](repeating: Int.max, count: keywords.count)
         // Where each keyword may next be found: occurrences of one keyword never overlap.
         var nextAllowed = [Int](repeating: 0, count: matchers.count)
+        let (lists, slots) = startingWith
         for start in folded.indices {
             let scalar = folded[start]
-            guard scalar < 0x10000, case let slot = Int(firstScalarSlot[Int(scalar)]), slot >= 0 else { continue }
-            for index in startingWith[slot] where start >= nextAllowed[index] {
+            guard scalar < 0x10000, case let slot = Int(slots[Int(scalar)]), slot >= 0 else { continue }
+            for index in lists[slot] where start >= nextAllowed[index] {
                 let matcher = matchers[index]
                 let end = start + matcher.scalars.count
                 guard end <= folded.count, folded[start..<end].elementsEqual(matcher.scalars) else { continue }
@@ -72,23 +73,22 @@ public enum Category: String, Sendable, CaseIterable, Codable {
     }
 
     /// Keywords by their first scalar: the text is read once, each position against the few
-    /// keywords that can start there. `firstScalarSlot` holds, for every scalar of the Basic
-    /// Multilingual Plane (where every keyword starts), its list's position here or -1: an array
-    /// read per scalar of every ad, where a dictionary would hash each one.
-    private static let startingWith: [[Int]] = {
-        var lists: [UInt32: [Int]] = [:]
-        for (index, matcher) in matchers.enumerated() { lists[matcher.scalars[0], default: []].append(index) }
-        return lists.keys.sorted().map { lists[$0]! }
-    }()
-
-    private static let firstScalarSlot: [Int16] = {
+    /// keywords that can start there. `slots` holds, for every scalar of the Basic Multilingual
+    /// Plane (where every keyword starts), the position of its list in `lists`, or -1: an array read
+    /// per scalar of every ad, where a dictionary would hash each one.
+    private static let startingWith: (lists: [[Int]], slots: [Int16]) = {
+        var lists: [[Int]] = []
         var slots = [Int16](repeating: -1, count: 0x10000)
-        let firsts = Set(matchers.map { $0.scalars[0] }).sorted()
-        for (slot, scalar) in firsts.enumerated() {
+        for (index, matcher) in matchers.enumerated() {
+            let scalar = Int(matcher.scalars[0])
             precondition(scalar < 0x10000, "a keyword starts outside the Basic Multilingual Plane")
-            slots[Int(scalar)] = Int16(slot)
+            if slots[scalar] < 0 {
+                slots[scalar] = Int16(lists.count)
+                lists.append([])
+            }
+            lists[Int(slots[scalar])].append(index)
         }
-        return slots
+        return (lists, slots)
     }()
 
     private static func isLetter(_ text: [UInt32], _ index: Int) -> Bool {

@@ -100,7 +100,9 @@ struct WindowScan {
             var dense: [Int32: Int32] = [:]
             let renumbered = stamps.map { stamp in
                 var stamp = stamp
-                stamp.reporter = dense[stamp.reporter] ?? { dense[stamp.reporter] = Int32(dense.count); return Int32(dense.count - 1) }()
+                let id = dense[stamp.reporter] ?? Int32(dense.count)
+                dense[stamp.reporter] = id
+                stamp.reporter = id
                 return stamp
             }
             return peak(renumbered, endingFrom: first, through: through, onlyChanged: onlyChanged)
