@@ -215,6 +215,51 @@ struct QueueTests {
         }
     }
 
+    @Test("a seller merged away between the first read and its lock: the contacts are read again, the report goes to the survivor")
+    func ownerMergedBeforeItsLock() async throws {
+        try await TestDatabase.with { db in
+            let (queue, lease, _, batch) = try await Self.claimedBatch(["出租微信 V信: merged_seller1"], in: db)
+            try #require(batch[0].analysis.contacts.count == 1)
+            let contact = batch[0].analysis.contacts[0]
+            let survivor = try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id")
+            let absorbed = try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id")
+            _ = try await db.database.execute("INSERT INTO contacts (kind, value, offender_id) VALUES (\(contact.kind.rawValue), \(contact.value), \(Int64(absorbed)))")
+            // Another batch merges the contact's seller into an older one and commits once this
+            // completion waits for the absorbed seller's lock: the completion read the contact
+            // before the merge, so the lock must tell it that its owner is gone.
+            let other = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
+            async let merged: Bool = other.withConnection { connection in
+                try connection.transaction { tx in
+                    try tx.execute("UPDATE offenders SET merged_into = \(Int64(survivor)) WHERE id = \(Int64(absorbed))")
+                    try tx.execute("UPDATE contacts SET offender_id = \(Int64(survivor)) WHERE offender_id = \(Int64(absorbed))")
+                    var sawWaiter = false
+                    for _ in 0..<400 where !sawWaiter {
+                        sawWaiter = try tx.query("""
+                            SELECT count(*) FROM pg_stat_activity
+                             WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                            """).one().decode(Int.self, at: 0) > 0
+                        if !sawWaiter { usleep(25_000) }
+                    }
+                    return sawWaiter
+                }
+            }
+            for _ in 0..<400 where try await db.int("""
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL
+                """) == 0 {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            let done = try await queue.complete(batch, lease: lease)
+            let sawWaiter = try await merged
+            await other.shutdown()
+            #expect(sawWaiter, "the completion never waited for the merging batch")
+            #expect(done.completed == [batch[0].job.reportID])
+            #expect(try await db.int("SELECT offender_id FROM reports WHERE id = \(batch[0].job.reportID)") == survivor)
+            #expect(try await db.int("SELECT count(*) FROM contacts WHERE offender_id = \(Int64(absorbed))") == 0)
+            #expect(try await db.int("SELECT count(*) FROM offenders") == 2, "a seller was created for a contact that had one")
+            #expect(try await db.int(Checks.danglingReferences) == 0)
+        }
+    }
+
     @Test("a batch without contacts completes in one statement: only the jobs its lease still holds, each counted once")
     func contactlessBatchIsFenced() async throws {
         try await TestDatabase.with { db in

@@ -40,11 +40,12 @@ extension Queue {
     /// 2. Insert the batch's new contacts in sorted order (concurrent batches cannot deadlock on
     ///    them): nothing here waits for a seller. Part of the fence's statement when the fence kept
     ///    every report.
-    /// 3. Lock the offenders owning those contacts in id order, re-reading until no concurrent merge
-    ///    moved a contact to an offender not yet locked (sellers at the top of the ladder that the
-    ///    batch does not merge: FOR SHARE, so that their many batches do not queue behind each other).
-    ///    The locks and the re-read (owners, the sellers' past reports, and ids for the new sellers
-    ///    a dry run predicts) go in one round trip.
+    /// 3. Lock the offenders owning those contacts in id order, until no concurrent merge moved a
+    ///    contact to an offender not yet locked: each locked row says whether a merge absorbed it
+    ///    since its contacts were read (then they are read again). Sellers at the top of the ladder
+    ///    that the batch does not merge: FOR SHARE, so that their many batches do not queue behind
+    ///    each other. The locks and what is read under them (the sellers' past reports, contacts
+    ///    another batch inserted first, ids for the new sellers a dry run predicts) go in one round trip.
     /// 4. Group and level in memory (`SellerBook`), then write new offenders; merges, contact owners
     ///    and levels in one statement; counters and outcomes (with each report's contact ids) in
     ///    another; then escalations. These read nothing back: they are queued and go to the server
@@ -134,7 +135,7 @@ extension Queue {
         // 1. Fence: delete the job rows this lease still holds (owner and attempt). The deletion
         //    locks them until commit, and a rollback brings them back. The ladder in force (the
         //    newest policy row) comes with them, and so do the stored rows of the batch's contacts
-        //    (read without a lock, like any first read of them: step 3 re-reads what it locks).
+        //    (read without a lock: step 3 checks each owner as it locks it).
         let asked = Array(Set(batch.flatMap(\.analysis.contacts))).sorted()
         let rows = try tx.queryPrepared("""
             WITH fenced AS (
@@ -301,11 +302,16 @@ extension Queue {
         // an owner and setting one later cost a second row version and its index entries per contact.
         // One another batch inserted first is read back, by key, with its owner, under the locks.
         var fresh = contacts.filter { first.ids[$0] == nil }
-        // Lock the owning offenders, re-reading the owners until no concurrent merge moved a contact
-        // to an offender not yet locked. A seller at the top of the ladder that this batch does not
-        // absorb into another is only read: FOR SHARE keeps merges and level changes out until commit, yet lets
-        // every other batch of the same (often the busiest) seller go ahead at once. Everything
-        // else is locked FOR UPDATE, in the same statement and the same pass in id order.
+        // Lock the owning offenders until no concurrent merge moved a contact to an offender not yet
+        // locked. The owners read before a lock need no second read: a contact changes owner only
+        // when a merge absorbs that owner (and marks it merged in the same transaction), so the locked
+        // row, as the lock returns it, says whether it still owns its contacts, and its level now.
+        // Only when a merge did absorb one are the contacts read again, by id (re-reading every
+        // contact under the locks cost a third of the statement after them). A seller at the top of
+        // the ladder that this batch does not absorb into another is only read: FOR SHARE keeps
+        // merges and level changes out until commit, yet lets every other batch of the same (often
+        // the busiest) seller go ahead at once. Everything else is locked FOR UPDATE, in the same
+        // statement and the same pass in id order.
         // Past reports matter only where they share a window with this batch's reports: windows
         // elsewhere are already reflected in the stored levels, which never go down. Sellers that
         // merge in this batch form windows across both histories, so theirs are read whole. A dry
@@ -314,9 +320,9 @@ extension Queue {
         // Sellers already at the top of the ladder need no history at all: nothing can raise them.
         var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
         var current = first
-        // The history a round's owners need, read with the owners right after that round's locks
-        // (the lock and the re-read go in one round trip, as two statements: the re-read's snapshot
-        // is taken once the locks are held). When the owners did not change, it is the one needed.
+        // The history a round's owners need, read right after that round's locks (the lock and the
+        // read go in one round trip, as two statements: the read's snapshot is taken once the locks
+        // are held). When the owners did not change, it is the one needed.
         var read: (SellerHistory, [Int64: [SellerBook.Event]])?
         var drawn: [Int64] = []
         for _ in 0..<50 {
@@ -363,34 +369,44 @@ extension Queue {
             // A later round would lock out of that order, so it does not wait: a lock held elsewhere
             // fails it at once (lock_not_available) and the whole completion starts over, reading
             // the owners afresh, instead of waiting out a deadlock.
+            // Each locked row comes back as the lock found it: the latest version, after waiting.
             let ids = (toShare + toUpdate).sorted()
             if !ids.isEmpty {
                 let forUpdate = ids.map { toUpdate.contains($0) }
                 let wait = held.isEmpty ? "" : " NOWAIT"
                 statements.append("""
-                    SELECT x.id FROM unnest(\(ids)::bigint[], \(forUpdate)::bool[]) AS x (id, exclusive)
-                      LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND NOT x.exclusive
+                    SELECT x.id, coalesce(s.id, u.id), coalesce(s.merged_into, u.merged_into), coalesce(s.level, u.level)
+                      FROM unnest(\(ids)::bigint[], \(forUpdate)::bool[]) AS x (id, exclusive)
+                      LEFT JOIN LATERAL (SELECT o.id, o.merged_into, o.level FROM offenders o WHERE o.id = x.id AND NOT x.exclusive
                                          FOR SHARE\(unescaped: wait)) s ON true
-                      LEFT JOIN LATERAL (SELECT o.id FROM offenders o WHERE o.id = x.id AND x.exclusive
+                      LEFT JOIN LATERAL (SELECT o.id, o.merged_into, o.level FROM offenders o WHERE o.id = x.id AND x.exclusive
                                          FOR UPDATE\(unescaped: wait)) u ON true
                     """)
                 for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
             }
-            // The re-read also draws ids for the sellers this dry run creates beyond those drawn
-            // already (from the owners read before these locks): unless a concurrent batch changed
-            // them, the book made from the re-read owners creates the same ones.
+            // After the locks: the history, contacts another batch inserted first (by key), any
+            // contact read without an owner (by id), and ids for the sellers this dry run creates
+            // beyond those drawn already: unless a concurrent batch changed the owners, the book
+            // made from them creates the same ones.
             let more = fresh.isEmpty ? dry.created.count - drawn.count : 0
-            statements.append(current.reread(with: history, adding: fresh, drawing: more))
+            statements.append(current.reread(current.unowned, with: history, adding: fresh, drawing: more))
             let results = try tx.queryPrepared(statements)
             var next = current
             if !fresh.isEmpty {
                 drawn += try next.addInserted(results[0], of: fresh)
             }
-            let reread = try next.reread(results[results.count - 1], adding: fresh)
+            let moved = ids.isEmpty ? false : try !next.confirm(locked: results[fresh.isEmpty ? 0 : 1])
+            let reread = try next.reread(results[results.count - 1], adding: fresh, replacing: false)
             current = reread.contacts
             read = (history, reread.events)
             drawn += reread.drawn
             fresh = []
+            if moved {
+                // A merge moved some contacts since they were read: read them all again, by id.
+                let rows = try tx.queryPrepared(current.reread(current.readIDs, with: .none, adding: [], drawing: 0))
+                current = try current.reread(rows, adding: [], replacing: true).contacts
+                read = nil
+            }
         }
         // Owners still moving after 50 rounds: start the completion over (a transient error).
         throw PostgresError(
@@ -528,14 +544,34 @@ struct StoredContacts {
         owners[contact] ?? inserted[contact]
     }
 
-    /// Reads the same rows again (by id; `adding`, not stored when last read, by key), and in the
-    /// same statement the history named and `draw` new offender ids. The rows of contacts this
-    /// batch inserted are not read again: their owners are the batch's own.
-    func reread(with history: SellerHistory, adding fresh: [Contact], drawing draw: Int) -> Query {
+    /// The ids of the contacts read (not those this batch inserted: their owners are the batch's own).
+    var readIDs: [Int64] { ids.filter { inserted[$0.key] == nil }.map(\.value) }
+
+    /// The ids of the contacts read without an owner.
+    var unowned: [Int64] { ids.filter { inserted[$0.key] == nil && owners[$0.key] == nil }.map(\.value) }
+
+    /// Takes in the offenders a lock statement returned (id, id if stored, merged_into, level):
+    /// their levels now. False when one was merged into another (its contacts may have moved since
+    /// they were read) or is not stored.
+    mutating func confirm(locked rows: some Sequence<Row>) throws -> Bool {
+        var unchanged = true
+        for row in rows {
+            guard try row.decodeIfPresent(Int64.self, at: 1) != nil, try row.decodeIfPresent(Int64.self, at: 2) == nil else {
+                unchanged = false
+                continue
+            }
+            levels[try row.decode(Int64.self, at: 0)] = Level(rawValue: try row.decode(String.self, at: 3)) ?? Level.none
+        }
+        return unchanged
+    }
+
+    /// Reads the rows of the contacts `readIDs` names again, by id (and `adding`, not stored when
+    /// last read, by key), and in the same statement the history named and `draw` new offender ids.
+    func reread(_ readIDs: [Int64], with history: SellerHistory, adding fresh: [Contact], drawing draw: Int) -> Query {
         """
         SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id),
                NULL::timestamptz, NULL::bytea, NULL::bigint
-          FROM contacts c WHERE c.id = ANY(\(ids.filter { inserted[$0.key] == nil }.map(\.value))::bigint[])
+          FROM contacts c WHERE c.id = ANY(\(readIDs)::bigint[])
         UNION ALL
         SELECT f.id, f.id, f.offender_id, f.level, NULL, NULL, f.n FROM (\(fragment: Self.lookup(fresh))) f (n, id, offender_id, level)
         UNION ALL
@@ -546,14 +582,19 @@ struct StoredContacts {
         """
     }
 
-    /// What `reread(with:adding:drawing:)` returned, read after `addInserted` recorded this batch's inserts.
+    /// What `reread(_:with:adding:drawing:)` returned, read after `addInserted` recorded this
+    /// batch's inserts: these rows added to the contacts as read before, or `replacing` them (all
+    /// read again).
     func reread(
-        _ rows: some Sequence<Row>, adding fresh: [Contact]
+        _ rows: some Sequence<Row>, adding fresh: [Contact], replacing: Bool
     ) throws -> (contacts: StoredContacts, events: [Int64: [SellerBook.Event]], drawn: [Int64]) {
         let byID = Dictionary(uniqueKeysWithValues: ids.map { ($0.value, $0.key) })
-        var stored = StoredContacts()
-        stored.inserted = inserted
-        for contact in inserted.keys { stored.ids[contact] = ids[contact] }
+        var stored = self
+        if replacing {
+            stored = StoredContacts()
+            stored.inserted = inserted
+            for contact in inserted.keys { stored.ids[contact] = ids[contact] }
+        }
         var events: [Int64: [SellerBook.Event]] = [:]
         var drawn: [Int64] = []
         // Rows of four kinds: a contact read by id (its id in column 0) or by key (also its
@@ -622,6 +663,9 @@ struct SellerHistory: Equatable {
     var windowed: [Int64]
     /// The span of each of `windowed`, in the same order.
     var spans: [Span]
+
+    /// No history.
+    static let none = SellerHistory(whole: [], windowed: [], spans: [])
 
     /// True when no history is needed.
     var isEmpty: Bool { whole.isEmpty && windowed.isEmpty }
