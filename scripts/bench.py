@@ -668,7 +668,7 @@ def render(a, m, r):
         co = r["cost"]
         out += ["### Cost", "", "| | |", "|---|---|",
                 f"| Peak RSS, `tipline work --concurrency 8` draining the mix (`/usr/bin/time -f %M`) | {fmt(co['rss_mib'], 1, ' MiB')} |",
-                f"| Idle worker's database (defaults), transactions/s (`pg_stat_database` commits + rollbacks over {co['idle_seconds']} s; they include autovacuum's, which runs every second on the throwaway server: the statements below are the worker's own) | **{co['idle_tps']:.2f}**/s |"]
+                f"| Idle worker's database (defaults), transactions/s (`pg_stat_database` commits + rollbacks over {co['idle_seconds']} s; they include autovacuum's, which visits each database every 10 s on the throwaway server: the statements below are the worker's own) | **{co['idle_tps']:.2f}**/s |"]
         st = co.get("idle_statements")
         if st:
             kinds = "; ".join(f"{n}× `{k.replace('|', '/')}`" for k, n in sorted(st["kinds"].items(), key=lambda kv: -kv[1]))

@@ -102,14 +102,18 @@ start_local_pg() {
     if ! pg_running; then
         TIPLINE_STARTED_PG=1
         say "starting PostgreSQL on 127.0.0.1:$TIPLINE_PG_PORT"
-        # autovacuum_naptime=1s: tables here grow from empty within seconds (tests, benchmarks), and
-        # the planner needs statistics that keep up, as they do on any long-running database.
+        # autovacuum_naptime=10s: tables here grow from empty within seconds (tests, benchmarks), and
+        # the hot jobs table must be vacuumed as it churns (the default is 60 s). Not 1 s: the
+        # worker's plans no longer depend on statistics (index paths, generic plans), and an ANALYZE
+        # every second or two of each young table invalidated every session's cached plans, which
+        # then had to be planned again: with 1 s, the latency p99 at 50 reports/s was about 1 ms
+        # higher (BENCHMARKS.md).
         # shared_buffers: a quarter of the memory, at most 1 GB (initdb's default is 128 MB).
         local mem_mb buffers_mb
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
         wait_port_free "$TIPLINE_PG_PORT"
-        pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=1s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" >/dev/null
+        pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" >/dev/null
     fi
 }
 
