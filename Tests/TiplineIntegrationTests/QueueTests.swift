@@ -190,7 +190,8 @@ struct QueueTests {
                     for _ in 0..<400 where !sawWaiter {
                         sawWaiter = try tx.query("""
                             SELECT count(*) FROM pg_stat_activity
-                             WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                             WHERE datname = current_database() AND backend_type = 'client backend' AND wait_event_type = 'Lock'
+                               AND pid <> pg_backend_pid()
                             """).one().decode(Int.self, at: 0) > 0
                         if !sawWaiter { usleep(25_000) }
                     }
@@ -199,7 +200,8 @@ struct QueueTests {
             }
             // Complete only once the other batch's insert is in (its transaction has an id).
             for _ in 0..<400 where try await db.int("""
-                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL
+                SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xid IS NOT NULL
                 """) == 0 {
                 try await Task.sleep(for: .milliseconds(25))
             }
@@ -236,7 +238,8 @@ struct QueueTests {
                     for _ in 0..<400 where !sawWaiter {
                         sawWaiter = try tx.query("""
                             SELECT count(*) FROM pg_stat_activity
-                             WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                             WHERE datname = current_database() AND backend_type = 'client backend' AND wait_event_type = 'Lock'
+                               AND pid <> pg_backend_pid()
                             """).one().decode(Int.self, at: 0) > 0
                         if !sawWaiter { usleep(25_000) }
                     }
@@ -244,7 +247,8 @@ struct QueueTests {
                 }
             }
             for _ in 0..<400 where try await db.int("""
-                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL
+                SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xid IS NOT NULL
                 """) == 0 {
                 try await Task.sleep(for: .milliseconds(25))
             }

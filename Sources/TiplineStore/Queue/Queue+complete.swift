@@ -387,7 +387,9 @@ extension Queue {
             // After the locks: the history, contacts another batch inserted first (by key), any
             // contact read without an owner (by id), and ids for the sellers this dry run creates
             // beyond those drawn already: unless a concurrent batch changed the owners, the book
-            // made from them creates the same ones.
+            // made from them creates the same ones. A contact without an owner is read again only
+            // in a round that locks or inserts something, and no lock covers it: every contact is
+            // inserted with its owner, so none is committed without one.
             let more = fresh.isEmpty ? dry.created.count - drawn.count : 0
             statements.append(current.reread(current.unowned, with: history, adding: fresh, drawing: more))
             let results = try tx.queryPrepared(statements)
