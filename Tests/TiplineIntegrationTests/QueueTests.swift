@@ -217,14 +217,17 @@ struct QueueTests {
         }
     }
 
-    @Test("a seller merged away between the first read and its lock: the contacts are read again, the report goes to the survivor")
-    func ownerMergedBeforeItsLock() async throws {
+    /// The absorbed seller's level decides how the completion locks it: `none` FOR UPDATE, `refer`
+    /// (the top of the ladder) FOR SHARE.
+    @Test("a seller merged away between the first read and its lock: the contacts are read again, the report goes to the survivor",
+          arguments: ["none", "refer"])
+    func ownerMergedBeforeItsLock(absorbedLevel: String) async throws {
         try await TestDatabase.with { db in
             let (queue, lease, _, batch) = try await Self.claimedBatch(["出租微信 V信: merged_seller1"], in: db)
             try #require(batch[0].analysis.contacts.count == 1)
             let contact = batch[0].analysis.contacts[0]
             let survivor = try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id")
-            let absorbed = try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id")
+            let absorbed = try await db.int("INSERT INTO offenders (level) VALUES (\(absorbedLevel)) RETURNING id")
             _ = try await db.database.execute("INSERT INTO contacts (kind, value, offender_id) VALUES (\(contact.kind.rawValue), \(contact.value), \(Int64(absorbed)))")
             // Another batch merges the contact's seller into an older one and commits once this
             // completion waits for the absorbed seller's lock: the completion read the contact
