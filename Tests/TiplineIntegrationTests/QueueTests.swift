@@ -34,6 +34,42 @@ struct QueueTests {
         return (queue, lease, jobs, process(jobs))
     }
 
+    /// Completes `batch` while a second session's transaction, after `stage` wrote in it, stays
+    /// open: the completion starts once that transaction has written (it has a transaction id), and
+    /// the transaction commits once a session waits for a lock (at most 10 s). Returns what `stage`
+    /// returned, whether a waiter was seen, and the completion.
+    static func complete<T: Sendable>(
+        _ batch: [ProcessedReport], lease: Lease, queue: Queue, in db: TestDatabase,
+        whileAnotherSession stage: @escaping @Sendable (Connection) throws -> T
+    ) async throws -> (staged: T, sawWaiter: Bool, done: Completion) {
+        let other = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
+        async let staged: (T, Bool) = other.withConnection { connection in
+            try connection.transaction { tx in
+                let value = try stage(tx)
+                var sawWaiter = false
+                for _ in 0..<400 where !sawWaiter {
+                    sawWaiter = try tx.query("""
+                        SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND backend_type = 'client backend' AND wait_event_type = 'Lock'
+                           AND pid <> pg_backend_pid()
+                        """).one().decode(Int.self, at: 0) > 0
+                    if !sawWaiter { usleep(25_000) }
+                }
+                return (value, sawWaiter)
+            }
+        }
+        for _ in 0..<400 where try await db.int("""
+            SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xid IS NOT NULL
+            """) == 0 {
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        let done = try await queue.complete(batch, lease: lease)
+        let (value, sawWaiter) = try await staged
+        await other.shutdown()
+        return (value, sawWaiter, done)
+    }
+
     @Test("a worker whose lease expired cannot complete; the new owner can")
     func expiredLeaseIsFenced() async throws {
         try await TestDatabase.with { db in
@@ -181,33 +217,11 @@ struct QueueTests {
             try #require(batch[0].analysis.contacts.count == 2)
             // Another batch holds the same new contact, inserted and not yet committed, with a seller
             // of its own; it commits once this completion waits for it.
-            let other = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
-            async let otherBatch: (seller: Int64, sawWaiter: Bool) = other.withConnection { connection in
-                try connection.transaction { tx in
-                    let seller = try tx.query("INSERT INTO offenders DEFAULT VALUES RETURNING id").one().decode(Int64.self, at: 0)
-                    try tx.execute("INSERT INTO contacts (kind, value, offender_id) VALUES ('wechat', 'race_seller1', \(seller))")
-                    var sawWaiter = false
-                    for _ in 0..<400 where !sawWaiter {
-                        sawWaiter = try tx.query("""
-                            SELECT count(*) FROM pg_stat_activity
-                             WHERE datname = current_database() AND backend_type = 'client backend' AND wait_event_type = 'Lock'
-                               AND pid <> pg_backend_pid()
-                            """).one().decode(Int.self, at: 0) > 0
-                        if !sawWaiter { usleep(25_000) }
-                    }
-                    return (seller, sawWaiter)
-                }
+            let (seller, sawWaiter, done) = try await Self.complete(batch, lease: lease, queue: queue, in: db) { tx in
+                let seller = try tx.query("INSERT INTO offenders DEFAULT VALUES RETURNING id").one().decode(Int64.self, at: 0)
+                try tx.execute("INSERT INTO contacts (kind, value, offender_id) VALUES ('wechat', 'race_seller1', \(seller))")
+                return seller
             }
-            // Complete only once the other batch's insert is in (its transaction has an id).
-            for _ in 0..<400 where try await db.int("""
-                SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xid IS NOT NULL
-                """) == 0 {
-                try await Task.sleep(for: .milliseconds(25))
-            }
-            let done = try await queue.complete(batch, lease: lease)
-            let (seller, sawWaiter) = try await otherBatch
-            await other.shutdown()
             #expect(sawWaiter, "the completion never waited for the other batch's insert")
             #expect(done.completed == [batch[0].job.reportID])
             #expect(try await db.int("SELECT count(*) FROM reports WHERE offender_id = \(seller) AND state = 'done'") == 1)
@@ -232,32 +246,10 @@ struct QueueTests {
             // Another batch merges the contact's seller into an older one and commits once this
             // completion waits for the absorbed seller's lock: the completion read the contact
             // before the merge, so the lock must tell it that its owner is gone.
-            let other = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
-            async let merged: Bool = other.withConnection { connection in
-                try connection.transaction { tx in
-                    try tx.execute("UPDATE offenders SET merged_into = \(Int64(survivor)) WHERE id = \(Int64(absorbed))")
-                    try tx.execute("UPDATE contacts SET offender_id = \(Int64(survivor)) WHERE offender_id = \(Int64(absorbed))")
-                    var sawWaiter = false
-                    for _ in 0..<400 where !sawWaiter {
-                        sawWaiter = try tx.query("""
-                            SELECT count(*) FROM pg_stat_activity
-                             WHERE datname = current_database() AND backend_type = 'client backend' AND wait_event_type = 'Lock'
-                               AND pid <> pg_backend_pid()
-                            """).one().decode(Int.self, at: 0) > 0
-                        if !sawWaiter { usleep(25_000) }
-                    }
-                    return sawWaiter
-                }
+            let (_, sawWaiter, done) = try await Self.complete(batch, lease: lease, queue: queue, in: db) { tx in
+                try tx.execute("UPDATE offenders SET merged_into = \(Int64(survivor)) WHERE id = \(Int64(absorbed))")
+                try tx.execute("UPDATE contacts SET offender_id = \(Int64(survivor)) WHERE offender_id = \(Int64(absorbed))")
             }
-            for _ in 0..<400 where try await db.int("""
-                SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xid IS NOT NULL
-                """) == 0 {
-                try await Task.sleep(for: .milliseconds(25))
-            }
-            let done = try await queue.complete(batch, lease: lease)
-            let sawWaiter = try await merged
-            await other.shutdown()
             #expect(sawWaiter, "the completion never waited for the merging batch")
             #expect(done.completed == [batch[0].job.reportID])
             #expect(try await db.int("SELECT offender_id FROM reports WHERE id = \(batch[0].job.reportID)") == survivor)
