@@ -14,6 +14,17 @@ struct PostgresTests {
         }
     }
 
+    /// Runs `body` with a one-connection database and a table of its own (`prefix` and a random
+    /// suffix, created with `columns`), and drops the table afterwards.
+    static func withTable(_ prefix: String, _ columns: String, _ body: (Database, String) async throws -> Void) async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let table = "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+        try await database.execute(Query(sql: "CREATE TABLE \(table) (\(columns))", binds: []))
+        try await body(database, table)
+        try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
+    }
+
     @Test("16 concurrent in-flight queries in one process all make progress")
     func sixteenInFlight() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url, applicationName: "barrier-\(UUID().uuidString.prefix(8))"),
@@ -227,98 +238,87 @@ struct PostgresTests {
 
     @Test("a transaction that throws is rolled back")
     func transactionRollsBack() async throws {
-        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
-        defer { Task { await database.shutdown() } }
-        let table = "tx_\(UUID().uuidString.prefix(8).lowercased())"
-        try await database.execute(Query(sql: "CREATE TABLE \(table) (n int)", binds: []))
         struct Boom: Error {}
-        await #expect(throws: Boom.self) {
-            try await database.transaction { tx in
-                try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
-                throw Boom()
+        // The closure's type is spelled out: beginning with `#expect(throws:)`, it was inferred as not throwing.
+        try await Self.withTable("tx", "n int") { (database: Database, table: String) async throws in
+            await #expect(throws: Boom.self) {
+                try await database.transaction { tx in
+                    try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
+                    throw Boom()
+                }
             }
+            #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 0)
         }
-        #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 0)
-        try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
     }
 
     @Test("queued statements run, in order, with the COMMIT, and BEGIN travels with the first statement")
     func queuedStatementsRunAtCommit() async throws {
-        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
-        defer { Task { await database.shutdown() } }
-        let table = "q_\(UUID().uuidString.prefix(8).lowercased())"
-        try await database.execute(Query(sql: "CREATE TABLE \(table) (n int PRIMARY KEY, note text)", binds: []))
-        let seen = try await database.transaction { tx in
-            // The first statement starts the transaction: the queued ones below see its row.
-            try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (1, 'first')", binds: []))
-            tx.queuePrepared(Query(sql: "UPDATE \(table) SET note = note || $1", binds: [" second"]))
-            tx.queuePrepared(Query(sql: "INSERT INTO \(table) SELECT n + 1, note || $1 FROM \(table)", binds: [" third"]))
-            // Queued statements have not run yet.
-            return try tx.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0)
+        try await Self.withTable("q", "n int PRIMARY KEY, note text") { database, table in
+            let seen = try await database.transaction { tx in
+                // The first statement starts the transaction: the queued ones below see its row.
+                try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (1, 'first')", binds: []))
+                tx.queuePrepared(Query(sql: "UPDATE \(table) SET note = note || $1", binds: [" second"]))
+                tx.queuePrepared(Query(sql: "INSERT INTO \(table) SELECT n + 1, note || $1 FROM \(table)", binds: [" third"]))
+                // Queued statements have not run yet.
+                return try tx.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0)
+            }
+            // The SELECT above went out after the two queued statements, in the same round trip.
+            #expect(seen == 2)
+            let notes = try await database.query(Query(sql: "SELECT note FROM \(table) ORDER BY n", binds: [])).map { try $0.decode(String.self, at: 0) }
+            #expect(notes == ["first second", "first second third"])
+            // Nothing queued is left behind: the connection takes ordinary statements again.
+            #expect(try await database.query(Query(sql: "SELECT 7", binds: [])).one().decode(Int.self, at: 0) == 7)
         }
-        // The SELECT above went out after the two queued statements, in the same round trip.
-        #expect(seen == 2)
-        let notes = try await database.query(Query(sql: "SELECT note FROM \(table) ORDER BY n", binds: [])).map { try $0.decode(String.self, at: 0) }
-        #expect(notes == ["first second", "first second third"])
-        // Nothing queued is left behind: the connection takes ordinary statements again.
-        #expect(try await database.query(Query(sql: "SELECT 7", binds: [])).one().decode(Int.self, at: 0) == 7)
-        try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
     }
 
     @Test("several statements in one round trip each return their rows, after the queued ones; an error stops the rest")
     func severalStatementsReturnTheirRows() async throws {
-        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
-        defer { Task { await database.shutdown() } }
-        let table = "m_\(UUID().uuidString.prefix(8).lowercased())"
-        try await database.execute(Query(sql: "CREATE TABLE \(table) (n int PRIMARY KEY)", binds: []))
-        let counts = try await database.transaction { tx in
-            tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
-            return try tx.queryPrepared([
-                Query(sql: "INSERT INTO \(table) VALUES (2), (3) RETURNING n", binds: []),
-                Query(sql: "SELECT count(*) FROM \(table) WHERE n > $1", binds: ["0"]),
-                Query(sql: "SELECT n FROM \(table) WHERE n > 5", binds: []),
-            ]).map { result in try result.map { try $0.decode(Int.self, at: 0) } }
-        }
-        #expect(counts == [[2, 3], [3], []])
-        // The statement that fails is reported, and the one after it never runs.
-        let error = await #expect(throws: PostgresError.self) {
-            try await database.transaction { tx in
-                try tx.queryPrepared([
-                    Query(sql: "INSERT INTO \(table) VALUES (4)", binds: []),
-                    Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []),
-                    Query(sql: "INSERT INTO \(table) VALUES (5)", binds: []),
-                ])
+        try await Self.withTable("m", "n int PRIMARY KEY") { database, table in
+            let counts = try await database.transaction { tx in
+                tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
+                return try tx.queryPrepared([
+                    Query(sql: "INSERT INTO \(table) VALUES (2), (3) RETURNING n", binds: []),
+                    Query(sql: "SELECT count(*) FROM \(table) WHERE n > $1", binds: ["0"]),
+                    Query(sql: "SELECT n FROM \(table) WHERE n > 5", binds: []),
+                ]).map { result in try result.map { try $0.decode(Int.self, at: 0) } }
             }
+            #expect(counts == [[2, 3], [3], []])
+            // The statement that fails is reported, and the one after it never runs.
+            let error = await #expect(throws: PostgresError.self) {
+                try await database.transaction { tx in
+                    try tx.queryPrepared([
+                        Query(sql: "INSERT INTO \(table) VALUES (4)", binds: []),
+                        Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []),
+                        Query(sql: "INSERT INTO \(table) VALUES (5)", binds: []),
+                    ])
+                }
+            }
+            #expect(error?.sqlState == .uniqueViolation)
+            #expect(try await database.query(Query(sql: "SELECT array_agg(n ORDER BY n)::text FROM \(table)", binds: [])).one()
+                .decode(String.self, at: 0) == "{1,2,3}")
         }
-        #expect(error?.sqlState == .uniqueViolation)
-        #expect(try await database.query(Query(sql: "SELECT array_agg(n ORDER BY n)::text FROM \(table)", binds: [])).one()
-            .decode(String.self, at: 0) == "{1,2,3}")
-        try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
     }
 
     @Test("an error in a queued statement fails the commit: nothing of the transaction stays, and the session is reusable")
     func queuedStatementErrorRollsBack() async throws {
-        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
-        defer { Task { await database.shutdown() } }
-        let table = "qe_\(UUID().uuidString.prefix(8).lowercased())"
-        try await database.execute(Query(sql: "CREATE TABLE \(table) (n int PRIMARY KEY)", binds: []))
-        let pid = try await database.query("SELECT pg_backend_pid()").one().decode(Int.self, at: 0)
-        let error = await #expect(throws: PostgresError.self) {
-            try await database.transaction { tx in
-                try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
-                tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (2)", binds: []))
-                tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))  // duplicate key
-                tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (3)", binds: []))
+        try await Self.withTable("qe", "n int PRIMARY KEY") { database, table in
+            let pid = try await database.query("SELECT pg_backend_pid()").one().decode(Int.self, at: 0)
+            let error = await #expect(throws: PostgresError.self) {
+                try await database.transaction { tx in
+                    try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
+                    tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (2)", binds: []))
+                    tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))  // duplicate key
+                    tx.queuePrepared(Query(sql: "INSERT INTO \(table) VALUES (3)", binds: []))
+                }
             }
+            #expect(error?.sqlState == .uniqueViolation)
+            #expect(error?.query?.contains("VALUES (1)") == true)
+            #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 0)
+            // Same session (one connection), back to normal.
+            #expect(try await database.query("SELECT pg_backend_pid()").one().decode(Int.self, at: 0) == pid)
+            try await database.transaction { tx in try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (5)", binds: [])) }
+            #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 1)
         }
-        #expect(error?.sqlState == .uniqueViolation)
-        #expect(error?.query?.contains("VALUES (1)") == true)
-        #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 0)
-        // Same session (one connection), back to normal.
-        #expect(try await database.query("SELECT pg_backend_pid()").one().decode(Int.self, at: 0) == pid)
-        try await database.transaction { tx in try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (5)", binds: [])) }
-        #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 1)
-        try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
     }
 
     @Test("a first statement that fails leaves no transaction open, and a body that sends nothing sends no BEGIN")
