@@ -127,7 +127,9 @@ public final class Worker: Service, Sendable {
                 metrics.claimLatency.record(claimed - claimStart)
                 backoff = 0.1
                 if jobs.isEmpty {
-                    if options.untilIdle, try await queue.isIdle() {
+                    // A batch still in flight in this process is a job not finished: no need to ask
+                    // (the question scans `jobs`, full of dead rows at the end of a drain).
+                    if options.untilIdle, inFlight.load(ordering: .relaxed) == 0, try await queue.isIdle() {
                         stopping.store(true, ordering: .relaxed)
                         doorbell.ringAll()
                         return

@@ -218,7 +218,14 @@ public struct Queue: Sendable {
     }
 
     /// True when no job is queued, running or waiting for a retry.
+    ///
+    /// By a sequential scan even in a worker's session (which turns them off): at the end of a
+    /// drain `jobs` holds only dead rows, and an index scan visited each through the heap (51,000
+    /// buffers for 50,000 finished jobs, against 1,025 pages).
     public func isIdle() async throws -> Bool {
-        try await database.query("SELECT NOT EXISTS (SELECT 1 FROM jobs)").one().decode(Bool.self, at: 0)
+        try await database.transaction { tx in
+            try tx.execute("SET LOCAL enable_seqscan = on")
+            return try tx.query("SELECT NOT EXISTS (SELECT 1 FROM jobs)").one().decode(Bool.self, at: 0)
+        }
     }
 }
