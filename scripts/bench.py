@@ -729,14 +729,16 @@ def main():
     ap.add_argument("--growth", action="store_true", help="also the 1,000,000-report growth run (long)")
     ap.add_argument("--bulk", action="store_true", help="also the bulk import of a 1 GiB file (long; 64 MiB with --quick)")
     ap.add_argument("--only", default="", help="comma-separated: ceiling,queue,pipeline,latency,cost,intake,bulk,growth")
-    ap.add_argument("--reps", type=int)
+    ap.add_argument("--reps", type=int, help="repetitions of each section but growth and bulk (default 5; 1 with --quick)")
     ap.add_argument("--concurrency", type=int, default=2, help="worker lanes per process (default 2)")
     ap.add_argument("--lanes", default="2,4", help="--concurrency values tried for queue-only and pipeline; the best median per process count is reported (default 2,4)")
     ap.add_argument("--batch", type=int, default=50, help="worker --batch (default 50, the ceiling's batch)")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
     a = ap.parse_args()
     q = a.quick
-    a.reps = a.reps or (1 if q else 3)
+    # Five: on a shared machine single repetitions of the same drain spread by a third, and a
+    # median of three moved the pipeline-to-queue ratios by several points from run to run.
+    a.reps = a.reps or (1 if q else 5)
     try:
         a.lane_options = [int(x) for x in a.lanes.split(",") if x.strip()]
     except ValueError:
