@@ -301,7 +301,13 @@ def latency(a, results):
         wait_for(lambda: scalar("bench_latency", "SELECT count(*) FROM workers WHERE stopped_at IS NULL") == "1", 30)
         time.sleep(1)
         feeder = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url("bench_latency")], stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The clock starts once psql has connected: before, the reports written while it connected
+        # went in together (the first three within 4 ms), not at the steady rate.
+        feeder.stdin.write("\\o /dev/null\n\\echo connected\n")  # query results to /dev/null, the echo to us
+        feeder.stdin.flush()
+        if feeder.stdout.readline().strip() != "connected":
+            raise SystemExit(f"feeder failed: {feeder.stderr.read()}")
         t0 = time.perf_counter()
         for i, r in enumerate(mix):
             delay = t0 + i / a.rate - time.perf_counter()
