@@ -781,18 +781,29 @@ def main():
     # pipeline, ceiling, ...), so that their ratios compare figures from the same minutes: on a
     # shared machine a slow spell during one whole section skewed them.
     alternating = ["ceiling", "queue", "pipeline"]
+    # Each section's databases are dropped as soon as it ends: the autovacuum launcher visits every
+    # database of the server in turn (one worker start per naptime / databases), and the 1 GiB bulk
+    # database or the ceiling's million-row tables have no business beside a later section.
+    databases = {"ceiling": ["bench_ref", "bench_shape"], "queue": ["bench_queue"], "pipeline": ["bench_pipeline"],
+                 "latency": ["bench_latency"], "cost": ["bench_cost", "bench_idle"], "intake": ["bench_http"],
+                 "bulk": ["bench_bulk"], "growth": ["bench_growth"]}
+
+    def drop(*sections):
+        for db in (db for section in sections for db in databases[section]):
+            psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
     for name, step in steps:
         if name not in wanted:
             continue
         if name not in alternating:
             step(a, results)
+            drop(name)
         elif name == next(n for n in alternating if n in wanted):
             repetitions = [s(a, results) for n, s in steps if n in alternating and n in wanted]
             for _ in range(a.reps):
                 for repetition in repetitions:
                     repetition()
-    for db in ("bench_ref", "bench_shape", "bench_queue", "bench_pipeline", "bench_latency", "bench_cost", "bench_idle", "bench_http", "bench_bulk", "bench_growth"):
-        psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            drop(*alternating)
     with open(os.path.join(STATE, "results.json"), "w") as f:
         json.dump({"machine": m, "results": results}, f, indent=1, default=str)
     section = render(a, m, results)
