@@ -64,8 +64,12 @@ def tipline(args, db, check=True):
     return r
 
 
-def fresh(db):
+def drop_database(db):
     psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def fresh(db):
+    drop_database(db)
     psql(None, f'CREATE DATABASE "{db}"')
     tipline(["migrate"], db)
 
@@ -122,7 +126,7 @@ def ceiling(a, results):
     rate_seen = {}
     have_ref = os.path.exists(ref_script)
     if have_ref:
-        psql(None, 'DROP DATABASE IF EXISTS "bench_ref" WITH (FORCE)')
+        drop_database("bench_ref")
         psql(None, 'CREATE DATABASE "bench_ref"')
     else:
         log(f"ceiling: {SHARED} not found; reference script skipped")
@@ -232,7 +236,7 @@ def queue_only(a, results):
                 out.setdefault((procs, lanes), []).append(rate)
                 log(f"queue-only {procs} process(es) x {lanes} lanes: {rate:,.0f} jobs/s")
         results["queue"] = best_lanes(out)
-        psql(None, 'DROP DATABASE IF EXISTS "bench_queue" WITH (FORCE)')  # no autovacuum left running into the next section
+        drop_database("bench_queue")  # no autovacuum left running into the next section
     return repetition
 
 
@@ -259,7 +263,7 @@ def pipeline(a, results):
                                                   (SELECT count(*) FROM offenders WHERE merged_into IS NULL), (SELECT count(*) FROM contacts)
                                              FROM reports""")[0]
         results["mix"] = dict(zip(["no_contact", "recorded", "escalated", "sellers", "contacts"], map(int, counts)))
-        psql(None, 'DROP DATABASE IF EXISTS "bench_pipeline" WITH (FORCE)')
+        drop_database("bench_pipeline")
     return repetition
 
 
@@ -790,7 +794,7 @@ def main():
 
     def drop(*sections):
         for db in (db for section in sections for db in databases[section]):
-            psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            drop_database(db)
 
     for name, step in steps:
         if name not in wanted:

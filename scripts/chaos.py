@@ -52,8 +52,12 @@ def noop_reports(n):
                    for i in range(n))
 
 
-def fresh(db):
+def drop_database(db):
     psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def fresh(db):
+    drop_database(db)
     psql(None, f'CREATE DATABASE "{db}"')
     run(["migrate"], db)
 
@@ -268,7 +272,7 @@ def main():
     # Kept only for a failure's post-mortem: left on the server, each costs every later script
     # there (scripts/bench shares it) an autovacuum worker's visit per naptime.
     for db in ("chaos_clean", "chaos_run"):
-        psql(None, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        drop_database(db)
 
 
 if __name__ == "__main__":
