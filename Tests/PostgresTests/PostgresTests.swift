@@ -67,6 +67,25 @@ struct PostgresTests {
         #expect(finished.count == 16)
     }
 
+    @Test("a connection applies its settings, after UTC, in order; an unknown setting fails the connect and names it")
+    func settingsApplied() async throws {
+        let settings = [("enable_seqscan", "off"), ("idle_in_transaction_session_timeout", "7000"),
+                        ("application_name", "first"), ("application_name", "second")]
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url, settings: settings), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let row = try await database.query("""
+            SELECT current_setting('TimeZone'), current_setting('enable_seqscan'),
+                   current_setting('idle_in_transaction_session_timeout'), current_setting('application_name')
+            """).one()
+        #expect(try (0..<4).map { try row.decode(String.self, at: $0) } == ["UTC", "off", "7s", "second"])
+
+        let broken = Database(config: ConnectionConfig(conninfo: try Self.url, settings: [("no_such_setting", "1")]), maxConnections: 1)
+        defer { Task { await broken.shutdown() } }
+        await #expect { _ = try await broken.query("SELECT 1") } throws: { error in
+            "\(error)".contains("no_such_setting")
+        }
+    }
+
     @Test("the pool reuses its connections")
     func poolReusesConnections() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
