@@ -1,11 +1,12 @@
 """Driver for scripts/profile: one `tipline work --until-idle` drain per run, and where its time went.
 
 For each run: a fresh database, migrated, the input submitted, VACUUM ANALYZE and a checkpoint,
-pg_stat_statements reset; then one worker drains it under /usr/bin/time while /proc/stat counts
-the whole machine's CPU. Printed per run: reports/s (from the worker's start to the last
-outcome's `processed_at`), the worker's CPU and peak RSS, the machine's CPU (all processes: the
-server, autovacuum, the worker), and the statements that took the most time. With several
-binaries, their runs alternate and a summary compares medians.
+pg_stat_statements reset; then one worker (or --procs of them at once) drains it under
+/usr/bin/time while /proc/stat counts the whole machine's CPU. Printed per run: reports/s (from
+the workers' start to the last outcome's `processed_at`), the workers' CPU and the highest peak
+RSS, the machine's CPU (all processes: the server, autovacuum, the workers) in all and per item,
+and the statements that took the most time. With several binaries, their runs alternate and a
+summary compares medians.
 """
 import argparse, os, statistics, subprocess, sys, tempfile, time
 
@@ -13,6 +14,7 @@ ROOT = os.environ["TIPLINE_ROOT"]
 ADMIN = os.environ["TIPLINE_ADMIN_URL"]
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from chaos import generate, noop_reports  # noqa: E402  (scripts/bench's inputs)
+from cpu import machine_cpu  # noqa: E402
 
 DB = "tipline_profile"
 
@@ -31,18 +33,13 @@ def psql(db, sql):
     return [line.split("\t") for line in r.stdout.splitlines() if line]
 
 
-def machine_cpu():
-    """Seconds of CPU used by everything on the machine so far (user, nice, system, irq, softirq, steal)."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()[1:]
-    ticks = os.sysconf("SC_CLK_TCK")
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / ticks
+def drop_database():
+    psql(None, f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
 
 
 def run_once(binary, path, n, a):
     env = {**os.environ, "DATABASE_URL": url(DB)}
-    psql(None, f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    drop_database()
     psql(None, f'CREATE DATABASE "{DB}"')
     subprocess.run([binary, "migrate"], env=env, check=True, capture_output=True)
     psql(DB, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -53,13 +50,24 @@ def run_once(binary, path, n, a):
     args = [binary, "work", "--until-idle", "--concurrency", str(a.lanes), "--batch", str(a.batch), "--log-level", "warning"]
     if a.noop:
         args.append("--noop")
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
+    timings = [tempfile.NamedTemporaryFile("r", suffix=".time") for _ in range(a.procs)]
+    try:
         cpu0, t0 = machine_cpu(), time.time()
-        worker = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", timing.name] + args, env=env, capture_output=True, text=True)
+        workers = [subprocess.Popen(["/usr/bin/time", "-f", "%U %S %M", "-o", timing.name] + args + ["--name", f"profile-{i}"],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                   for i, timing in enumerate(timings)]
+        errors = [w.communicate()[1] for w in workers]
         cpu1 = machine_cpu()
-        if worker.returncode != 0:
-            raise SystemExit(f"worker exited {worker.returncode}: {worker.stderr[-2000:]}")
-        user, system, rss_kb = timing.read().split()[-3:]
+        for w, err in zip(workers, errors):
+            if w.returncode != 0:
+                raise SystemExit(f"worker exited {w.returncode}: {err[-2000:]}")
+        times = [[float(x) for x in timing.read().split()[-3:]] for timing in timings]
+    finally:
+        for timing in timings:
+            timing.close()
+    user = sum(t[0] for t in times)
+    system = sum(t[1] for t in times)
+    rss_kb = max(t[2] for t in times)
     done, last = psql(DB, "SELECT count(*), extract(epoch FROM max(processed_at)) FROM reports WHERE state = 'done'")[0]
     if int(done) != n:
         raise SystemExit(f"{done} reports done, expected {n}")
@@ -70,7 +78,7 @@ def run_once(binary, path, n, a):
     # Autovacuum's work during the drain (the counters were zero after the database was created).
     maintenance = psql(DB, """SELECT relname, autoanalyze_count, autovacuum_count FROM pg_stat_user_tables
                                WHERE autoanalyze_count + autovacuum_count > 0 ORDER BY relname""")
-    return {"rate": n / (float(last) - t0), "worker_cpu": float(user) + float(system), "rss_mib": int(rss_kb) / 1024,
+    return {"rate": n / (float(last) - t0), "worker_cpu": user + system, "rss_mib": rss_kb / 1024,
             "machine_cpu": cpu1 - cpu0, "statements": statements, "maintenance": maintenance}
 
 
@@ -79,13 +87,14 @@ def main():
     ap.add_argument("--bin", action="append", required=True, help="tipline binary; give it twice or more to compare builds")
     ap.add_argument("--noop", action="store_true", help="no-op jobs (`tipline work --noop`) instead of the report mix")
     ap.add_argument("--reports", type=int, help="input size (default 50,000 reports of the mix, or 100,000 no-op jobs)")
-    ap.add_argument("--lanes", type=int, default=2, help="worker --concurrency (default 2)")
+    ap.add_argument("--procs", type=int, default=1, help="worker processes draining at once (default 1)")
+    ap.add_argument("--lanes", type=int, default=2, help="worker --concurrency, per process (default 2)")
     ap.add_argument("--batch", type=int, default=50, help="worker --batch (default 50)")
     ap.add_argument("--runs", type=int, default=1, help="runs per binary (default 1)")
     ap.add_argument("--statements", type=int, default=12, help="statements listed per run (default 12)")
     a = ap.parse_args()
-    if a.runs < 1 or a.lanes < 1 or a.batch < 1 or (a.reports is not None and a.reports < 1):
-        raise SystemExit("--runs, --lanes, --batch and --reports must be positive")
+    if a.runs < 1 or a.procs < 1 or a.lanes < 1 or a.batch < 1 or (a.reports is not None and a.reports < 1):
+        raise SystemExit("--runs, --procs, --lanes, --batch and --reports must be positive")
     for binary in a.bin:
         if not os.access(binary, os.X_OK):
             raise SystemExit(f"--bin {binary}: not an executable file")
@@ -96,13 +105,14 @@ def main():
     with open(path, "w") as f:
         f.write(noop_reports(n) if a.noop else generate(n, 1))
     what = f"{n:,} no-op jobs" if a.noop else f"{n:,} reports of scripts/chaos.py's mix (seed 1)"
-    print(f"profile: {what}, one `tipline work --until-idle --concurrency {a.lanes} --batch {a.batch}` per run, {os.cpu_count()} cores")
+    workers = "one" if a.procs == 1 else f"{a.procs} at once:"
+    print(f"profile: {what}, {workers} `tipline work --until-idle --concurrency {a.lanes} --batch {a.batch}` per run, {os.cpu_count()} cores")
     results = {b: [] for b in a.bin}
     for run in range(a.runs):
         for binary in a.bin:
             r = run_once(binary, path, n, a)
             results[binary].append(r)
-            print(f"\n{binary} (run {run + 1}): {r['rate']:,.0f}/s; worker CPU {r['worker_cpu']:.2f} s, peak RSS {r['rss_mib']:.1f} MiB; "
+            print(f"\n{binary} (run {run + 1}): {r['rate']:,.0f}/s; worker CPU {r['worker_cpu']:.2f} s (all processes), peak RSS {r['rss_mib']:.1f} MiB; "
                   f"machine CPU {r['machine_cpu']:.2f} s ({1e6 * r['machine_cpu'] / n:.0f} µs per item)")
             print(f"  {'calls':>7} {'exec ms':>8} {'plan ms':>8} {'rows':>8}  statement")
             for calls, exec_ms, plan_ms, rows, query in r["statements"]:
@@ -115,8 +125,10 @@ def main():
             def m(key, digits=0):
                 xs = [r[key] for r in rs]
                 return f"{statistics.median(xs):,.{digits}f} ({min(xs):,.{digits}f}-{max(xs):,.{digits}f})"
-            print(f"  {binary}: {m('rate')}/s; worker CPU {m('worker_cpu', 2)} s; machine CPU {m('machine_cpu', 2)} s")
-    psql(None, f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+            per_item = [1e6 * r["machine_cpu"] / n for r in rs]
+            print(f"  {binary}: {m('rate')}/s; worker CPU {m('worker_cpu', 2)} s; machine CPU {m('machine_cpu', 2)} s, "
+                  f"{statistics.median(per_item):.0f} µs per item ({min(per_item):.0f}-{max(per_item):.0f})")
+    drop_database()
 
 
 if __name__ == "__main__":
