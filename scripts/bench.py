@@ -26,6 +26,7 @@ SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "bench"))
 HERE = os.path.join(ROOT, "bench")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from chaos import generate, noop_reports  # noqa: E402  (the inputs; chaos.py reads the same env)
+from cpu import machine_cpu  # noqa: E402
 
 STATE = os.path.join(ROOT, ".tipline", "bench")
 COMMANDS = []  # the exact commands, for the report (database URLs elided)
@@ -190,12 +191,13 @@ def submit(db, path, n):
 
 
 def drain(db, procs, n, a, extra=(), lanes=None):
-    """Starts `procs` workers with --until-idle and returns reports/s from their start to the start
-    of the last completing transaction (max processed_at): process start-up counts, the
-    --until-idle exit (up to 0.5 s of polling an empty queue) does not."""
+    """Starts `procs` workers with --until-idle; returns reports/s from their start to the start of
+    the last completing transaction (max processed_at): process start-up counts, the --until-idle
+    exit (up to 0.5 s of polling an empty queue) does not; and the machine's CPU per report in
+    µs, from their start to their exit (every process: the server, autovacuum, the workers)."""
     args = ["work", "--until-idle", "--concurrency", str(lanes or a.concurrency), "--batch", str(a.batch), "--log-level", "warning", *extra]
     note("tipline " + " ".join(args) + "   # N of these at once")
-    t = time.time()
+    cpu, t = machine_cpu(), time.time()
     logs = [open(os.path.join(STATE, f"worker-{i}.log"), "w+") for i in range(procs)]
     ps = [subprocess.Popen([BIN] + args + ["--name", f"bench-{i}"], env=env(db), stdout=subprocess.DEVNULL, stderr=logs[i])
           for i in range(procs)]
@@ -203,19 +205,21 @@ def drain(db, procs, n, a, extra=(), lanes=None):
         if p.wait() != 0:
             f.seek(0)
             raise SystemExit(f"worker exited {p.returncode}: {f.read()[-2000:]}")
+    cpu = machine_cpu() - cpu
     done, last = psql(db, "SELECT count(*), extract(epoch FROM max(processed_at)) FROM reports WHERE state = 'done'")[0]
     if int(done) != n:
         raise SystemExit(f"{done} reports done, expected {n}")
-    return n / (float(last) - t)
+    return n / (float(last) - t), 1e6 * cpu / n
 
 
-def best_lanes(out):
-    """Per process count, the --concurrency with the best median, its figures and the others' medians."""
+def best_lanes(out, cpu):
+    """Per process count, the --concurrency with the best median, its figures, the machine's CPU per
+    item in its drains, and the other options' medians."""
     best = {}
     for procs in sorted({p for p, _ in out}):
         by_lanes = {lanes: stats(v) for (p, lanes), v in out.items() if p == procs}
         lanes = max(by_lanes, key=lambda l: by_lanes[l]["median"])
-        best[str(procs)] = {**by_lanes[lanes], "lanes": lanes,
+        best[str(procs)] = {**by_lanes[lanes], "lanes": lanes, "cpu": stats(cpu[(procs, lanes)]),
                             "others": {str(l): v["median"] for l, v in by_lanes.items() if l != lanes}}
     return best
 
@@ -225,17 +229,18 @@ def queue_only(a, results):
     option), to be run alternately with the pipeline's (see `main`)."""
     path = os.path.join(STATE, "noop.jsonl")
     write_jsonl(path, noop_reports(a.queue_jobs))
-    out = {}
+    out, cpu = {}, {}
 
     def repetition():
         for procs in (1, 2, 4):
             for lanes in a.lane_options:
                 fresh("bench_queue")
                 submit("bench_queue", path, a.queue_jobs)
-                rate = drain("bench_queue", procs, a.queue_jobs, a, ["--noop"], lanes)
+                rate, per_job = drain("bench_queue", procs, a.queue_jobs, a, ["--noop"], lanes)
                 out.setdefault((procs, lanes), []).append(rate)
-                log(f"queue-only {procs} process(es) x {lanes} lanes: {rate:,.0f} jobs/s")
-        results["queue"] = best_lanes(out)
+                cpu.setdefault((procs, lanes), []).append(per_job)
+                log(f"queue-only {procs} process(es) x {lanes} lanes: {rate:,.0f} jobs/s, machine CPU {per_job:.0f} µs per job")
+        results["queue"] = best_lanes(out, cpu)
         drop_database("bench_queue")  # no autovacuum left running into the next section
     return repetition
 
@@ -246,17 +251,19 @@ def pipeline(a, results):
     write_jsonl(path, generate(a.reports, 1))
     note(f"python3 -c 'from chaos import generate; ...' > mix.jsonl   # scripts/chaos.py's generator, {a.reports:,} reports, seed 1")
     note("tipline submit --file mix.jsonl --source bench")
-    out, intake = {}, []
+    out, cpu, intake = {}, {}, []
 
     def repetition():
         for procs in (1, 2, 4):
             for lanes in a.lane_options:
                 fresh("bench_pipeline")
                 intake.append(submit("bench_pipeline", path, a.reports))
-                rate = drain("bench_pipeline", procs, a.reports, a, (), lanes)
+                rate, per_report = drain("bench_pipeline", procs, a.reports, a, (), lanes)
                 out.setdefault((procs, lanes), []).append(rate)
-                log(f"pipeline {procs} process(es) x {lanes} lanes: {rate:,.0f} reports/s (submit {intake[-1]:,.0f}/s)")
-        results["pipeline"] = best_lanes(out)
+                cpu.setdefault((procs, lanes), []).append(per_report)
+                log(f"pipeline {procs} process(es) x {lanes} lanes: {rate:,.0f} reports/s, machine CPU {per_report:.0f} µs per report "
+                    f"(submit {intake[-1]:,.0f}/s)")
+        results["pipeline"] = best_lanes(out, cpu)
         results["bulk_intake"] = stats(intake)
         counts = psql("bench_pipeline", """SELECT count(*) FILTER (WHERE outcome = 'no_contact'), count(*) FILTER (WHERE outcome = 'recorded'),
                                                   count(*) FILTER (WHERE outcome = 'escalated'),
@@ -615,6 +622,10 @@ def alternation_note(r):
             + ("; the ceiling's tables are vacuumed and checkpointed after each of its repetitions." if "ceiling" in r else "."))
 
 
+CPU_NOTE = ("Machine CPU: the CPU time of every process on the machine (the server, autovacuum, the workers; `/proc/stat`) from the "
+            "workers' start to their exit, per item drained, median over the repetitions of the configuration shown.")
+
+
 def render(a, m, r):
     out = ["## scripts/bench (PostgreSQL ceiling, queue, pipeline, latency, cost, intake)", ""]
     out.append("Generated by `scripts/bench" + (" --quick" if a.quick else "") + (" --growth" if a.growth else "") + (" --bulk" if a.bulk else "") +
@@ -650,11 +661,13 @@ def render(a, m, r):
                 "with the statements of any batch without contacts (the fence, outcomes and counters in one statement) and does not read the ads "
                 "(outcome `no_contact`, no contacts, no grouping). "
                 "Ratios against the best median of the same run's ceilings (Tipline shape: any client count; reference: batch 50).", "",
-                f"Each process count ran with `--concurrency` {lane_list(a)} at `--batch {a.batch}` (the ceiling's batch); the best median is shown, the other in brackets.", "",
-                "| processes | `--concurrency` | jobs/s | vs Tipline-shape ceiling | vs reference batch 50 |", "|---|---|---|---|---|"]
+                f"Each process count ran with `--concurrency` {lane_list(a)} at `--batch {a.batch}` (the ceiling's batch); the best median is shown, the other in brackets. "
+                f"{CPU_NOTE}", "",
+                "| processes | `--concurrency` | jobs/s | machine CPU per job | vs Tipline-shape ceiling | vs reference batch 50 |", "|---|---|---|---|---|---|"]
         for k in ("1", "2", "4"):
             v = r["queue"].get(k)
-            out.append(f"| {k} | {lanes_cell(v)} | {fmt(v)} | {ratio(v and v['median'], best_shape)} | {ratio(v and v['median'], best_ref)} |")
+            out.append(f"| {k} | {lanes_cell(v)} | {fmt(v)} | {fmt(v and v.get('cpu'), 0, ' µs')} | {ratio(v and v['median'], best_shape)} | "
+                       f"{ratio(v and v['median'], best_ref)} |")
         out.append("")
     if "pipeline" in r:
         mix = r.get("mix", {})
@@ -662,11 +675,16 @@ def render(a, m, r):
                 f"{a.reports:,} reports from `scripts/chaos.py`'s generator (seed 1: repeat sellers with disguised phones, QQ and "
                 f"WeChat ids, cross-links, 3% without contacts; result: {mix.get('sellers', 0):,} sellers, {mix.get('contacts', 0):,} contacts, "
                 f"outcomes {mix.get('recorded', 0):,} recorded / {mix.get('escalated', 0):,} escalated / {mix.get('no_contact', 0):,} no contact), "
-                f"fresh database per run, drained by N processes, each with `--concurrency` {lane_list(a)} at `--batch {a.batch}`; the best median is shown, the other in brackets.", "",
-                "| processes | `--concurrency` | reports/s | vs queue only |", "|---|---|---|---|"]
+                f"fresh database per run, drained by N processes, each with `--concurrency` {lane_list(a)} at `--batch {a.batch}`; the best median is shown, the other in brackets. "
+                f"{CPU_NOTE} The last column is the queue-only figure's machine CPU per job over this one's per report: where both drains keep "
+                "the CPU busy, the pipeline's share of the queue-only rate comes close to it.", "",
+                "| processes | `--concurrency` | reports/s | machine CPU per report | vs queue only | CPU per job (queue only) / per report |",
+                "|---|---|---|---|---|---|"]
         for k in ("1", "2", "4"):
             v, q = r["pipeline"].get(k), r.get("queue", {}).get(k)
-            out.append(f"| {k} | {lanes_cell(v)} | {fmt(v)} | {ratio(v and v['median'], q and q['median'])} |")
+            cpu_v, cpu_q = (v or {}).get("cpu"), (q or {}).get("cpu")
+            out.append(f"| {k} | {lanes_cell(v)} | {fmt(v)} | {fmt(cpu_v, 0, ' µs')} | {ratio(v and v['median'], q and q['median'])} | "
+                       f"{ratio(cpu_q and cpu_q['median'], cpu_v and cpu_v['median'])} |")
         out.append("")
     if "latency" in r:
         l = r["latency"]
