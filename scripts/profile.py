@@ -50,21 +50,25 @@ def run_once(binary, path, n, a):
     args = [binary, "work", "--until-idle", "--concurrency", str(a.lanes), "--batch", str(a.batch), "--log-level", "warning"]
     if a.noop:
         args.append("--noop")
+    # Each worker's times and its stderr go to files of its own: a pipe read after another
+    # worker's exit could fill up and stall its writer.
     timings = [tempfile.NamedTemporaryFile("r", suffix=".time") for _ in range(a.procs)]
+    logs = [tempfile.TemporaryFile("w+") for _ in range(a.procs)]
     try:
         cpu0, t0 = machine_cpu(), time.time()
         workers = [subprocess.Popen(["/usr/bin/time", "-f", "%U %S %M", "-o", timing.name] + args + ["--name", f"profile-{i}"],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                   for i, timing in enumerate(timings)]
-        errors = [w.communicate()[1] for w in workers]
+                                    env=env, stdout=subprocess.DEVNULL, stderr=log)
+                   for i, (timing, log) in enumerate(zip(timings, logs))]
+        codes = [w.wait() for w in workers]
         cpu1 = machine_cpu()
-        for w, err in zip(workers, errors):
-            if w.returncode != 0:
-                raise SystemExit(f"worker exited {w.returncode}: {err[-2000:]}")
+        for code, log in zip(codes, logs):
+            if code != 0:
+                log.seek(0)
+                raise SystemExit(f"worker exited {code}: {log.read()[-2000:]}")
         times = [[float(x) for x in timing.read().split()[-3:]] for timing in timings]
     finally:
-        for timing in timings:
-            timing.close()
+        for f in timings + logs:
+            f.close()
     user = sum(t[0] for t in times)
     system = sum(t[1] for t in times)
     rss_kb = max(t[2] for t in times)
