@@ -212,14 +212,15 @@ def drain(db, procs, n, a, extra=(), lanes=None):
     return n / (float(last) - t), 1e6 * cpu / n
 
 
-def best_lanes(out, cpu):
-    """Per process count, the --concurrency with the best median, its figures, the machine's CPU per
-    item in its drains, and the other options' medians."""
+def best_lanes(out):
+    """From each configuration's drains ((rate, CPU per item) pairs, keyed by processes and lanes):
+    per process count, the --concurrency with the best median rate, its figures, the machine's CPU
+    per item in its drains, and the other options' medians."""
     best = {}
     for procs in sorted({p for p, _ in out}):
-        by_lanes = {lanes: stats(v) for (p, lanes), v in out.items() if p == procs}
+        by_lanes = {lanes: stats([rate for rate, _ in v]) for (p, lanes), v in out.items() if p == procs}
         lanes = max(by_lanes, key=lambda l: by_lanes[l]["median"])
-        best[str(procs)] = {**by_lanes[lanes], "lanes": lanes, "cpu": stats(cpu[(procs, lanes)]),
+        best[str(procs)] = {**by_lanes[lanes], "lanes": lanes, "cpu": stats([cpu for _, cpu in out[(procs, lanes)]]),
                             "others": {str(l): v["median"] for l, v in by_lanes.items() if l != lanes}}
     return best
 
@@ -229,7 +230,7 @@ def queue_only(a, results):
     option), to be run alternately with the pipeline's (see `main`)."""
     path = os.path.join(STATE, "noop.jsonl")
     write_jsonl(path, noop_reports(a.queue_jobs))
-    out, cpu = {}, {}
+    out = {}
 
     def repetition():
         for procs in (1, 2, 4):
@@ -237,10 +238,9 @@ def queue_only(a, results):
                 fresh("bench_queue")
                 submit("bench_queue", path, a.queue_jobs)
                 rate, per_job = drain("bench_queue", procs, a.queue_jobs, a, ["--noop"], lanes)
-                out.setdefault((procs, lanes), []).append(rate)
-                cpu.setdefault((procs, lanes), []).append(per_job)
+                out.setdefault((procs, lanes), []).append((rate, per_job))
                 log(f"queue-only {procs} process(es) x {lanes} lanes: {rate:,.0f} jobs/s, machine CPU {per_job:.0f} µs per job")
-        results["queue"] = best_lanes(out, cpu)
+        results["queue"] = best_lanes(out)
         drop_database("bench_queue")  # no autovacuum left running into the next section
     return repetition
 
@@ -251,7 +251,7 @@ def pipeline(a, results):
     write_jsonl(path, generate(a.reports, 1))
     note(f"python3 -c 'from chaos import generate; ...' > mix.jsonl   # scripts/chaos.py's generator, {a.reports:,} reports, seed 1")
     note("tipline submit --file mix.jsonl --source bench")
-    out, cpu, intake = {}, {}, []
+    out, intake = {}, []
 
     def repetition():
         for procs in (1, 2, 4):
@@ -259,11 +259,10 @@ def pipeline(a, results):
                 fresh("bench_pipeline")
                 intake.append(submit("bench_pipeline", path, a.reports))
                 rate, per_report = drain("bench_pipeline", procs, a.reports, a, (), lanes)
-                out.setdefault((procs, lanes), []).append(rate)
-                cpu.setdefault((procs, lanes), []).append(per_report)
+                out.setdefault((procs, lanes), []).append((rate, per_report))
                 log(f"pipeline {procs} process(es) x {lanes} lanes: {rate:,.0f} reports/s, machine CPU {per_report:.0f} µs per report "
                     f"(submit {intake[-1]:,.0f}/s)")
-        results["pipeline"] = best_lanes(out, cpu)
+        results["pipeline"] = best_lanes(out)
         results["bulk_intake"] = stats(intake)
         counts = psql("bench_pipeline", """SELECT count(*) FILTER (WHERE outcome = 'no_contact'), count(*) FILTER (WHERE outcome = 'recorded'),
                                                   count(*) FILTER (WHERE outcome = 'escalated'),

@@ -83,7 +83,7 @@ def run_once(binary, path, n, a):
     maintenance = psql(DB, """SELECT relname, autoanalyze_count, autovacuum_count FROM pg_stat_user_tables
                                WHERE autoanalyze_count + autovacuum_count > 0 ORDER BY relname""")
     return {"rate": n / (float(last) - t0), "worker_cpu": user + system, "rss_mib": rss_kb / 1024,
-            "machine_cpu": cpu1 - cpu0, "statements": statements, "maintenance": maintenance}
+            "machine_cpu": cpu1 - cpu0, "cpu_per_item": 1e6 * (cpu1 - cpu0) / n, "statements": statements, "maintenance": maintenance}
 
 
 def main():
@@ -117,7 +117,7 @@ def main():
             r = run_once(binary, path, n, a)
             results[binary].append(r)
             print(f"\n{binary} (run {run + 1}): {r['rate']:,.0f}/s; worker CPU {r['worker_cpu']:.2f} s (all processes), peak RSS {r['rss_mib']:.1f} MiB; "
-                  f"machine CPU {r['machine_cpu']:.2f} s ({1e6 * r['machine_cpu'] / n:.0f} µs per item)")
+                  f"machine CPU {r['machine_cpu']:.2f} s ({r['cpu_per_item']:.0f} µs per item)")
             print(f"  {'calls':>7} {'exec ms':>8} {'plan ms':>8} {'rows':>8}  statement")
             for calls, exec_ms, plan_ms, rows, query in r["statements"]:
                 print(f"  {int(calls):>7} {int(float(exec_ms)):>8} {int(float(plan_ms)):>8} {int(rows):>8}  {query}")
@@ -129,9 +129,8 @@ def main():
             def m(key, digits=0):
                 xs = [r[key] for r in rs]
                 return f"{statistics.median(xs):,.{digits}f} ({min(xs):,.{digits}f}-{max(xs):,.{digits}f})"
-            per_item = [1e6 * r["machine_cpu"] / n for r in rs]
             print(f"  {binary}: {m('rate')}/s; worker CPU {m('worker_cpu', 2)} s; machine CPU {m('machine_cpu', 2)} s, "
-                  f"{statistics.median(per_item):.0f} µs per item ({min(per_item):.0f}-{max(per_item):.0f})")
+                  f"{m('cpu_per_item')} µs per item")
     drop_database()
 
 
