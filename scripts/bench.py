@@ -102,9 +102,9 @@ def fmt(s, digits=0, unit=""):
 # a. The ceiling
 
 
-# The session settings `tipline work` connects with (Sources/tipline/Work.swift): the Tipline-shape
+# The session settings `tipline work` connects with (`Queue.workerSessionSettings`): the Tipline-shape
 # ceiling runs its statements under the same plans.
-WORKER_PGOPTIONS = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off -c plan_cache_mode=force_generic_plan -c jit=off"
+WORKER_PGOPTIONS = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off -c enable_sort=off -c plan_cache_mode=force_generic_plan -c jit=off"
 
 
 def pgbench(db, script, clients, seconds, batch, pgoptions=None):

@@ -86,24 +86,7 @@ struct Work: AsyncParsableCommand {
         let logger = log.logger("tipline.worker")
         let registry = metricsPort == nil ? nil
             : MetricsExport.bootstrap(durationBuckets: WorkerMetricBuckets.durations, valueBuckets: WorkerMetricBuckets.values)
-        // A worker stopped mid-transaction (SIGSTOP, a partition) must not hold row locks forever:
-        // PostgreSQL ends such a session and the jobs are rescued once their lease runs out.
-        let idleTimeout = String(Int(max(lease * 2, 5) * 1000))
-        // Every statement a worker runs reaches a batch's rows by key (ids, contacts, a seller's
-        // window): a nested loop over an index is the right plan for each, however large the tables.
-        // While a table fills from empty, its statistics lag, and a plan made for it a second ago (a
-        // sequential scan filtering on `= ANY($n)`, a hash join over a whole table) would be kept:
-        // 1.3 ms per batch for 5,000 contacts in a profile, against microseconds by key.
-        // For the same reason one generic plan per prepared statement serves every batch: left to
-        // choose, PostgreSQL re-planned the completion's statements on every call (a custom plan
-        // for each set of arrays), and planning cost more than running them (0.33 ms against
-        // 0.05 ms for the fence in pg_stat_statements). A generic plan cannot see a batch's size
-        // (LIMIT $n is costed as a tenth of the table), so with a backlog of a million jobs the
-        // claim's estimate crossed jit_above_cost and every claim was JIT-compiled: 10 ms for 50
-        // rows. Nothing a worker runs gains from JIT.
-        let settings = [("idle_in_transaction_session_timeout", idleTimeout), ("enable_seqscan", "off"),
-                        ("enable_hashjoin", "off"), ("enable_mergejoin", "off"), ("plan_cache_mode", "force_generic_plan"),
-                        ("jit", "off")]
+        let settings = Queue.workerSessionSettings(leaseSeconds: lease)
         try await connection.withDatabase(
             application: "tipline-worker", maxConnections: concurrency + 1, settings: settings
         ) { database in

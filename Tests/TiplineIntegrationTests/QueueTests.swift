@@ -3,7 +3,7 @@ import Foundation
 import Postgres
 import Testing
 import TiplineCore
-import TiplineStore
+@testable import TiplineStore
 
 /// The queue's state changes, in-process against the real database.
 @Suite("queue")
@@ -149,6 +149,30 @@ struct QueueTests {
             }
             #expect(inTransaction == "on")
             await single.shutdown()
+        }
+    }
+
+    @Test("in a worker's session the claim takes its batch from the ready index in order, never by sorting the queue")
+    func claimNeverSortsTheQueue() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit((0..<300).map { "QQ \(7_000_000 + $0)" }, to: db)
+            _ = try await db.database.execute("ANALYZE jobs")
+            let claim = Queue.claimQuery(limit: 50, lease: Lease(owner: UUID(), seconds: 30), includeSolo: true)
+            let explain = Query(sql: "EXPLAIN (COSTS OFF) " + claim.sql, binds: claim.binds)
+            // Index scans priced out, as statistics taken while `jobs` was nearly empty once made
+            // them look (a growth run's claims then sorted the whole backlog, on disk, for fifty jobs).
+            func plan(_ settings: [(String, String)]) async throws -> String {
+                let session = Database(config: ConnectionConfig(conninfo: db.url, settings: settings + [("enable_indexscan", "off")]),
+                                       maxConnections: 1)
+                defer { Task { await session.shutdown() } }
+                return try await session.query(explain).map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
+            }
+            let worker = try await plan(Queue.workerSessionSettings(leaseSeconds: 30))
+            #expect(!worker.contains("Sort"), "\(worker)")
+            #expect(worker.contains("Index Scan using jobs_ready_idx"), "\(worker)")
+            // The same pricing without the worker's settings does sort: the check above can fail.
+            let stock = try await plan([])
+            #expect(stock.contains("Sort Key: jobs_1.run_at, jobs_1.report_id"), "\(stock)")
         }
     }
 
