@@ -103,7 +103,7 @@ def fmt(s, digits=0, unit=""):
 
 
 # The session settings `tipline work` connects with (`Queue.workerSessionSettings`): the Tipline-shape
-# ceiling runs its statements under the same plans.
+# ceiling runs its statements under the same plans (QueueTests checks that the two lists match).
 WORKER_PGOPTIONS = "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off -c enable_sort=off -c plan_cache_mode=force_generic_plan -c jit=off"
 
 

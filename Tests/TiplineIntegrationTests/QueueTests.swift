@@ -176,6 +176,19 @@ struct QueueTests {
         }
     }
 
+    @Test("scripts/bench runs the Tipline-shape ceiling under the worker's planner settings")
+    func benchCeilingUsesWorkerSettings() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let bench = try String(contentsOf: root.appendingPathComponent("scripts/bench.py"), encoding: .utf8)
+        let line = try #require(bench.split(separator: "\n").first { $0.hasPrefix("WORKER_PGOPTIONS = ") })
+        let options = line.dropFirst("WORKER_PGOPTIONS = ".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        let pairs = options.split(separator: " ").filter { $0 != "-c" }.map { option -> String in String(option) }
+        // A pgbench session is never idle inside a transaction: the timeout is the worker's alone.
+        let worker = Queue.workerSessionSettings(leaseSeconds: 30)
+            .filter { $0.0 != "idle_in_transaction_session_timeout" }.map { "\($0.0)=\($0.1)" }
+        #expect(pairs == worker)
+    }
+
     @Test("old completion counters fold into one row per day; recent ones and the totals stay as they were")
     func talliesFoldByDay() async throws {
         try await TestDatabase.with { db in
