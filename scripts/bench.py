@@ -596,7 +596,8 @@ def machine():
 
 
 def lane_list(a):
-    return " and ".join(str(l) for l in a.lane_options)
+    *rest, last = [str(l) for l in a.lane_options]
+    return f"{', '.join(rest)} and {last}" if rest else last
 
 
 def lanes_cell(v):
@@ -660,7 +661,7 @@ def render(a, m, r):
                 "with the statements of any batch without contacts (the fence, outcomes and counters in one statement) and does not read the ads "
                 "(outcome `no_contact`, no contacts, no grouping). "
                 "Ratios against the best median of the same run's ceilings (Tipline shape: any client count; reference: batch 50).", "",
-                f"Each process count ran with `--concurrency` {lane_list(a)} at `--batch {a.batch}` (the ceiling's batch); the best median is shown, the other in brackets. "
+                f"Each process count ran with `--concurrency` {lane_list(a)} at `--batch {a.batch}` (the ceiling's batch); the best median is shown, the others in brackets. "
                 f"{CPU_NOTE}", "",
                 "| processes | `--concurrency` | jobs/s | machine CPU per job | vs Tipline-shape ceiling | vs reference batch 50 |", "|---|---|---|---|---|---|"]
         for k in ("1", "2", "4"):
@@ -674,7 +675,7 @@ def render(a, m, r):
                 f"{a.reports:,} reports from `scripts/chaos.py`'s generator (seed 1: repeat sellers with disguised phones, QQ and "
                 f"WeChat ids, cross-links, 3% without contacts; result: {mix.get('sellers', 0):,} sellers, {mix.get('contacts', 0):,} contacts, "
                 f"outcomes {mix.get('recorded', 0):,} recorded / {mix.get('escalated', 0):,} escalated / {mix.get('no_contact', 0):,} no contact), "
-                f"fresh database per run, drained by N processes, each with `--concurrency` {lane_list(a)} at `--batch {a.batch}`; the best median is shown, the other in brackets. "
+                f"fresh database per run, drained by N processes, each with `--concurrency` {lane_list(a)} at `--batch {a.batch}`; the best median is shown, the others in brackets. "
                 f"{CPU_NOTE} The last column is the queue-only figure's machine CPU per job over this one's per report: where both drains keep "
                 "the CPU busy, the pipeline's share of the queue-only rate comes close to it.", "",
                 "| processes | `--concurrency` | reports/s | machine CPU per report | vs queue only | CPU per job (queue only) / per report |",
@@ -765,7 +766,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated: ceiling,queue,pipeline,latency,cost,intake,bulk,growth")
     ap.add_argument("--reps", type=int, help="repetitions of each section but growth and bulk (default 5; 1 with --quick)")
     ap.add_argument("--concurrency", type=int, default=2, help="worker lanes per process (default 2)")
-    ap.add_argument("--lanes", default="2,4", help="--concurrency values tried for queue-only and pipeline; the best median per process count is reported (default 2,4)")
+    ap.add_argument("--lanes", default="1,2,4", help="--concurrency values tried for queue-only and pipeline; the best median per process count "
+                    "is reported (default 1,2,4: on two cores, four processes of one lane each can beat four of two)")
     ap.add_argument("--batch", type=int, default=50, help="worker --batch (default 50, the ceiling's batch)")
     ap.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
     a = ap.parse_args()
