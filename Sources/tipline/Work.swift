@@ -27,7 +27,7 @@ struct Work: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Batches processed at once (each with its own database connection).")
+    @Option(help: "Batches processed at once (each with its own database connection). Lanes of all workers share the database's cores: about twice its cores in all is a good start.")
     var concurrency: Int = 2
     @Option(help: "Most jobs claimed and completed together.")
     var batch: Int = 50
