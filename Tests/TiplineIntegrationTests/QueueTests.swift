@@ -158,22 +158,49 @@ struct QueueTests {
             _ = try await Self.submit((0..<300).map { "QQ \(7_000_000 + $0)" }, to: db)
             _ = try await db.database.execute("ANALYZE jobs")
             let claim = Queue.claimQuery(limit: 50, lease: Lease(owner: UUID(), seconds: 30), includeSolo: true)
-            let explain = Query(sql: "EXPLAIN (COSTS OFF) " + claim.sql, binds: claim.binds)
             // Index scans priced out, as statistics taken while `jobs` was nearly empty once made
             // them look (a growth run's claims then sorted the whole backlog, on disk, for fifty jobs).
-            func plan(_ settings: [(String, String)]) async throws -> String {
-                let session = Database(config: ConnectionConfig(conninfo: db.url, settings: settings + [("enable_indexscan", "off")]),
-                                       maxConnections: 1)
-                defer { Task { await session.shutdown() } }
-                return try await session.query(explain).map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
-            }
-            let worker = try await plan(Queue.workerSessionSettings(leaseSeconds: 30))
+            let priced = [("enable_indexscan", "off")]
+            let worker = try await Self.plan(of: claim, settings: Queue.workerSessionSettings(leaseSeconds: 30) + priced, in: db)
             #expect(!worker.contains("Sort"), "\(worker)")
             #expect(worker.contains("Index Scan using jobs_ready_idx"), "\(worker)")
             // The same pricing without the worker's settings does sort: the check above can fail.
-            let stock = try await plan([])
+            let stock = try await Self.plan(of: claim, settings: priced, in: db)
             #expect(stock.contains("Sort Key: jobs_1.run_at, jobs_1.report_id"), "\(stock)")
         }
+    }
+
+    @Test("the fence reaches a batch's jobs by key, not through every running job")
+    func fenceReadsJobsByKey() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit((0..<300).map { "QQ \(7_000_000 + $0)" }, to: db)
+            // Statistics taken while nothing runs, as after a submit: the lease index looks empty.
+            _ = try await db.database.execute("ANALYZE jobs")
+            let queue = Queue(database: db.database)
+            let leases = (0..<4).map { _ in Lease(owner: UUID(), seconds: 30) }
+            var batches: [[ClaimedJob]] = []
+            for lease in leases { batches.append(try await queue.claim(limit: 50, lease: lease)) }
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 200)
+            let fence = Queue.fence(Self.process(batches[0]), lease: leases[0])
+            let settings = Queue.workerSessionSettings(leaseSeconds: 30)
+            let plan = try await Self.plan(of: fence, settings: settings, in: db)
+            #expect(plan.contains("Index Scan using jobs_pkey"), "\(plan)")
+            #expect(!plan.contains("jobs_lease_idx"), "\(plan)")
+            // Naming the state instead, the same statistics send it through every running job's
+            // entry in the lease index: the checks above can fail.
+            let named = Query(sql: fence.sql.replacingOccurrences(of: "j.lease_expires_at IS NOT NULL", with: "j.state = 'running'"),
+                              binds: fence.binds)
+            #expect(named.sql != fence.sql)
+            #expect(try await Self.plan(of: named, settings: settings, in: db).contains("jobs_lease_idx"))
+        }
+    }
+
+    /// The generic plan (`EXPLAIN (COSTS OFF)`) of `query` in a session of its own with `settings`.
+    static func plan(of query: Query, settings: [(String, String)], in db: TestDatabase) async throws -> String {
+        let session = Database(config: ConnectionConfig(conninfo: db.url, settings: settings), maxConnections: 1)
+        defer { Task { await session.shutdown() } }
+        let explain = Query(sql: "EXPLAIN (COSTS OFF) " + query.sql, binds: query.binds)
+        return try await session.query(explain).map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
     }
 
     @Test("scripts/bench runs the Tipline-shape ceiling under the worker's planner settings")
