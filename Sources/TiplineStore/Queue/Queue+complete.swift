@@ -121,8 +121,9 @@ extension Queue {
     /// with `unnest` was planned with the lease index outside and the unnest rescanned once per
     /// running job (every lane's), 1.2 of a fence's 1.6 ms. For the same reason the fence does not
     /// name `state = 'running'`: that made `jobs_lease_idx` (every running job of every worker, and
-    /// their dead entries) usable, and a plan from statistics taken while nothing ran chose it, 800
-    /// entries walked for fifty with sixteen lanes. The lease columns say the same (`Queue.stillHeld`).
+    /// their dead entries) usable, and a plan from statistics taken while nothing ran chose it: about
+    /// 5,800 entries walked per fence of fifty with sixteen lanes. The lease columns say the same
+    /// (`Queue.stillHeld`).
     static func fence(_ batch: [ProcessedReport], lease: Lease) -> Query {
         let ids = batch.map(\.job.reportID)
         return """
