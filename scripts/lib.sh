@@ -79,6 +79,33 @@ wait_port_free() {
     done
 }
 
+# Starts the server of data directory $1 (log $2) on port $3 with further server options $4, and
+# leaves the port it got in PG_NODE_PORT. When the port is taken ("Address already in use": our
+# ports lie in the ephemeral range, see wait_port_free) it tries the port 100 higher, up to $5
+# times in all (default 1: the port is fixed). On failure it prints the server log's lines of this
+# attempt, which say why, and returns 1.
+start_pg_node() {
+    local data=$1 log=$2 port=$3 opts=${4:-} tries=${5:-1} try seen
+    for ((try = 1; try <= tries; try++)); do
+        wait_port_free "$port"
+        seen=0
+        [ ! -f "$log" ] || seen=$(wc -l < "$log")
+        if as_pg_owner "$(pg_bindir)/pg_ctl" -D "$data" -w -t 120 -l "$log" -o "-p $port $opts" start >/dev/null; then
+            PG_NODE_PORT=$port
+            return 0
+        fi
+        if [ "$try" -lt "$tries" ] && tail -n "+$((seen + 1))" "$log" 2>/dev/null | grep -q "Address already in use"; then
+            say "port $port is taken; trying port $((port + 100))"
+            port=$((port + 100))
+            continue
+        fi
+        break
+    done
+    echo "PostgreSQL in $data did not start on port $port. Its log ($log) says:" >&2
+    tail -n "+$((seen + 1))" "$log" 2>/dev/null | tail -n 25 | sed 's/^/    /' >&2
+    return 1
+}
+
 pg_running() {
     [ -f "$PGDATA_DIR/postmaster.pid" ] && pg_ctl_cmd status >/dev/null 2>&1
 }
@@ -112,8 +139,7 @@ start_local_pg() {
         local mem_mb buffers_mb
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
-        wait_port_free "$TIPLINE_PG_PORT"
-        pg_ctl_cmd -w -t 60 -l "$PG_LOG" start -o "-p $TIPLINE_PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" >/dev/null
+        start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS"
     fi
 }
 
