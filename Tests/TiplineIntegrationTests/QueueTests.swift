@@ -216,6 +216,35 @@ struct QueueTests {
         #expect(pairs == worker)
     }
 
+    @Test("scripts/bench's Tipline-shape ceiling sends the worker's claim and no-contact completion, word for word")
+    func benchCeilingUsesWorkerStatements() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = try String(contentsOf: root.appendingPathComponent("bench/tipline_claim_complete.pgbench"), encoding: .utf8)
+        // Compared without whitespace and comments, every parameter (and its cast) made `?`: the
+        // worker's `$n`, and what the script puts in their place (pgbench variables, a lease owner
+        // made from the client id, a lease of 15 s, solo jobs included).
+        func normalized(_ sql: String) -> String {
+            var text = sql.split(separator: "\n").map { $0.hasPrefix("--") ? "" : String($0) }.joined(separator: "\n")
+            for standIn in ["('00000000-0000-0000-0000-' || lpad(:client_id::text, 12, '0'))", ":batch", ":ids", ":attempts", ":categories"] {
+                text = text.replacingOccurrences(of: standIn, with: "?")
+            }
+            text = text.replacingOccurrences(of: "secs => 15", with: "secs => ?")
+                .replacingOccurrences(of: "WHERE solo AND true AND", with: "WHERE solo AND ? AND")
+                .replacingOccurrences(of: #"\$[0-9]+"#, with: "?", options: .regularExpression)
+                .replacingOccurrences(of: #"\?::[a-z0-9_]+(\[\])?"#, with: "?", options: .regularExpression)
+            return text.filter { !$0.isWhitespace }
+        }
+        let pgbench = normalized(script)
+        let lease = Lease(owner: UUID(), seconds: 15)
+        // The claim: the script names the worker's UPDATE as a CTE, to keep its ids for the completion.
+        let claim = normalized(Queue.claimQuery(limit: 50, lease: lease, includeSolo: true).sql)
+        let update = try #require(claim.range(of: "UPDATEjobsj"))
+        #expect(pgbench.contains(claim[..<update.lowerBound] + ",claimedAS(" + claim[update.lowerBound...] + ")"))
+        let job = ClaimedJob(reportID: 1, attempt: 1, maxAttempts: 5, body: "", reporterHash: Data(), reportedAt: Date())
+        let completion = Queue.completionWithoutContacts([ProcessedReport(job: job, analysis: Analysis(text: ""))], lease: lease)
+        #expect(pgbench.contains(normalized(completion.sql) + ";"))
+    }
+
     @Test("old completion counters fold into one row per day; recent ones and the totals stay as they were")
     func talliesFoldByDay() async throws {
         try await TestDatabase.with { db in

@@ -88,7 +88,14 @@ extension Queue {
     /// (`no_contact`) and count in this minute's tally.
     static func completeWithoutContacts(_ batch: [ProcessedReport], lease: Lease, on connection: Connection) throws -> Completion {
         let ids = batch.map(\.job.reportID)
-        let completed = try connection.queryPrepared("""
+        let completed = try connection.queryPrepared(completionWithoutContacts(batch, lease: lease)).map { try $0.decode(Int64.self, at: 0) }
+        let done = Set(completed)
+        return Completion(completed: ids.filter { done.contains($0) }, refused: ids.filter { !done.contains($0) }, escalations: 0)
+    }
+
+    /// `completeWithoutContacts`'s statement; its one column: the reports completed.
+    static func completionWithoutContacts(_ batch: [ProcessedReport], lease: Lease) -> Query {
+        """
             WITH gone AS (
                 \(fragment: fence(batch, lease: lease))
             ), fenced AS (
@@ -108,9 +115,7 @@ extension Queue {
               FROM fenced f
              WHERE r.id = f.report_id
             RETURNING r.id
-            """).map { try $0.decode(Int64.self, at: 0) }
-        let done = Set(completed)
-        return Completion(completed: ids.filter { done.contains($0) }, refused: ids.filter { !done.contains($0) }, escalations: 0)
+            """
     }
 
     /// The fence: deletes the batch's job rows that this lease still holds (owner and attempt); columns:
