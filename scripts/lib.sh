@@ -2,12 +2,16 @@
 #
 # - installs what is missing (PostgreSQL 15, libpq-dev) with apt-get when root;
 # - unless DATABASE_URL is given, runs a throwaway PostgreSQL under .tipline/ (git-ignored),
-#   listening on 127.0.0.1 and a unix socket only, on port $TIPLINE_PG_PORT (default 55432);
+#   listening on 127.0.0.1 and a unix socket only, on port $TIPLINE_PG_PORT (default 55432, or
+#   100 higher when that is taken);
 # - makes a reporter key under .tipline/ unless TIPLINE_REPORTER_KEY is set.
 set -euo pipefail
 
 TIPLINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TIPLINE_STATE="$TIPLINE_ROOT/.tipline"
+# A port given in TIPLINE_PG_PORT is kept; the default moves 100 higher when taken (start_pg_node),
+# and a running server's own port is followed (follow_running_pg).
+TIPLINE_PG_PORT_GIVEN=${TIPLINE_PG_PORT:+1}
 TIPLINE_PG_PORT=${TIPLINE_PG_PORT:-55432}
 # A second throwaway cluster (scripts/profile's) has a name of its own and extra server options.
 TIPLINE_PG_NAME=${TIPLINE_PG_NAME:-pg}
@@ -85,12 +89,12 @@ wait_port_free() {
 # times in all (default 1: the port is fixed). On failure it prints the server log's lines of this
 # attempt, which say why, and returns 1.
 start_pg_node() {
-    local data=$1 log=$2 port=$3 opts=${4:-} tries=${5:-1} try seen
+    local data=$1 log=$2 port=$3 opts=${4:-} tries=${5:-1} try seen said
     for ((try = 1; try <= tries; try++)); do
         wait_port_free "$port"
         seen=0
         [ ! -f "$log" ] || seen=$(wc -l < "$log")
-        if as_pg_owner "$(pg_bindir)/pg_ctl" -D "$data" -w -t 120 -l "$log" -o "-p $port $opts" start >/dev/null; then
+        if said=$(as_pg_owner "$(pg_bindir)/pg_ctl" -D "$data" -w -t 120 -l "$log" -o "-p $port $opts" start 2>&1 >/dev/null); then
             PG_NODE_PORT=$port
             return 0
         fi
@@ -101,13 +105,21 @@ start_pg_node() {
         fi
         break
     done
-    echo "PostgreSQL in $data did not start on port $port. Its log ($log) says:" >&2
+    echo "PostgreSQL in $data did not start on port $port (${said//$'\n'/ }). Its log ($log) says:" >&2
     tail -n "+$((seen + 1))" "$log" 2>/dev/null | tail -n 25 | sed 's/^/    /' >&2
     return 1
 }
 
 pg_running() {
     [ -f "$PGDATA_DIR/postmaster.pid" ] && pg_ctl_cmd status >/dev/null 2>&1
+}
+
+# True when the throwaway server runs; then TIPLINE_PG_PORT is the port it listens on (the fourth
+# line of postmaster.pid), which is not the default when the default was taken at its start.
+follow_running_pg() {
+    pg_running || return 1
+    TIPLINE_PG_PORT=$(sed -n 4p "$PGDATA_DIR/postmaster.pid")
+    export TIPLINE_PG_PORT
 }
 
 start_local_pg() {
@@ -126,7 +138,7 @@ start_local_pg() {
     fi
     as_pg_owner mkdir -p "$PG_SOCKET_DIR"
     TIPLINE_STARTED_PG=${TIPLINE_STARTED_PG:-0}
-    if ! pg_running; then
+    if ! follow_running_pg; then
         TIPLINE_STARTED_PG=1
         say "starting PostgreSQL on 127.0.0.1:$TIPLINE_PG_PORT"
         # autovacuum_naptime=10s: tables here grow from empty within seconds (tests, benchmarks), and
@@ -139,7 +151,10 @@ start_local_pg() {
         local mem_mb buffers_mb
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
-        start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS"
+        start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" \
+            "$([ -n "$TIPLINE_PG_PORT_GIVEN" ] && echo 1 || echo 5)"
+        TIPLINE_PG_PORT=$PG_NODE_PORT
+        export TIPLINE_PG_PORT
     fi
 }
 
