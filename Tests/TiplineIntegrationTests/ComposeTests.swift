@@ -7,8 +7,7 @@ import Testing
 struct ComposeTests {
     /// Every `command: [...]` in compose.yaml, as argument lists.
     static func commands() throws -> [[String]] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("compose.yaml"), encoding: .utf8)
+        let text = try ProjectTree.text("compose.yaml")
         return try text.split(separator: "\n").compactMap { line -> [String]? in
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard trimmed.hasPrefix("command:") else { return nil }

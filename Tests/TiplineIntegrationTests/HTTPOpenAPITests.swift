@@ -17,8 +17,7 @@ struct OpenAPIDocument {
     }
 
     static func load() throws -> OpenAPIDocument {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return parse(try String(contentsOf: root.appendingPathComponent("openapi.yaml"), encoding: .utf8))
+        return parse(try ProjectTree.text("openapi.yaml"))
     }
 
     static func parse(_ text: String) -> OpenAPIDocument {

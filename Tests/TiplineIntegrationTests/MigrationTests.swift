@@ -91,8 +91,7 @@ struct MigrationTests {
 
     @Test("the migrations embedded in the binary match migrations/*.sql")
     func embeddedMigrationsAreCurrent() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let directory = root.appendingPathComponent("migrations")
+        let directory = ProjectTree.root.appendingPathComponent("migrations")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
         #expect(files.count == Migration.embedded.count, "run scripts/gen-migrations")
         for (file, migration) in zip(files, Migration.embedded) {

@@ -205,8 +205,7 @@ struct QueueTests {
 
     @Test("scripts/bench runs the Tipline-shape ceiling under the worker's planner settings")
     func benchCeilingUsesWorkerSettings() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let bench = try String(contentsOf: root.appendingPathComponent("scripts/bench.py"), encoding: .utf8)
+        let bench = try ProjectTree.text("scripts/bench.py")
         let line = try #require(bench.split(separator: "\n").first { $0.hasPrefix("WORKER_PGOPTIONS = ") })
         let options = line.dropFirst("WORKER_PGOPTIONS = ".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         let pairs = options.split(separator: " ").filter { $0 != "-c" }.map { option -> String in String(option) }
@@ -218,8 +217,7 @@ struct QueueTests {
 
     @Test("scripts/bench's Tipline-shape ceiling sends the worker's claim and no-contact completion, word for word")
     func benchCeilingUsesWorkerStatements() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let script = try String(contentsOf: root.appendingPathComponent("bench/tipline_claim_complete.pgbench"), encoding: .utf8)
+        let script = try ProjectTree.text("bench/tipline_claim_complete.pgbench")
         // Compared without whitespace and comments, every parameter (and its cast) made `?`: the
         // worker's `$n`, and what the script puts in their place (pgbench variables, a lease owner
         // made from the client id, a lease of 15 s, solo jobs included).

@@ -15,8 +15,7 @@ final class TiplineProcess: @unchecked Sendable {
                 return path
             }
             // `swift test` puts the test bundle next to the binary.
-            let candidate = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug/tipline").path
+            let candidate = ProjectTree.root.appendingPathComponent(".build/debug/tipline").path
             guard FileManager.default.isExecutableFile(atPath: candidate) else {
                 throw TestSetupError("tipline binary not found: run the suite with scripts/test (sets TIPLINE_BIN)")
             }
