@@ -11,7 +11,7 @@ TIPLINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TIPLINE_STATE="$TIPLINE_ROOT/.tipline"
 # A port given in TIPLINE_PG_PORT is kept; the default moves 100 higher when taken (start_pg_node),
 # and a running server's own port is followed (follow_running_pg).
-TIPLINE_PG_PORT_GIVEN=${TIPLINE_PG_PORT:+1}
+TIPLINE_PG_PORT_GIVEN=${TIPLINE_PG_PORT:-}
 TIPLINE_PG_PORT=${TIPLINE_PG_PORT:-55432}
 # A second throwaway cluster (scripts/profile's) has a name of its own and extra server options.
 TIPLINE_PG_NAME=${TIPLINE_PG_NAME:-pg}
@@ -84,12 +84,13 @@ wait_port_free() {
 }
 
 # Starts the server of data directory $1 (log $2) on port $3 with further server options $4, and
-# leaves the port it got in PG_NODE_PORT. When the port is taken ("Address already in use": our
-# ports lie in the ephemeral range, see wait_port_free) it tries the port 100 higher, up to $5
-# times in all (default 1: the port is fixed). On failure it prints the server log's lines of this
-# attempt, which say why, and returns 1.
+# leaves the port it got in PG_NODE_PORT. $5 is the port as the user gave it, if they did: then it
+# is kept. Otherwise, when the port is taken ("Address already in use": our ports lie in the
+# ephemeral range, see wait_port_free), it tries the port 100 higher, five ports in all. On failure
+# it prints the server log's lines of this attempt, which say why, and returns 1.
 start_pg_node() {
-    local data=$1 log=$2 port=$3 opts=${4:-} tries=${5:-1} try seen said
+    local data=$1 log=$2 port=$3 opts=${4:-} tries=5 try seen said
+    [ -z "${5:-}" ] || tries=1
     for ((try = 1; try <= tries; try++)); do
         wait_port_free "$port"
         seen=0
@@ -152,7 +153,7 @@ start_local_pg() {
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
         start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" \
-            "$([ -n "$TIPLINE_PG_PORT_GIVEN" ] && echo 1 || echo 5)"
+            "$TIPLINE_PG_PORT_GIVEN"
         TIPLINE_PG_PORT=$PG_NODE_PORT
         export TIPLINE_PG_PORT
     fi
