@@ -210,13 +210,13 @@ public final class Connection {
             guard let result = try runQueued(then: [(query, prepare)]).first else { throw lostConnection(query.sql) }
             return result
         }
-        let count = Int32(query.binds.count)
+        let count = Int32(query.parameters.count)
         let statement = prepare ? try preparedName(for: query.sql, parameterCount: count) : nil
-        let result: OpaquePointer? = withOptionalCStrings(query.binds) { values in
+        let result: OpaquePointer? = withParameters(query.parameters) { values, lengths, formats in
             if let statement {
-                return PQexecPrepared(handle, statement, count, values, nil, nil, 0)
+                return PQexecPrepared(handle, statement, count, values, lengths, formats, 0)
             }
-            return PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
+            return PQexecParams(handle, query.sql, count, nil, values, lengths, formats, 0)
         }
         guard let result else { throw lostConnection(query.sql) }
         do {
@@ -237,14 +237,14 @@ public final class Connection {
         queued.removeAll()
         // Statements not yet prepared in this session are prepared first, outside the pipeline.
         let names = try statements.map { statement in
-            statement.prepare ? try preparedName(for: statement.query.sql, parameterCount: Int32(statement.query.binds.count)) : nil
+            statement.prepare ? try preparedName(for: statement.query.sql, parameterCount: Int32(statement.query.parameters.count)) : nil
         }
         guard PQenterPipelineMode(handle) == 1 else { throw lostConnection(statements.first?.query.sql) }
         for (statement, name) in zip(statements, names) {
-            let count = Int32(statement.query.binds.count)
-            let sent = withOptionalCStrings(statement.query.binds) { values in
-                if let name { return PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) }
-                return PQsendQueryParams(handle, statement.query.sql, count, nil, values, nil, nil, 0)
+            let count = Int32(statement.query.parameters.count)
+            let sent = withParameters(statement.query.parameters) { values, lengths, formats in
+                if let name { return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) }
+                return PQsendQueryParams(handle, statement.query.sql, count, nil, values, lengths, formats, 0)
             }
             guard sent == 1 else { try abandonPipeline(statement.query.sql) }
         }
@@ -389,13 +389,29 @@ private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeP
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
-/// Calls `body` with C strings for bind values; `nil` stays a NULL pointer (SQL NULL).
-private func withOptionalCStrings<R>(
-    _ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R
+/// Calls `body` with libpq's three parameter arrays, which live for the call: the values (a NULL
+/// pointer is SQL NULL), their lengths (read for binary values only), their formats.
+private func withParameters<R>(
+    _ parameters: [Query.Parameter],
+    _ body: (UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
 ) -> R {
-    if strings.isEmpty { return body(nil) }
-    let owned = strings.map { $0.map { strdup($0) } ?? nil }
-    defer { owned.forEach { free($0) } }
-    let pointers: [UnsafePointer<CChar>?] = owned.map { $0.map { UnsafePointer($0) } }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    if parameters.isEmpty { return body(nil, nil, nil) }
+    // The values side by side in one buffer (never empty, so that it has an address).
+    var storage: [UInt8] = [0]
+    storage.reserveCapacity(parameters.reduce(1) { $0 + ($1.bytes?.count ?? 0) })
+    let offsets = parameters.map { parameter -> Int? in
+        guard let bytes = parameter.bytes else { return nil }
+        let offset = storage.count
+        storage += bytes
+        return offset
+    }
+    let lengths = parameters.map { Int32($0.bytes?.count ?? 0) }
+    let formats = parameters.map(\.format)
+    return storage.withUnsafeBytes { buffer in
+        let base = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
+        let values: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
+        return values.withUnsafeBufferPointer { v in
+            lengths.withUnsafeBufferPointer { l in formats.withUnsafeBufferPointer { f in body(v.baseAddress, l.baseAddress, f.baseAddress) } }
+        }
+    }
 }

@@ -1,15 +1,53 @@
 public import Foundation
 
-/// A Swift value that can be sent to PostgreSQL as a text-format parameter.
+/// A Swift value that can be sent to PostgreSQL as a parameter.
 public protocol PostgresEncodable: Sendable {
     /// The value in PostgreSQL's text input format, or `nil` for NULL.
     var postgresText: String? { get }
+    /// The value as it is bound: its text form unless the type has a binary one.
+    var postgresParameter: Query.Parameter { get }
+}
+
+extension PostgresEncodable {
+    public var postgresParameter: Query.Parameter { .text(postgresText) }
 }
 
 /// A value that can be an element of an array parameter (`'{...}'` literal).
 public protocol PostgresArrayElement: PostgresEncodable {
     /// Appends the element as it is written inside an array literal: quoted, or `NULL`.
     func appendArrayElement(to literal: inout [UInt8])
+    /// The element type an array of these is sent as in binary (`int8`, `int4`, `bool`, `text`,
+    /// `bytea`), or nil: such arrays go as text literals. The statement must cast the parameter to
+    /// exactly that array type (`::bigint[]`, `::int[]`, ...): the server refuses another element type.
+    static var binaryElementType: PostgresBinaryType? { get }
+    /// Appends the element in the binary array format: its length (big-endian `int32`, -1 for
+    /// NULL), then its bytes. Called only when `binaryElementType` is not nil.
+    func appendBinaryElement(to bytes: inout [UInt8])
+}
+
+/// The types whose arrays are bound in binary, with their `pg_type` OIDs.
+public enum PostgresBinaryType: UInt32, Sendable {
+    case bool = 16, bytea = 17, int8 = 20, int4 = 23, text = 25
+}
+
+extension PostgresArrayElement {
+    public static var binaryElementType: PostgresBinaryType? { nil }
+    public func appendBinaryElement(to bytes: inout [UInt8]) {
+        preconditionFailure("\(Self.self) has no binary array format")
+    }
+}
+
+extension [UInt8] {
+    /// Appends `value` big-endian (network order, as PostgreSQL's binary formats are).
+    fileprivate mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+    }
+
+    /// Appends one element of a binary array: its length, then its bytes.
+    fileprivate mutating func appendElement(_ body: some Collection<UInt8>) {
+        appendBigEndian(Int32(body.count))
+        append(contentsOf: body)
+    }
 }
 
 extension PostgresArrayElement {
@@ -53,6 +91,8 @@ extension FixedWidthInteger {
 
 extension String: PostgresArrayElement {
     public var postgresText: String? { self }
+    public static var binaryElementType: PostgresBinaryType? { .text }
+    public func appendBinaryElement(to bytes: inout [UInt8]) { bytes.appendElement(utf8) }
 }
 
 extension Substring: PostgresArrayElement {
@@ -67,11 +107,21 @@ extension Int: PostgresArrayElement {
 extension Int64: PostgresArrayElement {
     public var postgresText: String? { String(self) }
     public func appendArrayElement(to literal: inout [UInt8]) { appendDigits(to: &literal) }
+    public static var binaryElementType: PostgresBinaryType? { .int8 }
+    public func appendBinaryElement(to bytes: inout [UInt8]) {
+        bytes.appendBigEndian(Int32(8))
+        bytes.appendBigEndian(self)
+    }
 }
 
 extension Int32: PostgresArrayElement {
     public var postgresText: String? { String(self) }
     public func appendArrayElement(to literal: inout [UInt8]) { appendDigits(to: &literal) }
+    public static var binaryElementType: PostgresBinaryType? { .int4 }
+    public func appendBinaryElement(to bytes: inout [UInt8]) {
+        bytes.appendBigEndian(Int32(4))
+        bytes.appendBigEndian(self)
+    }
 }
 
 extension Double: PostgresArrayElement {
@@ -81,6 +131,11 @@ extension Double: PostgresArrayElement {
 extension Bool: PostgresArrayElement {
     public var postgresText: String? { self ? "t" : "f" }
     public func appendArrayElement(to literal: inout [UInt8]) { literal.append(self ? UInt8(ascii: "t") : UInt8(ascii: "f")) }
+    public static var binaryElementType: PostgresBinaryType? { .bool }
+    public func appendBinaryElement(to bytes: inout [UInt8]) {
+        bytes.appendBigEndian(Int32(1))
+        bytes.append(self ? 1 : 0)
+    }
 }
 
 extension Date: PostgresArrayElement {
@@ -91,6 +146,8 @@ extension Date: PostgresArrayElement {
 extension Data: PostgresArrayElement {
     /// `bytea` hex format.
     public var postgresText: String? { "\\x" + PostgresHex.encode(self) }
+    public static var binaryElementType: PostgresBinaryType? { .bytea }
+    public func appendBinaryElement(to bytes: inout [UInt8]) { bytes.appendElement(self) }
 }
 
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
@@ -109,6 +166,15 @@ extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
         case .some(let value): value.appendArrayElement(to: &literal)
         }
     }
+
+    public static var binaryElementType: PostgresBinaryType? { Wrapped.binaryElementType }
+
+    public func appendBinaryElement(to bytes: inout [UInt8]) {
+        switch self {
+        case .none: bytes.appendBigEndian(Int32(-1))
+        case .some(let value): value.appendBinaryElement(to: &bytes)
+        }
+    }
 }
 
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
@@ -124,6 +190,23 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
         }
         literal.append(UInt8(ascii: "}"))
         return String(decoding: literal, as: UTF8.self)
+    }
+
+    /// In binary (array_recv's format) when the element type has one: no literal to build on this
+    /// side, none to parse on the server's. One dimension, lower bound 1; empty: no dimensions.
+    public var postgresParameter: Query.Parameter {
+        guard let type = Element.binaryElementType else { return .text(postgresText) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20 + count * 12)
+        bytes.appendBigEndian(Int32(isEmpty ? 0 : 1))  // dimensions
+        bytes.appendBigEndian(Int32(0))  // the has-NULLs flag: the server finds NULLs by their length
+        bytes.appendBigEndian(type.rawValue)
+        if !isEmpty {
+            bytes.appendBigEndian(Int32(count))
+            bytes.appendBigEndian(Int32(1))  // lower bound
+            for element in self { element.appendBinaryElement(to: &bytes) }
+        }
+        return .binary(bytes)
     }
 }
 

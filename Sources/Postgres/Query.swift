@@ -4,27 +4,57 @@
 /// bound, so a value can never change the statement. Raw SQL can only be spliced in through
 /// `\(unescaped:)`, which is meant for identifiers and fragments that come from the program itself.
 public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
+    /// One bind value, as libpq sends it.
+    public struct Parameter: Sendable, Equatable {
+        /// Text: its UTF-8 bytes and a terminating NUL (libpq measures text with `strlen`).
+        /// Binary: the bytes. `nil`: SQL NULL.
+        let bytes: [UInt8]?
+        /// libpq's format code: 0 text, 1 binary.
+        let format: Int32
+
+        /// A text-format value; `nil` is SQL NULL.
+        public static func text(_ value: String?) -> Parameter {
+            Parameter(bytes: value.map { Array($0.utf8) + [0] }, format: 0)
+        }
+
+        /// A binary-format value (the type's `*recv` format).
+        public static func binary(_ bytes: [UInt8]) -> Parameter {
+            Parameter(bytes: bytes, format: 1)
+        }
+
+        /// The text form of a text value (nil for NULL and for a binary value).
+        public var text: String? {
+            guard format == 0, let bytes else { return nil }
+            return String(decoding: bytes.dropLast(), as: UTF8.self)
+        }
+    }
+
     /// The SQL text with `$n` placeholders.
     public private(set) var sql: String
-    /// The bind values in text format; `nil` is SQL NULL.
-    public private(set) var binds: [String?]
+    /// The bind values, `$1` first.
+    public private(set) var parameters: [Parameter]
 
     /// Creates a query from SQL text without parameters.
     public init(stringLiteral value: String) {
         sql = value
-        binds = []
+        parameters = []
     }
 
     /// Creates a query from an interpolation; every value becomes a parameter.
     public init(stringInterpolation: StringInterpolation) {
         sql = stringInterpolation.sql
-        binds = stringInterpolation.binds
+        parameters = stringInterpolation.parameters
     }
 
-    /// Creates a query from SQL text and already-encoded text parameters.
-    public init(sql: String, binds: [String?]) {
+    /// Creates a query from SQL text and already-encoded parameters.
+    public init(sql: String, parameters: [Parameter]) {
         self.sql = sql
-        self.binds = binds
+        self.parameters = parameters
+    }
+
+    /// Creates a query from SQL text and text parameters (`nil` is SQL NULL).
+    public init(sql: String, binds: [String?]) {
+        self.init(sql: sql, parameters: binds.map { .text($0) })
     }
 
     public var description: String { sql }
@@ -95,11 +125,11 @@ public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringCon
     /// Collects literal SQL and bind values.
     public struct StringInterpolation: StringInterpolationProtocol {
         var sql = ""
-        var binds: [String?] = []
+        var parameters: [Parameter] = []
 
         public init(literalCapacity: Int, interpolationCount: Int) {
             sql.reserveCapacity(literalCapacity + interpolationCount * 3)
-            binds.reserveCapacity(interpolationCount)
+            parameters.reserveCapacity(interpolationCount)
         }
 
         public mutating func appendLiteral(_ literal: String) {
@@ -108,16 +138,16 @@ public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringCon
 
         /// Binds a value as the next parameter.
         public mutating func appendInterpolation(_ value: some PostgresEncodable) {
-            binds.append(value.postgresText)
-            sql += "$\(binds.count)"
+            parameters.append(value.postgresParameter)
+            sql += "$\(parameters.count)"
         }
 
         /// Splices another statement in (a subquery, a branch of a UNION), its parameters
         /// renumbered to follow the ones bound so far. Quoted text, quoted names, dollar-quoted
         /// bodies and comments in it are copied as they are.
         public mutating func appendInterpolation(fragment query: Query) {
-            sql += Query.renumbered(query.sql, by: binds.count)
-            binds += query.binds
+            sql += Query.renumbered(query.sql, by: parameters.count)
+            parameters += query.parameters
         }
 
         /// Splices SQL text into the statement. Never pass data that came from outside the program.

@@ -145,6 +145,23 @@ struct PostgresTests {
         #expect(try row.decode(String.self, at: 8) == "{}")
     }
 
+    @Test("arrays of int8, int4, bool, text and bytea are bound in binary, others as text; a cast to another element type is refused")
+    func binaryArrayParameters() async throws {
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        let binary: [any PostgresEncodable] = [[Int64(1)], [Int64?.none], [Int32(1)], [true], ["a"], [Data()]]
+        #expect(binary.allSatisfy { $0.postgresParameter.text == nil })
+        let text: [any PostgresEncodable] = [[1], [Date(timeIntervalSince1970: 0)], [1.5], "a", Int64(1)]
+        #expect(text.allSatisfy { $0.postgresParameter.text == $0.postgresText })
+        #expect([1, 2].postgresParameter.text == "{1,2}")
+        // The server checks a binary array's element type against the cast: no silent conversion.
+        await #expect(throws: PostgresError.self) { try await database.query("SELECT (\([Int64(1)])::int[])::text").one() }
+        await #expect(throws: PostgresError.self) { try await database.query("SELECT (\([Int32(1)])::bigint[])::text").one() }
+        // Text cannot hold a NUL byte: refused by the server, not cut short.
+        await #expect(throws: PostgresError.self) { try await database.query("SELECT (\(["a\u{0}b"])::text[])::text").one() }
+        #expect(try await database.query("SELECT (\([Int64(-5), 7])::bigint[])::text").one().decode(String.self, at: 0) == "{-5,7}")
+    }
+
     @Test("timestamps and bytea round-trip exactly through the server: written to the microsecond, read back the same")
     func timestampsAndByteaRoundTrip() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
@@ -245,7 +262,7 @@ struct PostgresTests {
                    , $€1$ 微信 $5 $€1$::text AS u, '扣扣 $6' AS t, $5::bigint AS s
             ) f WHERE f.y > $6
             """)
-        #expect(outer.binds == ["a", "1", "b", "2", "-9000000000", "0"])
+        #expect(outer.parameters.map(\.text) == ["a", "1", "b", "2", "-9000000000", "0"])
         let row = try await database.query(outer).one()
         #expect(try row.decode(String.self, at: 0) == "a" && row.decode(Int.self, at: 1) == 1)
         #expect(try row.decode(String.self, at: 2) == "b" && row.decode(Int.self, at: 3) == 2)

@@ -189,7 +189,7 @@ struct QueueTests {
             // Naming the state instead, the same statistics send it through every running job's
             // entry in the lease index: the checks above can fail.
             let named = Query(sql: fence.sql.replacingOccurrences(of: "j.lease_expires_at IS NOT NULL", with: "j.state = 'running'"),
-                              binds: fence.binds)
+                              parameters: fence.parameters)
             #expect(named.sql != fence.sql)
             #expect(try await Self.plan(of: named, settings: settings, in: db).contains("jobs_lease_idx"))
         }
@@ -199,7 +199,7 @@ struct QueueTests {
     static func plan(of query: Query, settings: [(String, String)], in db: TestDatabase) async throws -> String {
         let session = Database(config: ConnectionConfig(conninfo: db.url, settings: settings), maxConnections: 1)
         defer { Task { await session.shutdown() } }
-        let explain = Query(sql: "EXPLAIN (COSTS OFF) " + query.sql, binds: query.binds)
+        let explain = Query(sql: "EXPLAIN (COSTS OFF) " + query.sql, parameters: query.parameters)
         return try await session.query(explain).map { try $0.decode(String.self, at: 0) }.joined(separator: "\n")
     }
 

@@ -134,7 +134,7 @@ extension Queue {
         return """
             DELETE FROM jobs j
              WHERE j.report_id = ANY(\(ids)::bigint[])
-               AND j.attempt = (\(batch.map(\.job.attempt))::int[])[array_position(\(ids)::bigint[], j.report_id)]
+               AND j.attempt = (\(batch.map { Int32($0.job.attempt) })::int[])[array_position(\(ids)::bigint[], j.report_id)]
                AND \(fragment: Queue.stillHeld(by: lease.owner.uuidString, alias: "j"))
             RETURNING j.report_id, j.attempt, array_position(\(ids)::bigint[], j.report_id) AS n
             """
@@ -244,12 +244,12 @@ extension Queue {
         for (rise, _) in rises { risen[rise.to, default: 0] += 1 }
         // Each report's contact ids, ascending, as a slice [first, first + count) of one flat array.
         var links: [Int64] = []
-        var linkStarts: [Int] = []
-        var linkCounts: [Int] = []
+        var linkStarts: [Int32] = []
+        var linkCounts: [Int32] = []
         for report in mine {
             let ids = Set(try report.analysis.contacts.map { try locked.id(of: $0) }).sorted()
-            linkStarts.append(links.count + 1)
-            linkCounts.append(ids.count)
+            linkStarts.append(Int32(links.count + 1))
+            linkCounts.append(Int32(ids.count))
             links += ids
         }
         tx.queuePrepared("""
@@ -270,7 +270,7 @@ extension Queue {
                           \(mine.map(\.analysis.category.rawValue))::text[],
                           \(mine.map { placements[$0.job.reportID].map { final($0.offender) } })::bigint[],
                           \(mine.map { placements[$0.job.reportID]?.level.rawValue })::text[],
-                          \(mine.map(\.job.attempt))::int[], \(linkStarts)::int[], \(linkCounts)::int[])
+                          \(mine.map { Int32($0.job.attempt) })::int[], \(linkStarts)::int[], \(linkCounts)::int[])
                    AS v (id, outcome, category, offender_id, level, attempt, first, links)
              WHERE r.id = v.id
             """)
@@ -493,7 +493,7 @@ struct StoredContacts {
     /// `kind:value`, its owner), or an id drawn (first two NULL), for `addInserted`.
     static func insert(_ contacts: [Contact], owners: [NewOwner], creating: Int) -> Query {
         let stored = owners.map { owner -> Int64? in if case .stored(let id) = owner { id } else { nil } }
-        let created = owners.map { owner -> Int? in if case .created(let index) = owner { index + 1 } else { nil } }
+        let created = owners.map { owner -> Int32? in if case .created(let index) = owner { Int32(index + 1) } else { nil } }
         return """
             WITH drawn AS MATERIALIZED (
                 SELECT g.k, nextval('offenders_id_seq') AS id FROM generate_series(1, \(creating)) AS g (k)
