@@ -4,7 +4,7 @@ import Testing
 @testable import TiplineCore
 
 /// `count` distinct reporters, one report each, `spacing` seconds apart starting at `epoch`.
-private func distinctReports(_ count: Int, spacing: TimeInterval = 60) -> [(at: Date, reporter: Data)] {
+private func distinctReports(_ count: Int, spacing: TimeInterval = 60) -> [(at: Date, reporter: ReporterHash)] {
     (0..<count).map { (at: epoch.addingTimeInterval(Double($0) * spacing), reporter: reporter("r\($0)")) }
 }
 
@@ -40,7 +40,7 @@ struct LadderTests {
 
     @Test("no reports reach no reporters and level none")
     func noReports() {
-        let empty: [(at: Date, reporter: Data)] = []
+        let empty: [(at: Date, reporter: ReporterHash)] = []
         #expect(Ladder.default.peakDistinctReporters(empty) == 0)
         #expect(Ladder.default.level(for: empty) == Level.none)
     }

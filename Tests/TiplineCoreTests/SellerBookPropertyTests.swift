@@ -163,7 +163,7 @@ extension SellerBookPropertyTests {
 private struct GeneratedReport {
     var contacts: [Contact]
     var at: Date
-    var reporter: Data
+    var reporter: ReporterHash
 }
 
 /// What the store already knew before the batch.
@@ -180,7 +180,7 @@ private func randomDate(using generator: inout SplitMix64, days: Int = 90) -> Da
     day(Double(Int.random(in: 0..<days * 24, using: &generator)) / 24)
 }
 
-private func randomReporter(using generator: inout SplitMix64) -> Data {
+private func randomReporter(using generator: inout SplitMix64) -> ReporterHash {
     reporter("r\(Int.random(in: 0..<6, using: &generator))")
 }
 

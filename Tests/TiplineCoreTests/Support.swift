@@ -25,8 +25,8 @@ func day(_ days: Double, plus seconds: TimeInterval = 0) -> Date {
     epoch.addingTimeInterval(days * 86_400 + seconds)
 }
 
-/// A reporter identity as the store hands it to the book (a keyed hash; any bytes will do here).
-func reporter(_ name: String) -> Data { Data(name.utf8) }
+/// A reporter identity as the store hands it to the book (a keyed hash; any bytes up to 32 will do here).
+func reporter(_ name: String) -> ReporterHash { ReporterHash(name.utf8)! }
 
 /// A QQ contact, the simplest canonical value to write by hand.
 func qq(_ digits: String) -> Contact { Contact(kind: .qq, value: digits) }
@@ -57,7 +57,7 @@ func readAll(path: String, format: InputFormat) throws -> [InputRecord] {
 
 /// Independent oracle for the window rule: the most distinct reporters in any `[t - window, t]`
 /// ending at a report, by brute force.
-func bruteForcePeak(_ reports: [(at: Date, reporter: Data)], windowDays: Int) -> Int {
+func bruteForcePeak(_ reports: [(at: Date, reporter: ReporterHash)], windowDays: Int) -> Int {
     let window = TimeInterval(windowDays) * 86_400
     var peak = 0
     for end in reports {

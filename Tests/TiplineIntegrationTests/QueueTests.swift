@@ -70,6 +70,22 @@ struct QueueTests {
         return (value, sawWaiter, done)
     }
 
+    @Test("a claim hands back the reporter's stored hash byte for byte; a stored value that is no hash is an error")
+    func claimReadsReporterHash() async throws {
+        try await TestDatabase.with { db in
+            _ = try await Self.submit(["V信: hash_reader1 出租"], to: db)
+            let stored = try await db.database.query("SELECT reporter_hash FROM reports").one().decode(Data.self, at: 0)
+            #expect(stored.count == 32)
+            let claimed = try await Queue(database: db.database).claim(limit: 10, lease: Lease(owner: UUID(), seconds: 30))
+            try #require(claimed.count == 1)
+            #expect(claimed[0].reporterHash.bytes == Array(stored))
+            let odd = try await db.database.query("SELECT '\\x0g'::text, '\\xAB01'::text, ('\\x' || repeat('00', 33))::text").one()
+            #expect(throws: PostgresError.self) { try odd.decode(ReporterHash.self, at: 0) }
+            #expect(try odd.decode(ReporterHash.self, at: 1).bytes == [0xAB, 0x01])
+            #expect(throws: PostgresError.self) { try odd.decode(ReporterHash.self, at: 2) }
+        }
+    }
+
     @Test("a worker whose lease expired cannot complete; the new owner can")
     func expiredLeaseIsFenced() async throws {
         try await TestDatabase.with { db in
@@ -238,7 +254,7 @@ struct QueueTests {
         let claim = normalized(Queue.claimQuery(limit: 50, lease: lease, includeSolo: true).sql)
         let update = try #require(claim.range(of: "UPDATEjobsj"))
         #expect(pgbench.contains(claim[..<update.lowerBound] + ",claimedAS(" + claim[update.lowerBound...] + ")"))
-        let job = ClaimedJob(reportID: 1, attempt: 1, maxAttempts: 5, body: "", reporterHash: Data(), reportedAt: Date())
+        let job = ClaimedJob(reportID: 1, attempt: 1, maxAttempts: 5, body: "", reporterHash: ReporterHash([])!, reportedAt: Date())
         let completion = Queue.completionWithoutContacts([ProcessedReport(job: job, analysis: Analysis(text: ""))], lease: lease)
         #expect(pgbench.contains(normalized(completion.sql) + ";"))
     }

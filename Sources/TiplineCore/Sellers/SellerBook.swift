@@ -15,7 +15,7 @@ public import Foundation
 /// at the top of the ladder reads nothing.
 public struct SellerBook: Sendable {
     /// A report's past or present contribution to its seller's level.
-    public typealias Event = (at: Date, reporter: Data)
+    public typealias Event = (at: Date, reporter: ReporterHash)
 
     /// Where one report landed.
     public struct Placement: Sendable, Equatable {
@@ -48,7 +48,7 @@ public struct SellerBook: Sendable {
     private var levels: [Int64: Level]
     /// Each surviving offender's reports, sorted by time.
     private var histories: [Int64: [WindowScan.Stamp]] = [:]
-    private var reporterIDs: [Data: Int32] = [:]
+    private var reporterIDs: [ReporterHash: Int32] = [:]
     private let scan: WindowScan
     private var nextProvisional = SellerBook.firstProvisionalID
     /// Offenders absorbed by another in this batch, in the order it happened: (absorbed, survivor).
@@ -81,7 +81,7 @@ public struct SellerBook: Sendable {
         return book
     }
 
-    private mutating func intern(_ reporter: Data) -> Int32 {
+    private mutating func intern(_ reporter: ReporterHash) -> Int32 {
         if let id = reporterIDs[reporter] { return id }
         let id = Int32(reporterIDs.count)
         reporterIDs[reporter] = id
@@ -106,7 +106,7 @@ public struct SellerBook: Sendable {
     }
 
     /// Adds one report. Returns `nil` for a report with no contacts (it belongs to no seller).
-    public mutating func add(contacts: [Contact], at: Date, reporter: Data) -> Placement? {
+    public mutating func add(contacts: [Contact], at: Date, reporter: ReporterHash) -> Placement? {
         guard !contacts.isEmpty else { return nil }
         // The offenders the contacts belong to: usually one or none, found without building a set.
         var lowest: Int64?

@@ -1,5 +1,6 @@
 public import Foundation
 public import Postgres
+public import TiplineCore
 
 /// A worker's hold on the jobs it claimed. Every state change names the owner and the attempt it
 /// expects, so a worker whose lease ran out cannot change a job another worker now holds.
@@ -27,7 +28,7 @@ public struct ClaimedJob: Sendable, Equatable {
     /// The ad text.
     public var body: String
     /// The reporter's keyed hash.
-    public var reporterHash: Data
+    public var reporterHash: ReporterHash
     /// When the ad was reported.
     public var reportedAt: Date
     /// Its previous lease ran out (it may crash workers): it was claimed alone.

@@ -1,0 +1,69 @@
+/// A reporter's keyed hash, as `reports.reporter_hash` holds it (32 bytes of HMAC-SHA256), kept
+/// inline.
+///
+/// Leveling a batch interns every reporter of the batch and of the sellers' past reports read for
+/// it: as `Data`, each of those 32-byte values was a heap allocation when read, and hashing or
+/// comparing one went through `Data`'s storage. Here they are four words, hashed and compared
+/// directly. Values up to 32 bytes are held (shorter ones only in tests); equal bytes, equal hashes.
+public struct ReporterHash: Hashable, Sendable {
+    /// Bytes held at most.
+    public static let capacity = 32
+
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var count: UInt8 = 0
+
+    /// The bytes, or nil when there are more than 32.
+    public init?(_ bytes: some Collection<UInt8>) {
+        guard bytes.count <= Self.capacity else { return nil }
+        for (index, byte) in bytes.enumerated() { set(byte, at: index) }
+        count = UInt8(bytes.count)
+    }
+
+    /// Builds a hash from `count` bytes given one at a time (for decoders that must not allocate).
+    /// Nil when `count` is over 32 or `byte` returns nil for one of them.
+    public init?(count: Int, byte: (Int) -> UInt8?) {
+        guard count >= 0, count <= Self.capacity else { return nil }
+        for index in 0..<count {
+            guard let value = byte(index) else { return nil }
+            set(value, at: index)
+        }
+        self.count = UInt8(count)
+    }
+
+    /// The bytes, in order.
+    public var bytes: [UInt8] {
+        (0..<Int(count)).map { index in UInt8(truncatingIfNeeded: word(index / 8) >> (UInt64(index % 8) * 8)) }
+    }
+
+    private func word(_ index: Int) -> UInt64 {
+        switch index {
+        case 0: words.0
+        case 1: words.1
+        case 2: words.2
+        default: words.3
+        }
+    }
+
+    private mutating func set(_ byte: UInt8, at index: Int) {
+        let bits = UInt64(byte) << (UInt64(index % 8) * 8)
+        switch index / 8 {
+        case 0: words.0 |= bits
+        case 1: words.1 |= bits
+        case 2: words.2 |= bits
+        default: words.3 |= bits
+        }
+    }
+
+    public static func == (lhs: ReporterHash, rhs: ReporterHash) -> Bool {
+        lhs.count == rhs.count && lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1
+            && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+        hasher.combine(count)
+    }
+}
