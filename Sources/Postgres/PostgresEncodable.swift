@@ -211,7 +211,7 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
 }
 
 /// Hex helpers for `bytea`.
-enum PostgresHex {
+public enum PostgresHex {
     static func encode(_ data: Data) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
@@ -231,21 +231,26 @@ enum PostgresHex {
     static func decode(_ digits: UnsafeBufferPointer<UInt8>) -> Data? {
         guard digits.count % 2 == 0 else { return nil }
         var data = Data(count: digits.count / 2)
-        let decoded = data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) -> Bool in
-            // Both nibbles of every byte are looked up; any invalid digit sets the high bit.
-            nibbles.withUnsafeBufferPointer { table in
-                var invalid: UInt8 = 0
-                var index = 0
-                while index < digits.count {
-                    let high = table[Int(digits[index])], low = table[Int(digits[index + 1])]
-                    invalid |= high | low
-                    out[index / 2] = high << 4 | low
-                    index += 2
-                }
-                return invalid & 0x80 == 0
+        return data.withUnsafeMutableBytes { decode(digits, into: $0) } ? data : nil
+    }
+
+    /// Decodes hex digits (either case, two a byte) into the first `digits.count / 2` bytes of
+    /// `out`, for a caller that holds the bytes without allocating. False for an odd count, an
+    /// `out` too small, or anything that is not a hex digit.
+    public static func decode(_ digits: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        guard digits.count % 2 == 0, digits.count / 2 <= out.count else { return false }
+        // Both nibbles of every byte are looked up; any invalid digit sets the high bit.
+        return nibbles.withUnsafeBufferPointer { table in
+            var invalid: UInt8 = 0
+            var index = 0
+            while index < digits.count {
+                let high = table[Int(digits[index])], low = table[Int(digits[index + 1])]
+                invalid |= high | low
+                out[index / 2] = high << 4 | low
+                index += 2
             }
+            return invalid & 0x80 == 0
         }
-        return decoded ? data : nil
     }
 
     /// The value of each hex digit by its byte, 0xFF for every other byte.

@@ -67,18 +67,10 @@ extension ReporterKey {
 extension ReporterHash: PostgresDecodable {
     /// From `bytea`'s hex output (`\x` and two digits a byte), with no allocation on the way.
     public init?(postgresBytes text: UnsafeBufferPointer<UInt8>) {
-        guard text.count >= 2, text.count % 2 == 0, text[0] == UInt8(ascii: "\\"), text[1] == UInt8(ascii: "x") else { return nil }
-        func nibble(_ digit: UInt8) -> UInt8? {
-            switch digit {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
-        self.init(count: (text.count - 2) / 2) { index in
-            guard let high = nibble(text[2 + 2 * index]), let low = nibble(text[3 + 2 * index]) else { return nil }
-            return high << 4 | low
-        }
+        guard text.count >= 2, text[0] == UInt8(ascii: "\\"), text[1] == UInt8(ascii: "x") else { return nil }
+        let digits = UnsafeBufferPointer(rebasing: text[2...])
+        var raw: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        guard withUnsafeMutableBytes(of: &raw, { PostgresHex.decode(digits, into: $0) }) else { return nil }
+        self.init(raw: raw, count: digits.count / 2)
     }
 }

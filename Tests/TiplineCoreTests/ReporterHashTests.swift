@@ -10,21 +10,15 @@ struct ReporterHashTests {
         #expect(ReporterHash([UInt8]())?.bytes == [])
         #expect(ReporterHash([0xFF, 0, 0x80])?.bytes == [0xFF, 0, 0x80])
         #expect(ReporterHash(full + [0]) == nil)
-        #expect(ReporterHash(count: 33) { _ in 0 } == nil)
-        #expect(ReporterHash(count: 2) { $0 == 1 ? nil : 0 } == nil)
     }
 
-    @Test("equal bytes are equal and hash alike; any byte, or the length alone, tells two apart")
-    func equalityFollowsTheBytes() {
-        let base = (0..<32).map { UInt8($0) }
-        var seen: Set<ReporterHash> = [ReporterHash(base)!]
-        #expect(seen.contains(ReporterHash(base)!))
-        for index in base.indices {
-            var changed = base
-            changed[index] ^= 0x01
-            #expect(seen.insert(ReporterHash(changed)!).inserted, "byte \(index)")
-        }
-        // Zero bytes at the end still count: [], [0] and [0, 0] are three reporters.
-        #expect(Set([ReporterHash([])!, ReporterHash([0])!, ReporterHash([0, 0])!]).count == 3)
+    @Test("from raw words: the first count bytes in memory order, the rest ignored; over 32 refused")
+    func fromRawWords() {
+        var raw: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &raw) { bytes in for index in 0..<32 { bytes[index] = UInt8(index + 1) } }
+        #expect(ReporterHash(raw: raw, count: 32)?.bytes == (1...32).map { UInt8($0) })
+        #expect(ReporterHash(raw: raw, count: 3) == ReporterHash([1, 2, 3]))
+        #expect(ReporterHash(raw: raw, count: 0) == ReporterHash([UInt8]()))
+        #expect(ReporterHash(raw: raw, count: 33) == nil)
     }
 }

@@ -79,10 +79,13 @@ struct QueueTests {
             let claimed = try await Queue(database: db.database).claim(limit: 10, lease: Lease(owner: UUID(), seconds: 30))
             try #require(claimed.count == 1)
             #expect(claimed[0].reporterHash.bytes == Array(stored))
-            let odd = try await db.database.query("SELECT '\\x0g'::text, '\\xAB01'::text, ('\\x' || repeat('00', 33))::text").one()
+            let odd = try await db.database.query("""
+                SELECT '\\x0g'::text, '\\xAB01ef'::text, ('\\x' || repeat('00', 33))::text, '\\x0'::text, 'ab01'::text, '\\x'::text
+                """).one()
             #expect(throws: PostgresError.self) { try odd.decode(ReporterHash.self, at: 0) }
-            #expect(try odd.decode(ReporterHash.self, at: 1).bytes == [0xAB, 0x01])
-            #expect(throws: PostgresError.self) { try odd.decode(ReporterHash.self, at: 2) }
+            #expect(try odd.decode(ReporterHash.self, at: 1).bytes == [0xAB, 0x01, 0xEF])
+            for column in 2...4 { #expect(throws: PostgresError.self, "column \(column)") { try odd.decode(ReporterHash.self, at: column) } }
+            #expect(try odd.decode(ReporterHash.self, at: 5).bytes == [])
         }
     }
 

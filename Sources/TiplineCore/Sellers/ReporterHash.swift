@@ -19,14 +19,17 @@ public struct ReporterHash: Hashable, Sendable {
         count = UInt8(bytes.count)
     }
 
-    /// Builds a hash from `count` bytes given one at a time (for decoders that must not allocate).
-    /// Nil when `count` is over 32 or `byte` returns nil for one of them.
-    public init?(count: Int, byte: (Int) -> UInt8?) {
+    /// The first `count` bytes of `raw` (32 bytes as they lie in memory: byte `i` of the hash is
+    /// byte `i` of the tuple), for a decoder that fills them without allocating. Nil when `count`
+    /// is over 32.
+    public init?(raw: (UInt64, UInt64, UInt64, UInt64), count: Int) {
         guard count >= 0, count <= Self.capacity else { return nil }
-        for index in 0..<count {
-            guard let value = byte(index) else { return nil }
-            set(value, at: index)
+        var raw = raw
+        // Bytes past `count` are zero, as `init(_:)` leaves them: equal bytes, equal words.
+        withUnsafeMutableBytes(of: &raw) { bytes in
+            for index in count..<Self.capacity { bytes[index] = 0 }
         }
+        words = (UInt64(littleEndian: raw.0), UInt64(littleEndian: raw.1), UInt64(littleEndian: raw.2), UInt64(littleEndian: raw.3))
         self.count = UInt8(count)
     }
 
