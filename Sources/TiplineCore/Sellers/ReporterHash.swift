@@ -1,7 +1,7 @@
 /// A reporter's keyed hash, as `reports.reporter_hash` holds it (32 bytes of HMAC-SHA256), kept
 /// inline.
 ///
-/// Leveling a batch interns every reporter of the batch and of the sellers' past reports read for
+/// Levelling a batch interns every reporter of the batch and of the sellers' past reports read for
 /// it: as `Data`, each of those 32-byte values was a heap allocation when read, and hashing or
 /// comparing one went through `Data`'s storage. Here they are four words, hashed and compared
 /// directly. Values up to 32 bytes are held (shorter ones only in tests); equal bytes, equal hashes.
