@@ -234,6 +234,13 @@ public enum PostgresHex {
         return data.withUnsafeMutableBytes { decode(digits, into: $0) } ? data : nil
     }
 
+    /// The hex digits of `bytea`'s text output (what follows its `\\x`), or nil when `text` is not
+    /// in that form.
+    public static func byteaDigits(_ text: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        guard text.count >= 2, text[0] == UInt8(ascii: "\\"), text[1] == UInt8(ascii: "x") else { return nil }
+        return UnsafeBufferPointer(rebasing: text[2...])
+    }
+
     /// Decodes hex digits (either case, two a byte) into the first `digits.count / 2` bytes of
     /// `out`, for a caller that holds the bytes without allocating. False for an odd count, an
     /// `out` too small, or anything that is not a hex digit.

@@ -37,9 +37,7 @@ extension Date: PostgresDecodable {
 
 extension Data: PostgresDecodable {
     public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
-        guard bytes.count >= 2, bytes[0] == UInt8(ascii: "\\"), bytes[1] == UInt8(ascii: "x"),
-              let data = PostgresHex.decode(UnsafeBufferPointer(rebasing: bytes[2...]))
-        else { return nil }
+        guard let digits = PostgresHex.byteaDigits(bytes), let data = PostgresHex.decode(digits) else { return nil }
         self = data
     }
 }

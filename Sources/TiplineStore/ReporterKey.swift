@@ -67,8 +67,7 @@ extension ReporterKey {
 extension ReporterHash: PostgresDecodable {
     /// From `bytea`'s hex output (`\x` and two digits a byte), with no allocation on the way.
     public init?(postgresBytes text: UnsafeBufferPointer<UInt8>) {
-        guard text.count >= 2, text[0] == UInt8(ascii: "\\"), text[1] == UInt8(ascii: "x") else { return nil }
-        let digits = UnsafeBufferPointer(rebasing: text[2...])
+        guard let digits = PostgresHex.byteaDigits(text) else { return nil }
         var raw: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         guard withUnsafeMutableBytes(of: &raw, { PostgresHex.decode(digits, into: $0) }) else { return nil }
         self.init(raw: raw, count: digits.count / 2)

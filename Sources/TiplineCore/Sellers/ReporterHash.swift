@@ -9,14 +9,18 @@ public struct ReporterHash: Hashable, Sendable {
     /// Bytes held at most.
     public static let capacity = 32
 
-    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    private var count: UInt8 = 0
+    /// The bytes as they lie in memory, zero past `count`.
+    private var words: (UInt64, UInt64, UInt64, UInt64)
+    private var count: UInt8
 
     /// The bytes, or nil when there are more than 32.
     public init?(_ bytes: some Collection<UInt8>) {
         guard bytes.count <= Self.capacity else { return nil }
-        for (index, byte) in bytes.enumerated() { set(byte, at: index) }
-        count = UInt8(bytes.count)
+        var raw: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &raw) { out in
+            for (index, byte) in bytes.enumerated() { out[index] = byte }
+        }
+        self.init(raw: raw, count: bytes.count)
     }
 
     /// The first `count` bytes of `raw` (32 bytes as they lie in memory: byte `i` of the hash is
@@ -25,36 +29,17 @@ public struct ReporterHash: Hashable, Sendable {
     public init?(raw: (UInt64, UInt64, UInt64, UInt64), count: Int) {
         guard count >= 0, count <= Self.capacity else { return nil }
         var raw = raw
-        // Bytes past `count` are zero, as `init(_:)` leaves them: equal bytes, equal words.
+        // Bytes past `count` are zero: equal bytes, equal words.
         withUnsafeMutableBytes(of: &raw) { bytes in
             for index in count..<Self.capacity { bytes[index] = 0 }
         }
-        words = (UInt64(littleEndian: raw.0), UInt64(littleEndian: raw.1), UInt64(littleEndian: raw.2), UInt64(littleEndian: raw.3))
+        words = raw
         self.count = UInt8(count)
     }
 
     /// The bytes, in order.
     public var bytes: [UInt8] {
-        (0..<Int(count)).map { index in UInt8(truncatingIfNeeded: word(index / 8) >> (UInt64(index % 8) * 8)) }
-    }
-
-    private func word(_ index: Int) -> UInt64 {
-        switch index {
-        case 0: words.0
-        case 1: words.1
-        case 2: words.2
-        default: words.3
-        }
-    }
-
-    private mutating func set(_ byte: UInt8, at index: Int) {
-        let bits = UInt64(byte) << (UInt64(index % 8) * 8)
-        switch index / 8 {
-        case 0: words.0 |= bits
-        case 1: words.1 |= bits
-        case 2: words.2 |= bits
-        default: words.3 |= bits
-        }
+        withUnsafeBytes(of: words) { Array($0.prefix(Int(count))) }
     }
 
     public static func == (lhs: ReporterHash, rhs: ReporterHash) -> Bool {
