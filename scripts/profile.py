@@ -47,6 +47,7 @@ def run_once(binary, path, n, a):
     psql(DB, "CHECKPOINT")
     psql(DB, "VACUUM ANALYZE")
     psql(DB, "SELECT pg_stat_statements_reset()")
+    psql(DB, "SELECT pg_stat_reset_shared('wal')")
     args = [binary, "work", "--until-idle", "--concurrency", str(a.lanes), "--batch", str(a.batch), "--log-level", "warning"]
     if a.noop:
         args.append("--noop")
@@ -79,11 +80,17 @@ def run_once(binary, path, n, a):
                                      left(regexp_replace(query, '\\s+', ' ', 'g'), 100)
                                 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{DB}')
                                ORDER BY total_exec_time + total_plan_time DESC LIMIT {a.statements}""")
+    # The WAL the drain wrote (the whole server's: nothing else runs on it).
+    wal = [float(x) for x in psql(DB, "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal")[0]]
+    # Row writes per table (HOT updates change no index), counted from the database's creation.
+    writes = psql(DB, """SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del FROM pg_stat_user_tables
+                          WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY relname""")
     # Autovacuum's work during the drain (the counters were zero after the database was created).
     maintenance = psql(DB, """SELECT relname, autoanalyze_count, autovacuum_count FROM pg_stat_user_tables
                                WHERE autoanalyze_count + autovacuum_count > 0 ORDER BY relname""")
     return {"rate": n / (float(last) - t0), "worker_cpu": user + system, "rss_mib": rss_kb / 1024,
-            "machine_cpu": cpu1 - cpu0, "cpu_per_item": 1e6 * (cpu1 - cpu0) / n, "statements": statements, "maintenance": maintenance}
+            "machine_cpu": cpu1 - cpu0, "cpu_per_item": 1e6 * (cpu1 - cpu0) / n, "statements": statements, "maintenance": maintenance,
+            "wal_per_item": [x / n for x in wal], "writes": writes}
 
 
 def main():
@@ -118,6 +125,10 @@ def main():
             results[binary].append(r)
             print(f"\n{binary} (run {run + 1}): {r['rate']:,.0f}/s; worker CPU {r['worker_cpu']:.2f} s (all processes), peak RSS {r['rss_mib']:.1f} MiB; "
                   f"machine CPU {r['machine_cpu']:.2f} s ({r['cpu_per_item']:.0f} µs per item)")
+            records, fpi, wal_bytes = r["wal_per_item"]
+            print(f"  WAL per item: {records:.1f} records, {fpi:.2f} full-page images, {wal_bytes:,.0f} bytes")
+            print("  rows per item, inserted / updated (HOT) / deleted: " + "; ".join(
+                f"{t} {int(i) / n:.2f} / {int(u) / n:.2f} ({int(h) / n:.2f}) / {int(d) / n:.2f}" for t, i, u, h, d in r["writes"]))
             print(f"  {'calls':>7} {'exec ms':>8} {'plan ms':>8} {'rows':>8}  statement")
             for calls, exec_ms, plan_ms, rows, query in r["statements"]:
                 print(f"  {int(calls):>7} {int(float(exec_ms)):>8} {int(float(plan_ms)):>8} {int(rows):>8}  {query}")
