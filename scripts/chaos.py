@@ -1,5 +1,5 @@
 """Driver for scripts/chaos: real `tipline` processes, real signals, a real PostgreSQL restart."""
-import argparse, json, os, random, signal, subprocess, sys, time
+import argparse, collections, json, os, random, signal, struct, subprocess, sys, time
 
 BIN = os.environ.get("TIPLINE_BIN", "")
 ADMIN = os.environ.get("TIPLINE_ADMIN_URL", "")
@@ -115,6 +115,50 @@ def snapshot(db):
                                 (SELECT count(*) FROM reports WHERE state = 'dead'), (SELECT count(*) FROM jobs),
                                 (SELECT coalesce(sum(cardinality(contact_ids)), 0) FROM reports), (SELECT count(*) FROM contacts)""")[0]
     return sellers, [int(c) for c in counts]
+
+
+def ladder_check(db):
+    """Recomputes, independently of the workers' code, what their levelling must agree with: each
+    surviving seller's level from its reports (the most distinct reporters in a window of the
+    ladder's length ending at one of them, both ends included: shared/DESIGN.md), and each kept
+    history column (`offenders.history`: one tag byte 0x01, then per report the little-endian bits
+    of a double, seconds since 2001-01-01, and the 32-byte reporter hash) against the seller's
+    reports. Returns (sellers whose level differs, kept histories that differ, kept histories)."""
+    window, *steps = [int(x) for x in psql(db, """SELECT window_days * 86400, review, restrict_at, suspend, refer
+                                                     FROM ladder_policies ORDER BY id DESC LIMIT 1""")[0]]
+    names = ["review", "restrict", "suspend", "refer"]
+    reports = collections.defaultdict(list)
+    for seller, at, reporter in psql(db, """SELECT coalesce(o.merged_into, o.id), extract(epoch FROM r.reported_at)::text,
+                                                   encode(r.reporter_hash, 'hex')
+                                              FROM reports r JOIN offenders o ON o.id = r.offender_id"""):
+        reports[seller].append((round(float(at) * 1e6), reporter))
+    levels = dict(psql(db, "SELECT id::text, level FROM offenders WHERE merged_into IS NULL"))
+    wrong_levels = 0
+    for seller, stamps in reports.items():
+        stamps.sort()
+        peak, start, inside = 0, 0, collections.Counter()
+        for end, who in stamps:
+            inside[who] += 1
+            while stamps[start][0] < end - window * 1_000_000:
+                inside[stamps[start][1]] -= 1
+                if inside[stamps[start][1]] == 0:
+                    del inside[stamps[start][1]]
+                start += 1
+            peak = max(peak, len(inside))
+        level = "none"
+        for name, threshold in zip(names, steps):
+            if peak >= threshold:
+                level = name
+        wrong_levels += levels.get(seller) != level
+    wrong_histories = 0
+    kept = psql(db, """SELECT id::text, encode(history, 'hex') FROM offenders
+                        WHERE merged_into IS NULL AND substr(history, 1, 1) = '\\x01'::bytea""")
+    for seller, text in kept:
+        raw = bytes.fromhex(text)
+        entries = [(round((struct.unpack_from("<d", raw, i)[0] + 978307200) * 1e6), raw[i + 8:i + 40].hex())
+                   for i in range(1, len(raw), 40)]
+        wrong_histories += collections.Counter(entries) != collections.Counter(reports[seller])
+    return wrong_levels, wrong_histories, len(kept)
 
 
 def main():
@@ -246,6 +290,10 @@ def main():
     check(set(chaos) == set(clean), f"same grouping into sellers ({len(chaos)} sellers, clean run {len(clean)})")
     diff = [k for k in clean if k in chaos and chaos[k] != clean[k]]
     check(not diff, f"same level and distinct reporters for every seller ({len(diff)} differ)")
+    for db in ("chaos_clean", "chaos_run"):
+        wrong_levels, wrong_histories, kept = ladder_check(db)
+        check(wrong_levels == 0, f"{db}: every seller's level is the one its reports earn ({wrong_levels} differ)")
+        check(wrong_histories == 0, f"{db}: every kept seller history holds exactly the seller's reports ({wrong_histories} of {kept} differ)")
     dangling = psql("chaos_run", """
         SELECT (SELECT count(*) FROM reports r WHERE r.offender_id IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM offenders o WHERE o.id = r.offender_id))

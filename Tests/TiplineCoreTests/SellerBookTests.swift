@@ -128,6 +128,26 @@ struct SellerBookTests {
         #expect(placement.rise == SellerBook.Rise(offender: 5, from: .review, to: .suspend))
     }
 
+    @Test("a seller's events are those it was given, the batch's and those of every seller it absorbed, by time")
+    func eventsOfSurvivor() throws {
+        let events: [Int64: [SellerBook.Event]] = [
+            5: [(at: day(6), reporter: reporter("a"))],
+            9: [(at: day(2), reporter: reporter("c")), (at: day(8), reporter: reporter("d"))],
+        ]
+        var book = SellerBook(
+            ladder: .default, owners: [qq("99999"): 9, qq("55555"): 5], levels: [5: .none, 9: .none], events: events)
+        _ = try placed(book.add(contacts: [qq("55555")], at: day(7), reporter: reporter("b")))
+        _ = try placed(book.add(contacts: [qq("55555"), qq("99999")], at: day(1), reporter: reporter("e")))
+        let expected: [(Double, String)] = [(1, "e"), (2, "c"), (6, "a"), (7, "b"), (8, "d")]
+        for id: Int64 in [5, 9] {
+            let got = book.events(of: id)
+            #expect(got.map(\.at) == expected.map { day($0.0) })
+            #expect(got.map(\.reporter) == expected.map { reporter($0.1) })
+        }
+        let fresh = try placed(book.add(contacts: [qq("12345")], at: day(3), reporter: reporter("f")))
+        #expect(book.events(of: fresh.offender).map(\.reporter) == [reporter("f")])
+    }
+
     @Test("a stored level never goes down when new reports would earn less")
     func levelsNeverGoDown() throws {
         var book = SellerBook(ladder: .default, owners: [qq("12345"): 3], levels: [3: .refer], events: [:])

@@ -123,4 +123,93 @@ struct SellerTests {
             #expect(bad.status == .exit(1) && bad.stderr.contains("must not decrease"))
         }
     }
+
+    /// Submits one report per (day, reporter) naming `contact` (a WeChat id), and drains them.
+    static func report(_ contact: String, _ reports: [(day: Int, reporter: String)], tag: String, to db: TestDatabase) async throws {
+        let scenario = Scenario(reports: reports.enumerated().map { index, report in
+            Scenario.Report(externalID: "\(tag)-\(index)", channel: "app", reporter: report.reporter, text: "出租微信 V信: \(contact)",
+                            reportedAt: Scenario.end.addingTimeInterval(Double(report.day) * 86_400 + Double(index)))
+        })
+        try await WorkerProcessTests.submit(scenario, to: db)
+        let work = try await TiplineProcess.run(["work", "--until-idle", "--batch", "7"], databaseURL: db.url)
+        #expect(work.status == .exit(0), "\(work.stderr)")
+    }
+
+    /// The surviving offender owning WeChat id `contact`, its level and its history column.
+    static func seller(_ contact: String, in db: TestDatabase) async throws -> (id: Int64, level: String, record: SellerRecord) {
+        let row = try await db.database.query("""
+            SELECT o.id, o.level, o.history FROM contacts c JOIN offenders o ON o.id = c.offender_id
+             WHERE c.kind = 'wechat' AND c.value = \(contact)
+            """).one()
+        return (try row.decode(at: 0), try row.decode(at: 1), SellerRecord(bytes: try row.decodeIfPresent(Data.self, at: 2)))
+    }
+
+    /// The seller's reports (its own and those of offenders merged into it) as (time, reporter) pairs.
+    static func reports(of seller: Int64, in db: TestDatabase) async throws -> [String] {
+        try await db.database.query("""
+            SELECT r.reported_at, r.reporter_hash FROM reports r JOIN offenders o ON o.id = r.offender_id
+             WHERE coalesce(o.merged_into, o.id) = \(seller)
+            """).map { "\(try $0.decode(Date.self, at: 0).timeIntervalSinceReferenceDate) \(Array(try $0.decode(Data.self, at: 1)))" }.sorted()
+    }
+
+    static func pairs(_ record: SellerRecord) -> [String] {
+        record.events().map { "\($0.at.timeIntervalSinceReferenceDate) \($0.reporter.bytes)" }.sorted()
+    }
+
+    @Test("a seller's history column holds its reports: kept by its batches, merged, dropped by an administrator and rebuilt, a marker past its capacity")
+    func keptHistories() async throws {
+        try await TestDatabase.with { db in
+            // Three reports by one reporter: level none, every report kept.
+            try await Self.report("history_a1", [(0, "u1"), (-3, "u1"), (-40, "u1")], tag: "a", to: db)
+            var a = try await Self.seller("history_a1", in: db)
+            #expect(a.level == "none")
+            #expect(a.record.count == 3)
+            let first = try await Self.reports(of: a.id, in: db)
+            #expect(Self.pairs(a.record) == first)
+
+            // A second seller, then a report naming both: the survivor keeps both histories and the
+            // report, the absorbed offender none.
+            try await Self.report("history_b1", [(-1, "u2"), (-90, "u3")], tag: "b", to: db)
+            let b = try await Self.seller("history_b1", in: db)
+            try await Self.report("history_a1 V信: history_b1", [(-2, "u4")], tag: "ab", to: db)
+            a = try await Self.seller("history_a1", in: db)
+            let bNow = try await Self.seller("history_b1", in: db)
+            #expect(a.id == min(a.id, b.id) && bNow.id == a.id)
+            #expect(a.level == "restrict")  // u1, u2, u4 within days -3 to 0
+            #expect(a.record.count == 6)
+            let merged = try await Self.reports(of: a.id, in: db)
+            #expect(Self.pairs(a.record) == merged)
+            let absorbed = try await db.database.query("SELECT history FROM offenders WHERE id = \(max(a.id, b.id))").one()
+            #expect(try absorbed.decodeIfPresent(Data.self, at: 0) == nil)
+
+            // An administrator's level drops the column; the next batch reads the reports whole and
+            // keeps them again.
+            let set = try await TiplineProcess.run(
+                ["offender", "set-level", String(a.id), "review", "--reason", "test", "--actor", "ops"], databaseURL: db.url)
+            #expect(set.status == .exit(0), "\(set.stderr)")
+            guard case .unknown = (try await Self.seller("history_a1", in: db)).record else {
+                Issue.record("an administrator's level left the history column")
+                return
+            }
+            try await Self.report("history_a1", [(-60, "u5")], tag: "a2", to: db)
+            a = try await Self.seller("history_a1", in: db)
+            #expect(a.record.count == 7)
+            let rebuilt = try await Self.reports(of: a.id, in: db)
+            #expect(Self.pairs(a.record) == rebuilt)
+
+            // Past the capacity, one reporter filing again and again: the marker, and the reports are
+            // read from the table again (a second reporter within the window lifts it to review).
+            let many = (0...SellerRecord.capacity).map { (day: -$0, reporter: "u9") }
+            try await Self.report("history_c1", many, tag: "c", to: db)
+            var c = try await Self.seller("history_c1", in: db)
+            #expect(c.level == "none")
+            guard case .overflow = c.record else {
+                Issue.record("\(SellerRecord.capacity + 1) reports did not leave the overflow marker")
+                return
+            }
+            try await Self.report("history_c1", [(-20, "u8")], tag: "c2", to: db)
+            c = try await Self.seller("history_c1", in: db)
+            #expect(c.level == "review")
+        }
+    }
 }

@@ -37,9 +37,17 @@ public struct ReporterHash: Hashable, Sendable {
         self.count = UInt8(count)
     }
 
+    /// How many bytes it holds.
+    public var byteCount: Int { Int(count) }
+
+    /// Calls `body` with the bytes, in order, without copying them out.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try Swift.withUnsafeBytes(of: words) { try body(UnsafeRawBufferPointer(rebasing: $0.prefix(Int(count)))) }
+    }
+
     /// The bytes, in order.
     public var bytes: [UInt8] {
-        withUnsafeBytes(of: words) { Array($0.prefix(Int(count))) }
+        withUnsafeBytes { Array($0) }
     }
 
     public static func == (lhs: ReporterHash, rhs: ReporterHash) -> Bool {

@@ -49,6 +49,8 @@ public struct SellerBook: Sendable {
     /// Each surviving offender's reports, sorted by time.
     private var histories: [Int64: [WindowScan.Stamp]] = [:]
     private var reporterIDs: [ReporterHash: Int32] = [:]
+    /// The reporters by interned id.
+    private var reporters: [ReporterHash] = []
     private let scan: WindowScan
     private var nextProvisional = SellerBook.firstProvisionalID
     /// Offenders absorbed by another in this batch, in the order it happened: (absorbed, survivor).
@@ -85,7 +87,15 @@ public struct SellerBook: Sendable {
         if let id = reporterIDs[reporter] { return id }
         let id = Int32(reporterIDs.count)
         reporterIDs[reporter] = id
+        reporters.append(reporter)
         return id
+    }
+
+    /// The reports the book holds for the offender that `id` ended in, by time: those it was given
+    /// and this batch's. The seller's every report when it was given all of them (and so was every
+    /// offender merged into it); not meaningful in a book that only groups.
+    public func events(of id: Int64) -> [Event] {
+        (histories[survivor(of: id)] ?? []).map { (Date(timeIntervalSinceReferenceDate: $0.at), reporters[Int($0.reporter)]) }
     }
 
     /// The surviving offender for `id` (itself unless merged in this batch).

@@ -196,6 +196,38 @@ extension Queue {
             let survivor = book.survivor(of: placement.offender)
             levels[realID(survivor)] = book.level(of: survivor)
         }
+        // Each stored seller that got reports has its history column written again (`SellerRecord`),
+        // unless it stays NULL or `overflow`: a kept one that absorbed no stored offender gets this
+        // batch's reports of it appended; one whose every report the book holds (and every report
+        // of each offender it absorbed) is written whole; any other `overflow`; none at the top.
+        var added: [Int64: [SellerBook.Event]] = [:]
+        for report in mine {
+            guard let placement = placements[report.job.reportID] else { continue }
+            added[book.survivor(of: placement.offender), default: []].append((report.job.reportedAt, report.job.reporterHash))
+        }
+        var absorbedStored: [Int64: [Int64]] = [:]
+        for merge in book.merges where merge.absorbed < SellerBook.firstProvisionalID {
+            absorbedStored[book.survivor(of: merge.absorbed), default: []].append(merge.absorbed)
+        }
+        var histories: [Int64: (history: Data?, append: Bool)] = [:]
+        for (survivor, reports) in added where survivor < SellerBook.firstProvisionalID {
+            let record = locked.records[survivor] ?? .unknown
+            let absorbedHere = absorbedStored[survivor] ?? []
+            if book.level(of: survivor) == Level.top {
+                if case .unknown = record { continue }
+                histories[survivor] = (nil, false)
+            } else if let count = record.count, absorbedHere.isEmpty {
+                let entries = count + reports.count <= SellerRecord.capacity ? SellerRecord.entries(reports) : nil
+                histories[survivor] = entries.map { ($0, true) } ?? (SellerRecord.overflowBytes, false)
+            } else if loaded.complete.contains(survivor) && absorbedHere.allSatisfy(loaded.complete.contains) {
+                let whole = SellerRecord.encode(book.events(of: survivor))
+                if case .overflow = record, whole == SellerRecord.overflowBytes { continue }
+                histories[survivor] = (whole, false)
+            } else {
+                if case .overflow = record { continue }
+                histories[survivor] = (SellerRecord.overflowBytes, false)
+            }
+        }
         let outcomes = mine.map { report -> Outcome in
             guard let placement = placements[report.job.reportID] else { return .noContact }
             return placement.rise == nil ? .recorded : .escalated
@@ -213,12 +245,13 @@ extension Queue {
         let rehomed = contacts.filter { final(book.owners[$0]!) != locked.storedOwner(of: $0) }
         let rehomedIDs = try rehomed.map { try locked.id(of: $0) }
         let owners = rehomed.map { final(book.owners[$0]!) }
-        let levelIDs = levels.keys.filter { id in locked.levels[id].map { $0 != levels[id] } ?? false }.sorted()
+        let levelIDs = levels.keys.filter { id in locked.levels[id].map { $0 != levels[id] } ?? false }
+        let rewrittenIDs = Set(levelIDs).union(histories.keys).sorted()
         let reportIDs = mine.map(\.job.reportID)
-        if !absorbed.isEmpty || !rehomedIDs.isEmpty || !levelIDs.isEmpty {
+        if !absorbed.isEmpty || !rehomedIDs.isEmpty || !rewrittenIDs.isEmpty {
             tx.queuePrepared("""
                 WITH merged AS (
-                    UPDATE offenders o SET merged_into = m.survivor, updated_at = now()
+                    UPDATE offenders o SET merged_into = m.survivor, updated_at = now(), history = NULL
                       FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
                      WHERE o.id = m.absorbed OR o.merged_into = m.absorbed
                 ), moved_contacts AS (
@@ -231,9 +264,15 @@ extension Queue {
                       FROM unnest(\(rehomedIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
                      WHERE c.id = v.id AND c.offender_id IS DISTINCT FROM v.offender_id
                 )
-                UPDATE offenders o SET level = v.level, updated_at = now()
-                  FROM unnest(\(levelIDs)::bigint[], \(levelIDs.map { levels[$0]!.rawValue })::text[]) AS v (id, level)
-                 WHERE o.id = v.id AND o.level <> v.level
+                UPDATE offenders o
+                   SET level = coalesce(v.level, o.level),
+                       updated_at = CASE WHEN v.level <> o.level THEN now() ELSE o.updated_at END,
+                       history = CASE v.write WHEN 'set' THEN v.history WHEN 'append' THEN o.history || v.history ELSE o.history END
+                  FROM unnest(\(rewrittenIDs)::bigint[], \(rewrittenIDs.map { levels[$0]?.rawValue })::text[],
+                              \(rewrittenIDs.map { histories[$0]?.history })::bytea[],
+                              \(rewrittenIDs.map { histories[$0].map { $0.append ? "append" : "set" } })::text[])
+                       AS v (id, level, history, write)
+                 WHERE o.id = v.id AND (v.level <> o.level OR v.write IS NOT NULL)
                 """)
         }
         // This minute's counters of this session (`tipline status` reads them instead of counting
@@ -299,10 +338,11 @@ extension Queue {
     /// needs. Returns the book, the contacts as stored and read under the locks, and offender ids
     /// drawn for the book's new sellers (as many as the dry run that stored the new contacts created,
     /// plus any later locking round's dry run added: usually exactly what the book needs;
-    /// `allocateOffenders` draws any missing, and ids not used are gaps in the sequence).
+    /// `allocateOffenders` draws any missing, and ids not used are gaps in the sequence), and the
+    /// stored sellers whose every report the book was given (`SellerHistory.complete`).
     private static func loadSellerBook(
         for batch: [ProcessedReport], contacts: [Contact], stored first: StoredContacts, ladder: Ladder, on tx: Connection
-    ) throws -> (book: SellerBook, locked: StoredContacts, drawn: [Int64]) {
+    ) throws -> (book: SellerBook, locked: StoredContacts, drawn: [Int64], complete: Set<Int64>) {
         // Contacts not stored yet are inserted in the first round, before any offender lock is
         // taken: an insert may wait for a concurrent batch that inserted the same contact, so it
         // must not hold a lock that batch could be waiting for (and the sorted order keeps inserts
@@ -363,8 +403,10 @@ extension Queue {
             // lock, they are final (a merge moves contacts and marks the absorbed offender in one
             // transaction, and none can touch an offender this batch holds).
             if toUpdate.isEmpty, toShare.isEmpty, fresh.isEmpty {
-                let events = read?.0 == history ? read!.1 : history.isEmpty ? [:] : try history.read(on: tx)
-                return (SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events), current, drawn)
+                var events = read?.0 == history ? read!.1 : history.isEmpty ? [:] : try history.read(on: tx)
+                events.merge(try history.kept(in: current.records)) { read, _ in read }
+                let book = SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events)
+                return (book, current, drawn, history.complete(given: current.records))
             }
             var statements: [Query] = []
             if !fresh.isEmpty {
@@ -384,11 +426,11 @@ extension Queue {
                 let forUpdate = ids.map { toUpdate.contains($0) }
                 let wait = held.isEmpty ? "" : " NOWAIT"
                 statements.append("""
-                    SELECT x.id, coalesce(s.id, u.id), coalesce(s.merged_into, u.merged_into), coalesce(s.level, u.level)
+                    SELECT x.id, coalesce(s.id, u.id), coalesce(s.merged_into, u.merged_into), coalesce(s.level, u.level), u.history
                       FROM unnest(\(ids)::bigint[], \(forUpdate)::bool[]) AS x (id, exclusive)
                       LEFT JOIN LATERAL (SELECT o.id, o.merged_into, o.level FROM offenders o WHERE o.id = x.id AND NOT x.exclusive
                                          FOR SHARE\(unescaped: wait)) s ON true
-                      LEFT JOIN LATERAL (SELECT o.id, o.merged_into, o.level FROM offenders o WHERE o.id = x.id AND x.exclusive
+                      LEFT JOIN LATERAL (SELECT o.id, o.merged_into, o.level, o.history FROM offenders o WHERE o.id = x.id AND x.exclusive
                                          FOR UPDATE\(unescaped: wait)) u ON true
                     """)
                 for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
@@ -439,14 +481,18 @@ extension Queue {
         ids = Array(ids.sorted().prefix(provisional.count))
         let mapping = Dictionary(uniqueKeysWithValues: zip(provisional, ids))
         // Offenders absorbed within the batch are stored too (merged), so that escalation rows
-        // written for them and their ids keep resolving.
+        // written for them and their ids keep resolving. A new seller's history is this batch's
+        // reports of it (`SellerRecord`); none is kept at the top of the ladder.
         tx.queuePrepared("""
-            INSERT INTO offenders (id, level, merged_into)
+            INSERT INTO offenders (id, level, merged_into, history)
             SELECT * FROM unnest(\(ids)::bigint[], \(provisional.map { book.ownLevel(of: $0).rawValue })::text[],
                                  \(provisional.map { id -> Int64? in
                                      let survivor = book.survivor(of: id)
                                      return survivor == id ? nil : mapping[survivor] ?? survivor
-                                 })::bigint[])
+                                 })::bigint[],
+                                 \(provisional.map { id -> Data? in
+                                     book.survivor(of: id) == id && book.level(of: id) < Level.top ? SellerRecord.encode(book.events(of: id)) : nil
+                                 })::bytea[])
             """)
         return { mapping[$0] ?? $0 }
     }
@@ -473,6 +519,8 @@ struct StoredContacts {
     /// The contacts this batch inserted, with the owners it gave them (a new seller's offender row
     /// is not stored until the commit). The book treats them as new: a contact of nobody's yet.
     var inserted: [Contact: Int64] = [:]
+    /// The history column of each offender locked (as locked: a share-locked one's reads `unknown`).
+    var records: [Int64: SellerRecord] = [:]
 
     /// Nothing read yet.
     init() {}
@@ -561,9 +609,9 @@ struct StoredContacts {
     /// The ids of the contacts read without an owner.
     var unowned: [Int64] { ids.filter { inserted[$0.key] == nil && owners[$0.key] == nil }.map(\.value) }
 
-    /// Takes in the offenders a lock statement returned (id, id if stored, merged_into, level):
-    /// their levels now. False when one was merged into another (its contacts may have moved since
-    /// they were read) or is not stored.
+    /// Takes in the offenders a lock statement returned (id, id if stored, merged_into, level,
+    /// history if locked FOR UPDATE): their levels and records now. False when one was merged into
+    /// another (its contacts may have moved since they were read) or is not stored.
     mutating func confirm(locked rows: some Sequence<Row>) throws -> Bool {
         var unchanged = true
         for row in rows {
@@ -571,7 +619,9 @@ struct StoredContacts {
                 unchanged = false
                 continue
             }
-            levels[try row.decode(Int64.self, at: 0)] = Level(rawValue: try row.decode(String.self, at: 3)) ?? Level.none
+            let id = try row.decode(Int64.self, at: 0)
+            levels[id] = Level(rawValue: try row.decode(String.self, at: 3)) ?? Level.none
+            records[id] = SellerRecord(bytes: try row.decodeIfPresent(Data.self, at: 4))
         }
         return unchanged
     }
@@ -604,6 +654,7 @@ struct StoredContacts {
         if replacing {
             stored = StoredContacts()
             stored.inserted = inserted
+            stored.records = records
             for contact in inserted.keys { stored.ids[contact] = ids[contact] }
         }
         var events: [Int64: [SellerBook.Event]] = [:]
@@ -681,20 +732,60 @@ struct SellerHistory: Equatable {
     /// True when no history is needed.
     var isEmpty: Bool { whole.isEmpty && windowed.isEmpty }
 
-    /// The reports; columns: the seller's id, reported_at, reporter_hash. Each seller is looked up
-    /// with the offenders merged into it, each of those by key in `reports_offender_idx`.
+    /// The reports that the sellers' history columns do not hold; columns: the seller's id,
+    /// reported_at, reporter_hash. The sellers must be locked (FOR UPDATE) already, so that each
+    /// column reads as it did when its row was locked (`SellerRecord`): a kept history is read
+    /// from there and none of its reports here; an unknown one's reports are read whole (so that it
+    /// can be kept); an overflowing one's as asked. A seller at the top, whose column is not kept
+    /// up to date, is left out (it needs no history). Each seller is looked up with the offenders
+    /// merged into it, each of those by key in `reports_offender_idx`.
     func query() -> Query {
         let from: [Date?] = whole.map { _ in nil } + spans.map(\.from)
         let until: [Date?] = whole.map { _ in nil } + spans.map(\.until)
         return """
             SELECT h.seller AS offender_id, r.reported_at, r.reporter_hash
               FROM unnest(\(whole + windowed)::bigint[], \(from)::timestamptz[], \(until)::timestamptz[]) AS h (seller, from_at, until_at)
+             CROSS JOIN LATERAL (SELECT CASE WHEN substr(s.history, 1, 1) = \(Data([1])) AND octet_length(s.history) <= \(1 + SellerRecord.capacity * SellerRecord.entrySize)
+                                                  AND (octet_length(s.history) - 1) % \(SellerRecord.entrySize) = 0 THEN 'kept'
+                                             WHEN s.history = \(SellerRecord.overflowBytes) THEN 'overflow' ELSE 'unknown' END AS state
+                                   FROM offenders s WHERE s.id = h.seller AND s.level <> \(Level.top.rawValue) OFFSET 0) s
              CROSS JOIN LATERAL (SELECT h.seller AS id UNION ALL SELECT o.id FROM offenders o WHERE o.merged_into = h.seller) m
              CROSS JOIN LATERAL (SELECT r.reported_at, r.reporter_hash FROM reports r
                                   WHERE r.offender_id = m.id
-                                    AND r.reported_at BETWEEN coalesce(h.from_at, '-infinity') AND coalesce(h.until_at, 'infinity')
+                                    AND r.reported_at BETWEEN CASE WHEN s.state = 'unknown' THEN '-infinity' ELSE coalesce(h.from_at, '-infinity') END
+                                                          AND CASE WHEN s.state = 'unknown' THEN 'infinity' ELSE coalesce(h.until_at, 'infinity') END
                                  OFFSET 0) r
+             WHERE s.state <> 'kept'
             """
+    }
+
+    /// Of the sellers named, those whose every report the book is given: kept in their history
+    /// column, or read whole from `reports` (`query`). `records` are the columns as locked.
+    func complete(given records: [Int64: SellerRecord]) -> Set<Int64> {
+        var complete = Set<Int64>()
+        for (seller, isWhole) in whole.map({ ($0, true) }) + windowed.map({ ($0, false) }) {
+            switch records[seller] ?? .unknown {
+            case .kept, .unknown: complete.insert(seller)
+            case .overflow: if isWhole { complete.insert(seller) }
+            }
+        }
+        return complete
+    }
+
+    /// The reports `query` leaves out, by seller: those of kept histories, whole or within the
+    /// seller's span (give or take a millisecond: a report outside the windows changes nothing).
+    func kept(in records: [Int64: SellerRecord]) throws -> [Int64: [SellerBook.Event]] {
+        var events: [Int64: [SellerBook.Event]] = [:]
+        let bounds = whole.map { ($0, nil as Span?) } + zip(windowed, spans).map { ($0, $1 as Span?) }
+        for (seller, span) in bounds {
+            guard let record = records[seller] else {
+                // Every seller below the top is locked FOR UPDATE before its history is read.
+                throw TiplineError(.notFound, "seller \(seller) was not locked before its history was read")
+            }
+            guard case .kept = record else { continue }
+            events[seller] = record.events(from: span?.from.addingTimeInterval(-0.001), until: span?.until.addingTimeInterval(0.001))
+        }
+        return events
     }
 
     /// Reads the reports, by seller.

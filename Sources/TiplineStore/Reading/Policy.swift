@@ -61,7 +61,9 @@ public enum OffenderAdmin {
                 INSERT INTO level_audit (offender_id, from_level, to_level, reason, actor)
                 VALUES (\(id), \(current.rawValue), \(level.rawValue), \(trimmed), \(actor)) RETURNING id
                 """).one().decode(Int64.self, at: 0)
-            try tx.execute("UPDATE offenders SET level = \(level.rawValue), updated_at = now() WHERE id = \(id)")
+            // The history column is kept only by workers levelling the seller (SellerRecord): from a
+            // level they did not reach, they read its reports whole again.
+            try tx.execute("UPDATE offenders SET level = \(level.rawValue), updated_at = now(), history = NULL WHERE id = \(id)")
             if level > current {
                 try tx.execute("SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))")
                 // Counted in this minute's row of this session, like the workers' rises (`tipline status`).
