@@ -91,7 +91,10 @@ struct Work: AsyncParsableCommand {
             application: "tipline-worker", maxConnections: concurrency + 1, settings: settings
         ) { database in
             let worker = Worker(database: database, listenConfig: connection.config(application: "tipline-listen", settings: settings),
-                                options: options, logger: logger, prepare: { try await key.verify(against: $0) })
+                                options: options, logger: logger, prepare: { database in
+                                    try await Migrator().requireCurrent(database)
+                                    try await key.verify(against: database)
+                                })
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),
             ]

@@ -89,6 +89,31 @@ struct MigrationTests {
         }
     }
 
+    @Test("a worker refuses a database whose schema is not its binary's: none, older or newer, and says which")
+    func workerRequiresCurrentSchema() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            let none = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            #expect(none.status == .exit(1))
+            #expect(none.stderr.contains("no Tipline schema yet: run `tipline migrate`"), "\(none.stderr)")
+
+            let last = try #require(Migration.embedded.last).version
+            _ = try await Migrator(migrations: Migration.embedded.filter { $0.version < last }).migrate(db.database)
+            let older = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            #expect(older.status == .exit(1))
+            #expect(older.stderr.contains("lacks migration(s) \(last) that this binary needs"), "\(older.stderr)")
+
+            _ = try await Migrator().migrate(db.database)
+            try await db.database.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'future', 'x')")
+            let newer = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            #expect(newer.status == .exit(1))
+            #expect(newer.stderr.contains("has migration(s) 9999 that this binary does not know"), "\(newer.stderr)")
+
+            try await db.database.execute("DELETE FROM schema_migrations WHERE version = 9999")
+            let current = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            #expect(current.status == .exit(0), "\(current.stderr)")
+        }
+    }
+
     @Test("the migrations embedded in the binary match migrations/*.sql")
     func embeddedMigrationsAreCurrent() throws {
         let directory = ProjectTree.root.appendingPathComponent("migrations")

@@ -88,14 +88,38 @@ public struct Migrator: Sendable {
         }
     }
 
-    /// Versions present in the database that this binary does not know, and versions it knows that
-    /// are not applied yet.
+    /// Versions this binary knows that are not applied yet.
     public func pending(_ database: Database) async throws -> [Int] {
+        let applied = try await self.applied(database)
+        return migrations.map(\.version).filter { !applied.contains($0) }
+    }
+
+    /// Throws unless the database's schema is this binary's: every migration it carries applied,
+    /// and none it does not know. A worker checks this before its first claim: against an older
+    /// schema its statements would fail on every batch, and against a newer one it could write
+    /// what newer workers rely on the wrong way (from 0011 on, a seller's kept history).
+    public func requireCurrent(_ database: Database) async throws {
+        let applied: Set<Int>
+        do {
+            applied = try await self.applied(database)
+        } catch let error as PostgresError where error.sqlState == .undefinedTable {
+            throw TiplineError(.schema, "the database has no Tipline schema yet: run `tipline migrate` first")
+        }
         let known = migrations.map(\.version)
-        let rows = try await database.query("""
-            SELECT version FROM schema_migrations
-            """)
-        let applied = Set(try rows.map { try $0.decode(Int.self, at: 0) })
-        return known.filter { !applied.contains($0) }
+        let missing = known.filter { !applied.contains($0) }
+        let unknown = applied.subtracting(known).sorted()
+        if !missing.isEmpty {
+            throw TiplineError(.schema, "the database lacks migration(s) \(missing.map(String.init).joined(separator: ", ")) "
+                + "that this binary needs: run `tipline migrate` with this binary first")
+        }
+        if !unknown.isEmpty {
+            throw TiplineError(.schema, "the database has migration(s) \(unknown.map(String.init).joined(separator: ", ")) "
+                + "that this binary does not know: it is older than the schema; run the binary that applied them")
+        }
+    }
+
+    /// The versions recorded in `schema_migrations`.
+    private func applied(_ database: Database) async throws -> Set<Int> {
+        Set(try await database.query("SELECT version FROM schema_migrations").map { try $0.decode(Int.self, at: 0) })
     }
 }
