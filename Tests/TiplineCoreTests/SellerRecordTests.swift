@@ -60,6 +60,15 @@ struct SellerRecordTests {
         #expect(SellerRecord(bytes: SellerRecord.overflowBytes).count == nil)
     }
 
+    @Test("a record stores the bytes it was read from; unknown stores NULL")
+    func stored() {
+        let kept = SellerRecord.encode([event(1, 1), event(2, 2)])
+        #expect(SellerRecord(bytes: kept).stored == kept)
+        #expect(SellerRecord(bytes: SellerRecord.overflowBytes).stored == SellerRecord.overflowBytes)
+        #expect(SellerRecord(bytes: nil).stored == nil)
+        #expect(SellerRecord(bytes: Data([7, 7])).stored == nil)
+    }
+
     @Test("NULL and bytes of no known layout read as unknown, whose reports are read whole")
     func unknownLayouts() {
         let kept = SellerRecord.encode([event(1, 1)])

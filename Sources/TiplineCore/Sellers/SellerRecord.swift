@@ -27,14 +27,17 @@ public enum SellerRecord: Sendable {
     /// Bytes per report.
     public static let entrySize = 8 + ReporterHash.capacity
 
+    /// The first byte of the column: which case it holds.
+    public static let overflowTag: UInt8 = 0, keptTag: UInt8 = 1
+
     /// The bytes `overflow` is stored as.
-    public static let overflowBytes = Data([0])
+    public static let overflowBytes = Data([overflowTag])
 
     /// The column's bytes for a seller whose every report is `events`: `overflow`'s when there
     /// are more than `capacity` (or a reporter hash of another length than 32 bytes).
     public static func encode(_ events: some Collection<SellerBook.Event>) -> Data {
         guard events.count <= capacity, let entries = entries(events) else { return overflowBytes }
-        return Data([1]) + entries
+        return Data([keptTag]) + entries
     }
 
     /// The entries for `events`, to append to a kept column's bytes; nil when a reporter hash is
@@ -64,9 +67,18 @@ public enum SellerRecord: Sendable {
         }
         let body = bytes.count - 1
         switch tag {
-        case 0 where body == 0: self = .overflow
-        case 1 where body % Self.entrySize == 0 && body / Self.entrySize <= Self.capacity: self = .kept(bytes)
+        case Self.overflowTag where body == 0: self = .overflow
+        case Self.keptTag where body % Self.entrySize == 0 && body / Self.entrySize <= Self.capacity: self = .kept(bytes)
         default: self = .unknown
+        }
+    }
+
+    /// What a column holding this record stores: nil (NULL) for `unknown`.
+    public var stored: Data? {
+        switch self {
+        case .unknown: nil
+        case .overflow: Self.overflowBytes
+        case .kept(let bytes): bytes
         }
     }
 

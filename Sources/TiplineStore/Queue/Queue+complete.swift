@@ -197,7 +197,7 @@ extension Queue {
             levels[realID(survivor)] = book.level(of: survivor)
         }
         // Each stored seller that got reports has its history column written again (`SellerRecord`),
-        // unless it stays NULL or `overflow`: a kept one that absorbed no stored offender gets this
+        // unless that would store what it holds: a kept one that absorbed no stored offender gets this
         // batch's reports of it appended; one whose every report the book holds (and every report
         // of each offender it absorbed) is written whole; any other `overflow`; none at the top.
         var added: [Int64: [SellerBook.Event]] = [:]
@@ -213,20 +213,18 @@ extension Queue {
         for (survivor, reports) in added where survivor < SellerBook.firstProvisionalID {
             let record = locked.records[survivor] ?? .unknown
             let absorbedHere = absorbedStored[survivor] ?? []
+            let write: (history: Data?, append: Bool)
             if book.level(of: survivor) == Level.top {
-                if case .unknown = record { continue }
-                histories[survivor] = (nil, false)
+                write = (nil, false)
             } else if let count = record.count, absorbedHere.isEmpty {
                 let entries = count + reports.count <= SellerRecord.capacity ? SellerRecord.entries(reports) : nil
-                histories[survivor] = entries.map { ($0, true) } ?? (SellerRecord.overflowBytes, false)
+                write = entries.map { ($0, true) } ?? (SellerRecord.overflowBytes, false)
             } else if loaded.complete.contains(survivor) && absorbedHere.allSatisfy(loaded.complete.contains) {
-                let whole = SellerRecord.encode(book.events(of: survivor))
-                if case .overflow = record, whole == SellerRecord.overflowBytes { continue }
-                histories[survivor] = (whole, false)
+                write = (SellerRecord.encode(book.events(of: survivor)), false)
             } else {
-                if case .overflow = record { continue }
-                histories[survivor] = (SellerRecord.overflowBytes, false)
+                write = (SellerRecord.overflowBytes, false)
             }
+            if write.append || write.history != record.stored { histories[survivor] = write }
         }
         let outcomes = mine.map { report -> Outcome in
             guard let placement = placements[report.job.reportID] else { return .noContact }
@@ -745,7 +743,7 @@ struct SellerHistory: Equatable {
         return """
             SELECT h.seller AS offender_id, r.reported_at, r.reporter_hash
               FROM unnest(\(whole + windowed)::bigint[], \(from)::timestamptz[], \(until)::timestamptz[]) AS h (seller, from_at, until_at)
-             CROSS JOIN LATERAL (SELECT CASE WHEN substr(s.history, 1, 1) = \(Data([1])) AND octet_length(s.history) <= \(1 + SellerRecord.capacity * SellerRecord.entrySize)
+             CROSS JOIN LATERAL (SELECT CASE WHEN substr(s.history, 1, 1) = \(Data([SellerRecord.keptTag])) AND octet_length(s.history) <= \(1 + SellerRecord.capacity * SellerRecord.entrySize)
                                                   AND (octet_length(s.history) - 1) % \(SellerRecord.entrySize) = 0 THEN 'kept'
                                              WHEN s.history = \(SellerRecord.overflowBytes) THEN 'overflow' ELSE 'unknown' END AS state
                                    FROM offenders s WHERE s.id = h.seller AND s.level <> \(Level.top.rawValue) OFFSET 0) s
