@@ -44,8 +44,10 @@ extension Queue {
     ///    contact to an offender not yet locked: each locked row says whether a merge absorbed it
     ///    since its contacts were read (then they are read again). Sellers at the top of the ladder
     ///    that the batch does not merge: FOR SHARE, so that their many batches do not queue behind
-    ///    each other. The locks and what is read under them (the sellers' past reports, contacts
-    ///    another batch inserted first, ids for the new sellers a dry run predicts) go in one round trip.
+    ///    each other. The locks and what is read under them (contacts another batch inserted
+    ///    first, ids for the new sellers a dry run predicts) go in one round trip. The sellers' past
+    ///    reports come with their locks (`SellerRecord`); only a seller whose column does not hold
+    ///    them has them read from `reports`, after the last lock round.
     /// 4. Group and level in memory (`SellerBook`), then write new offenders; merges, contact owners
     ///    and levels in one statement; counters and outcomes (with each report's contact ids) in
     ///    another; then escalations. These read nothing back: they are queued and go to the server
@@ -367,10 +369,6 @@ extension Queue {
         // Sellers already at the top of the ladder need no history at all: nothing can raise them.
         var held: [Int64: Bool] = [:]  // offender id -> locked FOR UPDATE (false: FOR SHARE)
         var current = first
-        // The history a round's owners need, read right after that round's locks (the lock and the
-        // read go in one round trip, as two statements: the read's snapshot is taken once the locks
-        // are held). When the owners did not change, it is the one needed.
-        var read: (SellerHistory, [Int64: [SellerBook.Event]])?
         var drawn: [Int64] = []
         for _ in 0..<50 {
             let levels = current.levels
@@ -399,9 +397,12 @@ extension Queue {
             let toShare = shared.filter { held[$0] == nil }.sorted()
             // The owners above were read after every lock this batch holds: if they need no other
             // lock, they are final (a merge moves contacts and marks the absorbed offender in one
-            // transaction, and none can touch an offender this batch holds).
+            // transaction, and none can touch an offender this batch holds). Their histories come
+            // from their columns as locked; only sellers whose column is not kept (none at all in
+            // most batches) cost a statement, whose snapshot is taken under the locks.
             if toUpdate.isEmpty, toShare.isEmpty, fresh.isEmpty {
-                var events = read?.0 == history ? read!.1 : history.isEmpty ? [:] : try history.read(on: tx)
+                let unkept = history.unkept(given: current.records)
+                var events = unkept.isEmpty ? [:] : try unkept.read(on: tx)
                 events.merge(try history.kept(in: current.records)) { read, _ in read }
                 let book = SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events)
                 return (book, current, drawn, history.complete(given: current.records))
@@ -433,30 +434,34 @@ extension Queue {
                     """)
                 for (id, exclusively) in zip(ids, forUpdate) { held[id] = exclusively }
             }
-            // After the locks: the history, contacts another batch inserted first (by key), any
-            // contact read without an owner (by id), and ids for the sellers this dry run creates
-            // beyond those drawn already: unless a concurrent batch changed the owners, the book
-            // made from them creates the same ones. A contact without an owner is read again only
-            // in a round that locks or inserts something, and no lock covers it: every contact is
-            // inserted with its owner, so none is committed without one.
+            // After the locks (a statement of its own, whose snapshot is taken once they are held):
+            // contacts another batch inserted first (by key), any contact read without an owner (by
+            // id), and ids for the sellers this dry run creates beyond those drawn already: unless
+            // a concurrent batch changed the owners, the book made from them creates the same ones.
+            // A contact without an owner is read again only in a round that locks or inserts
+            // something, and no lock covers it: every contact is inserted with its owner, so none
+            // is committed without one. A round with none of these sends no such statement.
             let more = fresh.isEmpty ? dry.created.count - drawn.count : 0
-            statements.append(current.reread(current.unowned, with: history, adding: fresh, drawing: more))
+            let unowned = current.unowned
+            let rereads = !unowned.isEmpty || !fresh.isEmpty || more > 0
+            if rereads { statements.append(current.reread(unowned, adding: fresh, drawing: more)) }
             let results = try tx.queryPrepared(statements)
             var next = current
             if !fresh.isEmpty {
                 drawn += try next.addInserted(results[0], of: fresh)
             }
             let moved = ids.isEmpty ? false : try !next.confirm(locked: results[fresh.isEmpty ? 0 : 1])
-            let reread = try next.reread(results[results.count - 1], adding: fresh, replacing: false)
-            current = reread.contacts
-            read = (history, reread.events)
-            drawn += reread.drawn
+            if rereads {
+                let reread = try next.reread(results[results.count - 1], adding: fresh, replacing: false)
+                next = reread.contacts
+                drawn += reread.drawn
+            }
+            current = next
             fresh = []
             if moved {
                 // A merge moved some contacts since they were read: read them all again, by id.
-                let rows = try tx.queryPrepared(current.reread(current.readIDs, with: .none, adding: [], drawing: 0))
+                let rows = try tx.queryPrepared(current.reread(current.readIDs, adding: [], drawing: 0))
                 current = try current.reread(rows, adding: [], replacing: true).contacts
-                read = nil
             }
         }
         // Owners still moving after 50 rounds: start the completion over (a transient error).
@@ -625,28 +630,24 @@ struct StoredContacts {
     }
 
     /// Reads the rows of the contacts `readIDs` names again, by id (and `adding`, not stored when
-    /// last read, by key), and in the same statement the history named and `draw` new offender ids.
-    func reread(_ readIDs: [Int64], with history: SellerHistory, adding fresh: [Contact], drawing draw: Int) -> Query {
+    /// last read, by key), and in the same statement draws `draw` new offender ids.
+    func reread(_ readIDs: [Int64], adding fresh: [Contact], drawing draw: Int) -> Query {
         """
-        SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id),
-               NULL::timestamptz, NULL::bytea, NULL::bigint
+        SELECT c.id, c.id, c.offender_id, (SELECT o.level FROM offenders o WHERE o.id = c.offender_id), NULL::bigint
           FROM contacts c WHERE c.id = ANY(\(readIDs)::bigint[])
         UNION ALL
-        SELECT f.id, f.id, f.offender_id, f.level, NULL, NULL, f.n FROM (\(fragment: Self.lookup(fresh))) f (n, id, offender_id, level)
+        SELECT f.id, f.id, f.offender_id, f.level, f.n FROM (\(fragment: Self.lookup(fresh))) f (n, id, offender_id, level)
         UNION ALL
-        SELECT NULL, nextval('offenders_id_seq'), NULL, NULL, NULL, NULL, NULL FROM generate_series(1, \(max(draw, 0)))
-        UNION ALL
-        SELECT NULL, NULL, h.offender_id, NULL, h.reported_at, h.reporter_hash, NULL
-          FROM (\(fragment: history.query())) h
+        SELECT NULL, nextval('offenders_id_seq'), NULL, NULL, NULL FROM generate_series(1, \(max(draw, 0)))
         """
     }
 
-    /// What `reread(_:with:adding:drawing:)` returned, read after `addInserted` recorded this
-    /// batch's inserts: these rows added to the contacts as read before, or `replacing` them (all
-    /// read again).
+    /// What `reread(_:adding:drawing:)` returned, read after `addInserted` recorded this batch's
+    /// inserts: these rows added to the contacts as read before, or `replacing` them (all read
+    /// again), and the offender ids drawn.
     func reread(
         _ rows: some Sequence<Row>, adding fresh: [Contact], replacing: Bool
-    ) throws -> (contacts: StoredContacts, events: [Int64: [SellerBook.Event]], drawn: [Int64]) {
+    ) throws -> (contacts: StoredContacts, drawn: [Int64]) {
         let byID = Dictionary(uniqueKeysWithValues: ids.map { ($0.value, $0.key) })
         var stored = self
         if replacing {
@@ -655,25 +656,22 @@ struct StoredContacts {
             stored.records = records
             for contact in inserted.keys { stored.ids[contact] = ids[contact] }
         }
-        var events: [Int64: [SellerBook.Event]] = [:]
         var drawn: [Int64] = []
-        // Rows of four kinds: a contact read by id (its id in column 0) or by key (also its
-        // position in `fresh`, column 6), a drawn offender id (column 1), a past report (neither).
+        // Rows of three kinds: a contact read by id (its id in column 0) or by key (also its
+        // position in `fresh`, column 4), a drawn offender id (column 1 only).
         for row in rows {
             if let id = try row.decodeIfPresent(Int64.self, at: 0) {
-                if let n = try row.decodeIfPresent(Int.self, at: 6) {
+                if let n = try row.decodeIfPresent(Int.self, at: 4) {
                     let contact = fresh[n - 1]
                     if inserted[contact] == nil { try stored.add(contact, row, from: 0) }
                 } else {
                     try stored.add(byID[id]!, row, from: 0)
                 }
-            } else if let id = try row.decodeIfPresent(Int64.self, at: 1) {
-                drawn.append(id)
             } else {
-                try SellerHistory.add(row, columns: (2, 4, 5), to: &events)
+                drawn.append(try row.decode(Int64.self, at: 1))
             }
         }
-        return (stored, events, drawn)
+        return (stored, drawn)
     }
 
     /// Columns from `column` on: (key), id, offender_id, level.
@@ -730,30 +728,35 @@ struct SellerHistory: Equatable {
     /// True when no history is needed.
     var isEmpty: Bool { whole.isEmpty && windowed.isEmpty }
 
-    /// The reports that the sellers' history columns do not hold; columns: the seller's id,
-    /// reported_at, reporter_hash. The sellers must be locked (FOR UPDATE) already, so that each
-    /// column reads as it did when its row was locked (`SellerRecord`): a kept history is read
-    /// from there and none of its reports here; an unknown one's reports are read whole (so that it
-    /// can be kept); an overflowing one's as asked. A seller at the top, whose column is not kept
-    /// up to date, is left out (it needs no history). Each seller is looked up with the offenders
-    /// merged into it, each of those by key in `reports_offender_idx`.
+    /// What must be read from `reports` (`query`) for the sellers named, given their columns as
+    /// locked (`records`): nothing for a kept one (its reports come from its column, `kept`); an
+    /// unknown one's reports whole, so that its column can be written whole; an overflowing one's
+    /// as asked.
+    func unkept(given records: [Int64: SellerRecord]) -> SellerHistory {
+        func record(_ seller: Int64) -> SellerRecord { records[seller] ?? .unknown }
+        func isKept(_ seller: Int64) -> Bool { if case .kept = record(seller) { true } else { false } }
+        func isUnknown(_ seller: Int64) -> Bool { if case .unknown = record(seller) { true } else { false } }
+        let overflowing = zip(windowed, spans).filter { !isKept($0.0) && !isUnknown($0.0) }
+        return SellerHistory(
+            whole: whole.filter { !isKept($0) } + windowed.filter(isUnknown),
+            windowed: overflowing.map(\.0), spans: overflowing.map(\.1))
+    }
+
+    /// The sellers' past reports, `whole` ones' all and `windowed` ones' within their spans;
+    /// columns: the seller's id, reported_at, reporter_hash. Each seller is looked up with the
+    /// offenders merged into it, each of those by key in `reports_offender_idx`. Read under the
+    /// sellers' locks, which keep other batches' reports of them out until this one commits.
     func query() -> Query {
         let from: [Date?] = whole.map { _ in nil } + spans.map(\.from)
         let until: [Date?] = whole.map { _ in nil } + spans.map(\.until)
         return """
             SELECT h.seller AS offender_id, r.reported_at, r.reporter_hash
               FROM unnest(\(whole + windowed)::bigint[], \(from)::timestamptz[], \(until)::timestamptz[]) AS h (seller, from_at, until_at)
-             CROSS JOIN LATERAL (SELECT CASE WHEN substr(s.history, 1, 1) = \(Data([SellerRecord.keptTag])) AND octet_length(s.history) <= \(1 + SellerRecord.capacity * SellerRecord.entrySize)
-                                                  AND (octet_length(s.history) - 1) % \(SellerRecord.entrySize) = 0 THEN 'kept'
-                                             WHEN s.history = \(SellerRecord.overflowBytes) THEN 'overflow' ELSE 'unknown' END AS state
-                                   FROM offenders s WHERE s.id = h.seller AND s.level <> \(Level.top.rawValue) OFFSET 0) s
              CROSS JOIN LATERAL (SELECT h.seller AS id UNION ALL SELECT o.id FROM offenders o WHERE o.merged_into = h.seller) m
              CROSS JOIN LATERAL (SELECT r.reported_at, r.reporter_hash FROM reports r
                                   WHERE r.offender_id = m.id
-                                    AND r.reported_at BETWEEN CASE WHEN s.state = 'unknown' THEN '-infinity' ELSE coalesce(h.from_at, '-infinity') END
-                                                          AND CASE WHEN s.state = 'unknown' THEN 'infinity' ELSE coalesce(h.until_at, 'infinity') END
+                                    AND r.reported_at BETWEEN coalesce(h.from_at, '-infinity') AND coalesce(h.until_at, 'infinity')
                                  OFFSET 0) r
-             WHERE s.state <> 'kept'
             """
     }
 
@@ -786,16 +789,13 @@ struct SellerHistory: Equatable {
         return events
     }
 
-    /// Reads the reports, by seller.
+    /// Reads the reports (`query`), by seller.
     func read(on tx: Connection) throws -> [Int64: [SellerBook.Event]] {
         var events: [Int64: [SellerBook.Event]] = [:]
-        for row in try tx.queryPrepared(query()) { try Self.add(row, columns: (0, 1, 2), to: &events) }
+        for row in try tx.queryPrepared(query()) {
+            events[try row.decode(at: 0), default: []].append((try row.decode(at: 1), try row.decode(at: 2)))
+        }
         return events
-    }
-
-    /// Adds one report of `query`'s, whose columns are at the positions given.
-    static func add(_ row: Row, columns: (Int, Int, Int), to events: inout [Int64: [SellerBook.Event]]) throws {
-        events[try row.decode(at: columns.0), default: []].append((try row.decode(at: columns.1), try row.decode(at: columns.2)))
     }
 }
 
