@@ -63,7 +63,8 @@ public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringCon
     ///
     /// Scans UTF-8 bytes: every character that matters here is ASCII, and no byte of a multi-byte
     /// character is. Like PostgreSQL's lexer, a dollar-quote tag is letters, digits (not first),
-    /// underscores and any non-ASCII byte.
+    /// underscores and any non-ASCII byte, and a `$` inside a name (`col$1`, `a$b$`) is part of
+    /// the name: neither a placeholder nor a dollar quote.
     static func renumbered(_ sql: String, by offset: Int) -> String {
         var sql = sql
         return sql.withUTF8 { text -> String in
@@ -93,6 +94,9 @@ public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringCon
                     copy(through: CollectionOfOne(UInt8(ascii: "\n")), from: i + 2)
                 } else if c == UInt8(ascii: "/"), i + 1 < text.count, text[i + 1] == UInt8(ascii: "*") {
                     copy(through: "*/".utf8, from: i + 2)
+                } else if c == UInt8(ascii: "$"), i > 0, isTagByte(i - 1, first: false) || text[i - 1] == UInt8(ascii: "$") {
+                    out.append(c)  // inside a name
+                    i += 1
                 } else if c == UInt8(ascii: "$"), isDigit(i + 1) {
                     var number = 0
                     var end = i + 1

@@ -246,20 +246,20 @@ struct PostgresTests {
         #expect(try await database.query("SELECT \(bytes)::bytea").one().decode(Data.self, at: 0) == bytes)
     }
 
-    @Test("a spliced statement's parameters follow the outer ones; dollar quotes and text inside it stay as written")
+    @Test("a spliced statement's parameters follow the outer ones; dollar quotes, text and names with `$` inside it stay as written")
     func fragmentsAreRenumbered() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
         defer { Task { await database.shutdown() } }
         let inner: Query = """
             SELECT \("b")::text AS x, \(2)::int AS y, $$cost $1$$::text AS z, $q$ $2 $q$::text AS v,
                    'it''s $9' AS w /* $3 */ -- $4
-                   , $€1$ 微信 $5 $€1$::text AS u, '扣扣 $6' AS t, \(-9_000_000_000)::bigint AS s
+                   , $€1$ 微信 $5 $€1$::text AS u, '扣扣 $6' AS t, \(-9_000_000_000)::bigint AS s, 7 AS col$1, 8 AS a$b$
             """
         let outer: Query = "SELECT \("a")::text, \(1)::int, f.* FROM (\(fragment: inner)\n) f WHERE f.y > \(0)"
         #expect(outer.sql == """
             SELECT $1::text, $2::int, f.* FROM (SELECT $3::text AS x, $4::int AS y, $$cost $1$$::text AS z, $q$ $2 $q$::text AS v,
                    'it''s $9' AS w /* $3 */ -- $4
-                   , $€1$ 微信 $5 $€1$::text AS u, '扣扣 $6' AS t, $5::bigint AS s
+                   , $€1$ 微信 $5 $€1$::text AS u, '扣扣 $6' AS t, $5::bigint AS s, 7 AS col$1, 8 AS a$b$
             ) f WHERE f.y > $6
             """)
         #expect(outer.parameters.map(\.text) == ["a", "1", "b", "2", "-9000000000", "0"])
@@ -270,6 +270,7 @@ struct PostgresTests {
         #expect(try row.decode(String.self, at: 6) == "it's $9")
         #expect(try row.decode(String.self, at: 7) == " 微信 $5 " && row.decode(String.self, at: 8) == "扣扣 $6")
         #expect(try row.decode(Int64.self, at: 9) == -9_000_000_000)
+        #expect(try row.decode(Int.self, at: 10) == 7 && row.decode(Int.self, at: 11) == 8)
     }
 
     @Test("a transaction that throws is rolled back")
