@@ -223,11 +223,6 @@ public enum PostgresHex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func decode(_ text: Substring) -> Data? {
-        var text = text
-        return text.withUTF8 { decode($0) }
-    }
-
     static func decode(_ digits: UnsafeBufferPointer<UInt8>) -> Data? {
         guard digits.count % 2 == 0 else { return nil }
         var data = Data(count: digits.count / 2)

@@ -90,8 +90,12 @@ public struct Migrator: Sendable {
 
     /// Versions this binary knows that are not applied yet.
     public func pending(_ database: Database) async throws -> [Int] {
-        let applied = try await self.applied(database)
-        return migrations.map(\.version).filter { !applied.contains($0) }
+        missing(given: try await applied(database))
+    }
+
+    /// The versions this binary carries that `applied` lacks, in order.
+    private func missing(given applied: Set<Int>) -> [Int] {
+        migrations.map(\.version).filter { !applied.contains($0) }
     }
 
     /// Throws unless the database's schema is this binary's: every migration it carries applied,
@@ -105,11 +109,10 @@ public struct Migrator: Sendable {
         } catch let error as PostgresError where error.sqlState == .undefinedTable {
             throw TiplineError(.schema, "the database has no Tipline schema yet: run `tipline migrate` first")
         }
-        let known = migrations.map(\.version)
-        let missing = known.filter { !applied.contains($0) }
-        let unknown = applied.subtracting(known).sorted()
-        if !missing.isEmpty {
-            throw TiplineError(.schema, "the database lacks migration(s) \(missing.map(String.init).joined(separator: ", ")) "
+        let lacking = missing(given: applied)
+        let unknown = applied.subtracting(migrations.map(\.version)).sorted()
+        if !lacking.isEmpty {
+            throw TiplineError(.schema, "the database lacks migration(s) \(lacking.map(String.init).joined(separator: ", ")) "
                 + "that this binary needs: run `tipline migrate` with this binary first")
         }
         if !unknown.isEmpty {
