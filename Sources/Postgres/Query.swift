@@ -71,6 +71,8 @@ public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringCon
             var out: [UInt8] = []
             out.reserveCapacity(text.count + 16)
             var i = 0
+            // The bytes last copied end a name (an identifier or a keyword), which a `$` continues.
+            var inName = false
             /// Copies from `i` up to and including the first `terminator` at or after `from`.
             func copy(through terminator: some Collection<UInt8>, from: Int) {
                 var end = from
@@ -88,14 +90,17 @@ public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringCon
             }
             while i < text.count {
                 let c = text[i]
+                let wasInName = inName
+                inName = false
                 if c == UInt8(ascii: "'") || c == UInt8(ascii: "\"") {
                     copy(through: CollectionOfOne(c), from: i + 1)  // '' inside a string ends and restarts it: same text
                 } else if c == UInt8(ascii: "-"), i + 1 < text.count, text[i + 1] == UInt8(ascii: "-") {
                     copy(through: CollectionOfOne(UInt8(ascii: "\n")), from: i + 2)
                 } else if c == UInt8(ascii: "/"), i + 1 < text.count, text[i + 1] == UInt8(ascii: "*") {
                     copy(through: "*/".utf8, from: i + 2)
-                } else if c == UInt8(ascii: "$"), i > 0, isTagByte(i - 1, first: false) || text[i - 1] == UInt8(ascii: "$") {
-                    out.append(c)  // inside a name
+                } else if c == UInt8(ascii: "$"), wasInName {
+                    out.append(c)
+                    inName = true
                     i += 1
                 } else if c == UInt8(ascii: "$"), isDigit(i + 1) {
                     var number = 0
@@ -119,6 +124,7 @@ public struct Query: Sendable, ExpressibleByStringInterpolation, CustomStringCon
                     }
                 } else {
                     out.append(c)
+                    inName = isTagByte(i, first: !wasInName)
                     i += 1
                 }
             }

@@ -273,6 +273,14 @@ struct PostgresTests {
         #expect(try row.decode(Int.self, at: 10) == 7 && row.decode(Int.self, at: 11) == 8)
     }
 
+    @Test("a `$` inside a name is left alone, and a placeholder right after a closing dollar quote is renumbered")
+    func placeholdersBesideNamesAndDollarQuotes() {
+        // Neither statement is run: a dollar-quoted string beside a placeholder is not valid SQL.
+        let inner: Query = "SELECT col$1, x$y$2, $$q$$\(5), \(6)"
+        let outer: Query = "SELECT \(1), (\(fragment: inner))"
+        #expect(outer.sql == "SELECT $1, (SELECT col$1, x$y$2, $$q$$$2, $3)")
+    }
+
     @Test("a transaction that throws is rolled back")
     func transactionRollsBack() async throws {
         struct Boom: Error {}
