@@ -229,8 +229,10 @@ struct QueueTests {
         let options = line.dropFirst("WORKER_PGOPTIONS = ".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         let pairs = options.split(separator: " ").filter { $0 != "-c" }.map { option -> String in String(option) }
         // A pgbench session is never idle inside a transaction: the timeout is the worker's alone.
+        // Its database is the bench's own, made with the server's default isolation, read committed.
         let worker = Queue.workerSessionSettings(leaseSeconds: 30)
-            .filter { $0.0 != "idle_in_transaction_session_timeout" }.map { "\($0.0)=\($0.1)" }
+            .filter { !["idle_in_transaction_session_timeout", "default_transaction_isolation"].contains($0.0) }
+            .map { "\($0.0)=\($0.1)" }
         #expect(pairs == worker)
     }
 
@@ -366,6 +368,32 @@ struct QueueTests {
             #expect(try await db.int("SELECT count(*) FROM contacts WHERE offender_id = \(Int64(absorbed))") == 0)
             #expect(try await db.int("SELECT count(*) FROM offenders") == 2, "a seller was created for a contact that had one")
             #expect(try await db.int(Checks.danglingReferences) == 0)
+        }
+    }
+
+    @Test("in a database whose default isolation is repeatable read, a worker's completion still takes a seller changed while it waited")
+    func workerSessionsReadCommitted() async throws {
+        try await TestDatabase.with { db in
+            _ = try await db.database.execute("ALTER DATABASE \(unescaped: db.name) SET default_transaction_isolation = 'repeatable read'")
+            let worker = Database(
+                config: ConnectionConfig(conninfo: db.url, settings: Queue.workerSessionSettings(leaseSeconds: 30)), maxConnections: 1)
+            defer { Task { await worker.shutdown() } }
+            _ = try await Self.submit(["出租微信 V信: iso_seller1"], to: db)
+            let queue = Queue(database: worker)
+            let lease = Lease(owner: UUID(), seconds: 30)
+            let batch = Self.process(try await queue.claim(limit: 10, lease: lease))
+            try #require(batch.count == 1 && batch[0].analysis.contacts.count == 1)
+            let contact = batch[0].analysis.contacts[0]
+            let seller = try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id")
+            _ = try await db.database.execute("INSERT INTO contacts (kind, value, offender_id) VALUES (\(contact.kind.rawValue), \(contact.value), \(Int64(seller)))")
+            // Another batch raises the seller and commits once this completion waits for its lock.
+            let (_, sawWaiter, done) = try await Self.complete(batch, lease: lease, queue: queue, in: db) { tx in
+                try tx.execute("UPDATE offenders SET level = 'review', updated_at = now() WHERE id = \(Int64(seller))")
+            }
+            #expect(sawWaiter, "the completion never waited for the other batch")
+            #expect(done.completed == [batch[0].job.reportID])
+            #expect(try await db.int("SELECT offender_id FROM reports WHERE id = \(batch[0].job.reportID)") == seller)
+            #expect(try await worker.query("SHOW transaction_isolation").one().decode(String.self, at: 0) == "read committed")
         }
     }
 

@@ -71,8 +71,14 @@ public struct Queue: Sendable {
     /// - No JIT: a generic plan cannot see a batch's size (LIMIT $n is costed as a tenth of the
     ///   table), so with a backlog of a million jobs the claim's estimate crossed `jit_above_cost`
     ///   and every claim was compiled: 10 ms for 50 rows.
+    /// - READ COMMITTED, whatever the database's default: a completion reads what it needs under
+    ///   the seller locks in statements of their own, each seeing what committed before it began
+    ///   (a batch that held a lock first included). Under REPEATABLE READ or SERIALIZABLE the
+    ///   transaction's first snapshot would stay, and every seller changed while a batch waited for
+    ///   its lock would fail that batch's completion (could not serialize access).
     public static func workerSessionSettings(leaseSeconds: Double) -> [(String, String)] {
-        [("idle_in_transaction_session_timeout", String(Int(max(leaseSeconds * 2, 5) * 1000))),
+        [("default_transaction_isolation", "read committed"),
+         ("idle_in_transaction_session_timeout", String(Int(max(leaseSeconds * 2, 5) * 1000))),
          ("enable_seqscan", "off"), ("enable_hashjoin", "off"), ("enable_mergejoin", "off"), ("enable_sort", "off"),
          ("plan_cache_mode", "force_generic_plan"), ("jit", "off")]
     }
