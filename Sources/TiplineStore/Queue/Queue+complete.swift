@@ -759,18 +759,11 @@ struct SellerHistory {
             """
     }
 
-    /// Of the sellers named, those whose every report the book is given: kept in their history
-    /// column (`kept`), or read whole from `reports` (`unkept` reads an unknown one whole, even
-    /// where a span was asked). `records` are the columns as locked.
+    /// Of the sellers named, those whose every report the book is given: all but the overflowing
+    /// ones read within a span (`unkept`: a kept one's come whole from its column, an unknown one's
+    /// are read whole even where a span was asked). `records` are the columns as locked.
     func complete(given records: [Int64: SellerRecord]) -> Set<Int64> {
-        var complete = Set<Int64>()
-        for (seller, isWhole) in whole.map({ ($0, true) }) + windowed.map({ ($0, false) }) {
-            switch records[seller] ?? .unknown {
-            case .kept, .unknown: complete.insert(seller)
-            case .overflow: if isWhole { complete.insert(seller) }
-            }
-        }
-        return complete
+        Set(whole + windowed).subtracting(unkept(given: records).windowed)
     }
 
     /// The reports of the sellers whose column is kept, from the column, by seller: whole or within
