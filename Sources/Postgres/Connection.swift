@@ -172,18 +172,21 @@ public final class Connection {
     }
 
     /// Waits up to `timeout` seconds for notifications and returns those that arrived. Blocks.
-    public func waitForNotifications(timeout: Double) throws -> [PostgresNotification] {
+    /// When `wakeUp` (a descriptor of the caller's) becomes readable, returns at once, with what
+    /// had arrived by then: another thread's way to end the wait early.
+    public func waitForNotifications(timeout: Double, wakeUp: Int32? = nil) throws -> [PostgresNotification] {
         var pending = try drainNotifications()
         if !pending.isEmpty { return pending }
         let socket = PQsocket(handle)
         guard socket >= 0 else { throw lostConnection(nil) }
-        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&descriptor, 1, Int32(max(0, timeout * 1000)))
+        var descriptors = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0)]
+        if let wakeUp { descriptors.append(pollfd(fd: wakeUp, events: Int16(POLLIN), revents: 0)) }
+        let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(max(0, timeout * 1000)))
         if ready < 0 {
             if errno == EINTR { return [] }
             throw PostgresError(code: .connectionLost, message: "poll failed: \(String(cString: strerror(errno)))")
         }
-        if ready > 0 {
+        if descriptors[0].revents != 0 {
             pending = try drainNotifications()
         }
         return pending

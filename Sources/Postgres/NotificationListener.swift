@@ -27,6 +27,11 @@ public final class NotificationListener: Sendable {
     private let answer: (@Sendable (Connection) throws -> Void)?
     private let stopped = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
+    /// A pipe whose read end the thread polls beside its session's socket: `stop()` writes to it,
+    /// so a wait ends at once instead of at its next timeout (up to a quarter of a second later,
+    /// which every `--until-idle` exit and every shutdown used to pay). -1 if no pipe could be made:
+    /// then `stop()` is noticed at the next timeout.
+    private let wakeRead: Int32, wakeWrite: Int32
 
     /// Creates a listener; call `start()` to begin.
     ///
@@ -39,6 +44,19 @@ public final class NotificationListener: Sendable {
         self.channels = channels
         self.answer = answer
         self.onEvent = onEvent
+        var ends: [Int32] = [-1, -1]
+        if pipe(&ends) == 0 {
+            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+            _ = fcntl(ends[1], F_SETFL, O_NONBLOCK)
+        } else {
+            ends = [-1, -1]
+        }
+        (wakeRead, wakeWrite) = (ends[0], ends[1])
+    }
+
+    deinit {
+        if wakeRead >= 0 { close(wakeRead) }
+        if wakeWrite >= 0 { close(wakeWrite) }
     }
 
     /// Starts the listening thread.
@@ -52,10 +70,14 @@ public final class NotificationListener: Sendable {
         thread.start()
     }
 
-    /// Asks the thread to stop; it notices within a quarter of a second (or once an answer in
-    /// progress is done).
+    /// Asks the thread to stop; a wait in progress ends at once (an answer in progress is
+    /// finished first).
     public func stop() {
         stopped.store(true, ordering: .relaxed)
+        if wakeWrite >= 0 {
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)  // the pipe is never read: once written, every wait returns
+        }
     }
 
     /// Stops the thread and waits, up to `timeout` seconds, until it has ended.
@@ -76,7 +98,7 @@ public final class NotificationListener: Sendable {
                 backoff = 0.1
                 onEvent(.reconnected)
                 while !stopped.load(ordering: .relaxed) {
-                    let notifications = try connection.waitForNotifications(timeout: 0.25)
+                    let notifications = try connection.waitForNotifications(timeout: 0.25, wakeUp: wakeRead >= 0 ? wakeRead : nil)
                     for notification in notifications {
                         onEvent(.notification(notification))
                     }
@@ -97,10 +119,15 @@ public final class NotificationListener: Sendable {
     }
 
     private func sleepInterruptibly(_ seconds: Double) {
-        var left = seconds
-        while left > 0, !stopped.load(ordering: .relaxed) {
-            Thread.sleep(forTimeInterval: min(left, 0.1))
-            left -= 0.1
+        let until = ContinuousClock.now + .seconds(seconds)
+        while !stopped.load(ordering: .relaxed), ContinuousClock.now < until {
+            guard wakeRead >= 0 else {
+                Thread.sleep(forTimeInterval: 0.1)
+                continue
+            }
+            let milliseconds = (until - ContinuousClock.now) / .milliseconds(1)
+            var descriptor = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, Int32(max(1, milliseconds.rounded(.up))))
         }
     }
 }

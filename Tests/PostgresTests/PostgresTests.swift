@@ -407,6 +407,26 @@ struct PostgresTests {
         #expect(note?.payload == "hello")
     }
 
+    @Test("a wait for notifications ends as soon as its wake-up descriptor is readable, not at its timeout")
+    func waitEndsOnWakeUp() throws {
+        let connection = try Connection.connect(ConnectionConfig(conninfo: try Self.url))
+        let channel = "test_wake_\(UUID().uuidString.prefix(8).lowercased())"
+        try connection.listen(channel)
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        defer { for end in ends { close(end) } }
+        var byte: UInt8 = 1
+        #expect(write(ends[1], &byte, 1) == 1)
+        // Readable before the wait: it returns at once, with nothing, instead of after a minute.
+        let started = ContinuousClock.now
+        #expect(try connection.waitForNotifications(timeout: 60, wakeUp: ends[0]).isEmpty)
+        #expect(ContinuousClock.now - started < .seconds(30))
+        // A notification that had arrived is still returned (a session hears its own NOTIFY).
+        try connection.execute("SELECT pg_notify(\(channel), 'x')")
+        let notes = try connection.waitForNotifications(timeout: 60, wakeUp: ends[0])
+        #expect(notes.map(\.payload) == ["x"])
+    }
+
     @Test("a bad connection string fails with connectionFailed, not a crash")
     func badConnection() async throws {
         let database = Database(config: ConnectionConfig(conninfo: "host=127.0.0.1 port=1 connect_timeout=2"), maxConnections: 1)
