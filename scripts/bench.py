@@ -13,7 +13,7 @@ into BENCHMARKS.md between the bench markers. What each section measures:
 - cost:     peak RSS of a worker at --concurrency 8; transactions/s of an idle worker.
 - intake:   `tipline submit --file` and HTTP POST /v1/reports (wrk, or a Python client).
 - bulk:     (--bulk) one `tipline submit --file` of a 1 GiB file: rate, and peak RSS beside a small file's.
-- growth:   (--growth) 1,000,000 reports in chunks of 100,000, first vs last chunk's drain rate; three runs.
+- growth:   (--growth) 1,000,000 reports in chunks of 100,000, first vs last chunk's drain rate and machine CPU per report; three runs.
 """
 import argparse, datetime, json, os, platform, re, shutil, signal, statistics, subprocess, sys, tempfile, time
 import urllib.parse, http.client, threading
@@ -542,25 +542,27 @@ def growth(a, results):
     runs, times = [], []
     for rep in range(a.growth_reps):
         fresh("bench_growth")
-        rates, submits = [], []
+        rates, submits, cpus = [], [], []
         for i in range(0, n, chunk):
             write_jsonl(path, "".join(lines[i:i + chunk]))
             t = time.perf_counter()
             tipline(["submit", "--file", path, "--source", "bench"], "bench_growth")
             submits.append(chunk / (time.perf_counter() - t))
-            t = time.perf_counter()
+            cpu, t = machine_cpu(), time.perf_counter()
             r = subprocess.run([BIN, "work", "--until-idle", "--concurrency", str(a.concurrency), "--batch", str(a.batch), "--log-level", "warning"],
                                env=env("bench_growth"), capture_output=True, text=True)
             if r.returncode != 0:
                 raise SystemExit(f"worker failed: {r.stderr[-2000:]}")
             rates.append(chunk / (time.perf_counter() - t))
-            log(f"growth run {rep + 1}: reports {i + 1:,}-{i + chunk:,}: drained at {rates[-1]:,.0f}/s, submitted at {submits[-1]:,.0f}/s")
+            cpus.append(1e6 * (machine_cpu() - cpu) / chunk)
+            log(f"growth run {rep + 1}: reports {i + 1:,}-{i + chunk:,}: drained at {rates[-1]:,.0f}/s "
+                f"({cpus[-1]:.0f} µs machine CPU per report), submitted at {submits[-1]:,.0f}/s")
         size = psql("bench_growth", "SELECT pg_size_pretty(pg_total_relation_size('jobs')), pg_size_pretty(pg_total_relation_size('reports'))")[0]
         for _ in range(3):
             t = time.perf_counter()
             tipline(["status"], "bench_growth")
             times.append((time.perf_counter() - t) * 1000)
-        runs.append({"rates": rates, "submits": submits, "jobs_size": size[0], "reports_size": size[1]})
+        runs.append({"rates": rates, "submits": submits, "cpus": cpus, "jobs_size": size[0], "reports_size": size[1]})
         log(f"growth run {rep + 1}: last chunk at {100 * rates[-1] / rates[0]:.0f}% of the first; jobs {size[0]}")
     note(f"growth: {n:,} reports in chunks of {chunk:,}: tipline submit --file CHUNK, then tipline work --until-idle --concurrency {a.concurrency} --batch {a.batch}; tipline status")
     results["growth"] = {"reports": n, "chunk": chunk, "runs": runs, "status_ms": stats(times)}
@@ -735,6 +737,12 @@ def render(a, m, r):
                 f"| First chunk drained | {fmt(stats([x['rates'][0] for x in runs]), 0, ' reports/s')} |",
                 f"| Last chunk drained | {fmt(stats([x['rates'][-1] for x in runs]), 0, ' reports/s')} |",
                 f"| Last chunk against the first | {fmt(stats([100 * x['rates'][-1] / x['rates'][0] for x in runs]), 0, '%')} |"]
+        if all("cpus" in x for x in runs):
+            # The drain rate moves with this shared machine's spells; the CPU each report costs
+            # moves less, and says how much of a slower last chunk is the tables' growth.
+            out += [f"| Machine CPU per report, first chunk / last chunk (every process, `/proc/stat`, the worker's start to its exit) | "
+                    f"{fmt(stats([x['cpus'][0] for x in runs]), 0, ' µs')} / {fmt(stats([x['cpus'][-1] for x in runs]), 0, ' µs')} |",
+                    f"| First chunk's CPU per report against the last's | {fmt(stats([100 * x['cpus'][0] / x['cpus'][-1] for x in runs]), 0, '%')} |"]
         out += [f"| Every chunk, run {k + 1} | " + ", ".join(f"{x:,.0f}" for x in run["rates"]) + " |" for k, run in enumerate(runs)]
         out += [f"| `jobs` size at the end of each run (`pg_total_relation_size`) | " + ", ".join(x["jobs_size"] for x in runs) +
                 f" (reports: {runs[-1]['reports_size']}) |",
