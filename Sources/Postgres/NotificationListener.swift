@@ -29,9 +29,9 @@ public final class NotificationListener: Sendable {
     private let running = Atomic<Bool>(false)
     /// A pipe whose read end the thread polls beside its session's socket: `stop()` writes to it,
     /// so a wait ends at once instead of at its next timeout (up to a quarter of a second later,
-    /// which every `--until-idle` exit and every shutdown used to pay). -1 if no pipe could be made:
-    /// then `stop()` is noticed at the next timeout.
-    private let wakeRead: Int32, wakeWrite: Int32
+    /// which every `--until-idle` exit and every shutdown used to pay). Nil if no pipe could be
+    /// made: then `stop()` is noticed at the next timeout.
+    private let wake: (read: Int32, write: Int32)?
 
     /// Creates a listener; call `start()` to begin.
     ///
@@ -48,15 +48,17 @@ public final class NotificationListener: Sendable {
         if pipe(&ends) == 0 {
             for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
             _ = fcntl(ends[1], F_SETFL, O_NONBLOCK)
+            wake = (ends[0], ends[1])
         } else {
-            ends = [-1, -1]
+            wake = nil
         }
-        (wakeRead, wakeWrite) = (ends[0], ends[1])
     }
 
     deinit {
-        if wakeRead >= 0 { close(wakeRead) }
-        if wakeWrite >= 0 { close(wakeWrite) }
+        if let wake {
+            close(wake.read)
+            close(wake.write)
+        }
     }
 
     /// Starts the listening thread.
@@ -74,9 +76,9 @@ public final class NotificationListener: Sendable {
     /// finished first).
     public func stop() {
         stopped.store(true, ordering: .relaxed)
-        if wakeWrite >= 0 {
+        if let wake {
             var byte: UInt8 = 1
-            _ = write(wakeWrite, &byte, 1)  // the pipe is never read: once written, every wait returns
+            _ = write(wake.write, &byte, 1)  // the pipe is never read: once written, every wait returns
         }
     }
 
@@ -98,7 +100,7 @@ public final class NotificationListener: Sendable {
                 backoff = 0.1
                 onEvent(.reconnected)
                 while !stopped.load(ordering: .relaxed) {
-                    let notifications = try connection.waitForNotifications(timeout: 0.25, wakeUp: wakeRead >= 0 ? wakeRead : nil)
+                    let notifications = try connection.waitForNotifications(timeout: 0.25, wakeUp: wake?.read)
                     for notification in notifications {
                         onEvent(.notification(notification))
                     }
@@ -121,12 +123,12 @@ public final class NotificationListener: Sendable {
     private func sleepInterruptibly(_ seconds: Double) {
         let until = ContinuousClock.now + .seconds(seconds)
         while !stopped.load(ordering: .relaxed), ContinuousClock.now < until {
-            guard wakeRead >= 0 else {
+            guard let wake else {
                 Thread.sleep(forTimeInterval: 0.1)
                 continue
             }
             let milliseconds = (until - ContinuousClock.now) / .milliseconds(1)
-            var descriptor = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
+            var descriptor = pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)
             _ = poll(&descriptor, 1, Int32(max(1, milliseconds.rounded(.up))))
         }
     }
