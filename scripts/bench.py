@@ -737,12 +737,11 @@ def render(a, m, r):
                 f"| First chunk drained | {fmt(stats([x['rates'][0] for x in runs]), 0, ' reports/s')} |",
                 f"| Last chunk drained | {fmt(stats([x['rates'][-1] for x in runs]), 0, ' reports/s')} |",
                 f"| Last chunk against the first | {fmt(stats([100 * x['rates'][-1] / x['rates'][0] for x in runs]), 0, '%')} |"]
-        if all("cpus" in x for x in runs):
-            # The drain rate moves with this shared machine's spells; the CPU each report costs
-            # moves less, and says how much of a slower last chunk is the tables' growth.
-            out += [f"| Machine CPU per report, first chunk / last chunk (every process, `/proc/stat`, the worker's start to its exit) | "
-                    f"{fmt(stats([x['cpus'][0] for x in runs]), 0, ' µs')} / {fmt(stats([x['cpus'][-1] for x in runs]), 0, ' µs')} |",
-                    f"| First chunk's CPU per report against the last's | {fmt(stats([100 * x['cpus'][0] / x['cpus'][-1] for x in runs]), 0, '%')} |"]
+        # The drain rate moves with this shared machine's spells; the CPU each report costs says
+        # how much of a slower last chunk is a report costing more.
+        out += [f"| Machine CPU per report, first chunk / last chunk (every process, `/proc/stat`, the worker's start to its exit) | "
+                f"{fmt(stats([x['cpus'][0] for x in runs]), 0, ' µs')} / {fmt(stats([x['cpus'][-1] for x in runs]), 0, ' µs')} |",
+                f"| First chunk's CPU per report against the last's | {fmt(stats([100 * x['cpus'][0] / x['cpus'][-1] for x in runs]), 0, '%')} |"]
         out += [f"| Every chunk, run {k + 1} | " + ", ".join(f"{x:,.0f}" for x in run["rates"]) + " |" for k, run in enumerate(runs)]
         out += [f"| `jobs` size at the end of each run (`pg_total_relation_size`) | " + ", ".join(x["jobs_size"] for x in runs) +
                 f" (reports: {runs[-1]['reports_size']}) |",
