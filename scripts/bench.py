@@ -26,7 +26,7 @@ SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "bench"))
 HERE = os.path.join(ROOT, "bench")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from chaos import generate, noop_reports  # noqa: E402  (the inputs; chaos.py reads the same env)
-from cpu import machine_cpu  # noqa: E402
+from cpu import cpu_times, machine_cpu  # noqa: E402
 
 STATE = os.path.join(ROOT, ".tipline", "bench")
 COMMANDS = []  # the exact commands, for the report (database URLs elided)
@@ -624,7 +624,7 @@ def alternation_note(r):
             + ("; the ceiling's tables are vacuumed and checkpointed after each of its repetitions." if "ceiling" in r else "."))
 
 
-CPU_NOTE = ("Machine CPU: the CPU time of every process on the machine (the server, autovacuum, the workers; `/proc/stat`) from the "
+CPU_NOTE = ("Machine CPU: the CPU time of every process on the machine (the server, autovacuum, the workers; `/proc/stat`, steal not counted) from the "
             "workers' start to their exit, per item drained, median over the repetitions of the configuration shown.")
 
 
@@ -636,6 +636,8 @@ def render(a, m, r):
                alternation_note(r))
     out += ["", "| | |", "|---|---|",
             f"| Machine | {m['nproc']} cores (`nproc`), {m['cpu']}, {m['memory']} RAM, Linux {m['kernel']} |",
+            f"| Steal | {m['steal']:.1f}% of the cores' time during the run went to other guests of the hypervisor (`/proc/stat`); "
+            "a busy neighbour slows every figure, and moves the ratios when it comes and goes |",
             f"| PostgreSQL | {m['pg']}, same machine; non-default settings: " +
             ", ".join(f"`{k}={v}`" for k, v in m["settings"]) + " |",
             f"| Swift | {m['swift']}, `swift build -c release --product tipline` |",
@@ -804,6 +806,7 @@ def main():
     os.makedirs(STATE, exist_ok=True)
     m = machine()
     log(f"bench: {m['nproc']} cores, PostgreSQL {m['pg']}, commit {m['commit']}; sections: {', '.join(sorted(wanted))}")
+    stolen, started = cpu_times()[1], time.time()
     results = {}
     steps = [("ceiling", ceiling), ("queue", queue_only), ("pipeline", pipeline), ("latency", latency), ("cost", cost),
              ("intake", http_intake), ("bulk", bulk), ("growth", growth)]
@@ -834,6 +837,8 @@ def main():
                 for repetition in repetitions:
                     repetition()
             drop(*alternating)
+    m["steal"] = 100 * (cpu_times()[1] - stolen) / ((time.time() - started) * m["nproc"])
+    log(f"bench: the hypervisor took {m['steal']:.1f}% of the cores' time during the run (steal)")
     with open(os.path.join(STATE, "results.json"), "w") as f:
         json.dump({"machine": m, "results": results}, f, indent=1, default=str)
     section = render(a, m, results)

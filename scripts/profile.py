@@ -5,7 +5,8 @@ pg_stat_statements reset; then one worker (or --procs of them at once) drains it
 /usr/bin/time while /proc/stat counts the whole machine's CPU. Printed per run: reports/s (from
 the workers' start to the last outcome's `processed_at`), the workers' CPU and the highest peak
 RSS, the machine's CPU (all processes: the server, autovacuum, the workers) in all and per item,
-and the statements that took the most time. With several binaries, their runs alternate and a
+the time the hypervisor gave the CPUs to other guests meanwhile (steal, not counted as CPU), and
+the statements that took the most time. With several binaries, their runs alternate and a
 summary compares medians.
 """
 import argparse, os, statistics, subprocess, sys, tempfile, time
@@ -14,7 +15,7 @@ ROOT = os.environ["TIPLINE_ROOT"]
 ADMIN = os.environ["TIPLINE_ADMIN_URL"]
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from chaos import generate, noop_reports  # noqa: E402  (scripts/bench's inputs)
-from cpu import machine_cpu  # noqa: E402
+from cpu import cpu_times  # noqa: E402
 
 DB = "tipline_profile"
 
@@ -56,12 +57,12 @@ def run_once(binary, path, n, a):
     timings = [tempfile.NamedTemporaryFile("r", suffix=".time") for _ in range(a.procs)]
     logs = [tempfile.TemporaryFile("w+") for _ in range(a.procs)]
     try:
-        cpu0, t0 = machine_cpu(), time.time()
+        (cpu0, stolen0), t0 = cpu_times(), time.time()
         workers = [subprocess.Popen(["/usr/bin/time", "-f", "%U %S %M", "-o", timing.name] + args + ["--name", f"profile-{i}"],
                                     env=env, stdout=subprocess.DEVNULL, stderr=log)
                    for i, (timing, log) in enumerate(zip(timings, logs))]
         codes = [w.wait() for w in workers]
-        cpu1 = machine_cpu()
+        cpu1, stolen1 = cpu_times()
         for code, log in zip(codes, logs):
             if code != 0:
                 log.seek(0)
@@ -89,7 +90,7 @@ def run_once(binary, path, n, a):
     maintenance = psql(DB, """SELECT relname, autoanalyze_count, autovacuum_count FROM pg_stat_user_tables
                                WHERE autoanalyze_count + autovacuum_count > 0 ORDER BY relname""")
     return {"rate": n / (float(last) - t0), "worker_cpu": user + system, "rss_mib": rss_kb / 1024,
-            "machine_cpu": cpu1 - cpu0, "cpu_per_item": 1e6 * (cpu1 - cpu0) / n, "statements": statements, "maintenance": maintenance,
+            "machine_cpu": cpu1 - cpu0, "cpu_per_item": 1e6 * (cpu1 - cpu0) / n, "steal": stolen1 - stolen0, "statements": statements, "maintenance": maintenance,
             "wal_per_item": [x / n for x in wal], "writes": writes}
 
 
@@ -124,7 +125,7 @@ def main():
             r = run_once(binary, path, n, a)
             results[binary].append(r)
             print(f"\n{binary} (run {run + 1}): {r['rate']:,.0f}/s; worker CPU {r['worker_cpu']:.2f} s (all processes), peak RSS {r['rss_mib']:.1f} MiB; "
-                  f"machine CPU {r['machine_cpu']:.2f} s ({r['cpu_per_item']:.0f} µs per item)")
+                  f"machine CPU {r['machine_cpu']:.2f} s ({r['cpu_per_item']:.0f} µs per item); steal {r['steal']:.2f} s")
             records, fpi, wal_bytes = r["wal_per_item"]
             print(f"  WAL per item: {records:.1f} records, {fpi:.2f} full-page images, {wal_bytes:,.0f} bytes")
             print("  rows per item, inserted / updated (HOT) / deleted: " + "; ".join(
