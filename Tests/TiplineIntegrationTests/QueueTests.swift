@@ -371,6 +371,54 @@ struct QueueTests {
         }
     }
 
+    @Test("a batch absorbing a seller does not wait for the sellers merged into it earlier: one another session holds fails the completion at once, which writes nothing and succeeds once it is free")
+    func absorbedSellersEarlierMergesLockedWithoutWaiting() async throws {
+        try await TestDatabase.with { db in
+            let (queue, lease, jobs, batch) = try await Self.claimedBatch(["出租微信 V信: chain_seller1 扣扣：34567890"], in: db)
+            let contacts = batch[0].analysis.contacts
+            try #require(contacts.count == 2)
+            // Two stored sellers the report links (the older survives), and one merged earlier into
+            // the younger, which the merge must point at the survivor.
+            let older = Int64(try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id"))
+            let younger = Int64(try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id"))
+            let mergedEarlier = Int64(try await db.int("INSERT INTO offenders (merged_into) VALUES (\(younger)) RETURNING id"))
+            for (contact, owner) in zip(contacts, [older, younger]) {
+                _ = try await db.database.execute(
+                    "INSERT INTO contacts (kind, value, offender_id) VALUES (\(contact.kind.rawValue), \(contact.value), \(owner))")
+            }
+            // Another session holds the earlier-merged seller (as a batch does that read one of its
+            // contacts before that merge), and lets go two seconds later: a completion that waited
+            // for it would then succeed instead of failing.
+            let other = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
+            let holder = Task {
+                try await other.transaction { tx in
+                    _ = try tx.query("SELECT id FROM offenders WHERE id = \(mergedEarlier) FOR UPDATE")
+                    usleep(2_000_000)
+                }
+            }
+            // The row lock gives the holder's transaction an id.
+            for _ in 0..<400 where try await db.int("""
+                SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xid IS NOT NULL
+                """) == 0 {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            let error = await #expect(throws: PostgresError.self) { try await queue.complete(batch, lease: lease) }
+            #expect(error?.sqlState == .lockNotAvailable)
+            try await holder.value
+            await other.shutdown()
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 0)
+            #expect(try await db.int("SELECT count(*) FROM offenders WHERE merged_into IS NOT NULL") == 1)
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE report_id = \(jobs[0].reportID) AND state = 'running'") == 1)
+
+            let done = try await queue.complete(batch, lease: lease)
+            #expect(done.completed == [jobs[0].reportID])
+            #expect(try await db.int("SELECT count(*) FROM offenders WHERE merged_into = \(older)") == 2)
+            #expect(try await db.int("SELECT offender_id FROM reports WHERE id = \(jobs[0].reportID)") == Int(older))
+            #expect(try await db.int(Checks.danglingReferences) == 0)
+        }
+    }
+
     @Test("in a database whose default isolation is repeatable read, a worker's completion still takes a seller changed while it waited")
     func workerSessionsReadCommitted() async throws {
         try await TestDatabase.with { db in

@@ -248,6 +248,17 @@ extension Queue {
         let levelIDs = levels.keys.filter { id in locked.levels[id].map { $0 != levels[id] } ?? false }
         let rewrittenIDs = Set(levelIDs).union(histories.keys).sorted()
         let reportIDs = mine.map(\.job.reportID)
+        if !absorbed.isEmpty {
+            // The merge below re-points the offenders merged earlier into each absorbed seller (their
+            // `merged_into` names it), and no lock round took them. Another batch may hold one: it
+            // read a contact of that offender before the earlier merge, locked it, and may now be
+            // waiting for a seller this batch holds. So they are locked first, after every other lock
+            // and out of id order, without waiting: a lock held elsewhere fails the completion at once
+            // (lock_not_available) and it starts over, instead of both waiting out a deadlock.
+            tx.queuePrepared("""
+                SELECT o.id FROM offenders o WHERE o.merged_into = ANY(\(absorbed)::bigint[]) FOR UPDATE NOWAIT
+                """)
+        }
         if !absorbed.isEmpty || !rehomedIDs.isEmpty || !rewrittenIDs.isEmpty {
             tx.queuePrepared("""
                 WITH merged AS (
@@ -420,7 +431,8 @@ extension Queue {
             // first and exclusive ones after could close a cycle with a batch doing the opposite.
             // A later round would lock out of that order, so it does not wait: a lock held elsewhere
             // fails it at once (lock_not_available) and the whole completion starts over, reading
-            // the owners afresh, instead of waiting out a deadlock.
+            // the owners afresh, instead of waiting out a deadlock. (So does the lock of the absorbed
+            // sellers' earlier merges, taken with the writes.)
             // Each locked row comes back as the lock found it: the latest version, after waiting.
             let ids = (toShare + toUpdate).sorted()
             if !ids.isEmpty {
