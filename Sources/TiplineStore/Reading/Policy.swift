@@ -48,14 +48,31 @@ public enum OffenderAdmin {
         let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw TiplineError(.invalidInput, "--reason must say why") }
         return try await database.transaction { tx in
+            // The survivor is found without a lock, then locked alone (and followed on, should a
+            // merge have absorbed it meanwhile). Locking the merged offender and then its survivor
+            // took two rows in descending id order, and a worker's batch holding the survivor
+            // re-points the offenders merged into it when it absorbs that survivor: a deadlock.
             var id = reference
-            for _ in 0..<64 {
-                guard let row = try tx.query("SELECT merged_into FROM offenders WHERE id = \(id) FOR UPDATE").first else {
+            var survivor: Int64?
+            for _ in 0..<64 where survivor == nil {
+                guard let row = try tx.query("SELECT merged_into FROM offenders WHERE id = \(id)").first else {
                     throw TiplineError(.notFound, "no offender \(reference)")
                 }
-                guard let next = try row.decodeIfPresent(Int64.self, at: 0) else { break }
-                id = next
+                if let next = try row.decodeIfPresent(Int64.self, at: 0) {
+                    id = next
+                } else if let next = try tx.query("SELECT merged_into FROM offenders WHERE id = \(id) FOR UPDATE").one()
+                    .decodeIfPresent(Int64.self, at: 0) {
+                    id = next
+                } else {
+                    survivor = id
+                }
             }
+            guard let survivor else {
+                throw PostgresError(
+                    code: .queryFailed, sqlState: .serializationFailure,
+                    message: "offender \(reference) kept being merged into others while its level was being set; try again")
+            }
+            id = survivor
             let current = Level(rawValue: try tx.query("SELECT level FROM offenders WHERE id = \(id)").one().decode(String.self, at: 0)) ?? Level.none
             let audit = try tx.query("""
                 INSERT INTO level_audit (offender_id, from_level, to_level, reason, actor)
