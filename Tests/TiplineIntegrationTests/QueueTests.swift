@@ -386,27 +386,15 @@ struct QueueTests {
                 _ = try await db.database.execute(
                     "INSERT INTO contacts (kind, value, offender_id) VALUES (\(contact.kind.rawValue), \(contact.value), \(owner))")
             }
-            // Another session holds the earlier-merged seller (as a batch does that read one of its
-            // contacts before that merge), and lets go two seconds later: a completion that waited
-            // for it would then succeed instead of failing.
-            let other = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
-            let holder = Task {
-                try await other.transaction { tx in
-                    _ = try tx.query("SELECT id FROM offenders WHERE id = \(mergedEarlier) FOR UPDATE")
-                    usleep(2_000_000)
+            // Another session holds the earlier-merged seller, as a batch does that read one of its
+            // contacts before that merge. Were the completion to wait for it, it would go on once the
+            // hold ends and succeed instead of failing.
+            let error = await #expect(throws: PostgresError.self) {
+                try await db.whileAnotherSessionHolds("SELECT id FROM offenders WHERE id = \(mergedEarlier) FOR UPDATE") {
+                    try await queue.complete(batch, lease: lease)
                 }
             }
-            // The row lock gives the holder's transaction an id.
-            for _ in 0..<400 where try await db.int("""
-                SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xid IS NOT NULL
-                """) == 0 {
-                try await Task.sleep(for: .milliseconds(25))
-            }
-            let error = await #expect(throws: PostgresError.self) { try await queue.complete(batch, lease: lease) }
             #expect(error?.sqlState == .lockNotAvailable)
-            try await holder.value
-            await other.shutdown()
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 0)
             #expect(try await db.int("SELECT count(*) FROM offenders WHERE merged_into IS NOT NULL") == 1)
             #expect(try await db.int("SELECT count(*) FROM jobs WHERE report_id = \(jobs[0].reportID) AND state = 'running'") == 1)
