@@ -33,8 +33,16 @@ public final class Worker: Service, Sendable {
     /// The jobs this process holds right now; only these get their leases extended.
     private let held = Mutex<Set<Int64>>([])
     private let processed = Atomic<Int>(0)
-    /// Set while a lane processes a job whose last worker died: the other lanes claim nothing.
+    /// Set while one lane makes room for, claims and processes a job whose last worker died
+    /// (`solo`): no other claim starts, in any lane or on the listening session.
     private let isolating = Atomic<Bool>(false)
+    /// Claims under way and batches in hand, of the lanes and the listening session: the lane that
+    /// isolates waits for none to be left before it claims a solo job.
+    private let busy = Atomic<Int>(0)
+    /// A solo job may be waiting (the heartbeat says so; true at start, for jobs of a worker that
+    /// crashed before this one started): the next lane free makes room and claims it alone.
+    /// Ordinary claims never take solo jobs, so without this they would wait behind any backlog.
+    private let soloWanted = Atomic<Bool>(true)
     private let retry: RetryPolicy
     private let metrics = WorkerMetrics()
 
@@ -115,18 +123,50 @@ public final class Worker: Service, Sendable {
         var backoff = 0.1
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             let seen = doorbell.rings
+            // Set when this lane holds `isolating` (and counts in `busy`) until the end of this turn.
+            var isolated = false
             do {
-                if isolating.load(ordering: .relaxed) {
+                if isolating.load(ordering: .sequentiallyConsistent) {
                     await doorbell.wait(after: seen, timeout: 0.2)
                     continue
                 }
+                if soloWanted.load(ordering: .sequentiallyConsistent),
+                   isolating.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged {
+                    // Make room: no claim starts now, and the batches in hand finish first.
+                    isolated = true
+                    while busy.load(ordering: .sequentiallyConsistent) > 0, !stopping.load(ordering: .relaxed) {
+                        try? await Task.sleep(for: .milliseconds(5))
+                    }
+                    if stopping.load(ordering: .relaxed) {
+                        isolating.store(false, ordering: .sequentiallyConsistent)
+                        continue
+                    }
+                    busy.add(1, ordering: .sequentiallyConsistent)
+                } else if !enterClaim() {
+                    continue  // a lane began isolating meanwhile
+                }
+                let jobs: [ClaimedJob]
                 let claimStart = ContinuousClock.now
-                let jobs = try await queue.claim(limit: options.batchSize, lease: lease,
-                                                 includeSolo: inFlight.load(ordering: .relaxed) == 0)
+                do {
+                    jobs = try await queue.claim(limit: options.batchSize, lease: lease, includeSolo: isolated)
+                } catch {
+                    leave(isolated: isolated)
+                    throw error
+                }
                 let claimed = ContinuousClock.now
                 metrics.claimLatency.record(claimed - claimStart)
                 backoff = 0.1
+                let solo = jobs.contains(where: \.solo)
+                if isolated, !solo {
+                    // No solo job was ready: an ordinary batch (or none), and no more isolating until
+                    // the heartbeat sees one waiting.
+                    soloWanted.store(false, ordering: .sequentiallyConsistent)
+                    isolating.store(false, ordering: .sequentiallyConsistent)
+                    isolated = false
+                    doorbell.ringAll()
+                }
                 if jobs.isEmpty {
+                    leave(isolated: isolated)
                     // A batch still in flight in this process is a job not finished: no need to ask
                     // (the question scans `jobs`, full of dead rows at the end of a drain).
                     if options.untilIdle, inFlight.load(ordering: .relaxed) == 0, try await queue.isIdle() {
@@ -138,14 +178,13 @@ public final class Worker: Service, Sendable {
                     continue
                 }
                 // A full batch suggests more is waiting: wake the idle lanes.
-                if jobs.count == options.batchSize { doorbell.ring() }
-                let solo = jobs.contains(where: \.solo)
-                if solo { isolating.store(true, ordering: .relaxed) }
+                if jobs.count == options.batchSize, !isolated { doorbell.ring() }
                 began(jobs)
                 await process(jobs)
                 finished(jobs, claimedAt: claimed)
-                if solo {
-                    isolating.store(false, ordering: .relaxed)
+                leave(isolated: isolated)
+                if isolated {
+                    // Another solo job may be waiting: the next lane free isolates again.
                     doorbell.ringAll()
                 } else if jobs.count < options.batchSize, !options.untilIdle {
                     // The claim took everything ready then: a job that arrived since has rung the
@@ -170,7 +209,7 @@ public final class Worker: Service, Sendable {
     /// meanwhile: then one batch more than `--concurrency` is in flight for a moment, on the
     /// listening session's own connection.)
     private func answer(on connection: Connection) throws {
-        guard !stopping.load(ordering: .relaxed), !isolating.load(ordering: .relaxed), doorbell.hasWaiters else {
+        guard !stopping.load(ordering: .relaxed), doorbell.hasWaiters, enterClaim() else {
             doorbell.ring()
             return
         }
@@ -179,12 +218,16 @@ public final class Worker: Service, Sendable {
         do {
             jobs = try Queue.claim(limit: options.batchSize, lease: lease, includeSolo: false, on: connection)
         } catch {
+            leave(isolated: false)
             doorbell.ring()  // nothing was claimed: a lane takes the notification
             throw error
         }
         let claimed = ContinuousClock.now
         metrics.claimLatency.record(claimed - claimStart)
-        guard !jobs.isEmpty else { return }
+        guard !jobs.isEmpty else {
+            leave(isolated: false)
+            return
+        }
         if jobs.count == options.batchSize { doorbell.ring() }
         began(jobs)
         var failure: (any Error)?
@@ -192,6 +235,7 @@ public final class Worker: Service, Sendable {
             do {
                 record(try Queue.complete(jobs.map { ProcessedReport(job: $0, analysis: analyze($0)) }, lease: lease, using: connection))
                 finished(jobs, claimedAt: claimed)
+                leave(isolated: false)
                 return
             } catch {
                 failure = error
@@ -200,8 +244,28 @@ public final class Worker: Service, Sendable {
         Task {
             await process(jobs)
             finished(jobs, claimedAt: claimed)
+            leave(isolated: false)
         }
         if let failure = failure as? PostgresError, failure.isConnectionProblem { throw failure }
+    }
+
+    /// Counts a claim about to start in `busy`, unless a lane is isolating (then nothing starts).
+    /// Counted first and checked after, so that the isolating lane, which sets its flag first and
+    /// then waits for `busy` to empty, sees every claim that did not see its flag.
+    private func enterClaim() -> Bool {
+        busy.add(1, ordering: .sequentiallyConsistent)
+        guard !isolating.load(ordering: .sequentiallyConsistent) else {
+            busy.subtract(1, ordering: .sequentiallyConsistent)
+            return false
+        }
+        return true
+    }
+
+    /// The end of a claim and of its batch, if any: out of `busy`, and out of isolation for the
+    /// lane that isolated.
+    private func leave(isolated: Bool) {
+        busy.subtract(1, ordering: .sequentiallyConsistent)
+        if isolated { isolating.store(false, ordering: .sequentiallyConsistent) }
     }
 
     /// Bookkeeping for a claimed batch: counters, and the jobs whose leases the heartbeat extends.
@@ -351,6 +415,7 @@ public final class Worker: Service, Sendable {
             if Task.isCancelled { return }
             do {
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
+                if rescued.soloWaiting { soloWanted.store(true, ordering: .sequentiallyConsistent) }
                 metrics.rescuedRetried.increment(by: rescued.retried)
                 metrics.rescuedDead.increment(by: rescued.dead)
                 if rescued.retried + rescued.dead > 0 {

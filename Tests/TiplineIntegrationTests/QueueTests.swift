@@ -150,6 +150,7 @@ struct QueueTests {
             #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 1)
             #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running' AND report_id = \(kept)") == 1)
             #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'retrying' AND solo") == 2)
+            #expect(beat.soloWaiting, "the heartbeat did not say that jobs to be claimed alone are waiting")
             #expect(try await queue.complete(Self.process([jobs[0]]), lease: alive).completed == [kept])
         }
     }

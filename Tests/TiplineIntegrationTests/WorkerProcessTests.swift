@@ -133,6 +133,80 @@ struct WorkerProcessTests {
         }
     }
 
+    /// Logs every job as its completion's fence deletes it (test databases only): its worker,
+    /// whether it was to be claimed alone, and when it was claimed and fenced.
+    static func logJobSpans(in db: TestDatabase) async throws {
+        _ = try await db.database.execute("""
+            CREATE TABLE job_spans (report_id bigint, owner uuid, solo boolean, claimed timestamptz, fenced timestamptz)
+            """)
+        _ = try await db.database.execute("""
+            CREATE FUNCTION log_job_span() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO job_spans VALUES (OLD.report_id, OLD.lease_owner, OLD.solo, OLD.claimed_at, clock_timestamp());
+                RETURN NULL;
+            END $$
+            """)
+        _ = try await db.database.execute("CREATE TRIGGER log_job_span AFTER DELETE ON jobs FOR EACH ROW EXECUTE FUNCTION log_job_span()")
+    }
+
+    @Test("a job to be claimed alone runs with nothing else in its process, however many lanes it has")
+    func soloJobsRunAlone() async throws {
+        try await TestDatabase.with { db in
+            // Four reports that take three seconds each, as if they might have crashed their last
+            // worker (`solo`), among sixty ordinary ones.
+            let scenario = Scenario.make(count: 64, sellers: 10, seed: 11) { $0 < 4 ? " " + FaultMarker.slow : "" }
+            try await Self.submit(scenario, to: db)
+            let marked = try await db.database.execute("""
+                UPDATE jobs SET solo = true WHERE report_id IN (SELECT id FROM reports WHERE body LIKE '%tipline-fault:slow%')
+                """)
+            try #require(marked == 4)
+            try await Self.logJobSpans(in: db)
+            let worker = try Self.worker(db, ["--fault-injection", "--until-idle", "--concurrency", "4", "--batch", "10"], name: "w")
+            try worker.start()
+            #expect(try await worker.wait(timeout: 120) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 64)
+            #expect(try await db.int("SELECT count(*) FROM job_spans WHERE solo") == 4)
+            // From its claim to its fence, a solo job was the only job its worker held.
+            let overlapping = try await db.int("""
+                SELECT count(*) FROM job_spans a JOIN job_spans b
+                    ON a.owner = b.owner AND a.report_id <> b.report_id AND a.claimed < b.fenced AND b.claimed < a.fenced
+                 WHERE a.solo
+                """)
+            #expect(overlapping == 0, "jobs held beside a solo job")
+        }
+    }
+
+    @Test("jobs to be claimed alone that turn up during a backlog are taken within seconds, not after it")
+    func soloJobsNotLeftBehindABacklog() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 30_000, sellers: 2_000, seed: 12)
+            try await Self.submit(scenario, to: db)
+            let worker = try Self.worker(db, ["--until-idle", "--concurrency", "6", "--lease", "2"], name: "w")
+            try worker.start()
+            // Once the drain is under way, three of the last jobs in the queue become solo, as jobs
+            // rescued from a crashed worker do.
+            let deadline = ContinuousClock.now + .seconds(120)
+            while try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") < 1_000, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let marked = try await db.database.execute("""
+                UPDATE jobs SET solo = true
+                 WHERE report_id IN (SELECT report_id FROM jobs WHERE state = 'queued' ORDER BY report_id DESC LIMIT 3)
+                """)
+            try #require(marked == 3)
+            let solo = try await db.database.query("SELECT report_id FROM jobs WHERE solo").map { try $0.decode(Int64.self, at: 0) }
+            #expect(try await worker.wait(timeout: 300) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 30_000)
+            // Ordinary claims never take solo jobs: left to them, these would wait for a moment with
+            // nothing in flight, which a backlog never leaves.
+            let after = try await db.int("""
+                SELECT count(*) FROM reports
+                 WHERE processed_at > (SELECT max(processed_at) FROM reports WHERE id = ANY(\(solo)::bigint[]))
+                """)
+            #expect(after >= 2_000, "only \(after) reports were done after the last solo job")
+        }
+    }
+
     @Test("a notification that finds a lane idle is answered on the listening session, and the lanes still take a backlog")
     func listeningSessionAnswers() async throws {
         try await TestDatabase.with { db in

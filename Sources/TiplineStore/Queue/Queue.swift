@@ -96,8 +96,9 @@ public struct Queue: Sendable {
     ///
     /// A job whose previous lease ran out (`solo`) may have crashed its worker: it is claimed alone,
     /// so that it cannot take a batch of healthy jobs down with it again.
-    /// A worker passes `includeSolo: false` while it has other work in flight, so that a job that
-    /// may crash the process only ever runs in a process with nothing else to lose.
+    /// A worker passes `includeSolo: true` only once it has nothing else in flight and claims
+    /// nothing else until that job is done, so that a job that may crash the process only ever runs
+    /// in a process with nothing else to lose.
     public func claim(limit: Int, lease: Lease, includeSolo: Bool = true) async throws -> [ClaimedJob] {
         try await database.withConnection { connection in
             try Self.claim(limit: limit, lease: lease, includeSolo: includeSolo, on: connection)
@@ -159,6 +160,9 @@ public struct Queue: Sendable {
         public var retried: Int
         /// Jobs of silent workers that had used up their attempts, now dead.
         public var dead: Int
+        /// Whether a job to be claimed alone (`solo`) is queued or waiting for its retry, this
+        /// heartbeat's rescues included: the worker then makes room to claim it.
+        public var soloWaiting: Bool
     }
 
     /// One heartbeat, in one statement (an idle worker sends little else): records that this worker
@@ -229,10 +233,12 @@ public struct Queue: Sendable {
                 SELECT (SELECT count(*) FROM extended) AS extended, (SELECT count(*) FROM retried) AS retried,
                        (SELECT count(*) FROM dead) AS dead
             )
-            SELECT extended, retried, dead, CASE WHEN retried > 0 THEN pg_notify('tipline_jobs', '') END IS NULL
+            SELECT extended, retried, dead, CASE WHEN retried > 0 THEN pg_notify('tipline_jobs', '') END IS NULL,
+                   retried > 0 OR EXISTS (SELECT 1 FROM jobs WHERE solo AND state IN ('queued', 'retrying'))
               FROM counts
             """).one()
-        return Heartbeat(extended: try row.decode(at: 0), retried: try row.decode(at: 1), dead: try row.decode(at: 2))
+        return Heartbeat(extended: try row.decode(at: 0), retried: try row.decode(at: 1), dead: try row.decode(at: 2),
+                         soloWaiting: try row.decode(at: 4))
     }
 
     /// Records a failed attempt: back to the queue after `retryDelay` seconds, or `dead` with the
