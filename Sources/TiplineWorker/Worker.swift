@@ -43,6 +43,13 @@ public final class Worker: Service, Sendable {
     /// crashed before this one started): the next lane free makes room and claims it alone.
     /// Ordinary claims never take solo jobs, so without this they would wait behind any backlog.
     private let soloWanted = Atomic<Bool>(true)
+    /// Armed by a shutdown request, cancelled once the worker stopped (`shutdownTimedOutStatus`).
+    private let watchdog = Mutex<Task<Void, Never>?>(nil)
+
+    /// The exit status of a worker whose shutdown did not finish within `--lease` + 10 seconds
+    /// (`EX_TEMPFAIL`): a database call that never returned. Its jobs go back to the queue when
+    /// their leases run out, and the fence refuses any write of theirs that arrives after.
+    public static let shutdownTimedOutStatus: Int32 = 75
     private let retry: RetryPolicy
     private let metrics = WorkerMetrics()
 
@@ -104,6 +111,7 @@ public final class Worker: Service, Sendable {
             logger.info("shutdown requested: no new claims, finishing the batches in hand")
             stopping.store(true, ordering: .relaxed)
             doorbell.ringAll()
+            armWatchdog()
         }
         heartbeat.cancel()
         // A batch the listening session is answering, or one it handed to the lanes' path, is
@@ -114,7 +122,25 @@ public final class Worker: Service, Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         await deregister()
+        watchdog.withLock { $0?.cancel() }
         logger.info("worker stopped", metadata: ["processed": "\(processedCount)"])
+    }
+
+    /// A lane blocked in a database call that never returns (a hung server, a network that drops
+    /// packets without a word, a lock held elsewhere for good) would hold the shutdown forever:
+    /// libpq has no timeout of its own there. After a lease and ten seconds more, the process exits.
+    private func armWatchdog() {
+        let seconds = options.leaseSeconds + 10
+        let logger = logger
+        watchdog.withLock { watchdog in
+            guard watchdog == nil else { return }
+            watchdog = Task.detached {
+                do { try await Task.sleep(for: .seconds(seconds)) } catch { return }  // the worker stopped in time
+                logger.critical("shutdown did not finish: a database call has not returned; exiting now, and the jobs still held go back to the queue when their leases run out",
+                                metadata: ["waited": "\(seconds)s", "status": "\(Self.shutdownTimedOutStatus)"])
+                exit(Self.shutdownTimedOutStatus)
+            }
+        }
     }
 
     // MARK: - Lanes

@@ -23,7 +23,9 @@ struct Work: AsyncParsableCommand {
             processing and queue-lag histograms. It prints `metrics on http://HOST:PORT/metrics` once
             listening (--metrics-port 0 picks a free port).
 
-            SIGTERM or SIGINT: stop claiming, finish the batches in hand, exit 0.
+            SIGTERM or SIGINT: stop claiming, finish the batches in hand, exit 0. A shutdown still
+            waiting for the database after --lease + 10 seconds (a call that never returns) exits
+            with status 75 instead; the jobs it held go back to the queue when their leases run out.
             """
     )
 

@@ -250,6 +250,37 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("SIGTERM while a batch waits on the database for good: the worker exits 75 after its lease and ten seconds, and another worker does the report")
+    func shutdownThatCannotFinishExits() async throws {
+        try await TestDatabase.with { db in
+            // The report's seller is stored, and another session holds its row: the worker's
+            // completion waits for that lock (its first lock round waits) as long as it is held.
+            let seller = Int64(try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id"))
+            _ = try await db.database.execute("INSERT INTO contacts (kind, value, offender_id) VALUES ('wechat', 'stuck_seller1', \(seller))")
+            _ = try await QueueTests.submit(["出租微信 V信: stuck_seller1"], to: db)
+            let status = try await db.whileAnotherSessionHolds("SELECT id FROM offenders WHERE id = \(seller) FOR UPDATE") {
+                let worker = try Self.worker(db, ["--until-idle", "--lease", "2"], name: "stuck")
+                try worker.start()
+                try await worker.waitUntilCatching(SIGTERM)
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await db.int("""
+                    SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND application_name = 'tipline-worker' AND wait_event_type = 'Lock'
+                    """) == 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                worker.signal(SIGTERM)
+                // Without a bound it would wait for as long as the lock is held (up to a minute here).
+                return try await worker.wait(timeout: 40)
+            }
+            #expect(status == .exit(Worker.shutdownTimedOutStatus))
+            // Its lease runs out; another worker rescues the job and does the report.
+            let after = try await TiplineProcess.run(["work", "--until-idle", "--lease", "2"], databaseURL: db.url)
+            #expect(after.status == .exit(0), "\(after.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND offender_id = \(seller)") == 1)
+        }
+    }
+
     @Test("SIGTERM while the worker is still starting stops it cleanly: exit 0, nothing claimed")
     func sigtermWhileStarting() async throws {
         try await TestDatabase.with { db in
