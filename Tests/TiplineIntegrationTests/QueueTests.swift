@@ -58,10 +58,11 @@ struct QueueTests {
                 return (value, sawWaiter)
             }
         }
-        for _ in 0..<400 where try await db.int("""
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await db.int("""
             SELECT count(*) FROM pg_stat_activity
              WHERE datname = current_database() AND backend_type = 'client backend' AND backend_xid IS NOT NULL
-            """) == 0 {
+            """) == 0, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(25))
         }
         let done = try await queue.complete(batch, lease: lease)

@@ -16,7 +16,8 @@ extension TestDatabase {
             try await other.transaction { tx in
                 _ = try tx.query(lock)
                 state.update { $0.locked = true }
-                for _ in 0..<6_000 where !state.read(\.released) { usleep(10_000) }
+                let deadline = Date().addingTimeInterval(60)
+                while !state.read(\.released), Date() < deadline { usleep(10_000) }
             }
         }
         while !state.read(\.locked), !state.read(\.ended) {
