@@ -1,5 +1,4 @@
 public import ArgumentParser
-import Crypto
 import Foundation
 import Postgres
 import TiplineCore
@@ -65,7 +64,9 @@ struct Submit: AsyncParsableCommand {
     }
 
     private func submitOne(text: String, key: ReporterKey) async throws {
-        let derivedID = "cli-" + SHA256.hash(data: Data("\(channel.rawValue)\u{1F}\(reporter!)\u{1F}\(text)".utf8))
+        // Keyed like the reporter's hash: a plain digest of the reporter and the text, stored and
+        // exported as the external id, let anyone with the text try every phone number until it matched.
+        let derivedID = "cli-" + key.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(reporter!)\u{1F}\(text)")
             .prefix(16).map { String(format: "%02x", $0) }.joined()
         var fields: [String: Any] = [
             "external_id": externalID ?? derivedID, "channel": channel.rawValue, "reporter": reporter!, "text": text,

@@ -65,6 +65,13 @@ struct IntakeTests {
             #expect(try await db.int("SELECT count(*) FROM reports") == 1)
             // The reporter's number is stored only as a keyed hash.
             #expect(try await db.int("SELECT count(*) FROM reports r WHERE r::text LIKE '%13900001111%'") == 0)
+            // Nor is the external id derived from it a plain digest, which anyone could recompute for
+            // every phone number: it is keyed too.
+            let stored = try await db.database.query("SELECT external_id FROM reports").one().decode(String.self, at: 0)
+            let plain = try await db.database.query("""
+                SELECT 'cli-' || left(encode(sha256(convert_to(\("hotline\u{1F}+8613900001111\u{1F}扣扣：12345678 空白号18元"), 'UTF8')), 'hex'), 32)
+                """).one().decode(String.self, at: 0)
+            #expect(stored.hasPrefix("cli-") && stored.count == 36 && stored != plain, "\(stored)")
         }
     }
 
