@@ -12,8 +12,10 @@ public struct IntakeSettings: Sendable {
     public var host = "127.0.0.1"
     /// Port; 0 picks a free one (reported through `onServerRunning`).
     public var port = 8080
-    /// Largest request body accepted, in bytes (413 above it).
-    public var maxBodyBytes = 65_536
+    /// Largest request body accepted, in bytes (413 above it). A text at its own limit (64 KiB)
+    /// can take six times that once a JSON writer escapes it (`\u0001`, or `\u51fa` for three
+    /// bytes): 512 KiB holds any valid report however it is written.
+    public var maxBodyBytes = 524_288
 
     /// The defaults.
     public init() {}

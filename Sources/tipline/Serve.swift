@@ -25,8 +25,8 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
-    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (413 above it).")
-    var maxBodyBytes = 65_536
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (413 above it). The default holds any valid report, its text escaped character by character.")
+    var maxBodyBytes = 524_288
     @Option(name: .customLong("db-connections"), help: "Database connections (and threads) for requests.")
     var dbConnections = 4
 

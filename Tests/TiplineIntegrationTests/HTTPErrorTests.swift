@@ -59,13 +59,20 @@ struct HTTPErrorTests {
             #expect(declared.status == 413)
             #expect(declared.error.code == "body_too_large")
             let streamed = try await server.send("POST", "/v1/reports", headers: RawHTTP.jsonHeaders(token),
-                                                 body: [UInt8](repeating: UInt8(ascii: " "), count: 200_000), chunked: true)
+                                                 body: [UInt8](repeating: UInt8(ascii: " "), count: 600_000), chunked: true)
             #expect(streamed.status == 413)
             // Just under the limit is read (and refused only for what it says): the limit is the body's.
             var report = sampleReport("big")
             report["text"] = String(repeating: "出", count: 20_000)  // 60,000 bytes
             #expect(try await server.post(report, token: token).status == 201)
-            #expect(try await db.int("SELECT count(*) FROM reports") == 1)
+            // A text at its own limit is accepted however its JSON writer escapes it: here every
+            // character as \uXXXX, six bytes of body for three of text (a body twice the text limit).
+            let escaped = "{\"external_id\":\"escaped\",\"channel\":\"app\",\"reporter\":\"u_2\",\"text\":\""
+                + String(repeating: "\\u51fa", count: 21_845) + "\"}"
+            let reply = try await server.send("POST", "/v1/reports", headers: RawHTTP.jsonHeaders(token), body: Array(escaped.utf8))
+            #expect(reply.status == 201, "\(reply.text.prefix(300))")
+            #expect(try await db.int("SELECT count(*) FROM reports") == 2)
+            #expect(try await db.int("SELECT octet_length(body) FROM reports WHERE external_id = 'escaped'") == 65_535)
         }
     }
 

@@ -90,7 +90,7 @@ struct HTTPOpenAPITests {
             record(reports, "post", try await server.send("POST", reports, headers: RawHTTP.jsonHeaders(token), body: Array("{".utf8)))
             record(reports, "post", try await server.post(sampleReport("d-2"), token: nil))
             record(reports, "post", try await server.send("POST", reports, headers: RawHTTP.jsonHeaders(token),
-                                                          body: [UInt8](repeating: 32, count: 70_000)))
+                                                          body: [UInt8](repeating: 32, count: 600_000)))
             record(reports, "post", try await server.send("POST", reports, headers: ["Authorization": "Bearer \(token)"], body: Array("{}".utf8)))
             record(reports, "post", try await server.post(["external_id": "d-3"], token: token))
             let id = try #require(first.json["id"] as? Int)
