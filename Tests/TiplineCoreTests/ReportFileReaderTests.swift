@@ -243,3 +243,45 @@ struct CSVReaderTests {
         #expect(failure(records[0]) == InputError(field: "reporter", "is required"))
     }
 }
+
+@Suite("LineSplitter")
+struct LineSplitterTests {
+    /// Feeds `chunks` and takes every line, then the last one.
+    private func lines(_ chunks: [[UInt8]], max: Int) -> [(Int, LineSplitter.Line)] {
+        var splitter = LineSplitter(maxLineBytes: max)
+        var out: [(Int, LineSplitter.Line)] = []
+        for chunk in chunks {
+            splitter.feed(chunk)
+            while let line = splitter.takeLine() { out.append(line) }
+        }
+        if let last = splitter.finish() { out.append(last) }
+        return out
+    }
+
+    @Test("a line over the limit comes out as too long, wherever the chunks cut it, and the lines around it are whole")
+    func overlongLine() {
+        let text = Array("ok1\r\n".utf8) + [UInt8](repeating: 0x61, count: 25) + Array("\nok2\n".utf8) + [UInt8](repeating: 0x62, count: 11)
+        for size in [1, 2, 3, 7, 10, 64] {
+            let chunks = stride(from: 0, to: text.count, by: size).map { Array(text[$0..<min($0 + size, text.count)]) }
+            let got = lines(chunks, max: 10)
+            #expect(got.map(\.0) == [1, 2, 3, 4], "chunks of \(size)")
+            #expect(got.map(\.1) == [.bytes(Array("ok1".utf8)), .tooLong, .bytes(Array("ok2".utf8)), .tooLong], "chunks of \(size)")
+        }
+        // At the limit exactly, the line is kept.
+        #expect(lines([[UInt8](repeating: 0x63, count: 10) + [0x0A]], max: 10).map(\.1) == [.bytes([UInt8](repeating: 0x63, count: 10))])
+    }
+
+    @Test("a file with one line far over the limit is read line by line: the long one refused by number, the others accepted")
+    func hugeLineInAFile() throws {
+        let good = #"{"external_id":"e1","channel":"app","reporter":"u1","text":"出租微信"}"#
+        let huge = #"{"external_id":"e2","channel":"app","reporter":"u2","text":""# + String(repeating: "x", count: 3 << 20) + #""}"#
+        let last = #"{"external_id":"e3","channel":"app","reporter":"u3","text":"批发QQ号"}"#
+        let path = try temporaryFile(good + "\n" + huge + "\n" + last + "\n", suffix: ".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .jsonl)
+        #expect(records.map(\.line) == [1, 2, 3])
+        #expect(report(records[0])?.externalID == "e1")
+        #expect(failure(records[1])?.message == "is longer than \(LineSplitter.maxLineBytes) bytes: not read")
+        #expect(report(records[2])?.externalID == "e3")
+    }
+}

@@ -55,7 +55,8 @@ public final class ReportFileReader {
 
     private func nextJSONL() throws -> InputRecord? {
         while true {
-            guard let (number, bytes) = try nextLine() else { return nil }
+            guard let (number, line) = try nextLine() else { return nil }
+            guard case .bytes(let bytes) = line else { return InputRecord(line: number, result: .failure(Self.tooLong)) }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
                 return InputRecord(line: number, result: decodeJSONObject(Array(bytes.dropFirst(3))).flatMap { validator.validate($0, now: now) })
@@ -71,7 +72,12 @@ public final class ReportFileReader {
             let record: CSVRecordParser.Record
             if let ready = parser.takeRecord() {
                 record = ready
-            } else if let (_, bytes) = try nextLine() {
+            } else if let (number, line) = try nextLine() {
+                guard case .bytes(let bytes) = line else {
+                    // Nothing of it reaches the parser; a record it belonged to goes on without it
+                    // (and is most likely refused for its fields).
+                    return InputRecord(line: number, result: .failure(Self.tooLong))
+                }
                 parser.feed(line: bytes)
                 continue
             } else if let last = parser.finish() {
@@ -105,7 +111,10 @@ public final class ReportFileReader {
         }
     }
 
-    private func nextLine() throws -> (Int, [UInt8])? {
+    /// The error of a line over `LineSplitter.maxLineBytes`.
+    static let tooLong = InputError(field: nil, "is longer than \(LineSplitter.maxLineBytes) bytes: not read")
+
+    private func nextLine() throws -> (Int, LineSplitter.Line)? {
         while true {
             if let line = lines.takeLine() { return line }
             guard let chunk = try source.read() else { return lines.finish() }
@@ -158,36 +167,80 @@ final class ByteSource {
     }
 }
 
-/// Splits a byte stream into lines (LF or CRLF), numbering them from 1.
+/// Splits a byte stream into lines (LF or CRLF), numbering them from 1. A line longer than
+/// `maxLineBytes` is not kept: its bytes are dropped as they come, up to its newline, and it comes
+/// out as `tooLong`, so one huge line (or a file without newlines) costs neither memory nor the
+/// lines after it. Each byte is searched for a newline once.
 struct LineSplitter {
+    /// Longest line kept: a report at every field's limit, its text escaped character by
+    /// character in JSON (six bytes for each of 65,536), fits with room to spare.
+    static let maxLineBytes = 1 << 20
+
+    /// A line's bytes, or the mark of one too long to keep.
+    enum Line: Equatable {
+        case bytes([UInt8])
+        case tooLong
+    }
+
     private var buffer: [UInt8] = []
     private var start = 0
+    /// Where the search for the next newline resumes (bytes before it hold none).
+    private var scanned = 0
+    /// Dropping the rest of a line too long to keep.
+    private var skipping = false
     private var number = 0
+    private let maxLineBytes: Int
+
+    init(maxLineBytes: Int = LineSplitter.maxLineBytes) {
+        self.maxLineBytes = maxLineBytes
+    }
 
     mutating func feed(_ chunk: [UInt8]) {
         if start > 0 {
             buffer.removeFirst(start)
+            scanned -= start
             start = 0
         }
         buffer.append(contentsOf: chunk)
     }
 
-    mutating func takeLine() -> (Int, [UInt8])? {
-        guard let newline = buffer[start...].firstIndex(of: 0x0A) else { return nil }
+    mutating func takeLine() -> (Int, Line)? {
+        guard let newline = buffer[max(start, scanned)...].firstIndex(of: 0x0A) else {
+            scanned = buffer.count
+            if skipping || buffer.count - start > maxLineBytes {
+                skipping = true
+                buffer.removeAll(keepingCapacity: true)
+                start = 0
+                scanned = 0
+            }
+            return nil
+        }
+        number += 1
+        defer {
+            start = newline + 1
+            scanned = start
+        }
         var end = newline
         if end > start, buffer[end - 1] == 0x0D { end -= 1 }
-        let line = Array(buffer[start..<end])
-        start = newline + 1
-        number += 1
-        return (number, line)
+        if skipping || end - start > maxLineBytes {
+            skipping = false
+            return (number, .tooLong)
+        }
+        return (number, .bytes(Array(buffer[start..<end])))
     }
 
-    mutating func finish() -> (Int, [UInt8])? {
+    mutating func finish() -> (Int, Line)? {
+        if skipping {
+            skipping = false
+            number += 1
+            return (number, .tooLong)
+        }
         guard start < buffer.count else { return nil }
         var line = Array(buffer[start...])
         if line.last == 0x0D { line.removeLast() }
         start = buffer.count
+        scanned = start
         number += 1
-        return (number, line)
+        return (number, line.count > maxLineBytes ? .tooLong : .bytes(line))
     }
 }
