@@ -198,7 +198,7 @@ struct CSVReaderTests {
             externalID: "e1", channel: .app, reporter: "u1", text: "hello", reportedAt: nil, platform: nil))
     }
 
-    @Test("an unterminated quote at the end of the file is reported on the line where it began")
+    @Test("an unterminated quote at the end of the file is reported on the line where it began, and the lines after it are read on their own")
     func unterminatedQuote() throws {
         let path = try temporaryFile(#"""
             external_id,channel,reporter,text
@@ -209,9 +209,73 @@ struct CSVReaderTests {
             """#, suffix: ".csv")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let records = try readAll(path: path, format: .csv)
-        #expect(records.map(\.line) == [2, 3])
+        #expect(records.map(\.line) == [2, 3, 4])
         #expect(report(records[0])?.externalID == "e1")
-        #expect(failure(records[1])?.message.contains("never closed") == true)
+        #expect(failure(records[1])?.message.hasPrefix("the quoted field in column 4 is never closed: this line is refused") == true)
+        #expect(failure(records[2])?.message == "has 1 fields, the header has 4")
+    }
+
+    @Test("a quote left open on the last line is refused as never closed")
+    func unterminatedQuoteOnTheLastLine() throws {
+        let path = try temporaryFile("external_id,channel,reporter,text\ne1,app,u1,ok\ne2,app,u2,\"open", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [2, 3])
+        #expect(failure(records[1])?.message == "the quoted field in column 4 is never closed")
+    }
+
+    @Test("a stray opening quote costs only its own line: the good rows it swallowed are read again")
+    func strayOpeningQuoteNeverClosed() throws {
+        let path = try temporaryFile(#"""
+            external_id,channel,reporter,text
+            e1,app,u1,"5"" screen, rent
+            e2,app,u2,出租微信
+            e3,app,u3,"a, b"
+            e4,app,u4,"multi
+            line"
+            e5,app,u5,日租
+
+            """#, suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [2, 3, 4, 5, 7])
+        let message = try #require(failure(records[0])?.message)
+        #expect(message.hasPrefix("the quoted field in column 4 runs onto the next lines and breaks on line 4 (text after the closing quote of column 4)"), "\(message)")
+        #expect(records.dropFirst().compactMap { report($0)?.externalID } == ["e2", "e3", "e4", "e5"])
+        #expect(report(records[3])?.text == "multi\nline")
+    }
+
+    @Test("a stray quote at the end of the file gives back every row after it")
+    func strayQuoteAtTheEnd() throws {
+        let path = try temporaryFile("external_id,channel,reporter,text\ne1,app,u1,\"oops\ne2,app,u2,ok\ne3,app,u3,fine\n", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [2, 3, 4])
+        #expect(failure(records[0]) != nil)
+        #expect(records.dropFirst().compactMap { report($0)?.externalID } == ["e2", "e3"])
+    }
+
+    @Test("text after a closing quote is refused")
+    func textAfterClosingQuote() throws {
+        let path = try temporaryFile("external_id,channel,reporter,text\ne1,app,u1,\"a\"b\ne2,app,u2,ok\n", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [2, 3])
+        #expect(failure(records[0])?.message == "text after the closing quote of column 4")
+        #expect(report(records[1])?.externalID == "e2")
+    }
+
+    @Test("a line too long to read keeps the line numbers after it, and ends a quoted field left open before it")
+    func tooLongLine() throws {
+        let huge = "e9,app,u9," + String(repeating: "x", count: 3 << 20)
+        let path = try temporaryFile(
+            "external_id,channel,reporter,text\ne1,app,u1,\"open\n\(huge)\ne2,app,u2,ok\ne3,app,u3,\"closed\"\n", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [2, 3, 4, 5])
+        #expect(failure(records[0])?.message == "the quoted field in column 4 runs into line 3, which cannot be read")
+        #expect(failure(records[1])?.message == "is longer than \(LineSplitter.maxLineBytes) bytes: not read")
+        #expect(records.dropFirst(2).compactMap { report($0)?.externalID } == ["e2", "e3"])
     }
 
     @Test("CSV with CRLF line endings and blank lines reads like LF")
@@ -241,6 +305,40 @@ struct CSVReaderTests {
         let records = try readAll(path: path, format: .csv)
         #expect(records.count == 1)
         #expect(failure(records[0]) == InputError(field: "reporter", "is required"))
+    }
+}
+
+@Suite("CSVRecordParser")
+struct CSVRecordParserTests {
+    @Test("a quoted field open past the record limit is given up: its first line refused, the rest read again")
+    func recordLimit() {
+        var parser = CSVRecordParser(maxRecordBytes: 20)
+        var records: [CSVRecordParser.Record] = []
+        for (number, line) in ["a,\"open", "b,1", "c,2", "d,3", "e,4", "f,\"x\""].enumerated() {
+            parser.feed(line: Array(line.utf8), number: number + 1)
+            while let record = parser.takeRecord() { records.append(record) }
+        }
+        while let record = parser.finish() { records.append(record) }
+        #expect(records.map(\.line) == [1, 2, 3, 4, 5, 6])
+        if case .failure(let error) = records[0].fields {
+            #expect(error.message.hasPrefix("the quoted field in column 2 runs past 20 bytes without its closing quote"))
+        } else {
+            Issue.record("line 1 was accepted")
+        }
+        let rows = records.dropFirst().compactMap { try? $0.fields.get() }
+        #expect(rows == [["b", "1"], ["c", "2"], ["d", "3"], ["e", "4"], ["f", "x"]])
+    }
+
+    @Test("a quoted field over several lines within the limit is one record")
+    func multiLineWithinLimit() {
+        var parser = CSVRecordParser(maxRecordBytes: 20)
+        for (number, line) in ["a,\"one", "two", "three\",z"].enumerated() {
+            parser.feed(line: Array(line.utf8), number: number + 1)
+        }
+        let record = parser.finish()
+        #expect(record?.line == 1)
+        #expect((try? record?.fields.get()) == ["a", "one\ntwo\nthree", "z"])
+        #expect(parser.finish() == nil)
     }
 }
 

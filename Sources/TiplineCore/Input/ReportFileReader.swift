@@ -73,12 +73,10 @@ public final class ReportFileReader {
             if let ready = parser.takeRecord() {
                 record = ready
             } else if let (number, line) = try nextLine() {
-                guard case .bytes(let bytes) = line else {
-                    // Nothing of it reaches the parser; a record it belonged to goes on without it
-                    // (and is most likely refused for its fields).
-                    return InputRecord(line: number, result: .failure(Self.tooLong))
+                switch line {
+                case .bytes(let bytes): parser.feed(line: bytes, number: number)
+                case .tooLong: parser.feedUnreadable(number: number, error: Self.tooLong)
                 }
-                parser.feed(line: bytes)
                 continue
             } else if let last = parser.finish() {
                 record = last
