@@ -161,6 +161,18 @@ struct ReportValidatorTests {
             == "platform")
     }
 
+    @Test("the external id is put in NFC, so canonically equal ids are one key byte for byte")
+    func externalIDInNFC() throws {
+        let decomposed = try validator.validate(validFields(["external_id": "cafe\u{301}-1"]), now: now).get()
+        #expect(Array(decomposed.externalID.utf8) == Array("caf\u{E9}-1".utf8))
+        let composed = try validator.validate(validFields(["external_id": "caf\u{E9}-1"]), now: now).get()
+        #expect(Array(composed.externalID.utf8) == Array("caf\u{E9}-1".utf8))
+        // Other fields are kept as given.
+        let other = try validator.validate(validFields(["reporter": "cafe\u{301}", "text": "cafe\u{301}"]), now: now).get()
+        #expect(Array(other.reporter.utf8) == Array("cafe\u{301}".utf8))
+        #expect(Array(other.text.utf8) == Array("cafe\u{301}".utf8))
+    }
+
     @Test("an input error reads as field: message")
     func errorDescription() {
         #expect(InputError(field: "text", "is required").description == "text: is required")

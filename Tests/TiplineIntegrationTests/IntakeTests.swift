@@ -75,6 +75,24 @@ struct IntakeTests {
         }
     }
 
+    @Test("an external id in two Unicode encodings of the same text is one report")
+    func externalIDEncodings() async throws {
+        try await TestDatabase.with { db in
+            let lines = [
+                #"{"external_id":"caf\u00e9","channel":"app","reporter":"u1","text":"出租微信 V信: abc_123x"}"#,
+                #"{"external_id":"cafe\u0301","channel":"app","reporter":"u2","text":"出租微信 V信: abc_124x"}"#,
+            ]
+            let path = try Self.write(lines.joined(separator: "\n"))
+            let result = try await TiplineProcess.run(["submit", "--file", path], databaseURL: db.url)
+            #expect(result.stdout.contains("accepted 1, duplicate 1, rejected 0"), "\(result.stdout)\(result.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM reports") == 1)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = \("caf\u{E9}")") == 1)
+            let again = try Self.write(lines[1])
+            let second = try await TiplineProcess.run(["submit", "--file", again], databaseURL: db.url)
+            #expect(second.stdout.contains("accepted 0, duplicate 1, rejected 0"), "\(second.stdout)\(second.stderr)")
+        }
+    }
+
     @Test("a CSV file with a quoted multi-line text is read")
     func csvIntake() async throws {
         try await TestDatabase.with { db in

@@ -13,7 +13,9 @@ public struct ReportValidator: Sendable {
     /// Validates one record. `fields` maps column names to values as decoded (String, NSNumber, NSNull...).
     public func validate(_ fields: [String: Any], now: Date = Date()) -> Result<ReportInput, InputError> {
         do {
-            let externalID = try requiredString(fields, "external_id", max: limits.externalID)
+            // The idempotency key is compared byte for byte by PostgreSQL but by canonical
+            // equivalence by Swift: in NFC, the same id typed with combining accents is one key.
+            let externalID = try requiredString(fields, "external_id", max: limits.externalID, nfc: true)
             let channelText = try requiredString(fields, "channel", max: 32)
             guard let channel = Channel(rawValue: channelText) else {
                 throw InputError(field: "channel", "unknown channel \"\(channelText.prefix(32))\" (expected app or hotline)")
@@ -44,19 +46,20 @@ public struct ReportValidator: Sendable {
         }
     }
 
-    private func requiredString(_ fields: [String: Any], _ name: String, max: Int, trim: Bool = true) throws -> String {
-        guard let value = try optionalString(fields, name, max: max, trim: trim) else {
+    private func requiredString(_ fields: [String: Any], _ name: String, max: Int, trim: Bool = true, nfc: Bool = false) throws -> String {
+        guard let value = try optionalString(fields, name, max: max, trim: trim, nfc: nfc) else {
             throw InputError(field: name, "is required")
         }
         return value
     }
 
-    private func optionalString(_ fields: [String: Any], _ name: String, max: Int, trim: Bool = true) throws -> String? {
+    private func optionalString(_ fields: [String: Any], _ name: String, max: Int, trim: Bool = true, nfc: Bool = false) throws -> String? {
         guard let raw = fields[name], !(raw is NSNull) else { return nil }
         guard var value = raw as? String else {
             throw InputError(field: name, "must be a string, not \(Self.typeName(raw))")
         }
         if trim { value = value.trimmingCharacters(in: .whitespaces) }
+        if nfc { value = value.precomposedStringWithCanonicalMapping }
         if value.isEmpty { return trim ? nil : value }
         if value.utf8.count > max { throw InputError(field: name, "is \(value.utf8.count) bytes long (limit \(max))") }
         if value.unicodeScalars.contains("\u{0}") { throw InputError(field: name, "contains a NUL character") }
