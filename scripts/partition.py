@@ -73,6 +73,56 @@ def main():
     if problems:
         sys.exit(1)
     print("partition: the late completion was refused; nothing applied twice; the worker exited 0")
+    silent_partition_during_a_call()
+
+
+def silent_partition_during_a_call():
+    """A worker waiting inside a call (its completion blocked on a row lock held here) when the
+    network goes silent must notice within about 30 s (TCP keepalives and tcp_user_timeout),
+    not after the kernel's two hours, and finish the report once the network is back."""
+    tipline(["submit", "--text", "出租微信 V信: silent_1x", "--reporter", "u-silent", "--external-id", "q1"], LOCAL)
+    holder = subprocess.Popen(["psql", "-X", "-q", LOCAL], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    holder.stdin.write("BEGIN;\nSELECT id FROM reports WHERE external_id = 'q1' FOR UPDATE;\n")
+    holder.stdin.flush()
+    wait_for("the report row is held", lambda: sql("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'") == "1")
+    log_path = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "partition-silent.log")
+    log = open(log_path, "w")
+    worker = subprocess.Popen(["ip", "netns", "exec", NS, BIN, "work", "--concurrency", "1", "--name", "silent", "--log-level", "debug"],
+                              env={**os.environ, "DATABASE_URL": REMOTE}, stdout=log, stderr=log)
+    wait_for("the worker's completion waits for the row lock", lambda: sql("SELECT count(*) FROM pg_locks WHERE NOT granted") != "0")
+    subprocess.run(["ip", "link", "set", HOST_IF, "down"], check=True)
+    cut_at = time.time()
+    print("partition: link cut while the worker waits inside its completion", flush=True)
+    problems = []
+    end = cut_at + 90
+    noticed = None
+    while time.time() < end and noticed is None:
+        noticed = next((line for line in open(log_path).read().splitlines() if "completion retried" in line), None)
+        time.sleep(0.5)
+    if noticed is None:
+        problems.append("the worker did not notice the silent network within 90 s")
+    else:
+        print(f"partition: the worker noticed after {time.time() - cut_at:.0f} s: {noticed.strip()[:200]}", flush=True)
+    subprocess.run(["ip", "link", "set", HOST_IF, "up"], check=True)
+    holder.stdin.write("ROLLBACK;\n")
+    holder.stdin.close()
+    holder.wait(timeout=30)
+    print("partition: link restored and the row lock released", flush=True)
+    end = time.time() + 120
+    while time.time() < end and sql("SELECT state FROM reports WHERE external_id = 'q1'") != "done":
+        time.sleep(0.2)
+    state = sql("SELECT state FROM reports WHERE external_id = 'q1'")
+    if state != "done":
+        problems.append(f"report q1 is {state}, not done, 120 s after the network came back")
+    worker.send_signal(signal.SIGTERM)
+    code = worker.wait(timeout=60)
+    if code != 0:
+        problems.append(f"the worker exited {code} after SIGTERM")
+    for p in problems:
+        print(f"partition: VIOLATED: {p}")
+    if problems:
+        sys.exit(1)
+    print("partition: a silent network was noticed inside a call, and the report was done once it came back")
 
 
 if __name__ == "__main__":

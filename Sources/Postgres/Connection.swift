@@ -51,10 +51,31 @@ public final class Connection {
         PQfinish(handle)
     }
 
+    /// libpq parameters given before the conninfo, so that the conninfo (or URI) overrides any of
+    /// them. Without the TCP ones, a server that vanishes without a word (a network path that drops
+    /// packets silently) would leave a call waiting until the kernel gives up, two hours on Linux:
+    /// with them a connection whose peer stops answering fails after about 30 seconds, whether it
+    /// is idle (keepalive probes, every 5 s after 10 s of silence) or has data unacknowledged
+    /// (`tcp_user_timeout`). They do nothing on a Unix socket.
+    public static let defaultParameters: [(String, String)] = [
+        ("connect_timeout", "10"),
+        ("keepalives", "1"),
+        ("keepalives_idle", "10"),
+        ("keepalives_interval", "5"),
+        ("keepalives_count", "4"),
+        ("tcp_user_timeout", "30000"),
+    ]
+
     /// Opens a connection and applies the session settings. Blocks.
     public static func connect(_ config: ConnectionConfig) throws -> Connection {
-        let keywords = ["dbname", "fallback_application_name", "connect_timeout"]
-        let values = [config.conninfo, config.applicationName, "10"]
+        // Keywords are applied in order and the last one set wins: defaults first, then the
+        // conninfo, whose own values (e.g. `connect_timeout=3`) take precedence. PGCONNECT_TIMEOUT
+        // in the environment is honoured too.
+        let defaults = defaultParameters.filter { name, _ in
+            name != "connect_timeout" || ProcessInfo.processInfo.environment["PGCONNECT_TIMEOUT"] == nil
+        }
+        let keywords = defaults.map(\.0) + ["fallback_application_name", "dbname"]
+        let values = defaults.map(\.1) + [config.applicationName, config.conninfo]
         let handle = withCStrings(keywords) { keywordPointers in
             withCStrings(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)
@@ -95,6 +116,20 @@ public final class Connection {
     /// The server process id of this session.
     public var backendPID: Int32 {
         PQbackendPID(handle)
+    }
+
+    /// The value libpq connected with for a connection parameter (`keepalives_idle`, ...), if set.
+    public func parameter(_ keyword: String) -> String? {
+        guard let options = PQconninfo(handle) else { return nil }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let name = option.pointee.keyword {
+            if String(cString: name) == keyword {
+                return option.pointee.val.map { String(cString: $0) }
+            }
+            option += 1
+        }
+        return nil
     }
 
     /// Runs a statement and returns its rows. Blocks.

@@ -25,6 +25,24 @@ struct PostgresTests {
         try await database.execute(Query(sql: "DROP TABLE \(table)", binds: []))
     }
 
+    @Test("connections get TCP keepalives and a user timeout by default, and the conninfo's own values win")
+    func connectionDefaults() throws {
+        let plain = try Connection.connect(ConnectionConfig(conninfo: try Self.url))
+        #expect(plain.parameter("keepalives") == "1")
+        #expect(plain.parameter("keepalives_idle") == "10")
+        #expect(plain.parameter("keepalives_interval") == "5")
+        #expect(plain.parameter("keepalives_count") == "4")
+        #expect(plain.parameter("tcp_user_timeout") == "30000")
+        #expect(plain.parameter("connect_timeout") == "10")
+        let url = try Self.url
+        let own = try Connection.connect(ConnectionConfig(
+            conninfo: url + (url.contains("?") ? "&" : "?") + "keepalives_idle=7&tcp_user_timeout=9000&connect_timeout=3"))
+        #expect(own.parameter("keepalives_idle") == "7")
+        #expect(own.parameter("tcp_user_timeout") == "9000")
+        #expect(own.parameter("connect_timeout") == "3")
+        #expect(own.parameter("keepalives_count") == "4")
+    }
+
     @Test("16 concurrent in-flight queries in one process all make progress")
     func sixteenInFlight() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url, applicationName: "barrier-\(UUID().uuidString.prefix(8))"),
