@@ -56,6 +56,18 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
             || sqlState == .idleInTransactionTimeout
     }
 
+    /// True when the server answered a connection attempt and turned it away for good: the
+    /// database or role does not exist, authentication failed, or no `pg_hba.conf` line admits it.
+    /// Retrying the same connection string cannot help. (Read from libpq's message, which has no
+    /// SQLSTATE; a server whose messages are not in English is never taken for refusing.)
+    public var isRefusedConnection: Bool {
+        guard code == .connectionFailed else { return false }
+        let parts = message.split(separator: "FATAL:", maxSplits: 1)
+        guard parts.count == 2 || message.hasPrefix("FATAL:"), let reason = parts.last else { return false }
+        return reason.contains("does not exist") || reason.contains("authentication failed")
+            || reason.contains("no pg_hba.conf entry")
+    }
+
     /// True when retrying the same transaction may well succeed (deadlock, serialization, lost connection).
     public var isTransient: Bool {
         isConnectionProblem || sqlState == .deadlockDetected || sqlState == .serializationFailure

@@ -469,17 +469,27 @@ public final class Worker: Service, Sendable {
         while true {
             do {
                 try await prepare(database)
+                // ON CONFLICT: an attempt whose connection broke after its commit left the row.
                 try await database.execute("""
                     INSERT INTO workers (id, name, host, pid, concurrency, batch_size, lease_seconds)
                     VALUES (\(lease.owner.uuidString), \(options.name), \(ProcessInfo.processInfo.hostName),
                             \(Int(ProcessInfo.processInfo.processIdentifier)), \(options.concurrency), \(options.batchSize), \(options.leaseSeconds))
+                    ON CONFLICT (id) DO NOTHING
                     """)
                 logger.info("worker started", metadata: [
                     "concurrency": "\(options.concurrency)", "batch": "\(options.batchSize)", "lease": "\(options.leaseSeconds)s",
                 ])
                 return
             } catch let error as PostgresError where error.isConnectionProblem && !stopping.load(ordering: .relaxed) {
-                logger.warning("database unreachable; retrying", metadata: ["error": "\(error)"])
+                // A server that turns the connection away (no such database, a wrong password) is a
+                // configuration error: a drain (--until-idle) stops with it, a service keeps trying
+                // in case the database is created or the password fixed, saying so loudly.
+                if error.isRefusedConnection {
+                    if options.untilIdle { throw error }
+                    logger.error("the database refused the connection; retrying (check DATABASE_URL)", metadata: ["error": "\(error)"])
+                } else {
+                    logger.warning("database unreachable; retrying", metadata: ["error": "\(error)"])
+                }
                 try await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)
             }

@@ -18,6 +18,10 @@ struct Work: AsyncParsableCommand {
             LISTEN/NOTIFY wakes idle workers (it needs a session connection: not through a
             transaction-mode pooler), with a poll every --poll seconds as a fallback.
 
+            An unreachable database is retried with backoff. One that turns the connection away (no
+            such database or role, failed authentication, no pg_hba.conf entry) stops --until-idle at
+            once with exit status 1; a worker without it keeps retrying and logs an error each time.
+
             With --metrics-port, GET /metrics on that port (127.0.0.1 unless --metrics-host) serves
             Prometheus metrics: jobs claimed, completed, retried, dead and rescued; batch sizes; claim,
             processing and queue-lag histograms. It prints `metrics on http://HOST:PORT/metrics` once

@@ -301,6 +301,25 @@ struct WorkerProcessTests {
     }
 }
 
+@Suite("worker start-up against a database that turns it away")
+struct WorkerRefusedTests {
+    @Test("a drain pointed at a database that does not exist stops at once with the server's reason; a service keeps trying and says so")
+    func missingDatabase() async throws {
+        let url = try TestDatabase.url(for: "tipline_missing_\(UUID().uuidString.prefix(8).lowercased())")
+        let drain = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: url, timeout: 30)
+        #expect(drain.status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
+        #expect(drain.stderr.contains("cannot reach the database") && drain.stderr.contains("does not exist"), "\(drain.stderr.suffix(2000))")
+
+        let service = try TiplineProcess(["work", "--name", "refused"], databaseURL: url)
+        try service.start()
+        try await waitUntil("the service logs the refusal", timeout: 30) {
+            service.stderr.contains("the database refused the connection; retrying")
+        }
+        service.signal(SIGTERM)
+        #expect(try await service.wait(timeout: 30) == .exit(0), "stderr: \(service.stderr.suffix(2000))")
+    }
+}
+
 /// Polls `condition` every 50 ms; fails after `timeout` seconds, naming what it waited for.
 func waitUntil(_ what: String, timeout: Double = 60, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
