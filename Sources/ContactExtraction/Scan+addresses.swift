@@ -40,6 +40,14 @@ extension Scan {
         return labels >= 2
     }
 
+    /// Whether `k` holds an `@` followed by an e-mail domain: digits right before it belong to an
+    /// address (`138 1234 5678@163.com`), while a lone `@` (`13812345678@张先生`) takes nothing.
+    func startsEmailDomain(at k: Int) -> Bool {
+        guard at(k) == Ch.at else { return false }
+        let end = hostEnd(from: k + 1)
+        return end > k + 1 && isHostName(k + 1, end)
+    }
+
     /// Reads an e-mail address whose local part is `s[from..<atSign]`; returns its end.
     mutating func email(from: Int, at atSign: Int) -> Int? {
         guard atSign > from, s[atSign - 1] != Ch.dot else { return nil }
@@ -71,7 +79,12 @@ extension Scan {
             return nil
         }
         let hostEnd = hostEnd(from: hostStart)
-        guard hostEnd > hostStart, isHostName(hostStart, hostEnd) else { return nil }
+        guard hostEnd > hostStart else { return nil }
+        guard isHostName(hostStart, hostEnd) else {
+            // `http://1.2.3.4/item?id=13812345678`: no site, but the digits of its address, port,
+            // path and query are the URL's, not contacts.
+            return hostStart == i ? nil : urlTailEnd(from: hostEnd)
+        }
         var host = hostStart
         if matches(Self.www, at: host) { host += Self.www.count }
         let bare = hostStart == i

@@ -67,7 +67,7 @@ extension Scan {
     /// Reads a number that no marker claimed: it can only be a phone.
     mutating func bareNumber(at start: Int) -> Int {
         let run = digitRun(at: start)
-        if gluedBefore(run) || gluedAfter(run) || at(run.end) == Ch.at { return run.end }
+        if gluedBefore(run) || gluedAfter(run) || startsEmailDomain(at: run.end) { return run.end }
         let plus = at(start - 1) == Ch.plus
         _ = read(run, as: .phone, plus: plus)
         return run.end
@@ -147,7 +147,7 @@ extension Scan {
         reach[0] = 0
         for j in 1..<cuts.count {
             for k in 0..<j where reach[k] >= 0 && (k > 0 || j < cuts.count - 1) {
-                if partValue(run.digits[cuts[k]..<cuts[j]], as: reading, first: k == 0, plus: plus) != nil {
+                if partValue(run, from: cuts[k], to: cuts[j], as: reading, plus: plus) != nil {
                     reach[j] = k
                     break
                 }
@@ -157,7 +157,7 @@ extension Scan {
         var j = cuts.count - 1
         while j > 0 {
             let k = reach[j]
-            if let (kind, value) = partValue(run.digits[cuts[k]..<cuts[j]], as: reading, first: k == 0, plus: plus) {
+            if let (kind, value) = partValue(run, from: cuts[k], to: cuts[j], as: reading, plus: plus) {
                 emit(kind, value)
             }
             j = k
@@ -165,11 +165,16 @@ extension Scan {
         return true
     }
 
-    /// One part of a split run: the first is read as the marker says; after a QQ marker a later
-    /// part may also be a phone (`QQ 12345 13812345678`), since the marker named only the first.
-    func partValue(_ part: ArraySlice<UInt8>, as reading: Reading, first: Bool, plus: Bool) -> (ContactKind, String)? {
+    /// One part of a split run (digits `from..<to`): the first is read as the marker says; after a
+    /// QQ marker a later part may also be a phone (`QQ 12345 13812345678`), since the marker named
+    /// only the first. A later QQ must be written without separators (`QQ：12345678 / 87654321`):
+    /// `2023.10.01` or `2023 10 01` after a QQ is a date, not a second QQ.
+    func partValue(_ run: DigitRun, from: Int, to: Int, as reading: Reading, plus: Bool) -> (ContactKind, String)? {
+        let part = run.digits[from..<to]
+        let first = from == 0
         if reading == .qq && !first {
             if let phone = Self.value(of: part, as: .phone, plus: false) { return (.phone, phone) }
+            guard run.positions[to - 1] - run.positions[from] == to - 1 - from else { return nil }
         }
         guard let value = Self.value(of: part, as: reading, plus: plus && first) else { return nil }
         return (reading == .qq ? .qq : .phone, value)

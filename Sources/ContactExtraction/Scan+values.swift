@@ -55,7 +55,7 @@ extension Scan {
         case .qq:
             guard Scalar.digit(c) >= 0 else { return nil }
             let run = digitRun(at: k)
-            if gluedAfter(run) || at(run.end) == Ch.at { return nil }
+            if gluedAfter(run) || startsEmailDomain(at: run.end) { return nil }
             if m.singleQ && f.count == 0 && run.hasSeparator { return nil }
             return read(run, as: .qq, plus: false) ? run.end : nil
         case .wechat:

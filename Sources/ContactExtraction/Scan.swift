@@ -71,6 +71,8 @@ struct Scan {
                     i = Scalar.isAlnum(at(i - 1)) ? alnumEnd(from: i) : word(at: i)
                 } else if c == Ch.plus, let m = marker(at: i), let end = take(m) {
                     i = end
+                } else if c == Ch.underscore, let end = underscoreEmail(at: i) {
+                    i = end
                 } else {
                     i += 1
                 }
@@ -87,6 +89,15 @@ struct Scan {
                 i += 1
             }
         }
+    }
+
+    /// An e-mail address whose local part starts with `_` (`_shop@example.com`), read whole: a word
+    /// starts only at a letter or digit, which would have dropped the `_`.
+    mutating func underscoreEmail(at i: Int) -> Int? {
+        guard i >= noEmailBefore, !Scalar.isLocal(at(i - 1)) else { return nil }
+        let localEnd = localPartEnd(from: i)
+        guard at(localEnd) == Ch.at, let end = email(from: i, at: localEnd) else { return nil }
+        return end
     }
 
     /// Handles an ASCII letter or digit that starts a word; returns where scanning resumes.

@@ -32,12 +32,25 @@ struct AddressRuleTests {
         #expect(contacts(in: "abc@def").isEmpty)
     }
 
+    @Test("an address whose local part starts with _ is read whole")
+    func underscoreLocalPart() {
+        #expect(contacts(in: "邮箱：_shop@example.com") == ["email:_shop@example.com"])
+        #expect(contacts(in: "_Shop_1@Example.com") == ["email:_shop_1@example.com"])
+        #expect(contacts(in: "shop@example.com _shop@example.com") == ["email:_shop@example.com", "email:shop@example.com"])
+    }
+
     @Test("a site is the URL's host without www. or port")
     func site() {
         #expect(contacts(in: "https://www.HaoShop.cn/buy?id=3") == ["site:haoshop.cn"])
         #expect(contacts(in: "http://haoshop.cn:8080/x") == ["site:haoshop.cn"])
         #expect(contacts(in: "www.acct-market.com") == ["site:acct-market.com"])
         #expect(contacts(in: "haoshop.cn").isEmpty)
+    }
+
+    @Test("a URL with an IP address is no site, and the digits in it are no contacts")
+    func ipURL() {
+        #expect(contacts(in: "http://1.2.3.4/item?id=13812345678").isEmpty)
+        #expect(contacts(in: "https://10.0.0.1:8080/13812345678 QQ 12345678") == ["qq:12345678"])
     }
 
     @Test("contacts are unique, sorted by kind then value, and encode as kind and value")

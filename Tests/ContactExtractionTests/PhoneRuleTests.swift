@@ -51,6 +51,13 @@ struct PhoneRuleTests {
         #expect(contacts(in: "10012345678").isEmpty)
     }
 
+    @Test("an @ that starts no e-mail address does not hide the phone before it; a run that ends in an address is no phone")
+    func atSign() {
+        #expect(contacts(in: "电话：13812345678@") == ["phone:+8613812345678"])
+        #expect(contacts(in: "电话13812345678@张先生") == ["phone:+8613812345678"])
+        #expect(contacts(in: "138 1234 5678@163.com").isEmpty)
+    }
+
     @Test("a list of complete phones split by spaces or slashes yields each phone")
     func listOfPhones() {
         #expect(contacts(in: "13812345678 / 13987654321") == ["phone:+8613812345678", "phone:+8613987654321"])

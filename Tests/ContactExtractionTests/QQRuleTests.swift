@@ -33,6 +33,26 @@ struct QQRuleTests {
         #expect(contacts(in: text).isEmpty)
     }
 
+    @Test("a date or time after a QQ number is no second QQ: the run is one number, too long for any rule", arguments: [
+        "QQ:5201314 2023.10.01更新", "QQ：123456 2023 10 01", "QQ 12345678 2023-10-01", "QQ 12345678 2023/10/01",
+    ])
+    func dateAfterQQ(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("a list of QQ numbers each written without separators is still read")
+    func listOfQQs() {
+        #expect(contacts(in: "QQ：12345678 / 87654321") == ["qq:12345678", "qq:87654321"])
+        #expect(contacts(in: "QQ 1234 5678 / 87654321") == ["qq:12345678", "qq:87654321"])
+        #expect(contacts(in: "QQ 12345 138-1234-5678") == ["phone:+8613812345678", "qq:12345"])
+    }
+
+    @Test("an @ that starts no e-mail address does not hide the number before it")
+    func loneAtSign() {
+        #expect(contacts(in: "扣扣12345678@") == ["qq:12345678"])
+        #expect(contacts(in: "QQ 12345678@张先生") == ["qq:12345678"])
+    }
+
     @Test("a qq.com address with a digit local part is also a qq")
     func qqMail() {
         #expect(contacts(in: "12345678@qq.com") == ["qq:12345678", "email:12345678@qq.com"])
