@@ -167,10 +167,28 @@ struct ReportValidatorTests {
         #expect(Array(decomposed.externalID.utf8) == Array("caf\u{E9}-1".utf8))
         let composed = try validator.validate(validFields(["external_id": "caf\u{E9}-1"]), now: now).get()
         #expect(Array(composed.externalID.utf8) == Array("caf\u{E9}-1".utf8))
-        // Other fields are kept as given.
-        let other = try validator.validate(validFields(["reporter": "cafe\u{301}", "text": "cafe\u{301}"]), now: now).get()
-        #expect(Array(other.reporter.utf8) == Array("cafe\u{301}".utf8))
+        // The text is kept as given.
+        let other = try validator.validate(validFields(["text": "cafe\u{301}"]), now: now).get()
         #expect(Array(other.text.utf8) == Array("cafe\u{301}".utf8))
+    }
+
+    @Test("a hotline caller's number is one reporter however it is written; app user ids are kept as given")
+    func canonicalReporter() throws {
+        for written in ["+86 138 1234 5678", "13812345678", "138-1234-5678", "0086 138 1234 5678", "8613812345678",
+                        "(+86) 138 1234 5678", "＋８６ １３８１２３４５６７８"] {
+            let report = try validator.validate(validFields(["channel": "hotline", "reporter": written]), now: now).get()
+            #expect(report.reporter == "+8613812345678", "\(written)")
+        }
+        let landline = try validator.validate(validFields(["channel": "hotline", "reporter": "010-8765 4321"]), now: now).get()
+        #expect(landline.reporter == "01087654321")
+        let foreign = try validator.validate(validFields(["channel": "hotline", "reporter": "00 44 7911 123456"]), now: now).get()
+        #expect(foreign.reporter == "+447911123456")
+        let named = try validator.validate(validFields(["channel": "hotline", "reporter": "caller 7"]), now: now).get()
+        #expect(named.reporter == "caller 7")
+        let app = try validator.validate(validFields(["channel": "app", "reporter": "138-1234-5678"]), now: now).get()
+        #expect(app.reporter == "138-1234-5678")
+        let decomposed = try validator.validate(validFields(["reporter": "cafe\u{301}"]), now: now).get()
+        #expect(Array(decomposed.reporter.utf8) == Array("caf\u{E9}".utf8))
     }
 
     @Test("an input error reads as field: message")

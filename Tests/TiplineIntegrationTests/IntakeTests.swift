@@ -93,6 +93,23 @@ struct IntakeTests {
         }
     }
 
+    @Test("one hotline caller's number written three ways is one reporter, and one seller it reports stays at none")
+    func hotlineCallerWrittenThreeWays() async throws {
+        try await TestDatabase.with { db in
+            let lines = ["+86 138 1234 5678", "13812345678", "0086-138-1234-5678"].enumerated().map { n, caller in
+                #"{"external_id":"h\#(n)","channel":"hotline","reporter":"\#(caller)","text":"出租微信 V信: same_seller_1"}"#
+            }
+            let path = try Self.write(lines.joined(separator: "\n"))
+            let result = try await TiplineProcess.run(["submit", "--file", path], databaseURL: db.url)
+            #expect(result.stdout.contains("accepted 3, duplicate 0, rejected 0"), "\(result.stdout)\(result.stderr)")
+            #expect(try await db.int("SELECT count(DISTINCT reporter_hash) FROM reports") == 1)
+            let work = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "1"], databaseURL: db.url)
+            #expect(work.status == .exit(0), "\(work.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM offenders WHERE level <> 'none'") == 0)
+            #expect(try await db.int("SELECT count(*) FROM escalations") == 0)
+        }
+    }
+
     @Test("a CSV file with a quoted multi-line text is read")
     func csvIntake() async throws {
         try await TestDatabase.with { db in

@@ -20,7 +20,8 @@ public struct ReportValidator: Sendable {
             guard let channel = Channel(rawValue: channelText) else {
                 throw InputError(field: "channel", "unknown channel \"\(channelText.prefix(32))\" (expected app or hotline)")
             }
-            let reporter = try requiredString(fields, "reporter", max: limits.reporter)
+            let reporter = Self.canonicalReporter(
+                try requiredString(fields, "reporter", max: limits.reporter, nfc: true), channel: channel)
             let text = try requiredString(fields, "text", max: limits.text, trim: false)
             guard !text.allSatisfy(\.isWhitespace) else { throw InputError(field: "text", "is empty") }
             let platform = try optionalString(fields, "platform", max: limits.platform)
@@ -44,6 +45,38 @@ public struct ReportValidator: Sendable {
         } catch {
             return .failure(InputError(field: nil, "\(error)"))
         }
+    }
+
+    /// One caller, one identity: a hotline caller's number written with spaces, dashes, brackets,
+    /// full-width digits or a `+86`/`0086` prefix (`+86 138 1234 5678`, `138-1234-5678`,
+    /// `0086 13812345678`) is the same reporter, so it is counted once among distinct reporters.
+    /// A Chinese mobile becomes `+86` and its 11 digits; another number keeps `+` and its digits
+    /// (`00` read as `+`), or its digits alone. Anything that is not a number, and every app user
+    /// id, is kept as given (in NFC).
+    static func canonicalReporter(_ reporter: String, channel: Channel) -> String {
+        guard channel == .hotline else { return reporter }
+        var digits = ""
+        var plus = false
+        for scalar in reporter.unicodeScalars {
+            switch scalar.value {
+            case 0x30...0x39: digits.unicodeScalars.append(scalar)
+            case 0xFF10...0xFF19: digits.unicodeScalars.append(Unicode.Scalar(scalar.value - 0xFF10 + 0x30)!)
+            case 0x2B, 0xFF0B:
+                guard digits.isEmpty, !plus else { return reporter }
+                plus = true
+            case 0x20, 0x2D, 0x2E, 0x28, 0x29, 0xA0, 0x3000, 0xFF0D, 0xFF08, 0xFF09: continue
+            default: return reporter
+            }
+        }
+        guard digits.count >= 5 else { return reporter }
+        if !plus, digits.hasPrefix("00") {
+            plus = true
+            digits.removeFirst(2)
+        }
+        if plus { return "+" + digits }
+        if digits.count == 11, digits.hasPrefix("1") { return "+86" + digits }
+        if digits.count == 13, digits.hasPrefix("861") { return "+" + digits }
+        return digits
     }
 
     private func requiredString(_ fields: [String: Any], _ name: String, max: Int, trim: Bool = true, nfc: Bool = false) throws -> String {
