@@ -9,30 +9,48 @@ struct Escalations: AsyncParsableCommand {
         discussion: """
             Each rise of a seller's level is one row: {"id", "offender_id", "from", "to", "report_id",
             "audit_id", "at"}. Pass the last id you handled as --after; rows commit in id order, so
-            nothing is skipped. --follow keeps reading as new rows are written (LISTEN tipline_escalations).
+            nothing is skipped. --follow keeps reading as new rows are written (LISTEN tipline_escalations,
+            and a read every 5 s in case a notification was missed); it rides out a database restart,
+            reconnecting with backoff, and stops on SIGINT or SIGTERM.
             """
     )
 
     @Option(help: "Print rows with an id greater than this.") var after: Int64 = 0
     @Flag(help: "Keep waiting for new rows.") var follow = false
-    @Option(help: "Rows per read.") var limit: Int = 1000
+    @Option(help: "Rows per read (1-100000).") var limit: Int = 1000
     @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        if after < 0 { throw ValidationError("--after must be 0 or an escalation id") }
+        if !(1...100_000).contains(limit) { throw ValidationError("--limit must be between 1 and 100000") }
+    }
 
     func run() async throws {
         let signal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         var listener: NotificationListener?
+        var ticker: Task<Void, Never>?
         if follow {
             listener = NotificationListener(config: connection.config(application: "tipline-escalations"),
                                             channels: [Queue.escalationsChannel]) { _ in signal.continuation.yield() }
             listener?.start()
+            // The fallback poll: a row whose notification was lost is read within 5 s.
+            ticker = Task {
+                while (try? await Task.sleep(for: .seconds(5))) != nil { signal.continuation.yield() }
+            }
         }
-        defer { listener?.stop() }
+        defer {
+            listener?.stop()
+            ticker?.cancel()
+        }
         let encoder = JSONOutput.encoder()
         try await connection.withDatabase(application: "tipline-escalations", maxConnections: 1) { database in
             var cursor = after
             var wake = signal.stream.makeAsyncIterator()
             while true {
-                let rows = try await EscalationFeed.after(cursor, limit: limit, in: database)
+                let from = cursor
+                let rows = try await retryingConnectionLoss(attempts: follow ? nil : 1) {
+                    try await EscalationFeed.after(from, limit: limit, in: database)
+                }
                 for row in rows {
                     // Unbuffered, so that a consumer reading a pipe with --follow sees each row at once.
                     FileHandle.standardOutput.write(try encoder.encode(EscalationLine(row)) + Data("\n".utf8))
@@ -40,12 +58,7 @@ struct Escalations: AsyncParsableCommand {
                 }
                 if rows.count == limit { continue }
                 guard follow else { return }
-                // Woken by NOTIFY, with a poll every 5 s in case a notification was missed.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await Task.sleep(for: .seconds(5)) }
-                    _ = await wake.next()
-                    group.cancelAll()
-                }
+                _ = await wake.next()
             }
         }
     }

@@ -95,3 +95,22 @@ struct CommandFailure: Error, CustomStringConvertible {
         }
     }
 }
+
+/// Runs `body` again after a lost connection (a restart, a failover to a standby), with backoff up
+/// to 5 s and a line on stderr each time; gives up after `attempts` tries (nil: never). Only for
+/// work that is safe to repeat: submitting is idempotent on (source, external_id), reading is.
+func retryingConnectionLoss<T>(attempts: Int?, _ body: () async throws -> T) async throws -> T {
+    var delay = 0.2
+    var attempt = 0
+    while true {
+        attempt += 1
+        do {
+            return try await body()
+        } catch let error as PostgresError where error.isConnectionProblem && attempt < (attempts ?? .max) {
+            let reason = error.message.split(whereSeparator: \.isNewline).joined(separator: " ").prefix(120)
+            FileHandle.standardError.write(Data("database connection lost (\(reason)); retrying in \(delay)s\n".utf8))
+            try await Task.sleep(for: .seconds(delay))
+            delay = min(delay * 2, 5)
+        }
+    }
+}

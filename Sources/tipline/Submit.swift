@@ -113,7 +113,7 @@ struct Submit: AsyncParsableCommand {
             var pending: [ReportInput] = []
             func flush() async throws {
                 guard !pending.isEmpty else { return }
-                let outcome = try await Self.retryingConnectionLoss { try await intake.submit(pending, source: source) }
+                let outcome = try await retryingConnectionLoss(attempts: 12) { try await intake.submit(pending, source: source) }
                 accepted += outcome.accepted
                 duplicates += outcome.duplicates
                 pending.removeAll(keepingCapacity: true)
@@ -137,25 +137,6 @@ struct Submit: AsyncParsableCommand {
         progress.clearLine()
         print("accepted \(accepted), duplicate \(duplicates), rejected \(rejected) (source \(source))")
         return rejected
-    }
-}
-
-extension Submit {
-    /// Retries a batch whose connection broke (a restart, a failover to a standby): submitting is
-    /// idempotent on (source, external_id), so a batch that did commit is counted as duplicates.
-    static func retryingConnectionLoss<T>(_ body: () async throws -> T) async throws -> T {
-        var delay = 0.2
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await body()
-            } catch let error as PostgresError where error.isConnectionProblem && attempt < 12 {
-                FileHandle.standardError.write(Data("database connection lost (\(error.message.prefix(120))); retrying in \(delay)s\n".utf8))
-                try await Task.sleep(for: .seconds(delay))
-                delay = min(delay * 2, 5)
-            }
-        }
     }
 }
 

@@ -22,6 +22,52 @@ struct ExportTests {
         }
     }
 
+    @Test("escalations --follow reads a row whose notification never came, and keeps following after its session is killed")
+    func escalationsFollow() async throws {
+        try await TestDatabase.with { db in
+            let offender = try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id")
+            let follower = try TiplineProcess(["escalations", "--follow"], databaseURL: db.url)
+            try follower.start()
+            defer { follower.signal(SIGTERM) }
+            try await waitUntil("the follower listens", timeout: 30) {
+                try await db.int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tipline-escalations'") >= 2
+            }
+            // No NOTIFY: only the 5 s poll can find it.
+            let quiet = try await db.int("""
+                INSERT INTO escalations (offender_id, from_level, to_level) VALUES (\(offender), 'none', 'review') RETURNING id
+                """)
+            try await waitUntil("the follower prints the row written without a notification", timeout: 30) {
+                follower.stdout.contains("\"id\":\(quiet),")
+            }
+            // A restart ends every session like this; the follower reconnects and goes on.
+            _ = try await db.int("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'tipline-escalations'
+                """)
+            let after = try await db.int("""
+                WITH e AS (INSERT INTO escalations (offender_id, from_level, to_level) VALUES (\(offender), 'review', 'restrict') RETURNING id)
+                SELECT id FROM e
+                """)
+            _ = try await db.int("SELECT count(*) FROM (SELECT pg_notify('tipline_escalations', '')) n")
+            try await waitUntil("the follower prints the row written after its sessions were killed", timeout: 60) {
+                follower.stdout.contains("\"id\":\(after),")
+            }
+            #expect(follower.process.isRunning, "stderr: \(follower.stderr.suffix(2000))")
+        }
+    }
+
+    @Test("escalations refuses a limit outside 1-100000 and a negative cursor")
+    func escalationsArguments() async throws {
+        try await TestDatabase.with { db in
+            for args in [["--limit", "0"], ["--limit=-1"], ["--after=-5"]] {
+                let result = try await TiplineProcess.run(["escalations"] + args, databaseURL: db.url, timeout: 20)
+                #expect(result.status == .exit(64), "\(args): \(result.stderr)")
+                #expect(result.stderr.contains("--limit must be between 1 and 100000") || result.stderr.contains("--after must be"),
+                        "\(args): \(result.stderr)")
+            }
+        }
+    }
+
     /// Checks one export line against the contract and returns its status.
     static func checkLine(_ line: String) throws -> String {
         let fields: Set<String> = ["id", "external_id", "source", "channel", "status", "outcome", "offender_id", "level",
