@@ -39,10 +39,12 @@ extension Level: ExpressibleByArgument {}
 struct ShowOffender: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show one seller: contacts, reports (newest first), distinct reporters, level history.",
+        abstract: "Show one seller: contacts, reports (newest first), distinct reporters, every level change.",
         discussion: """
             REFERENCE is an offender id (merged ids resolve to the survivor) or KIND:VALUE of one of its
-            contacts, e.g. phone:+8613812345678, qq:12345678, wechat:abc_123.
+            contacts, e.g. phone:+8613812345678 (or 13812345678), qq:12345678, wechat:abc_123.
+            The level history holds the ladder's rises and every level an administrator set, up or
+            down, with who and why.
             Reporters are shown only as a prefix of their keyed hash (r:1a2b3c4d).
             """
     )
@@ -70,10 +72,12 @@ struct ShowOffender: AsyncParsableCommand {
         print("\nContacts")
         for contact in view.contacts { print("  \(contact.kind.padding(9)) \(contact.value)") }
         print("\nLevel history")
-        if view.levelHistory.isEmpty { print("  no rises") }
+        if view.levelHistory.isEmpty { print("  no changes") }
         for change in view.levelHistory {
-            print("  \(formatter.string(from: change.at))  \(change.from) -> \(change.to)"
-                  + (change.reportID.map { "  (report \($0))" } ?? ""))
+            var line = "  \(formatter.string(from: change.at))  \(change.from) -> \(change.to)"
+            if let report = change.reportID { line += "  (report \(report))" }
+            if let actor = change.actor { line += "  (set by \(actor): \(change.reason ?? ""))" }
+            print(line)
         }
         print("\nReports (newest first)")
         for report in view.reports {

@@ -103,6 +103,38 @@ struct SellerTests {
             #expect(ids == ids.sorted() && ids.count == total - 1)
             let refused = try await TiplineProcess.run(["offender", "set-level", String(low), "refer", "--reason", " "], databaseURL: db.url)
             #expect(refused.status == .exit(1))
+            // A level set down is no escalation, but the seller's history shows it, with who and why.
+            let down = try await TiplineProcess.run(
+                ["offender", "set-level", String(low), "none", "--reason", "false positive", "--actor", "ops-2"], databaseURL: db.url)
+            #expect(down.stdout.contains("suspend -> none"), "\(down.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM escalations") == total)
+            let shown = try await TiplineProcess.run(["offender", String(low)], databaseURL: db.url)
+            let history = shown.stdout.components(separatedBy: "Level history")[1].components(separatedBy: "Reports")[0]
+            #expect(history.contains("none -> suspend  (set by ops-1: matches a police bulletin)"), "\(shown.stdout)")
+            #expect(history.contains("suspend -> none  (set by ops-2: false positive)"), "\(shown.stdout)")
+            #expect(history.components(separatedBy: "-> suspend").count == 2, "the admin's rise is listed once: \(history)")
+            let json = try await TiplineProcess.run(["offender", String(low), "--json"], databaseURL: db.url)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let changes = try #require(object["levelHistory"] as? [[String: Any]])
+            #expect(changes.compactMap { $0["actor"] as? String } == ["ops-1", "ops-2"])
+        }
+    }
+
+    @Test("a seller is found by a phone written the way the ad wrote it, not only as stored")
+    func offenderByPhoneAsWritten() async throws {
+        try await TestDatabase.with { db in
+            try await WorkerProcessTests.submit(Scenario.make(count: 200, sellers: 20, seed: 5), to: db)
+            _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            let row = try await db.database.query("""
+                SELECT value, offender_id FROM contacts WHERE kind = 'phone' AND value LIKE '+86%' ORDER BY id LIMIT 1
+                """).one()
+            let stored = try row.decode(String.self, at: 0)
+            let digits = String(stored.dropFirst(3))
+            let spaced = "\(digits.prefix(3)) \(digits.dropFirst(3).prefix(4)) \(digits.suffix(4))"
+            for reference in ["phone:\(stored)", "phone:\(digits)", "phone:\(spaced)"] {
+                let shown = try await TiplineProcess.run(["offender", reference], databaseURL: db.url)
+                #expect(shown.status == .exit(0) && shown.stdout.contains(stored), "\(reference): \(shown.stderr)")
+            }
         }
     }
 

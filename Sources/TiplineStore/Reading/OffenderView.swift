@@ -1,3 +1,4 @@
+import ContactExtraction
 public import Foundation
 public import Postgres
 
@@ -37,13 +38,17 @@ public struct OffenderView: Sendable, Codable {
         public var level: String?
     }
 
-    /// An escalation row.
+    /// A change of level: a rise by the ladder (an escalation row, `id`), or one an administrator
+    /// made, up or down (a `level_audit` row, `auditID`, with who and why).
     public struct LevelChange: Sendable, Codable {
-        public var id: Int64
+        public var id: Int64?
         public var from: String
         public var to: String
         public var reportID: Int64?
         public var at: Date
+        public var auditID: Int64?
+        public var actor: String?
+        public var reason: String?
     }
 
     /// Finds an offender by id (following merges) or by `kind:value` of one of its contacts.
@@ -54,7 +59,11 @@ public struct OffenderView: Sendable, Codable {
                 start = id
             } else if let colon = reference.firstIndex(of: ":") {
                 let kind = String(reference[..<colon]).lowercased()
-                let value = String(reference[reference.index(after: colon)...])
+                var value = String(reference[reference.index(after: colon)...])
+                // A phone as the extractor stores it: `phone:138 1234 5678` is +8613812345678.
+                if kind == "phone", let phone = ContactExtractor().extract(value).first(where: { $0.kind == .phone }) {
+                    value = phone.value
+                }
                 start = try connection.query("""
                     SELECT offender_id FROM contacts WHERE kind = \(kind) AND (value = \(value) OR value = lower(\(value)))
                     """).first?.decodeIfPresent(Int64.self, at: 0)
@@ -87,12 +96,22 @@ public struct OffenderView: Sendable, Codable {
             let reporters = try connection.query("""
                 SELECT count(DISTINCT reporter_hash) FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[])
                 """).one().decode(Int.self, at: 0)
+            // Rises by the ladder, and every level an administrator set (a rise they made is both an
+            // escalation and an audit row: shown once, with who and why).
+            let owners = [id] + merged
             let history = try connection.query("""
-                SELECT id, from_level, to_level, report_id, created_at FROM escalations
-                 WHERE offender_id = \(id) OR offender_id = ANY(\(merged)::bigint[]) ORDER BY id
+                SELECT e.id, e.from_level, e.to_level, e.report_id, e.created_at, NULL::bigint, NULL::text, NULL::text
+                  FROM escalations e WHERE e.offender_id = ANY(\(owners)::bigint[]) AND e.audit_id IS NULL
+                UNION ALL
+                SELECT (SELECT e.id FROM escalations e WHERE e.audit_id = a.id LIMIT 1), a.from_level, a.to_level, NULL,
+                       a.created_at, a.id, a.actor, a.reason
+                  FROM level_audit a WHERE a.offender_id = ANY(\(owners)::bigint[])
+                 ORDER BY 5, 1 NULLS LAST, 6
                 """).map { row in
-                LevelChange(id: try row.decode(at: 0), from: try row.decode(at: 1), to: try row.decode(at: 2),
-                            reportID: try row.decodeIfPresent(at: 3), at: try row.decode(at: 4))
+                LevelChange(id: try row.decodeIfPresent(at: 0), from: try row.decode(at: 1), to: try row.decode(at: 2),
+                            reportID: try row.decodeIfPresent(at: 3), at: try row.decode(at: 4),
+                            auditID: try row.decodeIfPresent(at: 5), actor: try row.decodeIfPresent(at: 6),
+                            reason: try row.decodeIfPresent(at: 7))
             }
             return OffenderView(id: id, mergedIDs: merged, level: level, contacts: contacts, reports: reports,
                                 distinctReporters: reporters, levelHistory: history)
