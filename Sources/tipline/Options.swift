@@ -81,18 +81,27 @@ struct CommandFailure: Error, CustomStringConvertible {
     let description: String
 
     init(_ error: any Error) {
+        let text: String
         if let failure = error as? CommandFailure {
-            description = failure.description
+            text = failure.description
         } else if let error = error as? PostgresError {
             switch error.code {
             case .connectionFailed, .connectionLost:
-                description = "cannot reach the database: \(error.message)"
+                text = "cannot reach the database: \(error.message)"
             default:
-                description = error.description
+                // A table or column missing: the database was never migrated, or is older than this binary.
+                if let state = error.sqlState?.rawValue, state == "42P01" || state == "42703" {
+                    text = "the database has no Tipline schema, or an older one (\(error.message)): run `tipline migrate` first"
+                } else {
+                    text = error.description
+                }
             }
         } else {
-            description = "\(error)"
+            text = "\(error)"
         }
+        // One line, as README promises: libpq's messages carry line breaks and tabs.
+        description = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
     }
 }
 

@@ -29,6 +29,9 @@ struct Status: AsyncParsableCommand {
                     if watch != nil { print("\u{1B}[H\u{1B}[2J", terminator: "") }
                     print(StatusScreen.render(snapshot))
                 }
+                // Each frame whole, even into a pipe or file (stdout is block-buffered there, and
+                // the interrupt that ends --watch would lose what is still buffered).
+                fflush(nil)
                 if let watch { try await Task.sleep(for: .seconds(watch)) }
             } while watch != nil
         }

@@ -76,7 +76,7 @@ struct Submit: AsyncParsableCommand {
         let input: ReportInput
         switch ReportValidator().validate(fields) {
         case .success(let valid): input = valid
-        case .failure(let error): throw ValidationError("\(error)")
+        case .failure(let error): throw CommandFailure(error)
         }
         let outcome = try await connection.withDatabase(application: "tipline-submit") { database in
             try await key.verify(against: database)
@@ -97,7 +97,7 @@ struct Submit: AsyncParsableCommand {
         if let rejects {
             guard FileManager.default.createFile(atPath: rejects, contents: nil),
                   let handle = FileHandle(forWritingAtPath: rejects) else {
-                throw ValidationError("cannot write --rejects file \(rejects)")
+                throw CommandFailure(InputError(field: nil, "cannot write --rejects file \(rejects): \(String(cString: strerror(errno)))"))
             }
             rejectLog = handle
         }

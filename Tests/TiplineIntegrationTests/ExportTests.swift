@@ -56,6 +56,22 @@ struct ExportTests {
         }
     }
 
+    @Test("status --watch --json into a file writes each frame as it is taken, so an interrupt loses none")
+    func statusWatchIntoAFile() async throws {
+        try await TestDatabase.with { db in
+            let watcher = try TiplineProcess(["status", "--json", "--watch", "0.5"], databaseURL: db.url)
+            try watcher.start()
+            try await waitUntil("two frames are in the file", timeout: 30) {
+                watcher.stdout.split(separator: "\n").count >= 2
+            }
+            watcher.signal(SIGINT)
+            _ = try await watcher.wait(timeout: 30)
+            let frames = watcher.stdout.split(separator: "\n")
+            #expect(frames.count >= 2)
+            for frame in frames { #expect((try? JSONSerialization.jsonObject(with: Data(frame.utf8))) is [String: Any], "\(frame)") }
+        }
+    }
+
     @Test("escalations refuses a limit outside 1-100000 and a negative cursor")
     func escalationsArguments() async throws {
         try await TestDatabase.with { db in

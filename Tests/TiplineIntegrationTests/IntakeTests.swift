@@ -110,6 +110,27 @@ struct IntakeTests {
         }
     }
 
+    @Test("submit's own errors are one line with exit status 1: bad --text, a directory, an unwritable --rejects, an unreachable server")
+    func submitErrors() async throws {
+        try await TestDatabase.with { db in
+            let empty = try await TiplineProcess.run(["submit", "--text", " ", "--reporter", "z"], databaseURL: db.url)
+            #expect(empty.status == .exit(1))
+            #expect(empty.stderr == "Error: text: is empty\n", "\(empty.stderr)")
+            let directory = try await TiplineProcess.run(["submit", "--file", FileManager.default.temporaryDirectory.path], databaseURL: db.url)
+            #expect(directory.status == .exit(1))
+            #expect(directory.stderr.contains("it is a directory") && !directory.stderr.contains("NSCocoaErrorDomain"), "\(directory.stderr)")
+            let path = try Self.write(#"{"external_id":"e1","channel":"app","reporter":"u1","text":"t"}"#)
+            let rejects = try await TiplineProcess.run(["submit", "--file", path, "--rejects", "/nonexistent/dir/r.tsv"], databaseURL: db.url)
+            #expect(rejects.status == .exit(1))
+            #expect(rejects.stderr.contains("cannot write --rejects file /nonexistent/dir/r.tsv: No such file or directory"), "\(rejects.stderr)")
+            // libpq's message has a line break and a tab in it.
+            let unreachable = try await TiplineProcess.run(["status", "--database-url", "postgresql://postgres@127.0.0.1:1/x"], databaseURL: nil)
+            #expect(unreachable.status == .exit(1))
+            #expect(unreachable.stderr.hasPrefix("Error: cannot reach the database:"), "\(unreachable.stderr)")
+            #expect(unreachable.stderr.split(separator: "\n").count == 1, "\(unreachable.stderr)")
+        }
+    }
+
     @Test("a CSV file with a quoted multi-line text is read")
     func csvIntake() async throws {
         try await TestDatabase.with { db in

@@ -108,9 +108,29 @@ struct MigrationTests {
             #expect(newer.status == .exit(1))
             #expect(newer.stderr.contains("has migration(s) 9999 that this binary does not know"), "\(newer.stderr)")
 
+            // `migrate` does not call such a schema up to date.
+            let migrate = try await TiplineProcess.run(["migrate"], databaseURL: db.url)
+            #expect(migrate.status == .exit(1))
+            #expect(migrate.stderr.contains("has migration(s) 9999 that this binary does not know"), "\(migrate.stderr)")
+
             try await db.database.execute("DELETE FROM schema_migrations WHERE version = 9999")
             let current = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
             #expect(current.status == .exit(0), "\(current.stderr)")
+        }
+    }
+
+    @Test("every command on a database never migrated says to run tipline migrate, in one line")
+    func commandsBeforeMigrate() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("unmigrated-\(UUID().uuidString).jsonl").path
+            try #"{"external_id":"e1","channel":"app","reporter":"u1","text":"V信: abc_123x"}"#.write(toFile: path, atomically: true, encoding: .utf8)
+            for args in [["status"], ["export"], ["offender", "1"], ["dead", "list"], ["policy", "show"], ["escalations"],
+                         ["token", "list"], ["submit", "--file", path]] {
+                let result = try await TiplineProcess.run(args, databaseURL: db.url)
+                #expect(result.status == .exit(1), "\(args): \(result.stderr)")
+                #expect(result.stderr.contains("run `tipline migrate` first"), "\(args): \(result.stderr)")
+                #expect(result.stderr.split(separator: "\n").count == 1, "\(args): \(result.stderr)")
+            }
         }
     }
 

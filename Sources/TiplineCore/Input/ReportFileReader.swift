@@ -141,14 +141,20 @@ public final class ReportFileReader {
 /// Reads a file (or standard input) in 1 MiB chunks.
 final class ByteSource {
     private let handle: FileHandle
+    private let path: String
     private(set) var bytesRead = 0
     let totalBytes: Int?
 
     init(path: String) throws {
+        self.path = path == "-" ? "standard input" : path
         if path == "-" {
             handle = FileHandle.standardInput
             totalBytes = nil
         } else {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw InputError(field: nil, "cannot read \(path): it is a directory")
+            }
             guard let opened = FileHandle(forReadingAtPath: path) else {
                 throw InputError(field: nil, "cannot open \(path): \(String(cString: strerror(errno)))")
             }
@@ -159,7 +165,13 @@ final class ByteSource {
     }
 
     func read() throws -> [UInt8]? {
-        guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else { return nil }
+        let chunk: Data?
+        do {
+            chunk = try handle.read(upToCount: 1 << 20)
+        } catch {
+            throw InputError(field: nil, "cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        guard let data = chunk, !data.isEmpty else { return nil }
         bytesRead += data.count
         return [UInt8](data)
     }

@@ -59,6 +59,15 @@ public struct Migrator: Sendable {
                         applied_at timestamptz NOT NULL DEFAULT now()
                     )
                     """)
+                // A schema newer than this binary is not "up to date": its workers would refuse it.
+                let known = Set(migrations.map(\.version))
+                let unknown = try tx.query("SELECT version FROM schema_migrations ORDER BY version")
+                    .map { try $0.decode(Int.self, at: 0) }.filter { !known.contains($0) }
+                if !unknown.isEmpty {
+                    throw MigrationError(description:
+                        "the database has migration(s) \(unknown.map(String.init).joined(separator: ", ")) that this binary "
+                        + "does not know: the schema is newer than this binary; run the binary that applied them")
+                }
             }
             for migration in migrations {
                 let applied = try connection.transaction { tx in
