@@ -39,11 +39,11 @@ struct PolicyCommand: AsyncParsableCommand {
             abstract: "Install a new ladder (applies to reports processed from now on; recorded).",
             discussion: "Unset thresholds keep their current values. Levels already reached never go down."
         )
-        @Option(name: .customLong("window-days")) var windowDays: Int?
-        @Option var review: Int?
-        @Option var restrict: Int?
-        @Option var suspend: Int?
-        @Option var refer: Int?
+        @Option(name: .customLong("window-days"), help: "Days in a window of distinct reporters (1-3650).") var windowDays: Int?
+        @Option(help: "Distinct reporters in one window that make a seller `review`.") var review: Int?
+        @Option(help: "... that make it `restrict` (not fewer than --review).") var restrict: Int?
+        @Option(help: "... that make it `suspend` (not fewer than --restrict).") var suspend: Int?
+        @Option(help: "... that make it `refer` (not fewer than --suspend; at most 1000000).") var refer: Int?
         @Option(help: "Why the ladder changes (recorded).") var note: String
         @Option(help: "Who changes it (default: $USER).") var actor: String?
         @OptionGroup var connection: ConnectionOptions

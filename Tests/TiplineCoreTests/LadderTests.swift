@@ -163,6 +163,9 @@ struct LadderTests {
     func degenerateLadders() {
         #expect(Ladder(windowDays: 0, review: 2, restrict: 3, suspend: 5, refer: 10).problem?.contains("window") == true)
         #expect(Ladder(windowDays: 30, review: 0, restrict: 3, suspend: 5, refer: 10).problem?.contains("review") == true)
+        #expect(Ladder(windowDays: 3_651, review: 2, restrict: 3, suspend: 5, refer: 10).problem?.contains("1 to 3650 days") == true)
+        #expect(Ladder(windowDays: 3_650, review: 2, restrict: 3, suspend: 5, refer: 1_000_000).problem == nil)
+        #expect(Ladder(windowDays: 30, review: 2, restrict: 3, suspend: 5, refer: 1_000_001).problem?.contains("at most") == true)
     }
 
     @Test("a one-day window counts only reporters within 24 hours of a report")

@@ -172,6 +172,11 @@ struct SellerTests {
             #expect(try await db.database.query("SELECT level FROM offenders").one().decode(String.self, at: 0) == "none")
             let bad = try await TiplineProcess.run(["policy", "set", "--review", "5", "--restrict", "2", "--note", "x"], databaseURL: db.url)
             #expect(bad.status == .exit(1) && bad.stderr.contains("must not decrease"))
+            let huge = try await TiplineProcess.run(["policy", "set", "--refer", "99999999999", "--note", "x"], databaseURL: db.url)
+            #expect(huge.status == .exit(1) && huge.stderr.contains("at most 1000000 reporters"), "\(huge.stderr)")
+            let silent = try await TiplineProcess.run(["policy", "set", "--review", "2", "--note", " "], databaseURL: db.url)
+            #expect(silent.status == .exit(1) && silent.stderr.contains("--note must say why"), "\(silent.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM ladder_policies") == 2)
         }
     }
 

@@ -26,9 +26,15 @@ public struct Ladder: Sendable, Equatable, Codable {
     }
 
     /// Why a ladder is unusable, or `nil` when it is fine.
+    /// The longest window a ladder may have (ten years).
+    public static let maxWindowDays = 3_650
+    /// The most distinct reporters a threshold may ask for.
+    public static let maxThreshold = 1_000_000
+
     public var problem: String? {
-        if windowDays < 1 { return "the window must be at least 1 day" }
+        if !(1...Self.maxWindowDays).contains(windowDays) { return "the window must be 1 to \(Self.maxWindowDays) days, not \(windowDays)" }
         if review < 1 { return "review needs at least 1 reporter" }
+        if refer > Self.maxThreshold { return "a threshold may be at most \(Self.maxThreshold) reporters, not \(refer)" }
         if !(review <= restrict && restrict <= suspend && suspend <= refer) {
             return "thresholds must not decrease: review \(review) <= restrict \(restrict) <= suspend \(suspend) <= refer \(refer)"
         }

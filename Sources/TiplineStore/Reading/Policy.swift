@@ -30,6 +30,9 @@ public enum PolicyStore {
     /// Installs a new ladder; it applies to reports processed afterwards. Levels already reached stay.
     public static func install(_ ladder: Ladder, note: String, actor: String, in database: Database) async throws -> Int {
         if let problem = ladder.problem { throw TiplineError(.invalidInput, "ladder: \(problem)") }
+        guard !note.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw TiplineError(.invalidInput, "--note must say why the ladder changes")
+        }
         return try await database.query("""
             INSERT INTO ladder_policies (window_days, review, restrict_at, suspend, refer, note, actor)
             VALUES (\(ladder.windowDays), \(ladder.review), \(ladder.restrict), \(ladder.suspend), \(ladder.refer), \(note), \(actor))
