@@ -46,7 +46,7 @@ struct Dead: AsyncParsableCommand {
             print("queued \(requeued.count) dead report(s) again" + (requeued.isEmpty ? "" : ": \(requeued.map(String.init).joined(separator: ", "))"))
             let skipped = Set(ids).subtracting(requeued)
             if !skipped.isEmpty {
-                print("not dead (left alone): \(skipped.sorted().map(String.init).joined(separator: ", "))")
+                print("not dead, or no such report (left alone): \(skipped.sorted().map(String.init).joined(separator: ", "))")
             }
         }
     }

@@ -32,8 +32,8 @@ struct Submit: AsyncParsableCommand {
     var text: String?
     @Option(help: "The reporter's identity for --text (app user id or caller's number; stored only hashed).")
     var reporter: String?
-    @Option(help: "Channel for --text: app or hotline.")
-    var channel: Channel = .app
+    @Option(help: "Channel for --text: app or hotline (default app).")
+    var channel: Channel?
     @Option(name: .customLong("external-id"), help: "External id for --text (default: derived from channel, reporter and text, so a retry is a duplicate).")
     var externalID: String?
     @Option(name: .customLong("reported-at"), help: "When the ad was reported, ISO 8601 (default now).")
@@ -49,6 +49,16 @@ struct Submit: AsyncParsableCommand {
         if file == nil, text == nil { throw ValidationError("give --file PATH or --text TEXT --reporter ID") }
         if file != nil, text != nil { throw ValidationError("--file and --text cannot be combined") }
         if text != nil, reporter == nil { throw ValidationError("--text needs --reporter") }
+        if file != nil {
+            let given = [("--reporter", reporter != nil), ("--channel", channel != nil), ("--external-id", externalID != nil),
+                         ("--reported-at", reportedAt != nil), ("--platform", platform != nil)].filter(\.1).map(\.0)
+            if !given.isEmpty {
+                throw ValidationError("\(given.joined(separator: ", ")) only go(es) with --text: a file's lines carry their own fields")
+            }
+        }
+        if text != nil, format != nil || rejects != nil {
+            throw ValidationError("--format and --rejects only go with --file")
+        }
         if source.isEmpty || source.utf8.count > 100 { throw ValidationError("--source must be 1 to 100 bytes") }
         if !(1...10_000).contains(batch) { throw ValidationError("--batch must be between 1 and 10000") }
     }
@@ -66,6 +76,7 @@ struct Submit: AsyncParsableCommand {
     private func submitOne(text: String, key: ReporterKey) async throws {
         // Keyed like the reporter's hash: a plain digest of the reporter and the text, stored and
         // exported as the external id, let anyone with the text try every phone number until it matched.
+        let channel = self.channel ?? .app
         let derivedID = "cli-" + key.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(reporter!)\u{1F}\(text)")
             .prefix(16).map { String(format: "%02x", $0) }.joined()
         var fields: [String: Any] = [

@@ -123,6 +123,10 @@ struct IntakeTests {
             let rejects = try await TiplineProcess.run(["submit", "--file", path, "--rejects", "/nonexistent/dir/r.tsv"], databaseURL: db.url)
             #expect(rejects.status == .exit(1))
             #expect(rejects.stderr.contains("cannot write --rejects file /nonexistent/dir/r.tsv: No such file or directory"), "\(rejects.stderr)")
+            // Options for a single report are refused with a file, not silently ignored.
+            let mixed = try await TiplineProcess.run(["submit", "--file", path, "--reporter", "x", "--channel", "hotline"], databaseURL: db.url)
+            #expect(mixed.status == .exit(64))
+            #expect(mixed.stderr.contains("--reporter, --channel only go(es) with --text"), "\(mixed.stderr)")
             // libpq's message has a line break and a tab in it.
             let unreachable = try await TiplineProcess.run(["status", "--database-url", "postgresql://postgres@127.0.0.1:1/x"], databaseURL: nil)
             #expect(unreachable.status == .exit(1))
