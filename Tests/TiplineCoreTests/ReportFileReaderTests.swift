@@ -188,6 +188,16 @@ struct CSVReaderTests {
         #expect(records.allSatisfy { failure($0) != nil })
     }
 
+    @Test("a header that names a column twice is refused, and the rows after it with it")
+    func repeatedHeaderColumn() throws {
+        let path = try temporaryFile("external_id,channel,reporter,text,Reporter\ne1,app,u1,hello,u2\n", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [1, 2])
+        #expect(failure(records[0])?.message == "CSV header repeats column(s) reporter")
+        #expect(failure(records[1]) != nil)
+    }
+
     @Test("header names are matched case-insensitively and in any order")
     func headerCaseAndOrder() throws {
         let path = try temporaryFile(" Text ,REPORTER,Channel,External_ID\nhello,u1,app,e1\n", suffix: ".csv")

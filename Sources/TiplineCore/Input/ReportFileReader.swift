@@ -92,8 +92,15 @@ public final class ReportFileReader {
                 // A byte-order mark (as spreadsheet programs write) is not part of the first column's name.
                 csvHeader = fields.map { $0.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\u{FEFF}"))).lowercased() }
                 let missing = ["external_id", "channel", "reporter", "text"].filter { !csvHeader!.contains($0) }
+                var seen = Set<String>()
+                let repeated = csvHeader!.filter { !$0.isEmpty && !seen.insert($0).inserted }
                 if !missing.isEmpty {
                     headerError = InputError(field: nil, "CSV header lacks column(s) \(missing.joined(separator: ", "))")
+                    return InputRecord(line: record.line, result: .failure(headerError!))
+                }
+                if !repeated.isEmpty {
+                    // Which of two `reporter` columns is the reporter? Neither is guessed.
+                    headerError = InputError(field: nil, "CSV header repeats column(s) \(Set(repeated).sorted().joined(separator: ", "))")
                     return InputRecord(line: record.line, result: .failure(headerError!))
                 }
                 continue
