@@ -37,13 +37,15 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
-/// The one JSON style of the CLI's machine-readable output: sorted keys, ISO 8601 dates.
+/// The one JSON style of the CLI's machine-readable output: sorted snake_case keys, ISO 8601 dates.
 enum JSONOutput {
     /// An encoder in that style.
     static func encoder(pretty: Bool = false) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
+        // snake_case like `export`'s contract and the HTTP API (`externalID` is `external_id`).
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         return encoder
     }
 

@@ -48,7 +48,6 @@ struct TokenCommand: AsyncParsableCommand {
             }
             if json {
                 let encoder = JSONOutput.encoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
                 for token in tokens { print(String(decoding: try encoder.encode(token), as: UTF8.self)) }
                 return
             }

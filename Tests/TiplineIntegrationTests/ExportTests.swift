@@ -109,7 +109,7 @@ struct ExportTests {
     static func statusCounts(_ json: String) throws -> (counts: [String: Int], topOffenders: Int) {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let counts = try #require(object["counts"] as? [String: Int])
-        return (counts, (object["topOffenders"] as? [Any])?.count ?? 0)
+        return (counts, (object["top_offenders"] as? [Any])?.count ?? 0)
     }
 
     /// Escalation rows by the level reached.
