@@ -7,10 +7,10 @@ struct Escalations: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read the escalation outbox in order, one JSON object per line, from a cursor.",
         discussion: """
-            Each rise of a seller's level is one row: {"id", "offender_id", "from", "to", "report_id",
-            "audit_id", "at"}. Pass the last id you handled as --after; rows commit in id order, so
-            nothing is skipped. --follow keeps reading as new rows are written (LISTEN tipline_escalations,
-            and a read every 5 s in case a notification was missed); it rides out a database restart,
+            Each rise of a seller's level is one row: {"id", "offender_id", "from", "to", "report_id", \
+            "audit_id", "at"}. Pass the last id you handled as --after; rows commit in id order, so \
+            nothing is skipped. --follow keeps reading as new rows are written (LISTEN tipline_escalations, \
+            and a read every 5 s in case a notification was missed); it rides out a database restart, \
             reconnecting with backoff, and stops on SIGINT or SIGTERM.
             """
     )

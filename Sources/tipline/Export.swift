@@ -6,8 +6,8 @@ struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print every report as one JSON object per line.",
         discussion: """
-            Fields: id, external_id, source, channel, status (queued, running, retrying, done, dead),
-            outcome (no_contact, recorded, escalated; null until done), offender_id, level (the seller's
+            Fields: id, external_id, source, channel, status (queued, running, retrying, done, dead), \
+            outcome (no_contact, recorded, escalated; null until done), offender_id, level (the seller's \
             level after this report), category, contacts [{kind, value}], reported_at, processed_at.
             """
     )

@@ -6,8 +6,8 @@ struct Extract: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the contacts in ad text (the same extractor the workers use).",
         discussion: """
-            Plain mode reads all of standard input as one text and prints a JSON array of
-            {"kind", "value"}. With --jsonl each input line is {"id", "text"} and each output line is
+            Plain mode reads all of standard input as one text and prints a JSON array of \
+            {"kind", "value"}. With --jsonl each input line is {"id", "text"} and each output line is \
             {"id", "contacts"}; a malformed line is reported on stderr with its number and skipped.
             """
     )

@@ -5,8 +5,8 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply the migrations this binary carries, in order.",
         discussion: """
-            Each migration runs in its own transaction under an advisory lock, so several processes may
-            migrate at once: one applies, the others wait and find nothing left. A migration whose file
+            Each migration runs in its own transaction under an advisory lock, so several processes may \
+            migrate at once: one applies, the others wait and find nothing left. A migration whose file \
             changed after it was applied is refused.
             """
     )

@@ -41,10 +41,10 @@ struct ShowOffender: AsyncParsableCommand {
         commandName: "show",
         abstract: "Show one seller: contacts, reports (newest first), distinct reporters, every level change.",
         discussion: """
-            REFERENCE is an offender id (merged ids resolve to the survivor) or KIND:VALUE of one of its
-            contacts, e.g. phone:+8613812345678 (or 13812345678), qq:12345678, wechat:abc_123.
-            The level history holds the ladder's rises and every level an administrator set, up or
-            down, with who and why.
+            REFERENCE is an offender id (merged ids resolve to the survivor) or KIND:VALUE of one of its \
+            contacts, e.g. phone:+8613812345678 (or 13812345678), qq:12345678, wechat:abc_123. \
+            The level history holds the ladder's rises and every level an administrator set, up or \
+            down, with who and why. \
             Reporters are shown only as a prefix of their keyed hash (r:1a2b3c4d).
             """
     )

@@ -13,12 +13,12 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Accept reports over HTTP (POST /v1/reports) with bearer tokens.",
         discussion: """
-            Routes: POST /v1/reports, GET /v1/reports/{id}, GET /healthz, GET /readyz, GET /metrics.
-            Clients authenticate with `Authorization: Bearer TOKEN` (see `tipline token create`).
+            Routes: POST /v1/reports, GET /v1/reports/{id}, GET /healthz, GET /readyz, GET /metrics. \
+            Clients authenticate with `Authorization: Bearer TOKEN` (see `tipline token create`). \
             Errors are JSON: {"error": {"code", "message", "field"}}. The API is described in openapi.yaml.
 
-            Listens on 127.0.0.1 by default; put a TLS-terminating proxy in front before widening --host.
-            Prints `listening on http://HOST:PORT` once it accepts connections (--port 0 picks a free port).
+            Listens on 127.0.0.1 by default; put a TLS-terminating proxy in front before widening --host. \
+            Prints `listening on http://HOST:PORT` once it accepts connections (--port 0 picks a free port). \
             SIGTERM or SIGINT: stop accepting, finish the requests in hand, exit 0.
             """
     )

@@ -8,12 +8,12 @@ struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Submit reports from a JSONL or CSV file, or one report from the command line.",
         discussion: """
-            A JSONL line or CSV row has external_id, channel (app or hotline), reporter, text, and
-            optionally reported_at (ISO 8601 with a zone, default now) and platform. CSV needs a header row.
+            A JSONL line or CSV row has external_id, channel (app or hotline), reporter, text, and \
+            optionally reported_at (ISO 8601 with a zone, default now) and platform. CSV needs a header row. \
             The same external_id from the same --source again is a duplicate, not a new report.
 
-            Bad lines are reported on stderr with their line number and reason (and written to
-            --rejects if given); the good lines around them are accepted. A summary line follows.
+            Bad lines are reported on stderr with their line number and reason (and written to \
+            --rejects if given); the good lines around them are accepted. A summary line follows. \
             Exit status: 0 when every line was accepted or a duplicate, 3 when some were rejected.
 
             Reporter identities are hashed with TIPLINE_REPORTER_KEY before anything is stored.

@@ -7,10 +7,10 @@ struct Tipline: AsyncParsableCommand {
         commandName: "tipline",
         abstract: "Turn citizens' reports of account-rental ads into action.",
         discussion: """
-            Reports are stored in PostgreSQL and processed by any number of `tipline work` processes,
+            Reports are stored in PostgreSQL and processed by any number of `tipline work` processes, \
             which extract the sellers' contacts, group reports by seller and escalate repeat sellers.
 
-            Connection: --database-url or DATABASE_URL (a libpq URI or conninfo string); otherwise
+            Connection: --database-url or DATABASE_URL (a libpq URI or conninfo string); otherwise \
             libpq's PG* environment variables and defaults.
             """,
         subcommands: [

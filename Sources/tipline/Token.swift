@@ -9,8 +9,8 @@ struct TokenCommand: AsyncParsableCommand {
         commandName: "token",
         abstract: "Create, list and revoke the bearer tokens of the HTTP intake.",
         discussion: """
-            A token belongs to one source (the name its reports are filed under, which with the
-            external_id makes a submission idempotent) and one channel. Only its SHA-256 is stored:
+            A token belongs to one source (the name its reports are filed under, which with the \
+            external_id makes a submission idempotent) and one channel. Only its SHA-256 is stored: \
             the token is printed once, by `create`, and never again.
             """,
         subcommands: [Create.self, List.self, Revoke.self]

@@ -12,23 +12,23 @@ struct Work: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Process queued reports; run as many of these as you like, on any hosts.",
         discussion: """
-            Each lane claims a batch with FOR UPDATE SKIP LOCKED, reads the ads, groups reports by seller,
-            escalates repeat sellers and completes the batch in one transaction. A heartbeat keeps the
-            leases; jobs of a worker that went silent are rescued by the others after --lease seconds.
-            LISTEN/NOTIFY wakes idle workers (it needs a session connection: not through a
+            Each lane claims a batch with FOR UPDATE SKIP LOCKED, reads the ads, groups reports by seller, \
+            escalates repeat sellers and completes the batch in one transaction. A heartbeat keeps the \
+            leases; jobs of a worker that went silent are rescued by the others after --lease seconds. \
+            LISTEN/NOTIFY wakes idle workers (it needs a session connection: not through a \
             transaction-mode pooler), with a poll every --poll seconds as a fallback.
 
-            An unreachable database is retried with backoff. One that turns the connection away (no
-            such database or role, failed authentication, no pg_hba.conf entry) stops --until-idle at
+            An unreachable database is retried with backoff. One that turns the connection away (no \
+            such database or role, failed authentication, no pg_hba.conf entry) stops --until-idle at \
             once with exit status 1; a worker without it keeps retrying and logs an error each time.
 
-            With --metrics-port, GET /metrics on that port (127.0.0.1 unless --metrics-host) serves
-            Prometheus metrics: jobs claimed, completed, retried, dead and rescued; batch sizes; claim,
-            processing and queue-lag histograms. It prints `metrics on http://HOST:PORT/metrics` once
+            With --metrics-port, GET /metrics on that port (127.0.0.1 unless --metrics-host) serves \
+            Prometheus metrics: jobs claimed, completed, retried, dead and rescued; batch sizes; claim, \
+            processing and queue-lag histograms. It prints `metrics on http://HOST:PORT/metrics` once \
             listening (--metrics-port 0 picks a free port).
 
-            SIGTERM or SIGINT: stop claiming, finish the batches in hand, exit 0. A shutdown still
-            waiting for the database after --lease + 10 seconds (a call that never returns) exits
+            SIGTERM or SIGINT: stop claiming, finish the batches in hand, exit 0. A shutdown still \
+            waiting for the database after --lease + 10 seconds (a call that never returns) exits \
             with status 75 instead; the jobs it held go back to the queue when their leases run out.
             """
     )
