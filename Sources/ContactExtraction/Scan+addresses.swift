@@ -92,17 +92,56 @@ extension Scan {
             // A Telegram link names a user, and is not a site.
             guard at(hostEnd) == Ch.slash else { return nil }
             var j = hostEnd + 1
+            // `t.me/s/NAME` is the public preview of NAME's channel.
+            if at(j) == 0x73, at(j + 1) == Ch.slash { j += 2 }
+            let nameStart = j
             if Scalar.isLetter(at(j)) {
                 while Scalar.isTelegramName(at(j)) { j += 1 }
-                if (5...32).contains(j - hostEnd - 1) { emit(.telegram, s[(hostEnd + 1)..<j]) }
+                if (5...32).contains(j - nameStart), !Self.telegramServicePaths.contains(Self.ascii(s[nameStart..<j])) {
+                    emit(.telegram, s[nameStart..<j])
+                }
             }
             return urlTailEnd(from: j)
         }
         // Without a scheme only a `www.` host counts, and it needs a name after `www.`.
         if bare && (host == hostStart || !isHostName(host, hostEnd)) { return nil }
         guard isHostName(host, hostEnd) else { return nil }
-        emit(.site, s[host..<hostEnd])
+        if !Self.isSharedHost(Self.ascii(s[host..<hostEnd])) { emit(.site, s[host..<hostEnd]) }
         return urlTailEnd(from: hostEnd)
+    }
+
+    /// Paths of `t.me` links that name no user: invitations (`joinchat/HASH`), sticker and emoji
+    /// sets, themes, folders, sharing, proxies, log-in and service pages. Two unrelated invitation
+    /// links must not make one seller `joinchat`.
+    static let telegramServicePaths: Set<String> = [
+        "joinchat", "addstickers", "addemoji", "addtheme", "addlist", "setlanguage", "share", "proxy", "socks",
+        "login", "confirmphone", "contact", "boost", "invoice", "giftcode",
+    ]
+
+    /// Platforms that many unrelated sellers link to (marketplaces, social networks, link
+    /// shorteners): a link to one of them (or a subdomain, `item.taobao.com`) names the platform,
+    /// not the seller, so it is no `site`. Otherwise every seller with a Taobao listing would merge.
+    static let sharedHosts: Set<String> = [
+        "taobao.com", "tmall.com", "jd.com", "1688.com", "pinduoduo.com", "yangkeduo.com", "goofish.com", "xianyu.com",
+        "alipay.com", "qq.com", "wechat.com", "weibo.com", "weibo.cn", "douyin.com", "kuaishou.com", "bilibili.com",
+        "b23.tv", "xiaohongshu.com", "xhslink.com", "zhihu.com", "baidu.com", "douban.com", "t.cn", "url.cn", "dwz.cn",
+        "github.com", "google.com", "youtube.com", "youtu.be", "facebook.com", "twitter.com", "x.com", "instagram.com",
+        "tiktok.com", "telegram.org", "t.co", "bit.ly",
+    ]
+
+    /// Whether `host` (lower-cased, without `www.`) is one of `sharedHosts` or under one.
+    static func isSharedHost(_ host: String) -> Bool {
+        var rest = host[...]
+        while true {
+            if sharedHosts.contains(String(rest)) { return true }
+            guard let dot = rest.firstIndex(of: ".") else { return false }
+            rest = rest[rest.index(after: dot)...]
+        }
+    }
+
+    /// ASCII scalars as a string.
+    static func ascii(_ scalars: ArraySlice<UInt32>) -> String {
+        String(decoding: scalars.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
     }
 
     /// Whether `s[from..<to]` is `t.me` or `telegram.me`.

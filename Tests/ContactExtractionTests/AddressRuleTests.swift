@@ -47,6 +47,22 @@ struct AddressRuleTests {
         #expect(contacts(in: "haoshop.cn").isEmpty)
     }
 
+    @Test("a link to a shared platform (marketplace, social network, shortener) is no seller's site")
+    func sharedPlatforms() {
+        #expect(contacts(in: "https://item.taobao.com/item.htm?id=13812345678 V信: abc_123x") == ["wechat:abc_123x"])
+        #expect(contacts(in: "https://mp.weixin.qq.com/s/abc www.weibo.com/u/1 http://t.cn/A6x") .isEmpty)
+        #expect(contacts(in: "https://taobao.com.haoshop.cn/") == ["site:taobao.com.haoshop.cn"])
+        #expect(contacts(in: "https://mytaobao.com/") == ["site:mytaobao.com"])
+    }
+
+    @Test("a t.me link that names no user (an invitation, stickers, sharing) is no Telegram contact; t.me/s/NAME is NAME")
+    func telegramServiceLinks() {
+        #expect(contacts(in: "https://t.me/joinchat/AAAAAEkz1Q0abcdef").isEmpty)
+        #expect(contacts(in: "t.me/addstickers/Cats_pack t.me/share/url?url=x").isEmpty)
+        #expect(contacts(in: "https://t.me/s/acct_shop") == ["telegram:acct_shop"])
+        #expect(contacts(in: "t.me/shop_acct") == ["telegram:shop_acct"])
+    }
+
     @Test("a URL with an IP address is no site, and the digits in it are no contacts")
     func ipURL() {
         #expect(contacts(in: "http://1.2.3.4/item?id=13812345678").isEmpty)
