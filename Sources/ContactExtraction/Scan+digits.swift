@@ -96,7 +96,10 @@ extension Scan {
             return false
         }
         let lead = wordDigits(run, leading: true)
-        let tail = wordDigits(run, leading: false)
+        var tail = wordDigits(run, leading: false)
+        // A last group set apart by a space and followed by a time's colon or a measure word is a
+        // time or a count (`QQ：12345678 10:30`, `QQ 12345678 100个`), not the number's end.
+        if tail == 0, let lastGap = run.gaps.last, endsInTimeOrCount(run) { tail = count - lastGap }
         // Readings without word-like numerals first, then the whole run.
         let candidates = [lead..<(count - tail), 0..<(count - tail), lead..<count, 0..<count]
         for (index, range) in candidates.enumerated() {
@@ -111,6 +114,14 @@ extension Scan {
         }
         lastNumber = NumberReading(end: run.end, digits: run.digits[...], plus: plus)
         return split(run, as: reading, plus: plus)
+    }
+
+    /// Whether what follows the run makes its last group a time or a count: `:` and a digit
+    /// (`10:30`), a measure word (`100个`, `50元`), `%` or `点` (`10点`).
+    func endsInTimeOrCount(_ run: DigitRun) -> Bool {
+        let c = at(run.end)
+        if c == Ch.colon || c == 0xFF1A { return Scalar.digit(at(run.end + 1)) >= 0 }
+        return Self.wordAfterNumeral.contains(c) || c == 0x25 || c == 0x70B9
     }
 
     /// Ideographs that, right after a Chinese numeral, make it a word: measure words and the

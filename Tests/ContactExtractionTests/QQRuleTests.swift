@@ -40,6 +40,14 @@ struct QQRuleTests {
         #expect(contacts(in: text).isEmpty)
     }
 
+    @Test("a time or a count set apart after a number is not part of it", arguments: [
+        ("QQ：12345678 10:30", "qq:12345678"), ("QQ 12345678 100个", "qq:12345678"), ("QQ 1234 5678 50元", "qq:12345678"),
+        ("QQ 12345678 10点", "qq:12345678"), ("138 1234 5678 10:30", "phone:+8613812345678"),
+    ])
+    func timeOrCountAfter(text: String, expected: String) {
+        #expect(contacts(in: text) == [expected])
+    }
+
     @Test("a list of QQ numbers each written without separators is still read")
     func listOfQQs() {
         #expect(contacts(in: "QQ：12345678 / 87654321") == ["qq:12345678", "qq:87654321"])
