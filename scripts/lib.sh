@@ -16,19 +16,56 @@ TIPLINE_PG_PORT=${TIPLINE_PG_PORT:-55432}
 # A second throwaway cluster (scripts/profile's) has a name of its own and extra server options.
 TIPLINE_PG_NAME=${TIPLINE_PG_NAME:-pg}
 TIPLINE_PG_OPTIONS=${TIPLINE_PG_OPTIONS:-}
-PG_DIR="$TIPLINE_STATE/$TIPLINE_PG_NAME"
-# When root runs this from a directory the postgres user cannot reach (e.g. under /root), the
-# cluster lives in /tmp instead, with .tipline/pg linking to it.
-if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$TIPLINE_ROOT" 2>/dev/null; then
-    PG_DIR="/tmp/tipline-$TIPLINE_PG_NAME-$(printf '%s' "$TIPLINE_ROOT" | md5sum | cut -c1-8)"
-    mkdir -p "$TIPLINE_STATE" "$PG_DIR"
-    ln -sfn "$PG_DIR" "$TIPLINE_STATE/$TIPLINE_PG_NAME"
+# The cluster's directory: .tipline/NAME, or the private /tmp directory it links to (pg_cluster_dir).
+set_pg_paths() {
+    PG_DIR=$1
+    PGDATA_DIR="$PG_DIR/data"
+    PG_SOCKET_DIR="$PG_DIR/run"
+    PG_LOG="$PG_DIR/server.log"
+}
+if [ -L "$TIPLINE_STATE/$TIPLINE_PG_NAME" ]; then
+    set_pg_paths "$(readlink "$TIPLINE_STATE/$TIPLINE_PG_NAME")"
+else
+    set_pg_paths "$TIPLINE_STATE/$TIPLINE_PG_NAME"
 fi
-PGDATA_DIR="$PG_DIR/data"
-PG_SOCKET_DIR="$PG_DIR/run"
-PG_LOG="$PG_DIR/server.log"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Prints the directory for throwaway cluster $1 and makes it, owned by the server's user. It is
+# .tipline/$1, unless root runs this from a directory the postgres user cannot enter (under
+# /root, or a 0700 home): then it is a fresh private directory under /tmp (mktemp, so no other
+# user can have put a link there first), which .tipline/$1 links to and later runs reuse.
+# Call after ensure_packages.
+pg_cluster_dir() {
+    local name=$1 link="$TIPLINE_STATE/$1" target dir
+    mkdir -p "$TIPLINE_STATE"
+    if [ "$(id -u)" -ne 0 ]; then
+        mkdir -p "$link"
+        echo "$link"
+        return
+    fi
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    # The server user must be able to reach the data directory through the project's folders.
+    chmod o+x "$TIPLINE_STATE" "$TIPLINE_ROOT" 2>/dev/null || true
+    if [ ! -L "$link" ] && runuser -u postgres -- test -x "$TIPLINE_STATE" 2>/dev/null; then
+        mkdir -p "$link"
+        chown postgres "$link"
+        echo "$link"
+        return
+    fi
+    if [ -L "$link" ]; then
+        target=$(readlink "$link")
+        if [ -d "$target" ] && [ ! -L "$target" ] && [ "$(stat -c %U "$target")" = postgres ]; then
+            echo "$target"
+            return
+        fi
+        rm -f "$link"
+    fi
+    dir=$(mktemp -d "/tmp/tipline-$name-XXXXXXXX")
+    chown postgres "$dir"
+    ln -sfn "$dir" "$link"
+    echo "$dir"
+}
 
 pg_bindir() {
     local dir
@@ -57,7 +94,8 @@ ensure_packages() {
 # Runs a PostgreSQL server binary as a non-root user: PostgreSQL refuses to run as root.
 as_pg_owner() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        # From /: the caller's directory may be one the postgres user cannot enter.
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -126,13 +164,7 @@ follow_running_pg() {
 start_local_pg() {
     local bindir
     bindir=$(pg_bindir)
-    mkdir -p "$PG_DIR"
-    if [ "$(id -u)" -eq 0 ]; then
-        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-        chown postgres "$PG_DIR"
-        # The server user must be able to reach the data directory through the project's parents.
-        chmod o+x "$TIPLINE_STATE" "$TIPLINE_ROOT" 2>/dev/null || true
-    fi
+    set_pg_paths "$(pg_cluster_dir "$TIPLINE_PG_NAME")"
     if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
         say "creating a throwaway PostgreSQL cluster in $PG_DIR"
         as_pg_owner "$bindir/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
@@ -208,7 +240,13 @@ ensure_reporter_key() {
 
 build_tipline() {
     say "building tipline"
-    (cd "$TIPLINE_ROOT" && swift build --product tipline 2>&1 | grep -E "error|warning: unre|Compiling tipline|Build complete" >&2 || true)
+    mkdir -p "$TIPLINE_STATE"
+    # A failed build stops here: an older binary left from before must not run in its place.
+    (cd "$TIPLINE_ROOT" && swift build --product tipline > "$TIPLINE_STATE/build-tipline.log" 2>&1) || {
+        grep -E "error" "$TIPLINE_STATE/build-tipline.log" | head -30 >&2
+        echo "build failed (the whole log: $TIPLINE_STATE/build-tipline.log)" >&2
+        exit 1
+    }
     TIPLINE_BIN="$(cd "$TIPLINE_ROOT" && swift build --show-bin-path)/tipline"
     [ -x "$TIPLINE_BIN" ] || { echo "build failed: $TIPLINE_BIN missing" >&2; exit 1; }
     export TIPLINE_BIN
