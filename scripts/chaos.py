@@ -205,9 +205,16 @@ def main():
 
     # Spread the faults evenly over the first 70% of the drain.
     planned = len(plan)
+    last_left, last_change = None, time.time()
     while plan:
         left = remaining()
         if left == 0:
+            break
+        # A drain that makes no progress for five minutes has stalled: fail instead of waiting for ever.
+        if left != last_left:
+            last_left, last_change = left, time.time()
+        elif time.time() - last_change > 300:
+            problems.append(f"the drain stalled with {left} jobs left before all faults were injected")
             break
         done_fraction = 1 - left / total
         if done_fraction < 0.7 * (planned - len(plan) + 1) / (planned + 1):

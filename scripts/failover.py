@@ -32,7 +32,27 @@ def spawn(args, log):
                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
 
+# Every process this script starts, so that none outlives it, however it ends.
+started = []
+
+
+def spawn_kept(args, log):
+    process = spawn(args, log)
+    started.append(process)
+    return process
+
+
 def main():
+    try:
+        run()
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def run():
     state = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline")
     subprocess.run(["psql", "-X", "-q", f"postgresql://postgres@127.0.0.1:{P}/postgres", "-c", "CREATE DATABASE failover"], check=True)
     subprocess.run([BIN, "migrate"], env={**os.environ, "DATABASE_URL": MULTI}, check=True, capture_output=True)
@@ -41,11 +61,15 @@ def main():
     open(os.path.join(state, "failover-2.jsonl"), "w").write(second)
     subprocess.run([BIN, "submit", "--file", os.path.join(state, "failover-1.jsonl")], env={**os.environ, "DATABASE_URL": MULTI},
                    check=True, capture_output=True)
-    workers = [spawn(["work", "--name", f"fo-{i}", "--lease", "3", "--batch", "10", "--poll", "1", "--log-level", "notice"],
+    workers = [spawn_kept(["work", "--name", f"fo-{i}", "--lease", "3", "--batch", "10", "--poll", "1", "--log-level", "notice"],
                      os.path.join(state, f"failover-worker-{i}.log")) for i in range(2)]
     # A bulk intake running through the failover, in small transactions.
-    intake = spawn(["submit", "--file", os.path.join(state, "failover-2.jsonl"), "--batch", "20"], os.path.join(state, "failover-intake.log"))
+    intake = spawn_kept(["submit", "--file", os.path.join(state, "failover-2.jsonl"), "--batch", "20"], os.path.join(state, "failover-intake.log"))
+    deadline = time.time() + 300
     while int(sql("SELECT count(*) FROM reports WHERE state = 'done'", P)) < 600:
+        if time.time() > deadline or all(w.poll() is not None for w in workers):
+            sys.exit("failover: the workers did not complete 600 reports before the failover "
+                     "(see .tipline/failover-worker-*.log)")
         time.sleep(0.1)
     pg("-D", os.path.join(DIR, "primary"), "-m", "immediate", "stop")
     pg("-D", os.path.join(DIR, "standby"), "-w", "promote")

@@ -29,7 +29,27 @@ def wait_for(what, cond, timeout=60):
         time.sleep(0.1)
 
 
+# Every process this script starts, so that none outlives it, however it ends.
+started = []
+
+
+def popen(*args, **kwargs):
+    process = subprocess.Popen(*args, **kwargs)
+    started.append(process)
+    return process
+
+
 def main():
+    try:
+        run()
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def run():
     subprocess.run(["psql", "-X", "-q", f"postgresql://postgres@127.0.0.1:{PORT}/postgres", "-c", "CREATE DATABASE partition"], check=True)
     tipline(["migrate"], LOCAL)
     lines = []
@@ -41,7 +61,7 @@ def main():
     tipline(["submit", "--file", path], LOCAL)
 
     log = open(os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "partition-cutoff.log"), "w")
-    cut = subprocess.Popen(["ip", "netns", "exec", NS, BIN, "work", "--fault-injection", "--lease", str(LEASE), "--batch", "200",
+    cut = popen(["ip", "netns", "exec", NS, BIN, "work", "--fault-injection", "--lease", str(LEASE), "--batch", "200",
                             "--concurrency", "1", "--name", "cut-off", "--log-level", "notice"],
                            env={**os.environ, "DATABASE_URL": REMOTE}, stdout=log, stderr=log)
     wait_for("the cut-off worker holds the batch", lambda: sql("SELECT count(*) FROM jobs WHERE state = 'running'") == "200")
@@ -81,13 +101,13 @@ def silent_partition_during_a_call():
     network goes silent must notice within about 30 s (TCP keepalives and tcp_user_timeout),
     not after the kernel's two hours, and finish the report once the network is back."""
     tipline(["submit", "--text", "出租微信 V信: silent_1x", "--reporter", "u-silent", "--external-id", "q1"], LOCAL)
-    holder = subprocess.Popen(["psql", "-X", "-q", LOCAL], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    holder = popen(["psql", "-X", "-q", LOCAL], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     holder.stdin.write("BEGIN;\nSELECT id FROM reports WHERE external_id = 'q1' FOR UPDATE;\n")
     holder.stdin.flush()
     wait_for("the report row is held", lambda: sql("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'") == "1")
     log_path = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "partition-silent.log")
     log = open(log_path, "w")
-    worker = subprocess.Popen(["ip", "netns", "exec", NS, BIN, "work", "--concurrency", "1", "--name", "silent", "--log-level", "debug"],
+    worker = popen(["ip", "netns", "exec", NS, BIN, "work", "--concurrency", "1", "--name", "silent", "--log-level", "debug"],
                               env={**os.environ, "DATABASE_URL": REMOTE}, stdout=log, stderr=log)
     wait_for("the worker's completion waits for the row lock", lambda: sql("SELECT count(*) FROM pg_locks WHERE NOT granted") != "0")
     subprocess.run(["ip", "link", "set", HOST_IF, "down"], check=True)
