@@ -107,6 +107,17 @@ public final class Connection {
         desynchronized || PQstatus(handle) != CONNECTION_OK
     }
 
+    /// True when an idle connection is not safe to use: broken, or the server has sent something
+    /// since its last reply, which an idle session not listening for notifications only does when
+    /// it ends the session (a restart, `pg_terminate_backend`, an idle timeout: an error message and
+    /// the end of the stream). Cheap (one `poll` with no wait); a pool asks before handing out an
+    /// idle connection, so that the first request after a restart does not fail on a dead one.
+    public var isStale: Bool {
+        if isBroken { return true }
+        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) != 0
+    }
+
     /// True while a transaction block is open (or failed and not yet rolled back).
     public var inTransaction: Bool {
         let status = PQtransactionStatus(handle)

@@ -35,7 +35,10 @@ public final class Database: Sendable {
         do {
             return try await threads.runIfActive { [self] in
                 // At most `maxConnections` closures run at once, so taking from `idle` never starves.
-                let connection = try idle.withLock { $0.popLast() }?.connection ?? Connection.connect(config)
+                // An idle connection the server closed meanwhile (a restart) is replaced, not used.
+                var reused = idle.withLock { $0.popLast() }?.connection
+                if let connection = reused, connection.isStale { reused = nil }
+                let connection = try reused ?? Connection.connect(config)
                 do {
                     let value = try body(connection)
                     release(connection)

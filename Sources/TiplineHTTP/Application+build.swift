@@ -16,6 +16,10 @@ public struct IntakeSettings: Sendable {
     /// can take six times that once a JSON writer escapes it (`\u0001`, or `\u51fa` for three
     /// bytes): 512 KiB holds any valid report however it is written.
     public var maxBodyBytes = 524_288
+    /// A connection on which nothing arrives for this long is closed: one that never finishes its
+    /// headers or its body, or sits idle between requests. Without it such connections stayed open
+    /// for ever, used up descriptors and held a shutdown.
+    public var idleTimeout: TimeAmount = .seconds(30)
 
     /// The defaults.
     public init() {}
@@ -27,11 +31,12 @@ public func buildRouter(intake: Intake, registry: PrometheusCollectorRegistry, m
     // Metrics outermost, so they see the status the error middleware chose.
     router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ErrorMiddleware())
-    HealthRoutes(database: intake.database).register(on: router)
+    let reporterKeyCheck = ReporterKeyCheck()
+    HealthRoutes(intake: intake, reporterKeyCheck: reporterKeyCheck).register(on: router)
     MetricsEndpoint(registry: registry).register(on: router)
     // Field limits are the validator's; a body limit below the text limit would make them moot, so
     // the body limit is what bounds memory per request.
-    ReportRoutes(intake: intake, tokens: APITokens(database: intake.database), reporterKeyCheck: ReporterKeyCheck(),
+    ReportRoutes(intake: intake, tokens: APITokens(database: intake.database), reporterKeyCheck: reporterKeyCheck,
                  maxBodyBytes: maxBodyBytes, request: ReportRequest(validator: ReportValidator()))
         .register(on: router)
     return router
@@ -44,6 +49,7 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     Application(
         router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes),
+        server: .http1(configuration: .init(idleTimeout: settings.idleTimeout)),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tipline"),
         onServerRunning: onServerRunning,
         logger: logger)
@@ -60,6 +66,7 @@ public func buildMetricsApplication(
     router.get("/healthz") { _, _ in try JSONBody.response(.ok, ["status": "ok"]) }
     return Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: .seconds(30))),
         configuration: .init(address: .hostname(host, port: port), serverName: "tipline-worker"),
         onServerRunning: onServerRunning,
         logger: logger)

@@ -1,5 +1,6 @@
 public import Hummingbird
 import Logging
+import NIOHTTP1
 import Postgres
 
 /// Turns every failure into the JSON error shape, so clients parse one format whatever went wrong:
@@ -17,6 +18,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(error.status, code: Self.code(for: error.status), error.body ?? Self.message(for: error.status))
         } catch let error as any HTTPResponseError {
             throw APIError(error.status, code: Self.code(for: error.status), Self.message(for: error.status))
+        } catch let error as HTTPParserError {
+            // Typically the client closed the connection before its body was complete: its fault,
+            // not ours, so neither an error in the log nor a 5xx in the metrics.
+            context.logger.info("malformed or unfinished request", metadata: ["error": "\(error)"])
+            throw APIError(.badRequest, code: "malformed_request", "the request ended early or is not valid HTTP")
         } catch {
             // PostgresError's description is terse and never holds bind values (report data).
             context.logger.error("request failed", metadata: ["error": "\(error)"])

@@ -5,24 +5,60 @@ import TiplineStore
 
 /// `GET /healthz` (the process answers) and `GET /readyz` (the database answers and its schema is current).
 struct HealthRoutes: Sendable {
-    let database: Database
+    let intake: Intake
+    let reporterKeyCheck: ReporterKeyCheck
+    /// How long readiness waits for the database: a server that stops answering (a hung host, a
+    /// stopped process) makes it answer 503, not hang with the prober.
+    var readinessTimeout: Duration = .seconds(5)
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in try JSONBody.response(.ok, ["status": "ok"]) }
         router.get("/readyz") { _, context in
             do {
-                let pending = try await Migrator().pending(database)
+                let pending = try await withDeadline(readinessTimeout) { [intake, reporterKeyCheck] in
+                    let pending = try await Migrator().pending(intake.database)
+                    if pending.isEmpty { try await reporterKeyCheck.ensure(intake) }
+                    return pending
+                }
+                guard let pending else {
+                    context.logger.warning("not ready: the database did not answer in time")
+                    return try JSONBody.response(.serviceUnavailable, APIError(.serviceUnavailable, code: "database_unavailable",
+                        "the database did not answer within \(readinessTimeout); retry later").envelope)
+                }
                 guard pending.isEmpty else {
                     return try JSONBody.response(.serviceUnavailable, APIError(.serviceUnavailable, code: "migrations_pending",
                         "migrations not applied: \(pending.map(String.init).joined(separator: ", ")) (run tipline migrate)").envelope)
                 }
                 return try JSONBody.response(.ok, ["status": "ready"])
+            } catch let error as APIError {
+                context.logger.warning("not ready", metadata: ["error": "\(error.message)"])
+                return try JSONBody.response(error.status, error.envelope)
             } catch {
                 context.logger.warning("not ready", metadata: ["error": "\(error)"])
                 return try JSONBody.response(.serviceUnavailable, APIError.databaseUnavailable.envelope)
             }
         }
     }
+}
+
+/// `body`'s result, or nil when it takes longer than `limit`. The body goes on in the background
+/// (a blocking database call cannot be interrupted); only the caller stops waiting for it.
+func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+    let (stream, continuation) = AsyncStream<Result<T, any Error>?>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    let work = Task {
+        do { continuation.yield(.success(try await body())) } catch { continuation.yield(.failure(error)) }
+        continuation.finish()
+    }
+    let timer = Task {
+        try? await Task.sleep(for: limit)
+        continuation.yield(nil)
+        continuation.finish()
+    }
+    defer { timer.cancel() }
+    _ = work
+    var iterator = stream.makeAsyncIterator()
+    guard let first = await iterator.next(), let outcome = first else { return nil }
+    return try outcome.get()
 }
 
 extension APIError {

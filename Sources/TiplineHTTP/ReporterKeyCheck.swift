@@ -1,3 +1,4 @@
+import Hummingbird
 import Synchronization
 import TiplineStore
 
@@ -10,7 +11,12 @@ final class ReporterKeyCheck: Sendable {
 
     func ensure(_ intake: Intake) async throws {
         if verified.withLock({ $0 }) { return }
-        try await intake.reporterKey.verify(against: intake.database)
+        do {
+            try await intake.reporterKey.verify(against: intake.database)
+        } catch let error as TiplineError where error.code == .configuration {
+            // The server's configuration, not the client's request: not ready, retry later.
+            throw APIError(.serviceUnavailable, code: "reporter_key_mismatch", error.message)
+        }
         verified.withLock { $0 = true }
     }
 }

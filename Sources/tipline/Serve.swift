@@ -29,6 +29,8 @@ struct Serve: AsyncParsableCommand {
     var maxBodyBytes = 524_288
     @Option(name: .customLong("db-connections"), help: "Database connections (and threads) for requests.")
     var dbConnections = 4
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may send nothing (mid-request or between requests) before it is closed.")
+    var idleTimeout: Double = 30
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var log: LogOptions
@@ -37,6 +39,7 @@ struct Serve: AsyncParsableCommand {
         if !(0...65_535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
         if !(1_024...(64 << 20)).contains(maxBodyBytes) { throw ValidationError("--max-body-bytes must be between 1024 and 67108864") }
         if !(1...64).contains(dbConnections) { throw ValidationError("--db-connections must be between 1 and 64") }
+        if !(idleTimeout >= 0.1 && idleTimeout <= 3600) { throw ValidationError("--idle-timeout must be between 0.1 and 3600 seconds") }
     }
 
     func run() async throws {
@@ -52,6 +55,7 @@ struct Serve: AsyncParsableCommand {
         settings.host = host
         settings.port = port
         settings.maxBodyBytes = maxBodyBytes
+        settings.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         let listening = settings
         try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections) { database in
             do {

@@ -144,6 +144,124 @@ struct HTTPErrorTests {
         #expect(try await server.wait(timeout: 60) == .exit(0), "stderr: \(server.stderr.suffix(2000))")
     }
 
+    @Test("a connection that sends nothing, half its headers or half its body is closed after --idle-timeout, and SIGTERM is not held by one")
+    func idleConnectionsClosed() async throws {
+        try await IntakeServer.with(arguments: ["--idle-timeout", "1"]) { _, server in
+            let token = try await server.token(source: "idle")
+            let silent = try RawHTTP.open(port: server.port)
+            let halfHead = try RawHTTP.open(port: server.port)
+            try RawHTTP.write(halfHead, "POST /v1/reports HTTP/1.1\r\nHost: x\r\n")
+            let halfBody = try RawHTTP.open(port: server.port)
+            try RawHTTP.write(halfBody, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              + "Authorization: Bearer \(token)\r\nContent-Length: 100\r\n\r\n{")
+            defer { for fd in [silent, halfHead, halfBody] { close(fd) } }
+            #expect(RawHTTP.closedByServer(silent, within: 20), "a connection that sent nothing stayed open")
+            #expect(RawHTTP.closedByServer(halfHead, within: 20), "a connection with half its headers stayed open")
+            #expect(RawHTTP.closedByServer(halfBody, within: 20), "a connection with half its body stayed open")
+            // One more stalled request is in hand when IntakeServer.with sends SIGTERM: serve must still exit 0.
+            let stalled = try RawHTTP.open(port: server.port)
+            try RawHTTP.write(stalled, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              + "Authorization: Bearer \(token)\r\nContent-Length: 100\r\n\r\n{")
+            _ = stalled
+        }
+    }
+
+    @Test("a client that closes its connection mid-body is no server error: nothing is counted as 5xx")
+    func clientAbortIsNotA500() async throws {
+        try await IntakeServer.with { _, server in
+            let token = try await server.token(source: "abort")
+            for _ in 0..<3 {
+                let fd = try RawHTTP.open(port: server.port)
+                try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                  + "Authorization: Bearer \(token)\r\nContent-Length: 100\r\n\r\n{")
+                close(fd)
+            }
+            try await waitUntil("the aborted requests are counted", timeout: 30) {
+                try await server.get("/metrics").text.contains(#"route="/v1/reports""#)
+            }
+            let metrics = try await server.get("/metrics").text
+            let reportLines = metrics.split(separator: "\n").filter { $0.hasPrefix("tipline_http_requests_total") && $0.contains("/v1/reports") }
+            #expect(!reportLines.isEmpty)
+            #expect(!reportLines.contains { $0.contains(#"status="5"#) }, "\(reportLines)")
+        }
+    }
+
+    @Test("after the server ends the pool's sessions (as a restart does), the next reports are stored, not refused with 503")
+    func staleConnectionsReplaced() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "stale")
+            #expect(try await server.post(sampleReport("s-0"), token: token).status == 201)
+            let ended = try await db.int("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'tipline-serve'
+                """)
+            #expect(ended >= 1)
+            // As after a restart: the sessions are gone before the next request comes.
+            try await waitUntil("serve's sessions have ended", timeout: 30) {
+                try await db.int("""
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tipline-serve'
+                    """) == 0
+            }
+            for n in 1...4 {
+                let reply = try await server.post(sampleReport("s-\(n)"), token: token)
+                #expect(reply.status == 201, "report \(n): \(reply.status) \(reply.text)")
+            }
+        }
+    }
+
+    @Test("readyz answers 503 within seconds when the database stops answering, instead of hanging")
+    func readinessBoundedInTime() async throws {
+        try await IntakeServer.with { db, server in
+            #expect(try await server.get("/readyz").status == 200)
+            // Stop serve's own sessions (not the server): a query on them never returns.
+            let pids = try await db.database.query("""
+                SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tipline-serve'
+                """).map { try $0.decode(Int32.self, at: 0) }
+            try #require(!pids.isEmpty)
+            for pid in pids { kill(pid, SIGSTOP) }
+            let reply: HTTPReply
+            do {
+                reply = try await server.get("/readyz")
+            } catch {
+                for pid in pids { kill(pid, SIGCONT) }
+                throw error
+            }
+            for pid in pids { kill(pid, SIGCONT) }
+            #expect(reply.status == 503)
+            #expect(reply.error.code == "database_unavailable", "\(reply.text)")
+        }
+    }
+
+    @Test("a reporter key that differs from the database's makes readyz and reports 503 reporter_key_mismatch, not ready and 500")
+    func readinessChecksTheReporterKey() async throws {
+        try await TestDatabase.with { db in
+            // serve starts while its database does not exist yet, so its key is checked only later.
+            let name = db.name + "_late"
+            let url = try TestDatabase.url(for: name)
+            let server = try await IntakeServer.start(databaseURL: url)
+            try await db.database.execute(Query(sql: "CREATE DATABASE \(name)", binds: []))
+            do {
+                #expect(try await TiplineProcess.run(["migrate"], databaseURL: url).status == .exit(0))
+                let other = try await TiplineProcess.run(["submit", "--text", "V信: abc_123x", "--reporter", "u1"], databaseURL: url,
+                                                         environment: ["TIPLINE_REPORTER_KEY": "another-key-0123456789abcdef"])
+                #expect(other.status == .exit(0), "\(other.stderr)")
+                let token = try await server.token(source: "late")
+                let ready = try await server.get("/readyz")
+                #expect(ready.status == 503)
+                #expect(ready.error.code == "reporter_key_mismatch", "\(ready.text)")
+                let post = try await server.post(sampleReport("k-1"), token: token)
+                #expect(post.status == 503)
+                #expect(post.error.code == "reporter_key_mismatch", "\(post.text)")
+                try await server.stop()
+            } catch {
+                server.process.signal(SIGKILL)
+                _ = try? await db.database.execute(Query(sql: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)", binds: []))
+                throw error
+            }
+            try await db.database.execute(Query(sql: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)", binds: []))
+        }
+    }
+
     @Test("readyz is 200 when migrated and 503 when a migration is pending")
     func readiness() async throws {
         try await IntakeServer.with { db, server in

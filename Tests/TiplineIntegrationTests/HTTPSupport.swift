@@ -41,11 +41,10 @@ enum RawHTTP {
         return headers
     }
 
-    private static func exchange(port: Int, _ method: String, _ path: String, headers: [String: String],
-                                 body: [UInt8], chunked: Bool) throws -> HTTPReply {
+    /// A raw connection to the server (the caller closes it), for requests sent in part.
+    static func open(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSetupError("socket failed") }
-        defer { close(fd) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -55,7 +54,35 @@ enum RawHTTP {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw TestSetupError("connect to 127.0.0.1:\(port) failed (errno \(errno))") }
+        guard connected == 0 else {
+            close(fd)
+            throw TestSetupError("connect to 127.0.0.1:\(port) failed (errno \(errno))")
+        }
+        return fd
+    }
+
+    /// Writes bytes on a raw connection.
+    static func write(_ fd: Int32, _ text: String) throws {
+        try writeAll(fd, Array(text.utf8))
+    }
+
+    /// Whether the server closes `fd` within `timeout` seconds (whatever it sends first is read and dropped).
+    static func closedByServer(_ fd: Int32, within timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 200) > 0 else { continue }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { return true }
+        }
+        return false
+    }
+
+    private static func exchange(port: Int, _ method: String, _ path: String, headers: [String: String],
+                                 body: [UInt8], chunked: Bool) throws -> HTTPReply {
+        let fd = try open(port: port)
+        defer { close(fd) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         var payload = body
