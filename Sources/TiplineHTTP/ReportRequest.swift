@@ -31,6 +31,11 @@ struct ReportRequest {
         if let offset = Self.firstInvalidUTF8(bytes) {
             throw .malformed("request body is not valid UTF-8 (first bad byte at offset \(offset))")
         }
+        // JSON never holds a raw NUL byte; UTF-16 or UTF-32 text does (Foundation's parser would
+        // guess the encoding and take it).
+        if let offset = bytes.firstIndex(of: 0) {
+            throw .malformed("request body is not UTF-8 JSON (a NUL byte at offset \(offset): UTF-16 or UTF-32?)")
+        }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(bytes), options: [])

@@ -46,6 +46,17 @@ struct JSONLReaderTests {
         #expect(report(records[2])?.externalID == "e3")
     }
 
+    @Test("a UTF-16 line is refused, not guessed")
+    func utf16Line() throws {
+        let line = Array(#"{"external_id":"e1","channel":"app","reporter":"u1","text":"a"}"#.utf16).flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        let path = try temporaryFile(line + [0x0A] + Array(#"{"external_id":"e2","channel":"app","reporter":"u2","text":"b"}"#.utf8) + [0x0A], suffix: ".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .jsonl)
+        #expect(records.map(\.line) == [1, 2])
+        #expect(failure(records[0])?.message.contains("UTF-16 or UTF-32") == true)
+        #expect(report(records[1])?.externalID == "e2")
+    }
+
     @Test("blank lines are skipped but still counted")
     func blankLines() throws {
         let path = try temporaryFile(

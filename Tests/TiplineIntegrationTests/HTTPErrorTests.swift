@@ -23,6 +23,11 @@ struct HTTPErrorTests {
             #expect(badUTF8.error.message?.contains("not valid UTF-8") == true, "\(badUTF8.text)")
 
             #expect(try await raw([]).status == 400)
+            // UTF-16 of ASCII text is valid UTF-8 with NUL bytes; Foundation alone would take it.
+            let utf16 = Array(#"{"external_id":"t-16","reporter":"u","text":"hello"}"#.utf16).flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+            let wide = try await raw(utf16)
+            #expect(wide.status == 400)
+            #expect(wide.error.message?.contains("UTF-16 or UTF-32") == true, "\(wide.text)")
             #expect(try await raw(Array("[1, 2]".utf8)).error.message == "request body must be a JSON object")
 
             let cases: [(String, [String: Any], String, String)] = [

@@ -131,6 +131,10 @@ public final class ReportFileReader {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             return .failure(InputError(field: nil, "is not valid UTF-8"))
         }
+        // A raw NUL is never JSON; UTF-16 or UTF-32 text is full of them.
+        guard !bytes.contains(0) else {
+            return .failure(InputError(field: nil, "is not UTF-8 JSON (it holds NUL bytes: UTF-16 or UTF-32?)"))
+        }
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
