@@ -267,6 +267,26 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("serve started before migrate runs, says migrations_pending, and takes reports once migrated")
+    func serveBeforeMigrate() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            let server = try await IntakeServer.start(databaseURL: db.url)
+            do {
+                let ready = try await server.get("/readyz")
+                #expect(ready.status == 503)
+                #expect(ready.error.code == "migrations_pending", "\(ready.text)")
+                #expect(try await TiplineProcess.run(["migrate"], databaseURL: db.url).status == .exit(0))
+                #expect(try await server.get("/readyz").status == 200)
+                let token = try await server.token(source: "early")
+                #expect(try await server.post(sampleReport("m-1"), token: token).status == 201)
+                try await server.stop()
+            } catch {
+                server.process.signal(SIGKILL)
+                throw error
+            }
+        }
+    }
+
     @Test("readyz is 200 when migrated and 503 when a migration is pending")
     func readiness() async throws {
         try await IntakeServer.with { db, server in

@@ -97,9 +97,13 @@ public struct Migrator: Sendable {
         }
     }
 
-    /// Versions this binary knows that are not applied yet.
+    /// Versions this binary knows that are not applied yet (all of them on a database never migrated).
     public func pending(_ database: Database) async throws -> [Int] {
-        missing(given: try await applied(database))
+        do {
+            return missing(given: try await applied(database))
+        } catch let error as PostgresError where error.sqlState == .undefinedTable {
+            return missing(given: [])
+        }
     }
 
     /// The versions this binary carries that `applied` lacks, in order.
