@@ -191,6 +191,15 @@ struct ReportValidatorTests {
         #expect(Array(decomposed.reporter.utf8) == Array("caf\u{E9}".utf8))
     }
 
+    @Test("a field of the wrong JSON type is named by its type: boolean, number, array, object")
+    func wrongTypeNames() throws {
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(#"{"t":true,"n":12,"a":[1],"o":{}}"#.utf8)) as? [String: Any])
+        for (key, name) in [("t", "a boolean"), ("n", "a number"), ("a", "an array"), ("o", "an object")] {
+            let message = error(of: validator.validate(validFields(["reporter": decoded[key]]), now: now))?.message
+            #expect(message == "must be a string, not \(name)", "\(key): \(message ?? "accepted")")
+        }
+    }
+
     @Test("an input error reads as field: message")
     func errorDescription() {
         #expect(InputError(field: "text", "is required").description == "text: is required")

@@ -99,8 +99,13 @@ public struct ReportValidator: Sendable {
         return value
     }
 
+    /// The class JSONSerialization gives `true` and `false` (an NSNumber subclass).
+    private static let booleanType = type(of: NSNumber(value: true))
+
     private static func typeName(_ value: Any) -> String {
         switch value {
+        case let number as NSNumber where type(of: number) == booleanType: "a boolean"
+        case is Bool: "a boolean"
         case is NSNumber: "a number"
         case is [Any]: "an array"
         case is [String: Any]: "an object"
