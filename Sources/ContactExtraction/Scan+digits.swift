@@ -100,9 +100,11 @@ extension Scan {
         // A last group set apart by a space and followed by a time's colon or a measure word is a
         // time or a count (`QQ：12345678 10:30`, `QQ 12345678 100个`), not the number's end.
         if tail == 0, let lastGap = run.gaps.last, endsInTimeOrCount(run) { tail = count - lastGap }
-        // Readings without word-like numerals first, then the whole run.
-        let candidates = [lead..<(count - tail), 0..<(count - tail), lead..<count, 0..<count]
+        // Readings without word-like numerals first, then the whole run (empty ones are skipped).
+        let candidates = [min(lead, count - tail)..<(count - tail), 0..<(count - tail), lead..<count, 0..<count]
         for (index, range) in candidates.enumerated() {
+            // A word-like lead and a dropped last group may leave nothing between them.
+            guard range.lowerBound < range.upperBound else { continue }
             if index < 3 && range == 0..<count { continue }
             let digits = run.digits[range]
             let usesPlus = plus && range.lowerBound == 0

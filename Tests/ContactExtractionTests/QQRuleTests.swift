@@ -48,6 +48,18 @@ struct QQRuleTests {
         #expect(contacts(in: text) == [expected])
     }
 
+    @Test("a word-like numeral lead and a dropped count that leave nothing between them yield nothing (this crashed)", arguments: [
+        "大一 二3456789个", "第一 二3-4567-8901个", "内一/二34567890元", "QQ 大一 二3456789个",
+    ])
+    func leadAndCountMeet(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("with a word-like lead and a count after a gap, the rest is still read")
+    func leadAndCountAround() {
+        #expect(contacts(in: "大一 13812345678个") == ["phone:+8613812345678"])
+    }
+
     @Test("a list of QQ numbers each written without separators is still read")
     func listOfQQs() {
         #expect(contacts(in: "QQ：12345678 / 87654321") == ["qq:12345678", "qq:87654321"])
