@@ -16,8 +16,13 @@ public struct OffenderView: Sendable, Codable {
     public var reports: [ReportRow]
     /// Distinct reporters over all reports.
     public var distinctReporters: Int
-    /// Rises of the level, oldest first.
+    /// Changes of the level, oldest first.
     public var levelHistory: [LevelChange]
+
+    // `mergedIDs` would come out as `merged_i_ds` from the CLI's snake_case encoder.
+    private enum CodingKeys: String, CodingKey {
+        case id, mergedIDs = "mergedIds", level, contacts, reports, distinctReporters, levelHistory
+    }
 
     /// A contact.
     public struct ContactRow: Sendable, Codable {
