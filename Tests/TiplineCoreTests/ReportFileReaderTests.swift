@@ -363,6 +363,26 @@ struct CSVRecordParserTests {
     }
 }
 
+extension CSVRecordParserTests {
+    @Test("rows that each break an open quote and open another are refused one by one, in linear work")
+    func breakAndReopenOnEveryLine() {
+        // From a clean start each line ends inside a quote; from inside one, "u1" closes it with text
+        // after the quote, and the last field opens another. Reading every such record to the record
+        // limit before starting over scanned about a megabyte per line.
+        var parser = CSVRecordParser()
+        let line = Array(#"1,app,"u1","text with no closing quote"#.utf8)
+        var records = 0
+        let rows = 20_000
+        for number in 1...rows {
+            parser.feed(line: line, number: number)
+            while parser.takeRecord() != nil { records += 1 }
+        }
+        while parser.finish() != nil { records += 1 }
+        #expect(records == rows)
+        #expect(parser.consumedBytes < rows * (line.count + 1) * 3, "\(parser.consumedBytes) bytes parsed for \(rows) lines")
+    }
+}
+
 @Suite("LineSplitter")
 struct LineSplitterTests {
     /// Feeds `chunks` and takes every line, then the last one.

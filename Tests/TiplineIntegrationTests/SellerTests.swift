@@ -115,6 +115,7 @@ struct SellerTests {
             #expect(history.components(separatedBy: "-> suspend").count == 2, "the admin's rise is listed once: \(history)")
             let json = try await TiplineProcess.run(["offender", String(low), "--json"], databaseURL: db.url)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            #expect(object["merged_ids"] is [Any], "\(object.keys.sorted())")
             let changes = try #require(object["level_history"] as? [[String: Any]])
             #expect(changes.compactMap { $0["actor"] as? String } == ["ops-1", "ops-2"])
         }

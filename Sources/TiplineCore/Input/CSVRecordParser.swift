@@ -30,6 +30,8 @@ struct CSVRecordParser {
     private var spanningColumn = 0
     private var broken: (line: Int, error: InputError)?
     private var ready: [Record] = []
+    /// Bytes parsed so far, lines read again after a give-up included: the parser's work.
+    private(set) var consumedBytes = 0
 
     init(maxRecordBytes: Int = CSVRecordParser.maxRecordBytes) {
         self.maxRecordBytes = maxRecordBytes
@@ -64,10 +66,11 @@ struct CSVRecordParser {
     }
 
     private mutating func replay(_ queue: ArraySlice<(number: Int, bytes: [UInt8])>) {
-        var queue = queue
-        while let (number, line) = queue.popFirst() {
+        // A stack, last line first, so that lines given back go on top without copying the rest.
+        var stack = Array(queue.reversed())
+        while let (number, line) = stack.popLast() {
             if let again = consume(number: number, line: line) {
-                queue = again + queue
+                stack.append(contentsOf: again.reversed())
             }
         }
     }
@@ -76,6 +79,7 @@ struct CSVRecordParser {
     private mutating func consume(number: Int, line: [UInt8]) -> ArraySlice<(number: Int, bytes: [UInt8])>? {
         lines.append((number, line))
         recordBytes += line.count + 1
+        consumedBytes += line.count + 1
         let quote: UInt8 = 0x22
         let comma: UInt8 = 0x2C
         var i = 0
@@ -111,16 +115,19 @@ struct CSVRecordParser {
             }
             i += 1
         }
+        if inQuotes, lines.count == 1 { spanningColumn = fields.count + 1 }
+        // A record over several lines that has broken is given up at once, even if a quote is open
+        // again: however it ends it will be refused, and reading on to its end before starting over
+        // would make input that breaks and reopens on every line cost quadratic time.
+        if let broken, lines.count > 1 {
+            return giveUp(because: "runs onto the next lines and breaks on line \(broken.line) (\(broken.error.message))")
+        }
         if inQuotes {
-            if lines.count == 1 { spanningColumn = fields.count + 1 }
             if recordBytes > maxRecordBytes {
                 return giveUp(because: "runs past \(maxRecordBytes) bytes without its closing quote")
             }
             field.append(0x0A)
             return nil
-        }
-        if let broken, lines.count > 1 {
-            return giveUp(because: "runs onto the next lines and breaks on line \(broken.line) (\(broken.error.message))")
         }
         endRecord()
         return nil
