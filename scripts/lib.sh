@@ -60,6 +60,10 @@ pg_cluster_dir() {
             return
         fi
         rm -f "$link"
+    elif [ -e "$link" ]; then
+        # A real folder from a run that could reach it (or an older version of this script): kept
+        # aside, since the link must take its name.
+        mv "$link" "$link.unreachable-$(date +%s)"
     fi
     dir=$(mktemp -d "/tmp/tipline-$name-XXXXXXXX")
     chown postgres "$dir"
