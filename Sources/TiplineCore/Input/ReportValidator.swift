@@ -104,8 +104,8 @@ public struct ReportValidator: Sendable {
 
     private static func typeName(_ value: Any) -> String {
         switch value {
+        // Not `is Bool`: JSON's 0 and 1 bridge to Bool too.
         case let number as NSNumber where type(of: number) == booleanType: "a boolean"
-        case is Bool: "a boolean"
         case is NSNumber: "a number"
         case is [Any]: "an array"
         case is [String: Any]: "an object"
