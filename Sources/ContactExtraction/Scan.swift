@@ -94,10 +94,17 @@ struct Scan {
     /// An e-mail address whose local part starts with `_` (`_shop@example.com`), read whole: a word
     /// starts only at a letter or digit, which would have dropped the `_`.
     mutating func underscoreEmail(at i: Int) -> Int? {
-        guard i >= noEmailBefore, !Scalar.isLocal(at(i - 1)) else { return nil }
+        Scalar.isLocal(at(i - 1)) ? nil : emailStarting(at: i)
+    }
+
+    /// The end of an e-mail address whose local part starts at `i`, if one does. A local part that
+    /// leads to no address is not tried again from inside it (`noEmailBefore`).
+    mutating func emailStarting(at i: Int) -> Int? {
+        guard i >= noEmailBefore else { return nil }
         let localEnd = localPartEnd(from: i)
-        guard at(localEnd) == Ch.at, let end = email(from: i, at: localEnd) else { return nil }
-        return end
+        if at(localEnd) == Ch.at, let end = email(from: i, at: localEnd) { return end }
+        noEmailBefore = localEnd
+        return nil
     }
 
     /// Handles an ASCII letter or digit that starts a word; returns where scanning resumes.
@@ -105,11 +112,7 @@ struct Scan {
     /// Order matters: an e-mail address or a link claims its digits before any number rule
     /// sees them, and `wxid_` is a WeChat ID before `wx` could be taken as a marker.
     mutating func word(at i: Int) -> Int {
-        if i >= noEmailBefore {
-            let localEnd = localPartEnd(from: i)
-            if at(localEnd) == Ch.at, let end = email(from: i, at: localEnd) { return end }
-            noEmailBefore = localEnd
-        }
+        if let end = emailStarting(at: i) { return end }
         if let end = link(at: i) { return end }
         if let end = wxid(at: i) { return end }
         if let m = marker(at: i), let end = take(m) { return end }

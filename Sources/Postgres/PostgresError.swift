@@ -108,5 +108,6 @@ public struct SQLState: RawRepresentable, Hashable, Sendable {
     public static let idleInTransactionTimeout = SQLState(rawValue: "25P03")
     public static let insufficientPrivilege = SQLState(rawValue: "42501")
     public static let undefinedTable = SQLState(rawValue: "42P01")
+    public static let undefinedColumn = SQLState(rawValue: "42703")
     public static let raiseException = SQLState(rawValue: "P0001")
 }

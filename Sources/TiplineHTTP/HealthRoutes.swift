@@ -45,7 +45,7 @@ struct HealthRoutes: Sendable {
 /// (a blocking database call cannot be interrupted); only the caller stops waiting for it.
 func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
     let (stream, continuation) = AsyncStream<Result<T, any Error>?>.makeStream(bufferingPolicy: .bufferingNewest(1))
-    let work = Task {
+    Task {
         do { continuation.yield(.success(try await body())) } catch { continuation.yield(.failure(error)) }
         continuation.finish()
     }
@@ -55,7 +55,6 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
         continuation.finish()
     }
     defer { timer.cancel() }
-    _ = work
     var iterator = stream.makeAsyncIterator()
     guard let first = await iterator.next(), let outcome = first else { return nil }
     return try outcome.get()

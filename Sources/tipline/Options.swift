@@ -92,7 +92,7 @@ struct CommandFailure: Error, CustomStringConvertible {
                 text = "cannot reach the database: \(error.message)"
             default:
                 // A table or column missing: the database was never migrated, or is older than this binary.
-                if let state = error.sqlState?.rawValue, state == "42P01" || state == "42703" {
+                if error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {
                     text = "the database has no Tipline schema, or an older one (\(error.message)): run `tipline migrate` first"
                 } else {
                     text = error.description

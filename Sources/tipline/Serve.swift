@@ -64,7 +64,7 @@ struct Serve: AsyncParsableCommand {
                 // Start anyway: /healthz and /readyz must answer while the database is down; the
                 // key is checked again before the first report is stored.
                 logger.warning("database unreachable at start-up; serving 503 until it is back", metadata: ["error": "\(error)"])
-            } catch let error as PostgresError where error.sqlState?.rawValue == "42P01" {
+            } catch let error as PostgresError where error.sqlState == .undefinedTable {
                 // Not migrated yet (serve may start before `tipline migrate` in a deployment):
                 // /readyz says migrations_pending until it is.
                 logger.warning("the database has no Tipline schema yet; serving 503 until `tipline migrate` has run",

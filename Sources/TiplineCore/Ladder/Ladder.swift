@@ -25,12 +25,12 @@ public struct Ladder: Sendable, Equatable, Codable {
         self.refer = refer
     }
 
-    /// Why a ladder is unusable, or `nil` when it is fine.
     /// The longest window a ladder may have (ten years).
     public static let maxWindowDays = 3_650
     /// The most distinct reporters a threshold may ask for.
     public static let maxThreshold = 1_000_000
 
+    /// Why a ladder is unusable, or `nil` when it is fine.
     public var problem: String? {
         if !(1...Self.maxWindowDays).contains(windowDays) { return "the window must be 1 to \(Self.maxWindowDays) days, not \(windowDays)" }
         if review < 1 { return "review needs at least 1 reporter" }
