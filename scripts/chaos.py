@@ -1,6 +1,9 @@
 """Driver for scripts/chaos: real `tipline` processes, real signals, a real PostgreSQL restart."""
 import argparse, collections, json, os, random, signal, struct, subprocess, sys, time
 
+sys.path.insert(0, os.path.dirname(__file__))
+from children import popen, run as run_children  # noqa: E402
+
 BIN = os.environ.get("TIPLINE_BIN", "")
 ADMIN = os.environ.get("TIPLINE_ADMIN_URL", "")
 PORT = os.environ.get("TIPLINE_PG_PORT", "")
@@ -69,9 +72,6 @@ def run(args, db, check=True):
     return r
 
 
-_ALL_WORKERS = []
-
-
 class Workers:
     def __init__(self, db, lease, logdir, batch):
         self.db, self.lease, self.logdir, self.batch, self.procs, self.n = db, lease, logdir, batch, [], 0
@@ -80,12 +80,11 @@ class Workers:
         self.n += 1
         log = open(os.path.join(self.logdir, f"worker-{self.n}.log"), "w")
         name = f"chaos-{self.n}"
-        p = subprocess.Popen([BIN, "work", "--name", name, "--lease", str(self.lease), "--concurrency", "2",
+        p = popen([BIN, "work", "--name", name, "--lease", str(self.lease), "--concurrency", "2",
                               "--batch", str(self.batch), "--poll", "1", "--log-level", "notice"],
                              env={**os.environ, "DATABASE_URL": url(self.db)}, stdout=log, stderr=log)
         p.name = name
         self.procs.append(p)
-        _ALL_WORKERS.append(p)
         return p
 
     def alive(self):
@@ -331,11 +330,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        # Never leave workers behind, whatever happened (a stopped one must be continued to die).
-        for proc in _ALL_WORKERS:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.kill()
+    run_children(main)

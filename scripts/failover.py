@@ -3,6 +3,7 @@ import json, os, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from chaos import generate  # noqa: E402  (the same report mix as scripts/chaos)
+from children import popen, run as run_children  # noqa: E402
 
 BIN = os.environ["TIPLINE_BIN"]
 DIR, BINDIR = os.environ["TIPLINE_FO_DIR"], os.environ["TIPLINE_FO_BINDIR"]
@@ -28,31 +29,11 @@ def sql(q, port=None):
 
 
 def spawn(args, log):
-    return subprocess.Popen([BIN] + args, env={**os.environ, "DATABASE_URL": MULTI},
+    return popen([BIN] + args, env={**os.environ, "DATABASE_URL": MULTI},
                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
 
-# Every process this script starts, so that none outlives it, however it ends.
-started = []
-
-
-def spawn_kept(args, log):
-    process = spawn(args, log)
-    started.append(process)
-    return process
-
-
 def main():
-    try:
-        run()
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-def run():
     state = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline")
     subprocess.run(["psql", "-X", "-q", f"postgresql://postgres@127.0.0.1:{P}/postgres", "-c", "CREATE DATABASE failover"], check=True)
     subprocess.run([BIN, "migrate"], env={**os.environ, "DATABASE_URL": MULTI}, check=True, capture_output=True)
@@ -61,10 +42,10 @@ def run():
     open(os.path.join(state, "failover-2.jsonl"), "w").write(second)
     subprocess.run([BIN, "submit", "--file", os.path.join(state, "failover-1.jsonl")], env={**os.environ, "DATABASE_URL": MULTI},
                    check=True, capture_output=True)
-    workers = [spawn_kept(["work", "--name", f"fo-{i}", "--lease", "3", "--batch", "10", "--poll", "1", "--log-level", "notice"],
+    workers = [spawn(["work", "--name", f"fo-{i}", "--lease", "3", "--batch", "10", "--poll", "1", "--log-level", "notice"],
                      os.path.join(state, f"failover-worker-{i}.log")) for i in range(2)]
     # A bulk intake running through the failover, in small transactions.
-    intake = spawn_kept(["submit", "--file", os.path.join(state, "failover-2.jsonl"), "--batch", "20"], os.path.join(state, "failover-intake.log"))
+    intake = spawn(["submit", "--file", os.path.join(state, "failover-2.jsonl"), "--batch", "20"], os.path.join(state, "failover-intake.log"))
     deadline = time.time() + 300
     while int(sql("SELECT count(*) FROM reports WHERE state = 'done'", P)) < 600:
         if time.time() > deadline or all(w.poll() is not None for w in workers):
@@ -117,4 +98,4 @@ def run():
 
 
 if __name__ == "__main__":
-    main()
+    run_children(main)

@@ -1,6 +1,9 @@
 """Driver for scripts/partition (see there)."""
 import os, signal, subprocess, sys, time
 
+sys.path.insert(0, os.path.dirname(__file__))
+from children import popen, run as run_children, verdict  # noqa: E402
+
 BIN = os.environ["TIPLINE_BIN"]
 NS, HOST_IF = os.environ["TIPLINE_PART_NS"], os.environ["TIPLINE_PART_HOST_IF"]
 PORT, HOST_IP = os.environ["TIPLINE_PART_PORT"], os.environ["TIPLINE_PART_HOST_IP"]
@@ -29,27 +32,7 @@ def wait_for(what, cond, timeout=60):
         time.sleep(0.1)
 
 
-# Every process this script starts, so that none outlives it, however it ends.
-started = []
-
-
-def popen(*args, **kwargs):
-    process = subprocess.Popen(*args, **kwargs)
-    started.append(process)
-    return process
-
-
 def main():
-    try:
-        run()
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-def run():
     subprocess.run(["psql", "-X", "-q", f"postgresql://postgres@127.0.0.1:{PORT}/postgres", "-c", "CREATE DATABASE partition"], check=True)
     tipline(["migrate"], LOCAL)
     lines = []
@@ -88,11 +71,7 @@ def run():
         problems.append("jobs left in the queue")
     if code != 0:
         problems.append(f"the cut-off worker exited {code} after SIGTERM")
-    for p in problems:
-        print(f"partition: VIOLATED: {p}")
-    if problems:
-        sys.exit(1)
-    print("partition: the late completion was refused; nothing applied twice; the worker exited 0")
+    verdict("partition", problems, "the late completion was refused; nothing applied twice; the worker exited 0")
     silent_partition_during_a_call()
 
 
@@ -138,12 +117,8 @@ def silent_partition_during_a_call():
     code = worker.wait(timeout=60)
     if code != 0:
         problems.append(f"the worker exited {code} after SIGTERM")
-    for p in problems:
-        print(f"partition: VIOLATED: {p}")
-    if problems:
-        sys.exit(1)
-    print("partition: a silent network was noticed inside a call, and the report was done once it came back")
+    verdict("partition", problems, "a silent network was noticed inside a call, and the report was done once it came back")
 
 
 if __name__ == "__main__":
-    main()
+    run_children(main)
