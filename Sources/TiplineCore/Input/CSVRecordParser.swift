@@ -39,7 +39,7 @@ struct CSVRecordParser {
 
     /// Hands the parser the next physical line (without its line break) and its number.
     mutating func feed(line: [UInt8], number: Int) {
-        replay([(number, line)][...])
+        if let again = consume(number: number, line: line) { replay(again) }
     }
 
     /// A line that could not be read (`error` says why) ends any record still open before it,
