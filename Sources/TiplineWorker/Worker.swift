@@ -52,6 +52,9 @@ public final class Worker: Service, Sendable {
     public static let shutdownTimedOutStatus: Int32 = 75
     private let retry: RetryPolicy
     private let metrics = WorkerMetrics()
+    /// When the database was last found unreachable with no success since (nil: reachable), and
+    /// the error a drain gave up with (`giveUpSeconds`).
+    private let outage = Mutex<(since: ContinuousClock.Instant?, gaveUp: DrainGaveUp?)>((nil, nil))
 
     /// Checks run once the database is reachable, before the worker registers (e.g. the reporter key).
     private let prepare: @Sendable (Database) async throws -> Void
@@ -123,7 +126,38 @@ public final class Worker: Service, Sendable {
         }
         await deregister()
         watchdog.withLock { $0?.cancel() }
+        if let gaveUp = outage.withLock({ $0.gaveUp }) {
+            logger.error("database unreachable for too long; the drain gives up", metadata: ["error": "\(gaveUp.last)"])
+            throw gaveUp
+        }
         logger.info("worker stopped", metadata: ["processed": "\(processedCount)"])
+    }
+
+    /// Notes a connection problem. A drain (`--until-idle`) that has not reached the database for
+    /// `giveUpSeconds` stops: no new claims, and `run` throws once the batches in hand are done
+    /// with. True when it gives up.
+    @discardableResult
+    private func unreachable(_ error: PostgresError) -> Bool {
+        guard options.untilIdle else { return false }
+        let now = ContinuousClock.now
+        let gaveUp = outage.withLock { outage -> Bool in
+            let since = outage.since ?? now
+            outage.since = since
+            guard outage.gaveUp == nil, now - since >= .seconds(options.giveUpSeconds) else { return outage.gaveUp != nil }
+            outage.gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: error)
+            return true
+        }
+        if gaveUp {
+            stopping.store(true, ordering: .relaxed)
+            doorbell.ringAll()
+        }
+        return gaveUp
+    }
+
+    /// Notes that the database answered: an outage, if any, is over.
+    private func reachable() {
+        guard options.untilIdle else { return }
+        outage.withLock { $0.since = nil }
     }
 
     /// A lane blocked in a database call that never returns (a hung server, a network that drops
@@ -182,6 +216,7 @@ public final class Worker: Service, Sendable {
                 let claimed = ContinuousClock.now
                 metrics.claimLatency.record(claimed - claimStart)
                 backoff = 0.1
+                reachable()
                 let solo = jobs.contains(where: \.solo)
                 if isolated, !solo {
                     // No solo job was ready: an ordinary batch (or none), and no more isolating until
@@ -219,6 +254,7 @@ public final class Worker: Service, Sendable {
                     await doorbell.wait(after: seen, timeout: idleWait(lane))
                 }
             } catch {
+                if let error = error as? PostgresError, error.isConnectionProblem, unreachable(error) { return }
                 logger.warning("claim failed; backing off", metadata: ["error": "\(error)", "lane": "\(lane)"])
                 try? await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)
@@ -476,6 +512,7 @@ public final class Worker: Service, Sendable {
                             \(Int(ProcessInfo.processInfo.processIdentifier)), \(options.concurrency), \(options.batchSize), \(options.leaseSeconds))
                     ON CONFLICT (id) DO NOTHING
                     """)
+                reachable()
                 logger.info("worker started", metadata: [
                     "concurrency": "\(options.concurrency)", "batch": "\(options.batchSize)", "lease": "\(options.leaseSeconds)s",
                 ])
@@ -488,6 +525,7 @@ public final class Worker: Service, Sendable {
                     if options.untilIdle { throw error }
                     logger.error("the database refused the connection; retrying (check DATABASE_URL)", metadata: ["error": "\(error)"])
                 } else {
+                    if unreachable(error), let gaveUp = outage.withLock({ $0.gaveUp }) { throw gaveUp }
                     logger.warning("database unreachable; retrying", metadata: ["error": "\(error)"])
                 }
                 try await Task.sleep(for: .seconds(backoff))
@@ -513,6 +551,19 @@ public final class Worker: Service, Sendable {
         } catch {
             logger.warning("could not deregister", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// A drain (`--until-idle`) stopped because the database stayed unreachable for `seconds`.
+public struct DrainGaveUp: Error, CustomStringConvertible {
+    /// The limit that ran out (`WorkerOptions.giveUpSeconds`).
+    public var seconds: Double
+    /// The last connection error seen.
+    public var last: PostgresError
+
+    public var description: String {
+        let limit = seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
+        return "cannot reach the database: no connection for \(limit) s, so the drain gives up (--give-up-after); last error: \(last.message)"
     }
 }
 

@@ -10,6 +10,10 @@ public struct WorkerOptions: Sendable {
     public var batchSize: Int = 50
     /// Exit once nothing is queued, running or waiting for a retry.
     public var untilIdle = false
+    /// With `untilIdle`: how long the database may stay unreachable (no connection made, every
+    /// claim failing on a lost connection) before the drain gives up and fails. A service retries
+    /// for ever.
+    public var giveUpSeconds: Double = 120
     /// Lease length in seconds; a worker silent this long loses its jobs to others.
     public var leaseSeconds: Double = 15
     /// Fallback poll interval for idle workers, in seconds (LISTEN/NOTIFY normally wakes them).

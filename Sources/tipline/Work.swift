@@ -18,9 +18,12 @@ struct Work: AsyncParsableCommand {
             LISTEN/NOTIFY wakes idle workers (it needs a session connection: not through a \
             transaction-mode pooler), with a poll every --poll seconds as a fallback.
 
-            An unreachable database is retried with backoff. One that turns the connection away (no \
-            such database or role, failed authentication, no pg_hba.conf entry) stops --until-idle at \
-            once with exit status 1; a worker without it keeps retrying and logs an error each time.
+            An unreachable database is retried with backoff (a restart or a failover costs a few \
+            seconds, nothing else). A worker without --until-idle keeps retrying for as long as it \
+            runs. A drain (--until-idle) that has not reached the database for --give-up-after \
+            seconds stops with exit status 1; one that the server turns away (no such database or \
+            role, failed authentication, no pg_hba.conf entry) stops at once, also with status 1. \
+            Jobs it held go back to the queue.
 
             With --metrics-port, GET /metrics on that port (127.0.0.1 unless --metrics-host) serves \
             Prometheus metrics: jobs claimed, completed, retried, dead and rescued; batch sizes; claim, \
@@ -39,6 +42,8 @@ struct Work: AsyncParsableCommand {
     var batch: Int = 50
     @Flag(help: "Exit 0 once no job is queued, running or waiting for a retry.")
     var untilIdle = false
+    @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable this many seconds in a row.")
+    var giveUpAfter: Double = 120
     @Option(help: "Name shown in `tipline status` (default host:pid).")
     var name: String?
     @Option(help: "Lease in seconds: a worker silent this long loses its jobs to the others.")
@@ -66,6 +71,7 @@ struct Work: AsyncParsableCommand {
         if !(lease >= 1 && lease <= 3600) { throw ValidationError("--lease must be between 1 and 3600 seconds") }
         if !(poll > 0 && poll <= 3600) { throw ValidationError("--poll must be between 0 and 3600 seconds") }
         if !(retryBase >= 0 && retryBase <= 3600) { throw ValidationError("--retry-base must be between 0 and 3600 seconds") }
+        if !(giveUpAfter >= 1 && giveUpAfter <= 86_400) { throw ValidationError("--give-up-after must be between 1 and 86400 seconds") }
         if let metricsPort, !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be between 0 and 65535") }
     }
 
@@ -79,6 +85,7 @@ struct Work: AsyncParsableCommand {
         options.concurrency = concurrency
         options.batchSize = batch
         options.untilIdle = untilIdle
+        options.giveUpSeconds = giveUpAfter
         options.leaseSeconds = lease
         options.pollSeconds = poll
         options.retryBaseSeconds = retryBase

@@ -320,6 +320,51 @@ struct WorkerRefusedTests {
     }
 }
 
+@Suite("a drain whose database stays out of reach")
+struct DrainGiveUpTests {
+    @Test("a drain that never reaches its server gives up after --give-up-after seconds with exit 1")
+    func serverDown() async throws {
+        // Nothing listens on port 1: every connection attempt is refused by the host, not the server.
+        let started = Date()
+        let drain = try await TiplineProcess.run(["work", "--until-idle", "--give-up-after", "2"],
+                                                 databaseURL: "postgresql://postgres@127.0.0.1:1/tipline", timeout: 60)
+        #expect(drain.status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
+        #expect(drain.stderr.contains("no connection for 2 s, so the drain gives up"), "\(drain.stderr.suffix(2000))")
+        #expect(Date().timeIntervalSince(started) >= 2)
+    }
+
+    @Test("a drain that loses its database mid-batch gives up, and a later drain does every report once")
+    func databaseLostMidDrain() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 40, sellers: 10, seed: 5) { $0 == 0 ? " " + FaultMarker.slow : "" }
+            try await WorkerProcessTests.submit(scenario, to: db)
+            let drain = try WorkerProcessTests.worker(
+                db, ["--until-idle", "--fault-injection", "--give-up-after", "3", "--lease", "4", "--batch", "100", "--concurrency", "1"],
+                name: "lost")
+            try drain.start()
+            // It holds the whole batch for 3 s before completing: shut the database's door meanwhile.
+            try await waitUntil("the drain claims the batch") {
+                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 40
+            }
+            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
+            _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)")
+            let status = try await drain.wait(timeout: 120)
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true", binds: []))
+            await admin.shutdown()
+            #expect(status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
+            #expect(drain.stderr.contains("so the drain gives up"), "\(drain.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 0)
+            #expect(try await db.int("SELECT count(*) FROM jobs") == 40)
+            // Its jobs come back once their lease runs out.
+            let rescuer = try WorkerProcessTests.worker(db, ["--until-idle", "--fault-injection", "--lease", "4"], name: "rescuer")
+            try rescuer.start()
+            #expect(try await rescuer.wait(timeout: 120) == .exit(0), "rescuer stderr: \(rescuer.stderr.suffix(2000))")
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+}
+
 /// Polls `condition` every 50 ms; fails after `timeout` seconds, naming what it waited for.
 func waitUntil(_ what: String, timeout: Double = 60, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
