@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TiplineStore
+import TiplineCore
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,9 +48,8 @@ enum StatusScreen {
     static func render(_ s: StatusSnapshot) -> String {
         var lines: [String] = []
         let c = s.counts
-        let waiting = (c["queued"] ?? 0) + (c["retrying"] ?? 0)
-        let healthy = (s.oldestWaitingSeconds ?? 0) < 300 && (waiting == 0 || !s.workers.isEmpty)
-        lines.append("Tipline queue — \(healthy ? "healthy" : "NEEDS ATTENTION")  (\(ISO8601DateFormatter().string(from: s.at)))")
+        lines.append("Tipline queue — \(s.healthy ? "healthy" : "NEEDS ATTENTION")  (\(ISO8601DateFormatter().string(from: s.at)))")
+        for problem in s.attention { lines.append("  ! " + problem) }
         lines.append("")
         lines.append("Queue      queued \(c["queued"] ?? 0)  running \(c["running"] ?? 0)  retrying \(c["retrying"] ?? 0)  "
                      + "done \(c["done"] ?? 0)  dead \(c["dead"] ?? 0)")
@@ -81,12 +81,7 @@ enum StatusScreen {
         return lines.joined(separator: "\n")
     }
 
-    static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-        return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
-    }
+    static func duration(_ seconds: Double) -> String { QueueHealth.duration(seconds) }
 }
 
 extension String {

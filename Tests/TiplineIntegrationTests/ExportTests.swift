@@ -130,6 +130,8 @@ struct ExportTests {
             let (counts, top) = try Self.statusCounts(status.stdout)
             #expect(counts["done"] == 100 && counts["queued"] == 0)
             #expect(top > 0)
+            let verdict = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+            #expect(verdict["healthy"] as? Bool == true && (verdict["attention"] as? [String]) == [])
             // Counted from the completion counters, which must agree with the reports themselves.
             let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
             #expect((object["completed"] as? [String: Int])?["15m"] == 100)
@@ -155,7 +157,11 @@ struct ExportTests {
             #expect(afterObject["escalations24h"] as? [String: Int] == (try await Self.escalationsByLevel(db)))
             #expect((afterObject["escalations24h"] as? [String: Int])?["refer"] == (escalated["refer"] ?? 0) + 1)
             let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
-            #expect(screen.stdout.contains("Top sellers") && screen.stdout.contains("done 100"))
+            #expect(screen.stdout.contains("Top sellers") && screen.stdout.contains("done 100") && screen.stdout.contains("healthy"))
+            // Reports waiting and no worker live: the screen says so.
+            try await WorkerProcessTests.submit(Scenario.make(count: 3, sellers: 1, seed: 81), to: db)
+            let waiting = try await TiplineProcess.run(["status"], databaseURL: db.url)
+            #expect(waiting.stdout.contains("NEEDS ATTENTION") && waiting.stdout.contains("3 reports wait and no worker is live"), "\(waiting.stdout)")
         }
     }
 

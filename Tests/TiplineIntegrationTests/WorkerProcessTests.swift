@@ -106,6 +106,13 @@ struct WorkerProcessTests {
             #expect(try dead.first?.decode(Int.self, at: 1) == 5)
             #expect(try dead.first?.decode(String.self, at: 2).contains("fault injection") == true)
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 199)
+            // The status screen says it needs an administrator, and why.
+            let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
+            #expect(screen.stdout.contains("NEEDS ATTENTION") && screen.stdout.contains("1 dead report (every attempt failed)"), "\(screen.stdout)")
+            let json = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            #expect(object["healthy"] as? Bool == false)
+            #expect((object["attention"] as? [String])?.count == 1)
         }
     }
 

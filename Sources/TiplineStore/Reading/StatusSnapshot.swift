@@ -1,8 +1,14 @@
 public import Foundation
 public import Postgres
+import TiplineCore
 
 /// Everything `tipline status` shows: is the queue healthy?
 public struct StatusSnapshot: Sendable, Codable {
+    /// True when nothing needs an administrator (`attention` is empty).
+    public var healthy: Bool
+    /// What needs an administrator now, one line each (`QueueHealth`): reports waiting with no live
+    /// worker, a report waiting five minutes or more, dead reports.
+    public var attention: [String]
     /// Jobs and reports by status.
     public var counts: [String: Int]
     /// Age in seconds of the oldest job waiting to be claimed (nil when none waits).
@@ -129,8 +135,11 @@ public struct StatusSnapshot: Sendable, Codable {
                             reporters: try row.decode(at: 3), lastReportedAt: try row.decodeIfPresent(at: 4),
                             contacts: PostgresTextArray.parse(try row.decode(String.self, at: 5)))
             }
+            let attention = QueueHealth.problems(
+                waiting: (counts["queued"] ?? 0) + (counts["retrying"] ?? 0), oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
+                liveWorkers: workers.count, dead: counts["dead"] ?? 0)
             return StatusSnapshot(
-                counts: counts, oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
+                healthy: attention.isEmpty, attention: attention, counts: counts, oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
                 completed: ["1m": try totals.decode(at: 6), "5m": try totals.decode(at: 7), "15m": try totals.decode(at: 8)],
                 recentFailures: try totals.decode(at: 9), workers: workers, escalations24h: escalations,
                 categories24h: categories, topOffenders: top, at: Date())

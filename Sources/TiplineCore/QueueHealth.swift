@@ -1,0 +1,34 @@
+/// The verdict of `tipline status`: what needs an administrator now, each in one line saying what
+/// and what to do. No problem: the queue is healthy.
+public enum QueueHealth {
+    /// A report waiting this long (seconds) means the workers are too few, stuck or gone.
+    public static let longestWait: Double = 300
+
+    /// The problems in a queue with `waiting` reports queued or waiting for a retry (the oldest for
+    /// `oldestWaitingSeconds`), `liveWorkers` workers heartbeating and `dead` reports given up on.
+    public static func problems(waiting: Int, oldestWaitingSeconds: Double?, liveWorkers: Int, dead: Int) -> [String] {
+        var problems: [String] = []
+        if waiting > 0, liveWorkers == 0 {
+            problems.append("\(waiting) \(waiting == 1 ? "report waits" : "reports wait") and no worker is live: start `tipline work`")
+        }
+        if let oldest = oldestWaitingSeconds, oldest >= longestWait {
+            problems.append("the oldest waiting report has waited \(duration(oldest)), over \(Int(longestWait / 60)) minutes: "
+                            + "more workers are needed, or they are stuck")
+        }
+        if dead > 0 {
+            problems.append("\(dead) dead \(dead == 1 ? "report" : "reports") (every attempt failed): "
+                            + "see `tipline dead list`, queue again with `tipline dead retry`")
+        }
+        return problems
+    }
+
+    /// `seconds` as `45s`, `7m05s` or `2h03m`.
+    public static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m" + pad(s % 60) + "s" }
+        return "\(s / 3600)h" + pad(s % 3600 / 60) + "m"
+    }
+
+    private static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+}
