@@ -63,6 +63,41 @@ struct OpenAPIDocument {
 
 @Suite("HTTP OpenAPI")
 struct HTTPOpenAPITests {
+    /// Plain (unquoted) values of `openapi.yaml` that a YAML parser refuses or reads as something
+    /// else: `: ` inside (a mapping), ` #` (a comment), or a reserved first character.
+    static func unreadablePlainValues(_ text: String) -> [String] {
+        var problems: [String] = []
+        var blockIndent: Int?
+        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = String(raw)
+            let indent = line.prefix(while: { $0 == " " }).count
+            if let block = blockIndent {
+                if line.trimmingCharacters(in: .whitespaces).isEmpty || indent > block { continue }
+                blockIndent = nil
+            }
+            var body = line.dropFirst(indent)
+            if body.hasPrefix("- ") { body = body.dropFirst(2) }
+            guard !body.hasPrefix("#"), let colon = body.range(of: ": ") else { continue }
+            let value = body[colon.upperBound...].trimmingCharacters(in: .whitespaces)
+            if value == "|" || value == ">" { blockIndent = indent; continue }
+            guard let first = value.first, !"'\"[{".contains(first) else { continue }
+            if value.contains(": ") || value.contains(" #") || "`@%&*!|>?,".contains(first) {
+                problems.append("line \(number + 1): \(value)")
+            }
+        }
+        return problems
+    }
+
+    @Test("openapi.yaml is YAML a client generator can read: no plain value that a parser refuses")
+    func plainValuesParse() throws {
+        #expect(Self.unreadablePlainValues("a:\n  description: plain text, fine (even `code`)\n").isEmpty)
+        #expect(Self.unreadablePlainValues("a:\n  description: by default: any\n").count == 1)
+        #expect(Self.unreadablePlainValues("a:\n  description: `code` first\n").count == 1)
+        #expect(Self.unreadablePlainValues("a:\n  description: |\n    text: with colons # and hashes\n").isEmpty)
+        let problems = Self.unreadablePlainValues(try ProjectTree.text("openapi.yaml"))
+        #expect(problems.isEmpty, "quote these values: \(problems)")
+    }
+
     /// Property paths of a JSON value, as the document writes them.
     static func paths(_ object: [String: Any], prefix: String = "") -> Set<String> {
         var result = Set<String>()
