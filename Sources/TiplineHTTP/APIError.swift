@@ -14,6 +14,8 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     public var message: String
     /// The request field at fault, when there is one.
     public var field: String?
+    /// For 405: the methods the path takes (the `Allow` header).
+    public var allow: [HTTPRequest.Method] = []
 
     /// Creates an error.
     public init(_ status: HTTPResponse.Status, code: String, _ message: String, field: String? = nil) {
@@ -28,6 +30,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = HTTPFields()
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
         return try JSONBody.response(status, ErrorEnvelope(error: .init(code: code, message: message, field: field)),
                                      headers: headers)
     }
@@ -40,6 +43,13 @@ extension APIError {
     static func unauthorized(_ message: String) -> APIError { APIError(.unauthorized, code: "unauthorized", message) }
     /// 404: nothing here for this client.
     static func notFound(_ message: String = "not found") -> APIError { APIError(.notFound, code: "not_found", message) }
+    /// 405: the path exists, the method does not.
+    static func methodNotAllowed(_ method: HTTPRequest.Method, allow: [HTTPRequest.Method]) -> APIError {
+        var error = APIError(.methodNotAllowed, code: "method_not_allowed",
+                             "\(method.rawValue) is not accepted here; use \(allow.map(\.rawValue).joined(separator: " or "))")
+        error.allow = allow
+        return error
+    }
     /// 413: the body is over the limit.
     static func tooLarge(limit: Int) -> APIError {
         APIError(.contentTooLarge, code: "body_too_large", "request body is over the limit of \(limit) bytes")

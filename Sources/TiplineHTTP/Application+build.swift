@@ -39,7 +39,20 @@ public func buildRouter(intake: Intake, registry: PrometheusCollectorRegistry, m
     ReportRoutes(intake: intake, tokens: APITokens(database: intake.database), reporterKeyCheck: reporterKeyCheck,
                  maxBodyBytes: maxBodyBytes, request: ReportRequest(validator: ReportValidator()))
         .register(on: router)
+    refuseOtherMethods(on: router, paths: [
+        ("/v1/reports", [.post]), ("/v1/reports/{id}", [.get]), ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]),
+    ])
     return router
+}
+
+/// Another method on a known path gets 405 with the methods it takes (`Allow`), not a 404 that
+/// says the path does not exist.
+func refuseOtherMethods(on router: Router<BasicRequestContext>, paths: [(RouterPath, [HTTPRequest.Method])]) {
+    for (path, allow) in paths {
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !allow.contains(method) {
+            router.on(path, method: method) { _, _ -> Response in throw APIError.methodNotAllowed(method, allow: allow) }
+        }
+    }
 }
 
 /// The intake server as a service, ready for `runService()` or a `ServiceGroup`.
@@ -64,6 +77,7 @@ public func buildMetricsApplication(
     let router = Router(context: BasicRequestContext.self)
     MetricsEndpoint(registry: registry).register(on: router)
     router.get("/healthz") { _, _ in try JSONBody.response(.ok, ["status": "ok"]) }
+    refuseOtherMethods(on: router, paths: [("/healthz", [.get]), ("/metrics", [.get])])
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: .seconds(30))),

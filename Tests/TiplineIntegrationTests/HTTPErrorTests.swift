@@ -98,12 +98,20 @@ struct HTTPErrorTests {
         }
     }
 
-    @Test("unknown routes get a JSON 404")
+    @Test("unknown routes get a JSON 404; another method on a known route a JSON 405 naming the right one")
     func unknownRoute() async throws {
         try await IntakeServer.with { _, server in
             let reply = try await server.get("/v2/nothing")
             #expect(reply.status == 404)
             #expect(reply.error.code == "not_found")
+            for (method, path, allowed) in [("PUT", "/v1/reports", "POST"), ("GET", "/v1/reports", "POST"), ("DELETE", "/v1/reports/1", "GET"),
+                                            ("POST", "/readyz", "GET"), ("PATCH", "/healthz", "GET")] {
+                let wrong = try await server.send(method, path)
+                #expect(wrong.status == 405, "\(method) \(path)")
+                #expect(wrong.error.code == "method_not_allowed", "\(method) \(path)")
+                #expect(wrong.error.message == "\(method) is not accepted here; use \(allowed)", "\(method) \(path)")
+                #expect(wrong.headers["allow"] == allowed, "\(method) \(path)")
+            }
         }
     }
 
