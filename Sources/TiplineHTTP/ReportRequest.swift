@@ -36,6 +36,9 @@ struct ReportRequest {
         if let offset = bytes.firstIndex(of: 0) {
             throw .malformed("request body is not UTF-8 JSON (a NUL byte at offset \(offset): UTF-16 or UTF-32?)")
         }
+        if bytes.isEmpty { throw .malformed("request body is empty (expected a JSON object)") }
+        // Stricter than Foundation's parser: no trailing commas, no member named twice.
+        if let problem = StrictJSON.problem(in: bytes) { throw .malformed("request body is not valid JSON: \(problem)") }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(bytes), options: [])

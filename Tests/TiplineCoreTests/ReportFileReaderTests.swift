@@ -31,6 +31,26 @@ struct JSONLReaderTests {
         #expect(report(records[2])?.channel == .hotline)
     }
 
+    @Test("a line with a member named twice or a trailing comma is refused with where; the lines beside it are read")
+    func strictJSONLines() throws {
+        let path = try temporaryFile(#"""
+            {"external_id":"e1","channel":"app","reporter":"u1","text":"出租微信 V信: abc_123x"}
+            {"external_id":"e2","channel":"app","reporter":"u2","text":"出租微信 V信: abc_123x","text":"无"}
+            {"external_id":"e3","channel":"app","reporter":"u3","text":"批发QQ号",}
+            {"external_id":"e4","channel":"app","reporter":"u4","text":"批发QQ号"}
+
+            """#, suffix: ".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .jsonl)
+        #expect(records.map(\.line) == [1, 2, 3, 4])
+        #expect(report(records[0])?.externalID == "e1")
+        #expect(failure(records[1])?.message.hasPrefix(#"invalid JSON: the member "text" appears twice in one object (byte "#) == true,
+                "\(String(describing: failure(records[1])))")
+        #expect(failure(records[2])?.message.hasPrefix("invalid JSON: a comma before '}' (trailing commas are not JSON)") == true,
+                "\(String(describing: failure(records[2])))")
+        #expect(report(records[3])?.externalID == "e4")
+    }
+
     @Test("a line that is not valid UTF-8 is reported and the rest are read")
     func invalidUTF8() throws {
         var bytes = Array(#"{"external_id":"e1","channel":"app","reporter":"u1","text":"a"}"#.utf8) + [0x0A]

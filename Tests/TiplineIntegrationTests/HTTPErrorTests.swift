@@ -98,6 +98,25 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("a body with a trailing comma or a member named twice is a 400 that says which and where; nothing is stored")
+    func strictJSONBody() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "strict")
+            let headers = RawHTTP.jsonHeaders(token)
+            let twice = Array(#"{"external_id":"s-1","reporter":"u1","text":"出租微信 V信: abc_123x","text":"无"}"#.utf8)
+            let reply = try await server.send("POST", "/v1/reports", headers: headers, body: twice)
+            #expect(reply.status == 400)
+            #expect(reply.error.code == "malformed_request")
+            #expect(reply.error.message?.hasPrefix(#"request body is not valid JSON: the member "text" appears twice in one object (byte "#) == true,
+                    "\(reply.text)")
+            let comma = Array(#"{"external_id":"s-2","reporter":"u1","text":"出租微信",}"#.utf8)
+            let second = try await server.send("POST", "/v1/reports", headers: headers, body: comma)
+            #expect(second.status == 400)
+            #expect(second.error.message?.contains("trailing commas are not JSON") == true, "\(second.text)")
+            #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+        }
+    }
+
     @Test("unknown routes get a JSON 404; another method on a known route a JSON 405 naming the right one")
     func unknownRoute() async throws {
         try await IntakeServer.with { _, server in

@@ -135,6 +135,9 @@ public final class ReportFileReader {
         guard !bytes.contains(0) else {
             return .failure(InputError(field: nil, "is not UTF-8 JSON (it holds NUL bytes: UTF-16 or UTF-32?)"))
         }
+        if let problem = StrictJSON.problem(in: bytes) {
+            return .failure(InputError(field: nil, "invalid JSON: \(problem)"))
+        }
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [])

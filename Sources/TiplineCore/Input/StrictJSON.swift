@@ -1,0 +1,237 @@
+/// Checks that bytes are one JSON text as RFC 8259 defines it, before Foundation's parser reads
+/// them: that parser also takes a comma before `}` or `]`, and keeps the last of two members with
+/// the same name, so `{"text": "a", "text": "b"}` would be read as if the first were not there.
+/// A report must mean one thing to every reader, so both are refused here, with where and why.
+public enum StrictJSON {
+    /// Objects and arrays nested deeper than this are refused (a report is one flat object).
+    public static let maxDepth = 64
+
+    /// Nil when `bytes` (UTF-8) are one well-formed JSON value with no object naming a member twice;
+    /// otherwise what is wrong and at which byte offset (from 0).
+    public static func problem(in bytes: [UInt8]) -> String? {
+        var checker = Checker(bytes: bytes)
+        do throws(Problem) {
+            checker.skipSpace()
+            try checker.value(depth: 0)
+            checker.skipSpace()
+            if checker.at < bytes.count { throw Problem("unexpected text after the JSON value", at: checker.at) }
+            return nil
+        } catch {
+            return "\(error.message) (byte \(error.offset))"
+        }
+    }
+
+    struct Problem: Error {
+        var message: String
+        var offset: Int
+        init(_ message: String, at offset: Int) {
+            self.message = message
+            self.offset = offset
+        }
+    }
+
+    private struct Checker {
+        let bytes: [UInt8]
+        var at = 0
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        var current: UInt8? { at < bytes.count ? bytes[at] : nil }
+
+        mutating func skipSpace() {
+            while let byte = current, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { at += 1 }
+        }
+
+        mutating func value(depth: Int) throws(Problem) {
+            guard let byte = current else { throw Problem("the JSON ends where a value should be", at: at) }
+            switch byte {
+            case UInt8(ascii: "{"): try object(depth: depth + 1)
+            case UInt8(ascii: "["): try array(depth: depth + 1)
+            case UInt8(ascii: "\""): _ = try string(decoding: false)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try number()
+            case UInt8(ascii: "t"): try word("true")
+            case UInt8(ascii: "f"): try word("false")
+            case UInt8(ascii: "n"): try word("null")
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                throw Problem("a value is missing before '\(Character(Unicode.Scalar(byte)))' (a trailing comma?)", at: at)
+            default: throw Problem("unexpected character where a value should be", at: at)
+            }
+        }
+
+        mutating func object(depth: Int) throws(Problem) {
+            guard depth <= StrictJSON.maxDepth else { throw Problem("nested deeper than \(StrictJSON.maxDepth) levels", at: at) }
+            at += 1  // {
+            skipSpace()
+            if current == UInt8(ascii: "}") {
+                at += 1
+                return
+            }
+            var names = Set<String>()
+            while true {
+                guard current == UInt8(ascii: "\"") else {
+                    throw Problem(current == UInt8(ascii: "}") ? "a comma before '}' (trailing commas are not JSON)"
+                                                               : "a member name (a string in double quotes) is expected", at: at)
+                }
+                let start = at
+                let name = try string(decoding: true) ?? ""
+                guard names.insert(name).inserted else {
+                    throw Problem("the member \"\(name.prefix(64))\" appears twice in one object", at: start)
+                }
+                skipSpace()
+                guard current == UInt8(ascii: ":") else { throw Problem("':' is expected after a member name", at: at) }
+                at += 1
+                skipSpace()
+                try value(depth: depth)
+                skipSpace()
+                switch current {
+                case UInt8(ascii: ","):
+                    at += 1
+                    skipSpace()
+                case UInt8(ascii: "}"):
+                    at += 1
+                    return
+                case nil: throw Problem("the JSON ends inside an object", at: at)
+                default: throw Problem("',' or '}' is expected after a member", at: at)
+                }
+            }
+        }
+
+        mutating func array(depth: Int) throws(Problem) {
+            guard depth <= StrictJSON.maxDepth else { throw Problem("nested deeper than \(StrictJSON.maxDepth) levels", at: at) }
+            at += 1  // [
+            skipSpace()
+            if current == UInt8(ascii: "]") {
+                at += 1
+                return
+            }
+            while true {
+                if current == UInt8(ascii: "]") { throw Problem("a comma before ']' (trailing commas are not JSON)", at: at) }
+                try value(depth: depth)
+                skipSpace()
+                switch current {
+                case UInt8(ascii: ","):
+                    at += 1
+                    skipSpace()
+                case UInt8(ascii: "]"):
+                    at += 1
+                    return
+                case nil: throw Problem("the JSON ends inside an array", at: at)
+                default: throw Problem("',' or ']' is expected after an element", at: at)
+                }
+            }
+        }
+
+        /// Reads a string (the cursor on its opening quote); returns its value when `decoding` (member
+        /// names, to compare them), else nil.
+        mutating func string(decoding: Bool) throws(Problem) -> String? {
+            let start = at
+            at += 1
+            var scalars = String.UnicodeScalarView()
+            var plainStart = at
+            func flushPlain(_ end: Int) {
+                if decoding, end > plainStart {
+                    scalars.append(contentsOf: String(decoding: bytes[plainStart..<end], as: UTF8.self).unicodeScalars)
+                }
+            }
+            while true {
+                guard let byte = current else { throw Problem("a string is not closed", at: start) }
+                switch byte {
+                case UInt8(ascii: "\""):
+                    flushPlain(at)
+                    at += 1
+                    return decoding ? String(scalars) : nil
+                case UInt8(ascii: "\\"):
+                    flushPlain(at)
+                    at += 1
+                    guard let escaped = current else { throw Problem("a string is not closed", at: start) }
+                    at += 1
+                    switch escaped {
+                    case UInt8(ascii: "\""): scalars.append("\"")
+                    case UInt8(ascii: "\\"): scalars.append("\\")
+                    case UInt8(ascii: "/"): scalars.append("/")
+                    case UInt8(ascii: "b"): scalars.append("\u{08}")
+                    case UInt8(ascii: "f"): scalars.append("\u{0C}")
+                    case UInt8(ascii: "n"): scalars.append("\n")
+                    case UInt8(ascii: "r"): scalars.append("\r")
+                    case UInt8(ascii: "t"): scalars.append("\t")
+                    case UInt8(ascii: "u"):
+                        let first = try hex4()
+                        if (0xD800...0xDBFF).contains(first), current == UInt8(ascii: "\\"),
+                           at + 1 < bytes.count, bytes[at + 1] == UInt8(ascii: "u") {
+                            let mark = at
+                            at += 2
+                            let second = try hex4()
+                            if (0xDC00...0xDFFF).contains(second) {
+                                scalars.append(Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!)
+                            } else {
+                                at = mark  // a lone high surrogate, then another escape: read that one on its own
+                                scalars.append("\u{FFFD}")
+                            }
+                        } else {
+                            scalars.append(Unicode.Scalar(first) ?? "\u{FFFD}")
+                        }
+                    default: throw Problem("'\\\(Character(Unicode.Scalar(escaped)))' is not a JSON escape", at: at - 2)
+                    }
+                    plainStart = at
+                case 0..<0x20:
+                    throw Problem("a control character (U+00\(byte < 0x10 ? "0" : "")\(String(byte, radix: 16, uppercase: true))) inside a string must be escaped", at: at)
+                default:
+                    at += 1
+                }
+            }
+        }
+
+        mutating func hex4() throws(Problem) -> UInt32 {
+            guard at + 4 <= bytes.count else { throw Problem("'\\u' needs four hexadecimal digits", at: at - 2) }
+            var value: UInt32 = 0
+            for byte in bytes[at..<(at + 4)] {
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: throw Problem("'\\u' needs four hexadecimal digits", at: at - 2)
+                }
+                value = value << 4 | UInt32(digit)
+            }
+            at += 4
+            return value
+        }
+
+        mutating func number() throws(Problem) {
+            let start = at
+            if current == UInt8(ascii: "-") { at += 1 }
+            guard let first = current, isDigit(first) else { throw Problem("a number needs a digit after '-'", at: start) }
+            at += 1
+            if first == UInt8(ascii: "0"), let next = current, isDigit(next) {
+                throw Problem("a number cannot start with 0 followed by digits", at: start)
+            }
+            digits()
+            if current == UInt8(ascii: ".") {
+                at += 1
+                guard let next = current, isDigit(next) else { throw Problem("a number needs digits after '.'", at: start) }
+                digits()
+            }
+            if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+                at += 1
+                if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { at += 1 }
+                guard let next = current, isDigit(next) else { throw Problem("a number needs digits in its exponent", at: start) }
+                digits()
+            }
+        }
+
+        mutating func digits() {
+            while let byte = current, isDigit(byte) { at += 1 }
+        }
+
+        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+        mutating func word(_ word: StaticString) throws(Problem) {
+            let expected = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+            guard at + expected.count <= bytes.count, bytes[at..<(at + expected.count)].elementsEqual(expected) else {
+                throw Problem("unexpected character where a value should be", at: at)
+            }
+            at += expected.count
+        }
+    }
+}
