@@ -66,16 +66,32 @@ public enum StrictJSON {
                 at += 1
                 return
             }
-            var names = Set<String>()
+            // Names written in plain ASCII without escapes (all of a report's) are compared as bytes
+            // while there are few; any other name, or many, and they are all compared as strings
+            // (escapes read, canonical equivalence).
+            var plain: [Range<Int>] = []
+            var names: Set<String>?
             while true {
                 guard current == UInt8(ascii: "\"") else {
                     throw Problem(current == UInt8(ascii: "}") ? "a comma before '}' (trailing commas are not JSON)"
                                                                : "a member name (a string in double quotes) is expected", at: at)
                 }
                 let start = at
-                let name = try string(decoding: true) ?? ""
-                guard names.insert(name).inserted else {
-                    throw Problem("the member \"\(name.prefix(64))\" appears twice in one object", at: start)
+                var twice: String?
+                if names == nil, plain.count < 16, let range = plainName() {
+                    if plain.contains(where: { bytes[$0].elementsEqual(bytes[range]) }) {
+                        twice = String(decoding: bytes[range], as: UTF8.self)
+                    }
+                    plain.append(range)
+                } else {
+                    if names == nil {
+                        names = Set(plain.map { String(decoding: bytes[$0], as: UTF8.self) })
+                    }
+                    let name = try string(decoding: true) ?? ""
+                    if !names!.insert(name).inserted { twice = name }
+                }
+                if let twice {
+                    throw Problem("the member \"\(twice.prefix(64))\" appears twice in one object", at: start)
                 }
                 skipSpace()
                 guard current == UInt8(ascii: ":") else { throw Problem("':' is expected after a member name", at: at) }
@@ -119,6 +135,22 @@ public enum StrictJSON {
                 default: throw Problem("',' or ']' is expected after an element", at: at)
                 }
             }
+        }
+
+        /// Reads a name in plain ASCII without escapes (the cursor on its opening quote) and returns the
+        /// range of its characters; nil, the cursor not moved, for any other string.
+        mutating func plainName() -> Range<Int>? {
+            var end = at + 1
+            while end < bytes.count {
+                let byte = bytes[end]
+                if byte == UInt8(ascii: "\"") {
+                    defer { at = end + 1 }
+                    return (at + 1)..<end
+                }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return nil }
+                end += 1
+            }
+            return nil
         }
 
         /// Reads a string (the cursor on its opening quote); returns its value when `decoding` (member
