@@ -65,6 +65,9 @@ extension APIError {
     /// 503: the database cannot be reached.
     static let databaseUnavailable = APIError(.serviceUnavailable, code: "database_unavailable",
                                               "the database is unreachable; retry later")
+    /// 503: the database lacks this server's tables or columns: it is not migrated yet.
+    static let migrationsPending = APIError(.serviceUnavailable, code: "migrations_pending",
+                                            "the database is not migrated to this server's schema yet (run tipline migrate); retry later")
     /// 500: anything else; details go to the log, not to the client.
     static let internalError = APIError(.internalServerError, code: "internal_error", "internal error")
 }

@@ -4,7 +4,7 @@ import NIOHTTP1
 import Postgres
 
 /// Turns every failure into the JSON error shape, so clients parse one format whatever went wrong:
-/// unknown routes, framework errors, database outages (503) and bugs (500, details only in the log).
+/// unknown routes, framework errors, database outages and an unmigrated database (503) and bugs (500, details only in the log).
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -14,6 +14,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as PostgresError where error.isConnectionProblem || error.code == .shutDown {
             context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
             throw APIError.databaseUnavailable
+        } catch let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {
+            // A table or column missing: the database is not migrated (yet) to this server's schema.
+            context.logger.warning("database not migrated", metadata: ["error": "\(error)"])
+            throw APIError.migrationsPending
         } catch let error as HTTPError {
             throw APIError(error.status, code: Self.code(for: error.status), error.body ?? Self.message(for: error.status))
         } catch let error as any HTTPResponseError {

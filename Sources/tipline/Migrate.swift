@@ -6,7 +6,8 @@ struct Migrate: AsyncParsableCommand {
         abstract: "Apply the migrations this binary carries, in order.",
         discussion: """
             Each migration runs in its own transaction under an advisory lock, so several processes may \
-            migrate at once: one applies, the others wait and find nothing left. A migration whose file \
+            migrate at once: each migration is applied once, in order, by whichever process takes the \
+            lock first (the output says which ones this process applied). A migration whose file \
             changed after it was applied is refused.
             """
     )

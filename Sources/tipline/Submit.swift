@@ -14,7 +14,8 @@ struct Submit: AsyncParsableCommand {
 
             Bad lines are reported on stderr with their line number and reason (and written to \
             --rejects if given); the good lines around them are accepted. A summary line follows. \
-            Exit status: 0 when every line was accepted or a duplicate, 3 when some were rejected.
+            Exit status: 0 when every line was accepted or a duplicate, 3 when some were rejected, 1 when the \
+            submission failed (a file that cannot be read, the database), 64 for a usage error.
 
             Reporter identities are hashed with TIPLINE_REPORTER_KEY before anything is stored.
             """

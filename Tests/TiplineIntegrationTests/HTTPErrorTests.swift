@@ -302,6 +302,12 @@ struct HTTPErrorTests {
                 let ready = try await server.get("/readyz")
                 #expect(ready.status == 503)
                 #expect(ready.error.code == "migrations_pending", "\(ready.text)")
+                // A report meanwhile: 503 (retry later), not a 500.
+                let early = try await server.post(sampleReport("m-0"), token: "tl_" + String(repeating: "c", count: 64))
+                #expect(early.status == 503, "\(early.text)")
+                #expect(early.error.code == "migrations_pending", "\(early.text)")
+                let lookup = try await server.get("/v1/reports/1", token: "tl_" + String(repeating: "c", count: 64))
+                #expect(lookup.status == 503 && lookup.error.code == "migrations_pending", "\(lookup.text)")
                 #expect(try await TiplineProcess.run(["migrate"], databaseURL: db.url).status == .exit(0))
                 #expect(try await server.get("/readyz").status == 200)
                 let token = try await server.token(source: "early")
