@@ -349,13 +349,16 @@ struct DrainGiveUpTests {
                 db, ["--until-idle", "--fault-injection", "--give-up-after", "3", "--lease", "4", "--batch", "100", "--concurrency", "1"],
                 name: "lost")
             try drain.start()
-            // It holds the whole batch for 3 s before completing: shut the database's door meanwhile.
+            // It holds the whole batch for 3 s before completing: freeze it there (however slow the
+            // machine), shut the database's door and end its sessions, then let it go on.
             try await waitUntil("the drain claims the batch") {
                 try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 40
             }
+            drain.signal(SIGSTOP)
             let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
             try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
             _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)")
+            drain.signal(SIGCONT)
             let status = try await drain.wait(timeout: 120)
             try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true", binds: []))
             await admin.shutdown()
