@@ -53,7 +53,7 @@ struct Escalations: AsyncParsableCommand {
                 }
                 for row in rows {
                     // Unbuffered, so that a consumer reading a pipe with --follow sees each row at once.
-                    FileHandle.standardOutput.write(try encoder.encode(EscalationLine(row)) + Data("\n".utf8))
+                    try Output.write(try encoder.encode(EscalationLine(row)) + Data("\n".utf8))
                     cursor = row.id
                 }
                 if rows.count == limit { continue }

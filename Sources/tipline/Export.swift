@@ -17,24 +17,8 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         let output = BufferedOutput()
         try await connection.withDatabase(application: "tipline-export", maxConnections: 1) { database in
-            try await ReportExport.run(database) { line in output.write(line + "\n") }
+            try await ReportExport.run(database) { line in try output.write(line + "\n") }
         }
-        output.flush()
-    }
-}
-
-/// Buffers standard output in 64 KiB writes.
-final class BufferedOutput {
-    private var buffer = Data()
-
-    func write(_ text: String) {
-        buffer.append(contentsOf: text.utf8)
-        if buffer.count >= 1 << 16 { flush() }
-    }
-
-    func flush() {
-        guard !buffer.isEmpty else { return }
-        FileHandle.standardOutput.write(buffer)
-        buffer.removeAll(keepingCapacity: true)
+        try output.flush()
     }
 }

@@ -19,10 +19,10 @@ struct Extract: AsyncParsableCommand {
         let extractor = ContactExtractor()
         let input = FileHandle.standardInput.readDataToEndOfFile()
         let output = BufferedOutput()
-        defer { output.flush() }
         guard jsonl else {
             let text = String(decoding: input, as: UTF8.self)
-            output.write(ContactJSON.array(extractor.extract(text)) + "\n")
+            try output.write(ContactJSON.array(extractor.extract(text)) + "\n")
+            try output.flush()
             return
         }
         var lineNumber = 0
@@ -42,8 +42,9 @@ struct Extract: AsyncParsableCommand {
             let id = object["id"] ?? NSNull()
             let idJSON = (try? JSONSerialization.data(withJSONObject: id, options: [.fragmentsAllowed]))
                 .map { String(decoding: $0, as: UTF8.self) } ?? "null"
-            output.write("{\"id\":\(idJSON),\"contacts\":\(ContactJSON.array(extractor.extract(text)))}\n")
+            try output.write("{\"id\":\(idJSON),\"contacts\":\(ContactJSON.array(extractor.extract(text)))}\n")
         }
+        try output.flush()
     }
 }
 

@@ -19,9 +19,9 @@ struct Migrate: AsyncParsableCommand {
             try await Migrator().migrate(database)
         }
         if report.applied.isEmpty {
-            print("schema is up to date (\(report.alreadyApplied.count) migrations)")
+            try Output.line("schema is up to date (\(report.alreadyApplied.count) migrations)")
         } else {
-            print("applied migrations \(report.applied.map(String.init).joined(separator: ", "))"
+            try Output.line("applied migrations \(report.applied.map(String.init).joined(separator: ", "))"
                   + " (\(report.alreadyApplied.count) already applied)")
         }
     }

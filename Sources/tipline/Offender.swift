@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 public import TiplineCore
+import ContactExtraction
 import TiplineStore
 
 struct OffenderCommand: AsyncParsableCommand {
@@ -22,15 +23,16 @@ struct SetLevel: AsyncParsableCommand {
     @Argument(help: "Offender id (merged ids resolve to the survivor).") var id: Int64
     @Argument(help: "none, review, restrict, suspend or refer.") var level: Level
     @Option(help: "Why (required, recorded).") var reason: String
-    @Option(help: "Who (default: $USER).") var actor: String?
+    @Option(help: "Who (default: $USER, else admin).") var actor: String?
     @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws { try AdminActor.validate(actor) }
 
     func run() async throws {
         let change = try await connection.withDatabase(application: "tipline-offender") { database in
-            try await OffenderAdmin.setLevel(id, to: level, reason: reason,
-                                             actor: actor ?? ProcessInfo.processInfo.environment["USER"] ?? "admin", in: database)
+            try await OffenderAdmin.setLevel(id, to: level, reason: reason, actor: AdminActor.name(actor), in: database)
         }
-        print("offender #\(change.offender): \(change.from.rawValue) -> \(change.to.rawValue) (recorded)")
+        try Output.line("offender #\(change.offender): \(change.from.rawValue) -> \(change.to.rawValue) (recorded)")
     }
 }
 
@@ -55,6 +57,17 @@ struct ShowOffender: AsyncParsableCommand {
     var json = false
     @OptionGroup var connection: ConnectionOptions
 
+    func validate() throws {
+        guard Int64(reference) == nil else { return }
+        guard let colon = reference.firstIndex(of: ":") else {
+            throw ValidationError("expected an offender id or KIND:VALUE (e.g. qq:12345678), not \"\(reference.prefix(64))\"")
+        }
+        let kind = reference[..<colon].lowercased()
+        guard ContactKind(rawValue: kind) != nil else {
+            throw ValidationError("unknown contact kind \"\(kind.prefix(32))\" (expected one of \(ContactKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
     func run() async throws {
         let view = try await connection.withDatabase(application: "tipline-offender") { database in
             try await OffenderView.find(reference, in: database)
@@ -63,27 +76,28 @@ struct ShowOffender: AsyncParsableCommand {
             throw CommandFailure(TiplineError(.notFound, "no offender matches \(reference)"))
         }
         if json {
-            print(try JSONOutput.string(view, pretty: true))
+            try Output.line(try JSONOutput.string(view, pretty: true))
             return
         }
         let formatter = ISO8601DateFormatter()
-        print("Offender #\(view.id)  level \(view.level)  \(view.reports.count) reports from \(view.distinctReporters) distinct reporters")
-        if !view.mergedIDs.isEmpty { print("Merged from #" + view.mergedIDs.map(String.init).joined(separator: ", #")) }
-        print("\nContacts")
-        for contact in view.contacts { print("  \(contact.kind.padding(9)) \(contact.value)") }
-        print("\nLevel history")
-        if view.levelHistory.isEmpty { print("  no changes") }
+        try Output.line("Offender #\(view.id)  level \(view.level)  \(view.reports.count) reports from \(view.distinctReporters) distinct reporters")
+        if !view.mergedIDs.isEmpty { try Output.line("Merged from #" + view.mergedIDs.map(String.init).joined(separator: ", #")) }
+        try Output.line("\nContacts")
+        for contact in view.contacts { try Output.line("  \(contact.kind.padding(9)) \(contact.value)") }
+        try Output.line("\nLevel history")
+        if view.levelHistory.isEmpty { try Output.line("  no changes") }
         for change in view.levelHistory {
             var line = "  \(formatter.string(from: change.at))  \(change.from) -> \(change.to)"
             if let report = change.reportID { line += "  (report \(report))" }
-            if let actor = change.actor { line += "  (set by \(actor): \(change.reason ?? ""))" }
-            print(line)
+            if let actor = change.actor { line += "  (set by \(actor.terminalSafe): \((change.reason ?? "").terminalSafe))" }
+            if change.offenderID != view.id { line += "  (as #\(change.offenderID), merged in since)" }
+            try Output.line(line)
         }
-        print("\nReports (newest first)")
+        try Output.line("\nReports (newest first)")
         for report in view.reports {
-            print("  \(String(report.id).padding(7)) \(formatter.string(from: report.reportedAt))  \(report.channel.padding(7))"
+            try Output.line("  \(String(report.id).padding(7)) \(formatter.string(from: report.reportedAt))  \(report.channel.padding(7))"
                   + " \(report.reporter)  \((report.category ?? "-").padding(7)) \((report.outcome ?? "-").padding(10))"
-                  + " \(report.source)/\(report.externalID)")
+                  + " \(report.source)/\(report.externalID.terminalSafe)")
         }
     }
 }

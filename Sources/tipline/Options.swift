@@ -125,3 +125,18 @@ func retryingConnectionLoss<T>(attempts: Int?, _ body: () async throws -> T) asy
         }
     }
 }
+
+/// Who an administrator's change is recorded as: `--actor`, else `$USER`, else `admin`; never empty.
+enum AdminActor {
+    static func validate(_ given: String?) throws {
+        if let given, given.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw ValidationError("--actor must not be empty (it is recorded with the change)")
+        }
+    }
+
+    static func name(_ given: String?) -> String {
+        if let given { return given.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let user = ProcessInfo.processInfo.environment["USER"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        return user.isEmpty ? "admin" : user
+    }
+}

@@ -21,15 +21,15 @@ struct PolicyCommand: AsyncParsableCommand {
                 try await PolicyStore.history(database)
             }
             if json {
-                print(try JSONOutput.string(history, pretty: true))
+                try Output.line(try JSONOutput.string(history, pretty: true))
                 return
             }
             let formatter = ISO8601DateFormatter()
             for (index, row) in history.enumerated() {
                 let l = row.ladder
-                print("\(index == 0 ? "in force" : "before  ")  #\(row.id)  distinct reporters within \(l.windowDays) days: "
+                try Output.line("\(index == 0 ? "in force" : "before  ")  #\(row.id)  distinct reporters within \(l.windowDays) days: "
                       + "review \(l.review), restrict \(l.restrict), suspend \(l.suspend), refer \(l.refer)")
-                print("          since \(formatter.string(from: row.createdAt)) by \(row.actor): \(row.note)")
+                try Output.line("          since \(formatter.string(from: row.createdAt)) by \(row.actor): \(row.note)")
             }
         }
     }
@@ -45,8 +45,10 @@ struct PolicyCommand: AsyncParsableCommand {
         @Option(help: "... that make it `suspend` (not fewer than --restrict).") var suspend: Int?
         @Option(help: "... that make it `refer` (not fewer than --suspend; at most 1000000).") var refer: Int?
         @Option(help: "Why the ladder changes (recorded).") var note: String
-        @Option(help: "Who changes it (default: $USER).") var actor: String?
+        @Option(help: "Who changes it (default: $USER, else admin).") var actor: String?
         @OptionGroup var connection: ConnectionOptions
+
+        func validate() throws { try AdminActor.validate(actor) }
 
         func run() async throws {
             let id = try await connection.withDatabase(application: "tipline-policy") { database in
@@ -56,10 +58,10 @@ struct PolicyCommand: AsyncParsableCommand {
                 let ladder = Ladder(windowDays: windowDays ?? current.windowDays, review: review ?? current.review,
                                     restrict: restrict ?? current.restrict, suspend: suspend ?? current.suspend,
                                     refer: refer ?? current.refer)
-                return try await PolicyStore.install(ladder, note: note, actor: actor ?? ProcessInfo.processInfo.environment["USER"] ?? "admin",
+                return try await PolicyStore.install(ladder, note: note, actor: AdminActor.name(actor),
                                                      in: database)
             }
-            print("installed ladder policy #\(id)")
+            try Output.line("installed ladder policy #\(id)")
         }
     }
 }

@@ -25,14 +25,11 @@ struct Status: AsyncParsableCommand {
             repeat {
                 let snapshot = try await StatusSnapshot.read(database)
                 if json {
-                    print(try StatusScreen.json(snapshot))
+                    try Output.line(try StatusScreen.json(snapshot))
                 } else {
-                    if watch != nil { print("\u{1B}[H\u{1B}[2J", terminator: "") }
-                    print(StatusScreen.render(snapshot))
+                    // A frame in one write: home and clear, then the screen.
+                    try Output.line((watch != nil ? "\u{1B}[H\u{1B}[2J" : "") + StatusScreen.render(snapshot))
                 }
-                // Each frame whole, even into a pipe or file (stdout is block-buffered there, and
-                // the interrupt that ends --watch would lose what is still buffered).
-                fflush(nil)
                 if let watch { try await Task.sleep(for: .seconds(watch)) }
             } while watch != nil
         }
@@ -68,11 +65,11 @@ enum StatusScreen {
         lines.append("Workers (\(s.workers.count) live)")
         if s.workers.isEmpty { lines.append("  none") }
         for w in s.workers {
-            lines.append("  \(w.name.padding(28))  in flight \(String(w.inFlight).padding(4))  processed \(String(w.processed).padding(8))"
+            lines.append("  \(w.name.terminalSafe.padding(28))  in flight \(String(w.inFlight).padding(4))  processed \(String(w.processed).padding(8))"
                          + "  heartbeat \(String(format: "%.1f", w.secondsSinceHeartbeat))s ago  up \(duration(w.upSeconds))")
         }
         lines.append("")
-        lines.append("Top sellers")
+        lines.append("Top sellers (highest level first; most recently changed first within a level)")
         if s.topOffenders.isEmpty { lines.append("  none above `none` yet") }
         for o in s.topOffenders {
             lines.append("  #\(String(o.id).padding(6)) \(o.level.padding(8))  \(o.reporters) reporters, \(o.reports) reports"
@@ -85,8 +82,24 @@ enum StatusScreen {
 }
 
 extension String {
+    /// The text with control characters (C0, DEL, C1) written as `\u{1B}`, so that a value a client
+    /// sent (an external id, an error) cannot move the cursor, recolour or split a line of a terminal.
+    var terminalSafe: String {
+        guard unicodeScalars.contains(where: \.isControl) else { return self }
+        var out = ""
+        for scalar in unicodeScalars {
+            if scalar.isControl { out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
+    }
+
     /// Pads with spaces on the right to at least `width` characters.
     func padding(_ width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
     }
+}
+
+extension Unicode.Scalar {
+    /// C0 controls, DEL and C1 controls.
+    var isControl: Bool { value < 0x20 || (0x7F...0x9F).contains(value) }
 }

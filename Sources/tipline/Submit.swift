@@ -95,7 +95,7 @@ struct Submit: AsyncParsableCommand {
             return try await Intake(database: database, reporterKey: key).submit([input], source: source)
         }
         let (id, isNew) = outcome.results[0]
-        print(isNew ? "accepted report \(id)" : "duplicate: report \(id) was already submitted")
+        try Output.line(isNew ? "accepted report \(id)" : "duplicate: report \(id) was already submitted")
     }
 
     private func submitFile(_ path: String, key: ReporterKey) async throws -> Int {
@@ -147,7 +147,7 @@ struct Submit: AsyncParsableCommand {
             try await flush()
         }
         progress.clearLine()
-        print("accepted \(accepted), duplicate \(duplicates), rejected \(rejected) (source \(source))")
+        try Output.line("accepted \(accepted), duplicate \(duplicates), rejected \(rejected) (source \(source))")
         return rejected
     }
 }

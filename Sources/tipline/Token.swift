@@ -31,7 +31,15 @@ struct TokenCommand: AsyncParsableCommand {
             let (id, token) = try await connection.withDatabase(application: "tipline-token") { database in
                 try await APITokens(database: database).create(source: source, channel: channel)
             }
-            print(token)
+            do {
+                try Output.line(token)
+            } catch {
+                // Never shown, so never usable: revoke it rather than leave it active.
+                let revoked = try? await connection.withDatabase(application: "tipline-token") { database in
+                    try await APITokens(database: database).revoke(id: id)
+                }
+                throw CommandFailure(TokenNotShown(id: id, reason: error, revoked: revoked != nil))
+            }
             FileHandle.standardError.write(Data(
                 "token \(id) for source \(source) (\(channel.rawValue)); it is shown only this once\n".utf8))
         }
@@ -48,15 +56,15 @@ struct TokenCommand: AsyncParsableCommand {
             }
             if json {
                 let encoder = JSONOutput.encoder()
-                for token in tokens { print(String(decoding: try encoder.encode(token), as: UTF8.self)) }
+                for token in tokens { try Output.line(String(decoding: try encoder.encode(token), as: UTF8.self)) }
                 return
             }
-            if tokens.isEmpty { print("no tokens (make one with: tipline token create --source NAME --channel app)") }
+            if tokens.isEmpty { try Output.line("no tokens (make one with: tipline token create --source NAME --channel app)") }
             let format = ISO8601DateFormatter()
             for token in tokens {
                 let state = token.revokedAt.map { "revoked " + format.string(from: $0) } ?? "active"
                 let used = token.lastUsedAt.map { format.string(from: $0) } ?? "never"
-                print("\(token.id)\t\(token.source)\t\(token.channel)\tcreated \(format.string(from: token.createdAt))\tlast used \(used)\t\(state)")
+                try Output.line("\(token.id)\t\(token.source)\t\(token.channel)\tcreated \(format.string(from: token.createdAt))\tlast used \(used)\t\(state)")
             }
         }
     }
@@ -72,8 +80,8 @@ struct TokenCommand: AsyncParsableCommand {
             }
             switch revoked {
             case .none: throw CommandFailure(TokenNotFound(id: id))
-            case .some(true): print("revoked token \(id)")
-            case .some(false): print("token \(id) was already revoked")
+            case .some(true): try Output.line("revoked token \(id)")
+            case .some(false): try Output.line("token \(id) was already revoked")
             }
         }
     }
@@ -82,4 +90,15 @@ struct TokenCommand: AsyncParsableCommand {
 private struct TokenNotFound: Error, CustomStringConvertible {
     let id: Int64
     var description: String { "no token with id \(id)" }
+}
+
+/// `token create` could not print the token it made.
+struct TokenNotShown: Error, CustomStringConvertible {
+    let id: Int64
+    let reason: any Error
+    let revoked: Bool
+
+    var description: String {
+        "\(reason): token \(id) was never shown, " + (revoked ? "so it was revoked; make another" : "and revoking it failed too: run `tipline token revoke \(id)`")
+    }
 }

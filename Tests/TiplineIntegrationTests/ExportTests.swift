@@ -135,7 +135,7 @@ struct ExportTests {
             // Counted from the completion counters, which must agree with the reports themselves.
             let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
             #expect((object["completed"] as? [String: Int])?["15m"] == 100)
-            let categories = try #require(object["categories24h"] as? [String: Int])
+            let categories = try #require(object["categories_24h"] as? [String: Int])
             for (category, count) in categories {
                 #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND category = \(category)") == count, "\(category)")
             }
@@ -143,7 +143,7 @@ struct ExportTests {
             // Escalations of the last day, from the counters too: the same as the rows written.
             let escalated = try await Self.escalationsByLevel(db)
             #expect(!escalated.isEmpty)
-            #expect(object["escalations24h"] as? [String: Int] == escalated)
+            #expect(object["escalations_24h"] as? [String: Int] == escalated)
             // An administrator's rise counts as well.
             // (Lowered first, which writes no escalation, so that the rise to refer is one.)
             let seller = try await db.int("SELECT min(id)::int FROM offenders WHERE merged_into IS NULL")
@@ -154,8 +154,8 @@ struct ExportTests {
             }
             let after = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
             let afterObject = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
-            #expect(afterObject["escalations24h"] as? [String: Int] == (try await Self.escalationsByLevel(db)))
-            #expect((afterObject["escalations24h"] as? [String: Int])?["refer"] == (escalated["refer"] ?? 0) + 1)
+            #expect(afterObject["escalations_24h"] as? [String: Int] == (try await Self.escalationsByLevel(db)))
+            #expect((afterObject["escalations_24h"] as? [String: Int])?["refer"] == (escalated["refer"] ?? 0) + 1)
             let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
             #expect(screen.stdout.contains("Top sellers") && screen.stdout.contains("done 100") && screen.stdout.contains("healthy"))
             // Reports waiting and no worker live: the screen says so.

@@ -47,6 +47,8 @@ public struct OffenderView: Sendable, Codable {
     /// made, up or down (a `level_audit` row, `auditID`, with who and why).
     public struct LevelChange: Sendable, Codable {
         public var id: Int64?
+        /// The seller whose level changed: this one, or one merged into it since.
+        public var offenderID: Int64
         public var from: String
         public var to: String
         public var reportID: Int64?
@@ -69,6 +71,9 @@ public struct OffenderView: Sendable, Codable {
                 if kind == "phone", let phone = ContactExtractor().extract(value).first(where: { $0.kind == .phone }) {
                     value = phone.value
                 }
+                // As the extractor stores them: a Telegram name without its `@`, a site without `www.`.
+                if kind == "telegram", value.hasPrefix("@") { value.removeFirst() }
+                if kind == "site", value.lowercased().hasPrefix("www.") { value.removeFirst(4) }
                 start = try connection.query("""
                     SELECT offender_id FROM contacts WHERE kind = \(kind) AND (value = \(value) OR value = lower(\(value)))
                     """).first?.decodeIfPresent(Int64.self, at: 0)
@@ -105,16 +110,16 @@ public struct OffenderView: Sendable, Codable {
             // escalation and an audit row: shown once, with who and why).
             let owners = [id] + merged
             let history = try connection.query("""
-                SELECT e.id, e.from_level, e.to_level, e.report_id, e.created_at, NULL::bigint, NULL::text, NULL::text
+                SELECT e.id, e.from_level, e.to_level, e.report_id, e.created_at, NULL::bigint, NULL::text, NULL::text, e.offender_id
                   FROM escalations e WHERE e.offender_id = ANY(\(owners)::bigint[]) AND e.audit_id IS NULL
                 UNION ALL
                 SELECT (SELECT e.id FROM escalations e WHERE e.audit_id = a.id LIMIT 1), a.from_level, a.to_level, NULL,
-                       a.created_at, a.id, a.actor, a.reason
+                       a.created_at, a.id, a.actor, a.reason, a.offender_id
                   FROM level_audit a WHERE a.offender_id = ANY(\(owners)::bigint[])
                  ORDER BY 5, 1 NULLS LAST, 6
                 """).map { row in
-                LevelChange(id: try row.decodeIfPresent(at: 0), from: try row.decode(at: 1), to: try row.decode(at: 2),
-                            reportID: try row.decodeIfPresent(at: 3), at: try row.decode(at: 4),
+                LevelChange(id: try row.decodeIfPresent(at: 0), offenderID: try row.decode(at: 8), from: try row.decode(at: 1),
+                            to: try row.decode(at: 2), reportID: try row.decodeIfPresent(at: 3), at: try row.decode(at: 4),
                             auditID: try row.decodeIfPresent(at: 5), actor: try row.decodeIfPresent(at: 6),
                             reason: try row.decodeIfPresent(at: 7))
             }

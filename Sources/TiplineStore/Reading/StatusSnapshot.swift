@@ -11,7 +11,9 @@ public struct StatusSnapshot: Sendable, Codable {
     public var attention: [String]
     /// Jobs and reports by status.
     public var counts: [String: Int]
-    /// Age in seconds of the oldest job waiting to be claimed (nil when none waits).
+    /// How long, in seconds, the job that has waited longest to be claimed has been ready to run:
+    /// since it was queued, or since its retry fell due (a retry still in its backoff is not
+    /// waiting). Nil when none is ready.
     public var oldestWaitingSeconds: Double?
     /// Reports completed in the last 1, 5 and 15 minutes (counted by minute: the minutes that began
     /// within the window, the current one included).
@@ -24,10 +26,32 @@ public struct StatusSnapshot: Sendable, Codable {
     public var escalations24h: [String: Int]
     /// Categories of reports completed in the last 24 hours.
     public var categories24h: [String: Int]
-    /// The sellers at the top of the ladder.
+    /// The sellers at the top of the ladder: the ten at the highest levels, most recently changed
+    /// first within a level.
     public var topOffenders: [OffenderRow]
     /// When this was read.
     public var at: Date
+
+    enum CodingKeys: String, CodingKey {
+        case healthy, attention, counts, oldestWaitingSeconds, completed, recentFailures, workers
+        case escalations24h = "escalations_24h", categories24h = "categories_24h", topOffenders, at
+    }
+
+    /// Every key, `oldest_waiting_seconds` too when nothing waits (null, not left out).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(healthy, forKey: .healthy)
+        try container.encode(attention, forKey: .attention)
+        try container.encode(counts, forKey: .counts)
+        try container.encode(oldestWaitingSeconds, forKey: .oldestWaitingSeconds)
+        try container.encode(completed, forKey: .completed)
+        try container.encode(recentFailures, forKey: .recentFailures)
+        try container.encode(workers, forKey: .workers)
+        try container.encode(escalations24h, forKey: .escalations24h)
+        try container.encode(categories24h, forKey: .categories24h)
+        try container.encode(topOffenders, forKey: .topOffenders)
+        try container.encode(at, forKey: .at)
+    }
 
     /// A live worker.
     public struct WorkerRow: Sendable, Codable {
@@ -65,7 +89,8 @@ public struct StatusSnapshot: Sendable, Codable {
                        (SELECT count(*) FROM jobs WHERE state = 'retrying'),
                        (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies),
                        (SELECT count(*) FROM reports WHERE state = 'dead'),
-                       (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM jobs WHERE state IN ('queued', 'retrying')),
+                       (SELECT extract(epoch FROM now() - min(run_at))::float8 FROM jobs
+                         WHERE state IN ('queued', 'retrying') AND run_at <= now()),
                        (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '1 minute'),
                        (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '5 minutes'),
                        (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '15 minutes'),
@@ -113,7 +138,7 @@ public struct StatusSnapshot: Sendable, Codable {
             let categories = try nonZero(["rental", "sale", "buyback", "lookup", "other"], from: 4)
             let top = try connection.query("""
                 WITH top AS (
-                    SELECT id, level FROM offenders
+                    SELECT id, level, updated_at FROM offenders
                      WHERE merged_into IS NULL AND level <> 'none'
                      ORDER BY array_position(ARRAY['none', 'review', 'restrict', 'suspend', 'refer'], level) DESC,
                               updated_at DESC
@@ -129,7 +154,7 @@ public struct StatusSnapshot: Sendable, Codable {
                        SELECT coalesce(array_agg(kind || ':' || value ORDER BY kind, value), '{}') AS contacts
                          FROM (SELECT kind, value FROM contacts WHERE offender_id = top.id ORDER BY kind, value LIMIT 4) x) c
                  ORDER BY array_position(ARRAY['none', 'review', 'restrict', 'suspend', 'refer'], top.level) DESC,
-                          s.reporters DESC, top.id
+                          top.updated_at DESC, top.id
                 """).map { row in
                 OffenderRow(id: try row.decode(at: 0), level: try row.decode(at: 1), reports: try row.decode(at: 2),
                             reporters: try row.decode(at: 3), lastReportedAt: try row.decodeIfPresent(at: 4),

@@ -91,10 +91,15 @@ final class TiplineProcess: @unchecked Sendable {
         case signal(Int32)
     }
 
-    /// Runs `tipline ARGS...` to completion.
+    /// Runs `tipline ARGS...` to completion (standard output to `stdoutPath` instead of being
+    /// captured, when given: `/dev/full` for a disk that is full).
     static func run(_ arguments: [String], databaseURL: String?, environment: [String: String] = [:],
-                    timeout: Double = 120) async throws -> (status: Termination, stdout: String, stderr: String) {
+                    timeout: Double = 120, stdoutPath: String? = nil) async throws -> (status: Termination, stdout: String, stderr: String) {
         let process = try TiplineProcess(arguments, databaseURL: databaseURL, environment: environment)
+        if let stdoutPath {
+            guard let handle = FileHandle(forWritingAtPath: stdoutPath) else { throw TestSetupError("cannot open \(stdoutPath)") }
+            process.process.standardOutput = handle
+        }
         try process.start()
         let status = try await process.wait(timeout: timeout)
         return (status, process.stdout, process.stderr)

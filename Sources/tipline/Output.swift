@@ -1,0 +1,50 @@
+import Foundation
+
+/// Standard output that fails loudly: a write that does not reach it (a full disk, a closed pipe
+/// with SIGPIPE ignored) is an error, with exit status 1, instead of a trap in `FileHandle` or an
+/// exit 0 with the output lost (as `print`'s buffer, written at exit, did). Unbuffered: every
+/// command writes through it, lines at once, `BufferedOutput` for long streams.
+enum Output {
+    /// Writes `data` at once.
+    static func write(_ data: Data) throws {
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
+            guard let base = raw.baseAddress else { return }
+            var offset = 0
+            while offset < raw.count {
+                let written = Foundation.write(STDOUT_FILENO, base + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw OutputError(code: errno)
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// Writes `line` and a line break at once.
+    static func line(_ line: String) throws {
+        try write(Data((line + "\n").utf8))
+    }
+}
+
+/// Standard output could not be written.
+struct OutputError: Error, CustomStringConvertible {
+    let code: Int32
+    var description: String { "cannot write the output: \(String(cString: strerror(code)))" }
+}
+
+/// Standard output in 64 KiB writes.
+final class BufferedOutput {
+    private var buffer = Data()
+
+    func write(_ text: String) throws {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    func flush() throws {
+        guard !buffer.isEmpty else { return }
+        defer { buffer.removeAll(keepingCapacity: true) }
+        try Output.write(buffer)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Postgres
+import Testing
+
+/// Administrators' commands at their edges: output that cannot be written, ids that are not dead,
+/// values a client sent that a terminal would obey, merged sellers' histories.
+@Suite("admin commands at their edges")
+struct AdminCommandTests {
+    /// Submits JSONL `lines` and drains them.
+    static func submitAndDrain(_ lines: [String], to db: TestDatabase) async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("admin-\(UUID().uuidString).jsonl").path
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let submit = try await TiplineProcess.run(["submit", "--file", path], databaseURL: db.url)
+        #expect(submit.status == .exit(0), "\(submit.stderr)")
+        let work = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+        #expect(work.status == .exit(0), "\(work.stderr.suffix(2000))")
+    }
+
+    static func line(_ id: String, _ reporter: String, _ text: String) -> String {
+        let object: [String: Any] = ["external_id": id, "channel": "app", "reporter": reporter, "text": text]
+        return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    @Test("output to a full disk is one error line and exit 1, not a crash or a silent exit 0; a token never shown is revoked")
+    func fullDisk() async throws {
+        try await TestDatabase.with { db in
+            // Two reporters: a rise, so that `escalations` has a row to print.
+            try await Self.submitAndDrain([Self.line("f-1", "u1", "出租微信 V信: full_disk1"), Self.line("f-2", "u2", "出租微信 V信: full_disk1")],
+                                          to: db)
+            #expect(try await db.int("SELECT count(*) FROM escalations") == 1)
+            for arguments in [["export"], ["escalations"], ["status", "--json"], ["dead", "list"], ["offender", "wechat:full_disk1"],
+                              ["token", "list"], ["policy", "show"]] {
+                let run = try await TiplineProcess.run(arguments, databaseURL: db.url, stdoutPath: "/dev/full")
+                #expect(run.status == .exit(1), "\(arguments): \(run.stderr.suffix(1000))")
+                #expect(run.stderr.contains("cannot write the output: No space left on device"), "\(arguments): \(run.stderr.suffix(1000))")
+                #expect(!run.stderr.contains("Fatal error"), "\(arguments)")
+            }
+            let create = try await TiplineProcess.run(["token", "create", "--source", "lost", "--channel", "app"],
+                                                      databaseURL: db.url, stdoutPath: "/dev/full")
+            #expect(create.status == .exit(1), "\(create.stderr)")
+            #expect(create.stderr.contains("was never shown, so it was revoked"), "\(create.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM api_tokens WHERE source = 'lost' AND revoked_at IS NULL") == 0)
+        }
+    }
+
+    @Test("dead retry of an id that is not dead says so on stderr and exits 3; dead list --limit is bounded")
+    func deadEdges() async throws {
+        try await TestDatabase.with { db in
+            let retry = try await TiplineProcess.run(["dead", "retry", "99999"], databaseURL: db.url)
+            #expect(retry.status == .exit(3))
+            #expect(retry.stderr.contains("not dead, or no such report (left alone): 99999"), "\(retry.stderr)")
+            #expect(retry.stdout.contains("queued 0 dead report(s) again"))
+            for limit in ["0", "-1", "100001"] {
+                let list = try await TiplineProcess.run(["dead", "list", "--limit=\(limit)"], databaseURL: db.url)
+                #expect(list.status == .exit(64), "--limit \(limit): \(list.stderr)")
+                #expect(list.stderr.contains("--limit must be between 1 and 100000"), "\(list.stderr)")
+            }
+        }
+    }
+
+    @Test("a retry in its backoff is not a report waiting; one whose time came long ago is")
+    func waitingMeansReady() async throws {
+        try await TestDatabase.with { db in
+            try await WorkerProcessTests.submit(Scenario.make(count: 2, sellers: 1, seed: 61), to: db)
+            // Both queued an hour ago; one is a retry due in an hour, the other a retry due ten minutes ago.
+            try await db.database.execute("""
+                UPDATE jobs SET created_at = now() - interval '1 hour', state = 'retrying', failed_at = now() - interval '1 hour',
+                                run_at = CASE WHEN report_id = (SELECT min(report_id) FROM jobs) THEN now() + interval '1 hour'
+                                              ELSE now() - interval '10 minutes' END
+                """)
+            let due = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(due.stdout.utf8)) as? [String: Any])
+            let oldest = try #require(object["oldest_waiting_seconds"] as? Double)
+            #expect(oldest > 590 && oldest < 700, "\(oldest)")
+            // Only the retry in its backoff: nothing is waiting, and the key is null rather than missing.
+            try await db.database.execute("UPDATE jobs SET run_at = now() + interval '1 hour'")
+            let backoff = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+            let quiet = try #require(try JSONSerialization.jsonObject(with: Data(backoff.stdout.utf8)) as? [String: Any])
+            #expect(quiet["oldest_waiting_seconds"] is NSNull, "\(backoff.stdout)")
+            #expect((quiet["attention"] as? [String])?.contains { $0.contains("oldest waiting") } == false, "\(backoff.stdout)")
+        }
+    }
+
+    @Test("an offender's level history names the merged seller a change belonged to; a client's control characters are shown escaped")
+    func mergedHistoryAndControls() async throws {
+        try await TestDatabase.with { db in
+            // Seller A reaches review (2 reporters), seller B restrict (3); one report names both.
+            try await Self.submitAndDrain([
+                Self.line("a-1", "u1", "出租微信 V信: aaa_111x"), Self.line("a-2", "u2", "出租微信 V信: aaa_111x"),
+                Self.line("b-1", "u3", "空白号 扣扣：11112222"), Self.line("b-2", "u4", "空白号 扣扣：11112222"),
+                Self.line("b-3", "u5", "空白号 扣扣：11112222"),
+                Self.line("both\u{1B}[31mred\nx", "u6", "出租微信 V信: aaa_111x 扣扣：11112222"),
+            ], to: db)
+            let survivor = try await db.int("SELECT o.id::int FROM contacts c JOIN offenders o ON o.id = c.offender_id WHERE c.value = 'aaa_111x'")
+            let absorbed = try await db.int("SELECT id::int FROM offenders WHERE merged_into = \(Int64(survivor))")
+            let json = try await TiplineProcess.run(["offender", String(survivor), "--json"], databaseURL: db.url)
+            let view = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let history = try #require(view["level_history"] as? [[String: Any]])
+            #expect(Set(history.compactMap { $0["offender_id"] as? Int }) == [survivor, absorbed], "\(json.stdout)")
+            let screen = try await TiplineProcess.run(["offender", String(survivor)], databaseURL: db.url)
+            #expect(screen.stdout.contains("(as #\(absorbed), merged in since)"), "\(screen.stdout)")
+            #expect(!screen.stdout.contains("\u{1B}"), "a raw ESC reached the terminal")
+            #expect(screen.stdout.contains(#"both\u{1B}[31mred\u{A}x"#), "\(screen.stdout)")
+        }
+    }
+
+    @Test("an empty --actor and an unknown contact kind are usage errors")
+    func usageErrors() async throws {
+        try await TestDatabase.with { db in
+            for arguments in [["offender", "set-level", "1", "review", "--reason", "r", "--actor", " "],
+                              ["policy", "set", "--review", "2", "--note", "n", "--actor", ""]] {
+                let run = try await TiplineProcess.run(arguments, databaseURL: db.url)
+                #expect(run.status == .exit(64), "\(arguments): \(run.stderr)")
+                #expect(run.stderr.contains("--actor must not be empty"), "\(run.stderr)")
+            }
+            let fax = try await TiplineProcess.run(["offender", "fax:123"], databaseURL: db.url)
+            #expect(fax.status == .exit(64))
+            #expect(fax.stderr.contains(#"unknown contact kind "fax" (expected one of phone, qq, wechat, telegram, email, site)"#), "\(fax.stderr)")
+        }
+    }
+}
