@@ -76,7 +76,10 @@ struct Serve: AsyncParsableCommand {
             ) { channel in
                 let port = channel.localAddress?.port ?? listening.port
                 // Scripts and tests wait for this line to learn the port (with --port 0).
-                FileHandle.standardOutput.write(Data("listening on http://\(listening.host):\(port)\n".utf8))
+                // (A standard output that cannot be written does not stop the server: it is logged.)
+                do { try Output.line("listening on http://\(listening.host):\(port)") } catch {
+                    logger.warning("could not announce the port on standard output", metadata: ["error": "\(error)"])
+                }
             }
             try await early.run([.init(service: app)], logger: logger)
         }

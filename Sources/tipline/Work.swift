@@ -115,7 +115,9 @@ struct Work: AsyncParsableCommand {
                 let host = metricsHost
                 let server = buildMetricsApplication(registry: registry, host: host, port: metricsPort, logger: logger) { channel in
                     let port = channel.localAddress?.port ?? metricsPort
-                    FileHandle.standardOutput.write(Data("metrics on http://\(host):\(port)/metrics\n".utf8))
+                    do { try Output.line("metrics on http://\(host):\(port)/metrics") } catch {
+                        logger.warning("could not announce the metrics port on standard output", metadata: ["error": "\(error)"])
+                    }
                 }
                 services.append(.init(service: server))
             }
