@@ -94,6 +94,9 @@ struct CommandFailure: Error, CustomStringConvertible {
                 // A table or column missing: the database was never migrated, or is older than this binary.
                 if error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {
                     text = "the database has no Tipline schema, or an older one (\(error.message)): run `tipline migrate` first"
+                } else if error.sqlState == .insufficientPrivilege {
+                    text = "\(error.message): this database user's role may not do this (README, Database roles: changes "
+                        + "to sellers, policies and dead reports need the schema owner)"
                 } else {
                     text = error.description
                 }

@@ -48,7 +48,12 @@ struct PolicyCommand: AsyncParsableCommand {
         @Option(help: "Who changes it (default: $USER, else admin).") var actor: String?
         @OptionGroup var connection: ConnectionOptions
 
-        func validate() throws { try AdminActor.validate(actor) }
+        func validate() throws {
+            try AdminActor.validate(actor)
+            if windowDays == nil, review == nil, restrict == nil, suspend == nil, refer == nil {
+                throw ValidationError("give at least one of --window-days, --review, --restrict, --suspend, --refer (the others keep their values)")
+            }
+        }
 
         func run() async throws {
             let id = try await connection.withDatabase(application: "tipline-policy") { database in

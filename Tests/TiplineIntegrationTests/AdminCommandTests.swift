@@ -105,7 +105,7 @@ struct AdminCommandTests {
         }
     }
 
-    @Test("an empty --actor and an unknown contact kind are usage errors")
+    @Test("an empty --actor, a policy change that changes nothing and an unknown contact kind are usage errors")
     func usageErrors() async throws {
         try await TestDatabase.with { db in
             for arguments in [["offender", "set-level", "1", "review", "--reason", "r", "--actor", " "],
@@ -114,6 +114,9 @@ struct AdminCommandTests {
                 #expect(run.status == .exit(64), "\(arguments): \(run.stderr)")
                 #expect(run.stderr.contains("--actor must not be empty"), "\(run.stderr)")
             }
+            let nothing = try await TiplineProcess.run(["policy", "set", "--note", "same again"], databaseURL: db.url)
+            #expect(nothing.status == .exit(64))
+            #expect(nothing.stderr.contains("give at least one of --window-days"), "\(nothing.stderr)")
             let fax = try await TiplineProcess.run(["offender", "fax:123"], databaseURL: db.url)
             #expect(fax.status == .exit(64))
             #expect(fax.stderr.contains(#"unknown contact kind "fax" (expected one of phone, qq, wechat, telegram, email, site)"#), "\(fax.stderr)")

@@ -69,6 +69,10 @@ struct RoleTests {
             defer { Task { await database.shutdown() } }
             await #expect(throws: PostgresError.self) { try await database.execute("DELETE FROM jobs") }
             await #expect(throws: PostgresError.self) { try await database.execute("UPDATE offenders SET level = 'none'") }
+            // A write command run with that role says which rule it met, in one line.
+            let setLevel = try await TiplineProcess.run(["offender", "set-level", "1", "review", "--reason", "check"], databaseURL: admin.url)
+            #expect(setLevel.status == .exit(1))
+            #expect(setLevel.stderr.contains("permission denied") && setLevel.stderr.contains("README, Database roles"), "\(setLevel.stderr)")
         }
     }
 }
