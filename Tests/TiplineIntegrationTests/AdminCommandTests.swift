@@ -98,6 +98,10 @@ struct AdminCommandTests {
             let view = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
             let history = try #require(view["level_history"] as? [[String: Any]])
             #expect(Set(history.compactMap { $0["offender_id"] as? Int }) == [survivor, absorbed], "\(json.stdout)")
+            // Found by the absorbed seller's QQ, written in full-width digits, too.
+            let byQQ = try await TiplineProcess.run(["offender", "qq:１１１１２２２２", "--json"], databaseURL: db.url)
+            #expect(byQQ.status == .exit(0), "\(byQQ.stderr)")
+            #expect((try JSONSerialization.jsonObject(with: Data(byQQ.stdout.utf8)) as? [String: Any])?["id"] as? Int == survivor, "\(byQQ.stdout)")
             let screen = try await TiplineProcess.run(["offender", String(survivor)], databaseURL: db.url)
             #expect(screen.stdout.contains("(as #\(absorbed), merged in since)"), "\(screen.stdout)")
             #expect(!screen.stdout.contains("\u{1B}"), "a raw ESC reached the terminal")

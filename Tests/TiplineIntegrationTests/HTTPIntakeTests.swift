@@ -69,6 +69,10 @@ struct HTTPIntakeTests {
             let list = try await TiplineProcess.run(["token", "list"], databaseURL: db.url)
             #expect(list.status == .exit(0))
             #expect(list.stdout.contains("hotline-sys") && !list.stdout.contains(token))
+            let listJSON = try await TiplineProcess.run(["token", "list", "--json"], databaseURL: db.url)
+            let row = try #require(try JSONSerialization.jsonObject(with: Data(listJSON.stdout.utf8)) as? [String: Any])
+            #expect(Set(row.keys) == ["id", "source", "channel", "created_at", "last_used_at", "revoked_at"], "\(listJSON.stdout)")
+            #expect(row["revoked_at"] is NSNull, "\(listJSON.stdout)")
 
             let id = try await db.int("SELECT id FROM api_tokens")
             let revoke = try await TiplineProcess.run(["token", "revoke", String(id)], databaseURL: db.url)

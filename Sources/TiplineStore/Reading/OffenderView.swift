@@ -71,6 +71,10 @@ public struct OffenderView: Sendable, Codable {
                 if kind == "phone", let phone = ContactExtractor().extract(value).first(where: { $0.kind == .phone }) {
                     value = phone.value
                 }
+                // A QQ number in any digit form the extractor reads (`qq:１２３４５６７８`).
+                if kind == "qq", let qq = ContactExtractor().extract("QQ " + value).first(where: { $0.kind == .qq }) {
+                    value = qq.value
+                }
                 // As the extractor stores them: a Telegram name without its `@`, a site without `www.`.
                 if kind == "telegram", value.hasPrefix("@") { value.removeFirst() }
                 if kind == "site", value.lowercased().hasPrefix("www.") { value.removeFirst(4) }
