@@ -59,13 +59,7 @@ public enum StrictJSON {
         }
 
         mutating func object(depth: Int) throws(Problem) {
-            guard depth <= StrictJSON.maxDepth else { throw Problem("nested deeper than \(StrictJSON.maxDepth) levels", at: at) }
-            at += 1  // {
-            skipSpace()
-            if current == UInt8(ascii: "}") {
-                at += 1
-                return
-            }
+            if try open(depth: depth, closing: UInt8(ascii: "}")) { return }
             // Names written in plain ASCII without escapes (all of a report's) are compared as bytes
             // while there are few; any other name, or many, and they are all compared as strings
             // (escapes read, canonical equivalence).
@@ -98,42 +92,44 @@ public enum StrictJSON {
                 at += 1
                 skipSpace()
                 try value(depth: depth)
-                skipSpace()
-                switch current {
-                case UInt8(ascii: ","):
-                    at += 1
-                    skipSpace()
-                case UInt8(ascii: "}"):
-                    at += 1
-                    return
-                case nil: throw Problem("the JSON ends inside an object", at: at)
-                default: throw Problem("',' or '}' is expected after a member", at: at)
-                }
+                if try close(UInt8(ascii: "}"), inside: "an object", after: "a member") { return }
             }
         }
 
         mutating func array(depth: Int) throws(Problem) {
-            guard depth <= StrictJSON.maxDepth else { throw Problem("nested deeper than \(StrictJSON.maxDepth) levels", at: at) }
-            at += 1  // [
-            skipSpace()
-            if current == UInt8(ascii: "]") {
-                at += 1
-                return
-            }
+            if try open(depth: depth, closing: UInt8(ascii: "]")) { return }
             while true {
                 if current == UInt8(ascii: "]") { throw Problem("a comma before ']' (trailing commas are not JSON)", at: at) }
                 try value(depth: depth)
+                if try close(UInt8(ascii: "]"), inside: "an array", after: "an element") { return }
+            }
+        }
+
+        /// Steps past the `{` or `[` under the cursor, within the depth allowed; true when the
+        /// container is empty (its `closing` read too).
+        mutating func open(depth: Int, closing: UInt8) throws(Problem) -> Bool {
+            guard depth <= StrictJSON.maxDepth else { throw Problem("nested deeper than \(StrictJSON.maxDepth) levels", at: at) }
+            at += 1
+            skipSpace()
+            guard current == closing else { return false }
+            at += 1
+            return true
+        }
+
+        /// After a member or element: steps past a comma (false: another follows) or past `closing`
+        /// (true: the container ends).
+        mutating func close(_ closing: UInt8, inside container: String, after item: String) throws(Problem) -> Bool {
+            skipSpace()
+            switch current {
+            case UInt8(ascii: ","):
+                at += 1
                 skipSpace()
-                switch current {
-                case UInt8(ascii: ","):
-                    at += 1
-                    skipSpace()
-                case UInt8(ascii: "]"):
-                    at += 1
-                    return
-                case nil: throw Problem("the JSON ends inside an array", at: at)
-                default: throw Problem("',' or ']' is expected after an element", at: at)
-                }
+                return false
+            case closing:
+                at += 1
+                return true
+            case nil: throw Problem("the JSON ends inside \(container)", at: at)
+            default: throw Problem("',' or '\(Character(Unicode.Scalar(closing)))' is expected after \(item)", at: at)
             }
         }
 
