@@ -23,23 +23,10 @@ public struct APITokenInfo: Sendable, Encodable {
     public var channel: String
     /// When it was made.
     public var createdAt: Date
-    /// When it was last used (updated at most once a minute).
-    public var lastUsedAt: Date?
-    /// When it was revoked, if it was.
-    public var revokedAt: Date?
-
-    enum CodingKeys: String, CodingKey { case id, source, channel, createdAt, lastUsedAt, revokedAt }
-
-    /// Every key, the dates not set as null (not left out), like `export`'s.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id, forKey: .id)
-        try container.encode(source, forKey: .source)
-        try container.encode(channel, forKey: .channel)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(lastUsedAt, forKey: .lastUsedAt)
-        try container.encode(revokedAt, forKey: .revokedAt)
-    }
+    /// When it was last used (updated at most once a minute); null if never.
+    @ExplicitNull public var lastUsedAt: Date?
+    /// When it was revoked; null if it was not.
+    @ExplicitNull public var revokedAt: Date?
 }
 
 /// Bearer tokens of the HTTP intake. A token is `tl_` + 64 hex digits (32 random bytes); only its

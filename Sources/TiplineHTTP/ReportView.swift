@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import TiplineCore
 
 /// What `GET /v1/reports/{id}` shows: the report's progress and result, never its text or reporter.
 struct ReportView: Encodable, Sendable {
@@ -9,31 +10,17 @@ struct ReportView: Encodable, Sendable {
     /// `queued`, `running`, `retrying`, `done` or `dead` (as in `tipline export`).
     var status: String
     /// `no_contact`, `recorded` or `escalated`; null until done.
-    var outcome: String?
+    @ExplicitNull var outcome: String?
     /// The seller's level right after this report; null without a seller.
-    var level: String?
+    @ExplicitNull var level: String?
     /// `rental`, `sale`, `buyback`, `lookup` or `other`; null until done.
-    var category: String?
+    @ExplicitNull var category: String?
     var reportedAt: String
-    var processedAt: String?
+    @ExplicitNull var processedAt: String?
 
     enum CodingKeys: String, CodingKey {
         case id, externalID = "external_id", channel, status, outcome, level, category
         case reportedAt = "reported_at", processedAt = "processed_at"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(externalID, forKey: .externalID)
-        try c.encode(channel, forKey: .channel)
-        try c.encode(status, forKey: .status)
-        // Always present, null when unknown, so clients need not guess about missing keys.
-        try c.encode(outcome, forKey: .outcome)
-        try c.encode(level, forKey: .level)
-        try c.encode(category, forKey: .category)
-        try c.encode(reportedAt, forKey: .reportedAt)
-        try c.encode(processedAt, forKey: .processedAt)
     }
 
     /// The report `id` if it belongs to `source`.

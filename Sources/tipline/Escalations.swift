@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import TiplineCore
 import TiplineStore
 
 struct Escalations: AsyncParsableCommand {
@@ -70,8 +71,8 @@ struct EscalationLine: Encodable {
     let offender_id: Int64
     let from: String
     let to: String
-    let report_id: Int64?
-    let audit_id: Int64?
+    @ExplicitNull var report_id: Int64?
+    @ExplicitNull var audit_id: Int64?
     let at: Date
 
     init(_ row: EscalationFeed.Row) {
@@ -82,17 +83,5 @@ struct EscalationLine: Encodable {
         report_id = row.reportID
         audit_id = row.auditID
         at = row.at
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        enum Key: String, CodingKey { case id, offender_id, from, to, report_id, audit_id, at }
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(offender_id, forKey: .offender_id)
-        try c.encode(from, forKey: .from)
-        try c.encode(to, forKey: .to)
-        try c.encode(report_id, forKey: .report_id)
-        try c.encode(audit_id, forKey: .audit_id)
-        try c.encode(at, forKey: .at)
     }
 }

@@ -1,6 +1,6 @@
 public import Foundation
 public import Postgres
-import TiplineCore
+public import TiplineCore
 
 /// Everything `tipline status` shows: is the queue healthy?
 public struct StatusSnapshot: Sendable, Codable {
@@ -13,8 +13,8 @@ public struct StatusSnapshot: Sendable, Codable {
     public var counts: [String: Int]
     /// How long, in seconds, the job that has waited longest to be claimed has been ready to run:
     /// since it was queued, or since its retry fell due (a retry still in its backoff is not
-    /// waiting). Nil when none is ready.
-    public var oldestWaitingSeconds: Double?
+    /// waiting). Null when none is ready.
+    @ExplicitNull public var oldestWaitingSeconds: Double?
     /// Reports completed in the last 1, 5 and 15 minutes (counted by minute: the minutes that began
     /// within the window, the current one included).
     public var completed: [String: Int]
@@ -35,22 +35,6 @@ public struct StatusSnapshot: Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case healthy, attention, counts, oldestWaitingSeconds, completed, recentFailures, workers
         case escalations24h = "escalations_24h", categories24h = "categories_24h", topOffenders, at
-    }
-
-    /// Every key, `oldest_waiting_seconds` too when nothing waits (null, not left out).
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(healthy, forKey: .healthy)
-        try container.encode(attention, forKey: .attention)
-        try container.encode(counts, forKey: .counts)
-        try container.encode(oldestWaitingSeconds, forKey: .oldestWaitingSeconds)
-        try container.encode(completed, forKey: .completed)
-        try container.encode(recentFailures, forKey: .recentFailures)
-        try container.encode(workers, forKey: .workers)
-        try container.encode(escalations24h, forKey: .escalations24h)
-        try container.encode(categories24h, forKey: .categories24h)
-        try container.encode(topOffenders, forKey: .topOffenders)
-        try container.encode(at, forKey: .at)
     }
 
     /// A live worker.
