@@ -135,19 +135,19 @@ public final class Worker: Service, Sendable {
 
     /// Notes a connection problem. A drain (`--until-idle`) that has not reached the database for
     /// `giveUpSeconds` stops: no new claims, and `run` throws once the batches in hand are done
-    /// with. True when it gives up.
-    @discardableResult
-    private func unreachable(_ error: PostgresError) -> Bool {
-        guard options.untilIdle else { return false }
+    /// with. The error it gives up with, once it does.
+    private func unreachable(_ error: PostgresError) -> DrainGaveUp? {
+        guard options.untilIdle else { return nil }
         let now = ContinuousClock.now
-        let gaveUp = outage.withLock { outage -> Bool in
+        let gaveUp = outage.withLock { outage -> DrainGaveUp? in
             let since = outage.since ?? now
             outage.since = since
-            guard outage.gaveUp == nil, now - since >= .seconds(options.giveUpSeconds) else { return outage.gaveUp != nil }
-            outage.gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: error)
-            return true
+            if outage.gaveUp == nil, now - since >= .seconds(options.giveUpSeconds) {
+                outage.gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: error)
+            }
+            return outage.gaveUp
         }
-        if gaveUp {
+        if gaveUp != nil {
             stopping.store(true, ordering: .relaxed)
             doorbell.ringAll()
         }
@@ -254,7 +254,7 @@ public final class Worker: Service, Sendable {
                     await doorbell.wait(after: seen, timeout: idleWait(lane))
                 }
             } catch {
-                if let error = error as? PostgresError, error.isConnectionProblem, unreachable(error) { return }
+                if let error = error as? PostgresError, error.isConnectionProblem, unreachable(error) != nil { return }
                 logger.warning("claim failed; backing off", metadata: ["error": "\(error)", "lane": "\(lane)"])
                 try? await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)
@@ -525,7 +525,7 @@ public final class Worker: Service, Sendable {
                     if options.untilIdle { throw error }
                     logger.error("the database refused the connection; retrying (check DATABASE_URL)", metadata: ["error": "\(error)"])
                 } else {
-                    if unreachable(error), let gaveUp = outage.withLock({ $0.gaveUp }) { throw gaveUp }
+                    if let gaveUp = unreachable(error) { throw gaveUp }
                     logger.warning("database unreachable; retrying", metadata: ["error": "\(error)"])
                 }
                 try await Task.sleep(for: .seconds(backoff))
