@@ -6,7 +6,7 @@ pg_stat_statements reset; then one worker (or --procs of them at once) drains it
 the workers' start to the last outcome's `processed_at`), the workers' CPU and the highest peak
 RSS, the machine's CPU (all processes: the server, autovacuum, the workers) in all and per item,
 the time the hypervisor gave the CPUs to other guests meanwhile (steal, not counted as CPU), and
-the statements that took the most time. With several binaries, their runs alternate and a
+the statements that took the most time (with shared buffers hit and dirtied per call). With several binaries, their runs alternate and a
 summary compares medians.
 """
 import argparse, os, statistics, subprocess, sys, tempfile, time
@@ -39,11 +39,14 @@ def drop_database():
 
 
 def run_once(binary, path, n, a):
+    binary, _, extra = binary.partition("@@")
     env = {**os.environ, "DATABASE_URL": url(DB)}
     drop_database()
     psql(None, f'CREATE DATABASE "{DB}"')
     subprocess.run([binary, "migrate"], env=env, check=True, capture_output=True)
     psql(DB, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    if extra:
+        psql(DB, open(extra).read())
     subprocess.run([binary, "submit", "--file", path, "--source", "profile"], env=env, check=True, capture_output=True)
     psql(DB, "CHECKPOINT")
     psql(DB, "VACUUM ANALYZE")
@@ -78,6 +81,8 @@ def run_once(binary, path, n, a):
     if int(done) != n:
         raise SystemExit(f"{done} reports done, expected {n}")
     statements = psql(DB, f"""SELECT calls, round(total_exec_time), round(total_plan_time), rows,
+                                     round(shared_blks_hit::numeric / greatest(calls, 1), 1),
+                                     round(shared_blks_dirtied::numeric / greatest(calls, 1), 2),
                                      left(regexp_replace(query, '\\s+', ' ', 'g'), 100)
                                 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{DB}')
                                ORDER BY total_exec_time + total_plan_time DESC LIMIT {a.statements}""")
@@ -96,7 +101,9 @@ def run_once(binary, path, n, a):
 
 def main():
     ap = argparse.ArgumentParser(prog="scripts/profile")
-    ap.add_argument("--bin", action="append", required=True, help="tipline binary; give it twice or more to compare builds")
+    ap.add_argument("--bin", action="append", required=True, help="tipline binary; give it twice or more to compare builds. PATH@@FILE.sql also runs that "
+                         "SQL in each run's database after `tipline migrate` (a schema experiment: the same binary "
+                         "with and without an index)")
     ap.add_argument("--noop", action="store_true", help="no-op jobs (`tipline work --noop`) instead of the report mix")
     ap.add_argument("--reports", type=int, help="input size (default 50,000 reports of the mix, or 100,000 no-op jobs)")
     ap.add_argument("--procs", type=int, default=1, help="worker processes draining at once (default 1)")
@@ -108,8 +115,11 @@ def main():
     if a.runs < 1 or a.procs < 1 or a.lanes < 1 or a.batch < 1 or (a.reports is not None and a.reports < 1):
         raise SystemExit("--runs, --procs, --lanes, --batch and --reports must be positive")
     for binary in a.bin:
-        if not os.access(binary, os.X_OK):
-            raise SystemExit(f"--bin {binary}: not an executable file")
+        path, _, sql = binary.partition("@@")
+        if not os.access(path, os.X_OK):
+            raise SystemExit(f"--bin {path}: not an executable file")
+        if sql and not os.path.isfile(sql):
+            raise SystemExit(f"--bin {binary}: no such SQL file: {sql}")
     if "pg_stat_statements" not in "".join(row[0] for row in psql(None, "SHOW shared_preload_libraries")):
         raise SystemExit("the server does not load pg_stat_statements (shared_preload_libraries): unset DATABASE_URL to use scripts/profile's own")
     n = a.reports or (100_000 if a.noop else 50_000)
@@ -130,9 +140,9 @@ def main():
             print(f"  WAL per item: {records:.1f} records, {fpi:.2f} full-page images, {wal_bytes:,.0f} bytes")
             print("  rows per item, inserted / updated (HOT) / deleted: " + "; ".join(
                 f"{t} {int(i) / n:.2f} / {int(u) / n:.2f} ({int(h) / n:.2f}) / {int(d) / n:.2f}" for t, i, u, h, d in r["writes"]))
-            print(f"  {'calls':>7} {'exec ms':>8} {'plan ms':>8} {'rows':>8}  statement")
-            for calls, exec_ms, plan_ms, rows, query in r["statements"]:
-                print(f"  {int(calls):>7} {int(float(exec_ms)):>8} {int(float(plan_ms)):>8} {int(rows):>8}  {query}")
+            print(f"  {'calls':>7} {'exec ms':>8} {'plan ms':>8} {'rows':>8} {'hits/call':>9} {'dirtied':>7}  statement")
+            for calls, exec_ms, plan_ms, rows, hits, dirtied, query in r["statements"]:
+                print(f"  {int(calls):>7} {int(float(exec_ms)):>8} {int(float(plan_ms)):>8} {int(rows):>8} {hits:>9} {dirtied:>7}  {query}")
             print("  autovacuum during the drain (analyses, vacuums): "
                   + (", ".join(f"{t} {a}, {v}" for t, a, v in r["maintenance"]) or "none"))
     if len(a.bin) > 1 or a.runs > 1:
