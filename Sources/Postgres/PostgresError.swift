@@ -56,17 +56,38 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
             || sqlState == .idleInTransactionTimeout
     }
 
-    /// True when the server answered a connection attempt and turned it away for good: the
-    /// database or role does not exist, authentication failed, or no `pg_hba.conf` line admits it.
-    /// Retrying the same connection string cannot help. (Read from libpq's message, which has no
-    /// SQLSTATE; a server whose messages are not in English is never taken for refusing.)
+    /// True when a connection attempt cannot succeed as configured, however often it is retried:
+    /// the connection string itself is invalid (an unknown parameter, a port that is not a number,
+    /// an unknown `sslmode`: libpq refuses it before connecting), or the server answered and turned
+    /// it away for good (the database or role does not exist, the role may not log in or lacks
+    /// CONNECT on the database, authentication failed, no `pg_hba.conf` line admits it, or SSL was
+    /// required and the server has none). Read from libpq's messages, which carry no SQLSTATE
+    /// here; a server whose messages are not in English is never taken for refusing.
     public var isRefusedConnection: Bool {
         guard code == .connectionFailed else { return false }
+        if Self.invalidSettings.contains(where: { message.hasPrefix($0) }) || message.contains("in connection info string") {
+            return true
+        }
+        if message.contains("server does not support SSL, but SSL was required") { return true }
         let parts = message.split(separator: "FATAL:", maxSplits: 1)
         guard parts.count == 2 || message.hasPrefix("FATAL:"), let reason = parts.last else { return false }
-        return reason.contains("does not exist") || reason.contains("authentication failed")
-            || reason.contains("no pg_hba.conf entry")
+        return Self.refusals.contains { reason.contains($0) }
     }
+
+    /// How libpq's messages about an unusable connection string begin.
+    private static let invalidSettings = [
+        "invalid URI", "invalid connection option", "invalid port number", "invalid integer value",
+        "invalid sslmode value", "invalid gssencmode value", "invalid target_session_attrs value",
+        "invalid channel_binding value", "invalid load_balance_hosts value", "invalid ssl_min_protocol_version value",
+        "invalid ssl_max_protocol_version value", "invalid require_auth", "missing \"=\" after",
+        "could not match", "unterminated quoted string", "invalid percent-encoded token", "end of string reached when looking for matching",
+    ]
+
+    /// What a server says when it turns a connection away for good.
+    private static let refusals = [
+        "does not exist", "authentication failed", "no pg_hba.conf entry", "is not permitted to log in",
+        "permission denied for database",
+    ]
 
     /// True when retrying the same transaction may well succeed (deadlock, serialization, lost connection).
     public var isTransient: Bool {

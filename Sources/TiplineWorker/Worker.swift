@@ -83,7 +83,7 @@ public final class Worker: Service, Sendable {
         do {
             try await cancelWhenGracefulShutdown { try await self.register() }
         } catch is CancellationError {
-            logger.info("shutdown requested before the worker started")
+            logger.info("the worker stopped before it started (a shutdown was requested, or another part of the process failed)")
             return
         }
         if Task.isShuttingDownGracefully {
@@ -518,12 +518,12 @@ public final class Worker: Service, Sendable {
                 ])
                 return
             } catch let error as PostgresError where error.isConnectionProblem && !stopping.load(ordering: .relaxed) {
-                // A server that turns the connection away (no such database, a wrong password) is a
-                // configuration error: a drain (--until-idle) stops with it, a service keeps trying
+                // Invalid connection settings, or a server that turns the connection away (no such
+                // database, a wrong password), are a configuration error: a drain (--until-idle) stops with it, a service keeps trying
                 // in case the database is created or the password fixed, saying so loudly.
                 if error.isRefusedConnection {
                     if options.untilIdle { throw error }
-                    logger.error("the database refused the connection; retrying (check DATABASE_URL)", metadata: ["error": "\(error)"])
+                    logger.error("the database refused the connection, or its settings are invalid; retrying (check DATABASE_URL)", metadata: ["error": "\(error)"])
                 } else {
                     if let gaveUp = unreachable(error) { throw gaveUp }
                     logger.warning("database unreachable; retrying", metadata: ["error": "\(error)"])

@@ -1,9 +1,14 @@
+import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
-/// SIGTERM and SIGINT for a long-running command (`work`, `serve`) from its first line on, and the
-/// service group that runs it.
+/// SIGTERM, SIGINT and SIGHUP for a long-running command (`work`, `serve`) from its first line on,
+/// and the service group that runs it. Each shuts the command down gracefully: SIGHUP is what a
+/// closed terminal or SSH session sends, and by default it killed a worker mid-batch (its jobs
+/// then waited out their leases, an attempt used). SIGPIPE is ignored: a log reader that goes
+/// away must not kill the process (log lines are then dropped).
 ///
 /// A `ServiceGroup` traps them only once it runs; before that (options checked, the database
 /// reached, the reporter key verified) a signal took its default action and killed the process,
@@ -12,13 +17,14 @@ import UnixSignals
 /// stops them at once.
 actor EarlyShutdown {
     /// Trapped here from the start, and the group's graceful-shutdown signals.
-    private static let signals: [UnixSignal] = [.sigterm, .sigint]
+    private static let signals: [UnixSignal] = [.sigterm, .sigint, .sighup]
 
     private var requested = false
     private var group: ServiceGroup?
 
     /// Traps the signals from now on; cancel the returned task when the command ends.
     nonisolated func trap() async -> Task<Void, Never> {
+        signal(SIGPIPE, SIG_IGN)
         let signals = await UnixSignalsSequence(trapping: Self.signals)
         return Task {
             for await _ in signals { await self.request() }
@@ -38,5 +44,20 @@ actor EarlyShutdown {
         self.group = group
         if requested { await group.triggerGracefulShutdown() }
         try await group.run()
+    }
+}
+
+/// A listening socket that could not be opened: which address, for which option, and why (NIO's
+/// own error names neither the address nor the port).
+struct ListenFailure: Error, CustomStringConvertible {
+    let description: String
+
+    /// Runs `body`, turning a failure to bind `host:port` into an error that says so.
+    static func naming<T>(host: String, port: Int, option: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as IOError where [EADDRINUSE, EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
+            throw ListenFailure(description: "cannot listen on \(host):\(port) (\(option)): \(String(cString: strerror(error.errnoCode)))")
+        }
     }
 }

@@ -70,7 +70,7 @@ struct LogOptions: ParsableArguments {
     /// A logger writing to standard error.
     func logger(_ label: String) -> Logger {
         let json = logFormat == .json
-        var logger = Logger(label: label) { json ? JSONLogHandler(label: $0) as any LogHandler : StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: label) { json ? JSONLogHandler(label: $0) as any LogHandler : OneLineLogHandler(label: $0) }
         logger.logLevel = logLevel
         return logger
     }
@@ -88,6 +88,8 @@ struct CommandFailure: Error, CustomStringConvertible {
             text = failure.description
         } else if let error = error as? PostgresError {
             switch error.code {
+            case .connectionFailed where error.isRefusedConnection:
+                text = "cannot connect to the database (check DATABASE_URL or --database-url): \(error.message)"
             case .connectionFailed, .connectionLost:
                 text = "cannot reach the database: \(error.message)"
             default:
@@ -95,8 +97,10 @@ struct CommandFailure: Error, CustomStringConvertible {
                 if error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {
                     text = "the database has no Tipline schema, or an older one (\(error.message)): run `tipline migrate` first"
                 } else if error.sqlState == .insufficientPrivilege {
-                    text = "\(error.message): this database user's role may not do this (README, Database roles: changes "
-                        + "to sellers, policies and dead reports need the schema owner)"
+                    text = "\(error.message): this database user's role may not do this (README, Database roles: "
+                        + "`tipline work` needs a member of tipline_worker, `submit` and `serve` of tipline_intake, the "
+                        + "reading commands of tipline_admin; `offender set-level`, `policy set`, `dead retry` and "
+                        + "`migrate` need the schema owner)"
                 } else {
                     text = error.description
                 }

@@ -19,7 +19,7 @@ struct Serve: AsyncParsableCommand {
 
             Listens on 127.0.0.1 by default; put a TLS-terminating proxy in front before widening --host. \
             Prints `listening on http://HOST:PORT` once it accepts connections (--port 0 picks a free port). \
-            SIGTERM or SIGINT: stop accepting, finish the requests in hand, exit 0.
+            SIGTERM, SIGINT or SIGHUP: stop accepting, finish the requests in hand, exit 0.
             """
     )
 
@@ -81,7 +81,9 @@ struct Serve: AsyncParsableCommand {
                     logger.warning("could not announce the port on standard output", metadata: ["error": "\(error)"])
                 }
             }
-            try await early.run([.init(service: app)], logger: logger)
+            try await ListenFailure.naming(host: host, port: port, option: "--host, --port") {
+                try await early.run([.init(service: app)], logger: logger)
+            }
         }
     }
 }

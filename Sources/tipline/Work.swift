@@ -21,16 +21,17 @@ struct Work: AsyncParsableCommand {
             An unreachable database is retried with backoff (a restart or a failover costs a few \
             seconds, nothing else). A worker without --until-idle keeps retrying for as long as it \
             runs. A drain (--until-idle) that has not reached the database for --give-up-after \
-            seconds stops with exit status 1; one that the server turns away (no such database or \
-            role, failed authentication, no pg_hba.conf entry) stops at once, also with status 1. \
-            Jobs it held go back to the queue.
+            seconds stops with exit status 1; one whose connection settings are invalid, or that the \
+            server turns away (no such database or role, a role that may not log in or connect, failed \
+            authentication, no pg_hba.conf entry, SSL required but not offered), stops at once, also \
+            with status 1. Jobs it held go back to the queue.
 
             With --metrics-port, GET /metrics on that port (127.0.0.1 unless --metrics-host) serves \
             Prometheus metrics: jobs claimed, completed, retried, dead and rescued; batch sizes; claim, \
             processing and queue-lag histograms. It prints `metrics on http://HOST:PORT/metrics` once \
             listening (--metrics-port 0 picks a free port).
 
-            SIGTERM or SIGINT: stop claiming, finish the batches in hand, exit 0. A shutdown still \
+            SIGTERM, SIGINT or SIGHUP: stop claiming, finish the batches in hand, exit 0. A shutdown still \
             waiting for the database after --lease + 10 seconds (a call that never returns) exits \
             with status 75 instead; the jobs it held go back to the queue when their leases run out.
             """
@@ -42,8 +43,8 @@ struct Work: AsyncParsableCommand {
     var batch: Int = 50
     @Flag(help: "Exit 0 once no job is queued, running or waiting for a retry.")
     var untilIdle = false
-    @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable this many seconds in a row.")
-    var giveUpAfter: Double = 120
+    @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable this many seconds in a row (default 120).")
+    var giveUpAfter: Double?
     @Option(help: "Name shown in `tipline status` (default host:pid).")
     var name: String?
     @Option(help: "Lease in seconds: a worker silent this long loses its jobs to the others.")
@@ -69,9 +70,12 @@ struct Work: AsyncParsableCommand {
         if !(1...256).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 256") }
         if !(1...10_000).contains(batch) { throw ValidationError("--batch must be between 1 and 10000") }
         if !(lease >= 1 && lease <= 3600) { throw ValidationError("--lease must be between 1 and 3600 seconds") }
-        if !(poll > 0 && poll <= 3600) { throw ValidationError("--poll must be between 0 and 3600 seconds") }
+        if !(poll > 0 && poll <= 3600) { throw ValidationError("--poll must be more than 0 and at most 3600 seconds") }
         if !(retryBase >= 0 && retryBase <= 3600) { throw ValidationError("--retry-base must be between 0 and 3600 seconds") }
-        if !(giveUpAfter >= 1 && giveUpAfter <= 86_400) { throw ValidationError("--give-up-after must be between 1 and 86400 seconds") }
+        if let giveUpAfter {
+            if !untilIdle { throw ValidationError("--give-up-after applies only with --until-idle (a worker without it retries for as long as it runs)") }
+            if !(giveUpAfter >= 1 && giveUpAfter <= 86_400) { throw ValidationError("--give-up-after must be between 1 and 86400 seconds") }
+        }
         if let metricsPort, !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be between 0 and 65535") }
     }
 
@@ -85,7 +89,7 @@ struct Work: AsyncParsableCommand {
         options.concurrency = concurrency
         options.batchSize = batch
         options.untilIdle = untilIdle
-        options.giveUpSeconds = giveUpAfter
+        options.giveUpSeconds = giveUpAfter ?? 120
         options.leaseSeconds = lease
         options.pollSeconds = poll
         options.retryBaseSeconds = retryBase
@@ -121,7 +125,9 @@ struct Work: AsyncParsableCommand {
                 }
                 services.append(.init(service: server))
             }
-            try await early.run(services, logger: logger)
+            try await ListenFailure.naming(host: metricsHost, port: metricsPort ?? 0, option: "--metrics-host, --metrics-port") {
+                try await early.run(services, logger: logger)
+            }
         }
     }
 }

@@ -238,8 +238,8 @@ struct WorkerProcessTests {
         }
     }
 
-    @Test("SIGTERM stops claiming, finishes the batch in hand and exits 0")
-    func sigtermDrains() async throws {
+    @Test("SIGTERM, SIGINT and SIGHUP stop claiming, finish the batch in hand and exit 0", arguments: [SIGTERM, SIGINT, SIGHUP])
+    func signalDrains(_ signal: Int32) async throws {
         try await TestDatabase.with { db in
             let scenario = Scenario.make(count: 200, sellers: 30, seed: 9) { $0 == 0 ? " " + FaultMarker.slow : "" }
             try await Self.submit(scenario, to: db)
@@ -248,7 +248,7 @@ struct WorkerProcessTests {
             try await waitUntil("the worker holds a batch") {
                 try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 20
             }
-            worker.signal(SIGTERM)
+            worker.signal(signal)
             #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
             // The batch in hand was completed, nothing more was claimed, nothing is left running.
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 20)
@@ -315,15 +315,102 @@ struct WorkerRefusedTests {
         let url = try TestDatabase.url(for: "tipline_missing_\(UUID().uuidString.prefix(8).lowercased())")
         let drain = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: url, timeout: 30)
         #expect(drain.status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
-        #expect(drain.stderr.contains("cannot reach the database") && drain.stderr.contains("does not exist"), "\(drain.stderr.suffix(2000))")
+        #expect(drain.stderr.contains("cannot connect to the database") && drain.stderr.contains("does not exist"), "\(drain.stderr.suffix(2000))")
 
         let service = try TiplineProcess(["work", "--name", "refused"], databaseURL: url)
         try service.start()
         try await waitUntil("the service logs the refusal", timeout: 30) {
-            service.stderr.contains("the database refused the connection; retrying")
+            service.stderr.contains("the database refused the connection, or its settings are invalid; retrying")
         }
         service.signal(SIGTERM)
         #expect(try await service.wait(timeout: 30) == .exit(0), "stderr: \(service.stderr.suffix(2000))")
+    }
+}
+
+extension WorkerRefusedTests {
+    @Test("a drain with connection settings libpq refuses, or with a role that may not log in or connect, stops at once")
+    func invalidSettings() async throws {
+        try await TestDatabase.with { db in
+            let role = "t_role_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+            _ = try await db.database.execute(Query(sql: "CREATE ROLE \(role)", binds: []))
+            var withRole = URLComponents(string: db.url)!
+            withRole.user = role
+            let urls = [db.url + (db.url.contains("?") ? "&" : "?") + "foo=bar", withRole.string!]
+            for (url, reason) in zip(urls, [#"invalid URI query parameter: "foo""#, "is not permitted to log in"]) {
+                // Without the fix it waited out --give-up-after (60 s) and blamed reachability.
+                let drain = try await TiplineProcess.run(["work", "--until-idle", "--give-up-after", "60"], databaseURL: url, timeout: 30)
+                #expect(drain.status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
+                #expect(drain.stderr.contains("cannot connect to the database (check DATABASE_URL or --database-url)")
+                        && drain.stderr.contains(reason), "\(drain.stderr.suffix(2000))")
+            }
+            _ = try await db.database.execute(Query(sql: "DROP ROLE \(role)", binds: []))
+        }
+    }
+
+    @Test("--give-up-after without --until-idle is a usage error")
+    func giveUpNeedsADrain() async throws {
+        let run = try await TiplineProcess.run(["work", "--give-up-after", "5"], databaseURL: nil, timeout: 30)
+        #expect(run.status == .exit(64), "\(run.stderr)")
+        #expect(run.stderr.contains("--give-up-after applies only with --until-idle"), "\(run.stderr)")
+    }
+}
+
+@Suite("worker logs and listening ports")
+struct WorkerLogTests {
+    @Test("a log that cannot be written (a full disk, a reader that went away) neither crashes nor stops a drain", arguments: ["json", "text"])
+    func unwritableLog(_ format: String) async throws {
+        try await TestDatabase.with { db in
+            try await WorkerProcessTests.submit(Scenario.make(count: 60, sellers: 10, seed: 5), to: db)
+            // Standard error on a full disk (JSON lines trapped in FileHandle.write).
+            let full = try TiplineProcess(["work", "--until-idle", "--batch", "20", "--log-format", format, "--log-level", "debug"],
+                                          databaseURL: db.url)
+            full.process.standardError = FileHandle(forWritingAtPath: "/dev/full")!
+            try full.start()
+            #expect(try await full.wait(timeout: 60) == .exit(0))
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 60)
+            // Standard error a pipe whose reader has gone (SIGPIPE killed the worker).
+            let more = Scenario.make(count: 40, sellers: 8, seed: 6)
+            try await WorkerProcessTests.submit(more, to: db)
+            let pipe = Pipe()
+            let closed = try TiplineProcess(["work", "--until-idle", "--batch", "20", "--log-format", format, "--log-level", "debug"],
+                                            databaseURL: db.url)
+            closed.process.standardError = pipe.fileHandleForWriting
+            try pipe.fileHandleForReading.close()
+            try closed.start()
+            try pipe.fileHandleForWriting.close()
+            #expect(try await closed.wait(timeout: 60) == .exit(0))
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 100)
+        }
+    }
+
+    @Test("text log lines are one line each, libpq's multi-line messages included")
+    func oneLinePerEvent() async throws {
+        // Connection refused at port 1: libpq's message has a line break and a tab.
+        let service = try TiplineProcess(["work", "--name", "oneline"], databaseURL: "postgresql://postgres@127.0.0.1:1/none")
+        try service.start()
+        try await waitUntil("the worker logs the outage", timeout: 30) { service.stderr.contains("database unreachable; retrying") }
+        service.signal(SIGTERM)
+        #expect(try await service.wait(timeout: 30) == .exit(0))
+        let lines = service.stderr.split(separator: "\n")
+        #expect(lines.contains { $0.contains("Is the server running on that host") }, "\(service.stderr.suffix(2000))")
+        // Every line is an event: it starts with its timestamp.
+        #expect(lines.allSatisfy { $0.hasPrefix("20") && !$0.contains("\t") }, "\(service.stderr.suffix(2000))")
+    }
+
+    @Test("a metrics port already in use: exit 1 naming the address and the port")
+    func metricsPortInUse() async throws {
+        try await TestDatabase.with { db in
+            let first = try TiplineProcess(["work", "--name", "first", "--metrics-port", "0"], databaseURL: db.url)
+            try first.start()
+            try await waitUntil("the first worker announces its metrics port", timeout: 30) { first.stdout.contains("/metrics") }
+            let port = try #require(first.stdout.split(separator: ":").last?.split(separator: "/").first.flatMap { Int($0) })
+            let second = try await TiplineProcess.run(["work", "--name", "second", "--metrics-port", String(port)], databaseURL: db.url, timeout: 30)
+            #expect(second.status == .exit(1))
+            #expect(second.stderr.contains("Error: cannot listen on 127.0.0.1:\(port) (--metrics-host, --metrics-port): Address already in use"),
+                    "\(second.stderr)")
+            first.signal(SIGTERM)
+            #expect(try await first.wait(timeout: 30) == .exit(0))
+        }
     }
 }
 
