@@ -445,6 +445,14 @@ public final class Worker: Service, Sendable {
         do {
             let kept = try await queue.fail(job, error: error, retryDelay: delay, lease: lease)
             let final = job.attempt >= job.maxAttempts
+            if kept, !final {
+                // Nothing announces a retry whose time has come: ring for it then, instead of
+                // leaving it to the next poll (every --poll seconds, a retry base of 0.2 s waited 5).
+                Task { [doorbell] in
+                    try? await Task.sleep(for: .seconds(delay + 0.02))
+                    doorbell.ring()
+                }
+            }
             if kept { (final ? metrics.dead : metrics.retried).increment() } else { metrics.refused.increment() }
             logger.warning(final ? "job is dead" : "job failed; will retry", metadata: [
                 "report": "\(job.reportID)", "attempt": "\(job.attempt)", "error": "\(error.prefix(200))",
@@ -516,11 +524,13 @@ public final class Worker: Service, Sendable {
                 logger.info("worker started", metadata: [
                     "concurrency": "\(options.concurrency)", "batch": "\(options.batchSize)", "lease": "\(options.leaseSeconds)s",
                 ])
+                await warnIfConnectionsShort()
                 return
             } catch let error as PostgresError where error.isConnectionProblem && !stopping.load(ordering: .relaxed) {
                 // Invalid connection settings, or a server that turns the connection away (no such
-                // database, a wrong password), are a configuration error: a drain (--until-idle) stops with it, a service keeps trying
-                // in case the database is created or the password fixed, saying so loudly.
+                // database, a wrong password), are a configuration error: a drain (--until-idle)
+                // stops with it, a service keeps trying in case the database is created or the
+                // password fixed, saying so loudly.
                 if error.isRefusedConnection {
                     if options.untilIdle { throw error }
                     logger.error("the database refused the connection, or its settings are invalid; retrying (check DATABASE_URL)", metadata: ["error": "\(error)"])
@@ -531,6 +541,35 @@ public final class Worker: Service, Sendable {
                 try await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)
             }
+        }
+    }
+
+    /// Warns when this worker's connections (one per lane, the LISTEN session and the heartbeat's)
+    /// may not fit in what the server, the database or the role still allows: lanes that cannot
+    /// connect retry for ever, and every other client (intake, administrators) is refused while
+    /// the worker holds the rest.
+    private func warnIfConnectionsShort() async {
+        let needed = options.concurrency + 2
+        guard let row = try? await database.query("""
+            SELECT min(free)::int FROM (
+                SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+                       - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS free
+                UNION ALL
+                SELECT d.datconnlimit - (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)
+                  FROM pg_database d WHERE d.datname = current_database() AND d.datconnlimit >= 0
+                UNION ALL
+                SELECT r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid)
+                  FROM pg_roles r WHERE r.rolname = current_user AND r.rolconnlimit >= 0
+            ) limits
+            """).first,
+            let free = try? row.decode(Int.self, at: 0)
+        else { return }
+        // The connection this asks on is already counted among those in use.
+        let available = free + 1
+        if needed > available {
+            logger.warning(
+                "this worker may need more database connections than are left: lanes that cannot connect retry, and other clients may be refused; lower --concurrency or raise the server's limits",
+                metadata: ["needed": "\(needed)", "available": "\(max(available, 0))"])
         }
     }
 

@@ -116,6 +116,21 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("a retry is claimed when its delay is over, not at the next poll")
+    func retryOnTime() async throws {
+        try await TestDatabase.with { db in
+            _ = try await QueueTests.submit(["出租微信 V信: retry_seller1 " + FaultMarker.fail], to: db)
+            // Four retries of at most 0.3, 0.6, 1.2 and 2.4 s; the poll (60 s) would take minutes.
+            let worker = try Self.worker(db, ["--fault-injection", "--retry-base", "0.2", "--poll", "60"], name: "retry")
+            try worker.start()
+            try await waitUntil("the report is dead after five attempts", timeout: 30) {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'dead' AND attempts = 5") == 1
+            }
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+        }
+    }
+
     @Test("a report that crashes its worker every time ends dead, and the reports claimed with it finish")
     func crashingReportDies() async throws {
         try await TestDatabase.with { db in
@@ -395,6 +410,24 @@ struct WorkerLogTests {
         #expect(lines.contains { $0.contains("Is the server running on that host") }, "\(service.stderr.suffix(2000))")
         // Every line is an event: it starts with its timestamp.
         #expect(lines.allSatisfy { $0.hasPrefix("20") && !$0.contains("\t") }, "\(service.stderr.suffix(2000))")
+    }
+
+    @Test("a worker warns at start when its lanes may not all get a connection")
+    func connectionsShort() async throws {
+        try await TestDatabase.with { db in
+            try await WorkerProcessTests.submit(Scenario.make(count: 30, sellers: 5, seed: 8), to: db)
+            let roomy = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "2"], databaseURL: db.url)
+            #expect(roomy.status == .exit(0))
+            #expect(!roomy.stderr.contains("may need more database connections"), "\(roomy.stderr.suffix(2000))")
+            try await WorkerProcessTests.submit(Scenario.make(count: 30, sellers: 5, seed: 9), to: db)
+            _ = try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) CONNECTION LIMIT 8", binds: []))
+            let short = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "8"], databaseURL: db.url)
+            _ = try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) CONNECTION LIMIT -1", binds: []))
+            #expect(short.status == .exit(0), "\(short.stderr.suffix(2000))")
+            #expect(short.stderr.contains("may need more database connections than are left") && short.stderr.contains("needed=10"),
+                    "\(short.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 60)
+        }
     }
 
     @Test("a metrics port already in use: exit 1 naming the address and the port")
