@@ -109,8 +109,7 @@ struct CommandFailure: Error, CustomStringConvertible {
             text = "\(error)"
         }
         // One line, as README promises: libpq's messages carry line breaks and tabs.
-        description = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }.joined(separator: " ")
+        description = OneLineLogHandler.oneLine(text)
     }
 }
 
@@ -125,7 +124,7 @@ func retryingConnectionLoss<T>(attempts: Int?, _ body: () async throws -> T) asy
         do {
             return try await body()
         } catch let error as PostgresError where error.isConnectionProblem && attempt < (attempts ?? .max) {
-            let reason = error.message.split(whereSeparator: \.isNewline).joined(separator: " ").prefix(120)
+            let reason = OneLineLogHandler.oneLine(error.message).prefix(120)
             FileHandle.standardError.write(Data("database connection lost (\(reason)); retrying in \(delay)s\n".utf8))
             try await Task.sleep(for: .seconds(delay))
             delay = min(delay * 2, 5)
