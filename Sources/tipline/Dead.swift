@@ -52,8 +52,7 @@ struct Dead: AsyncParsableCommand {
             try Output.line("queued \(requeued.count) dead report(s) again" + (requeued.isEmpty ? "" : ": \(requeued.map(String.init).joined(separator: ", "))"))
             let skipped = Set(ids).subtracting(requeued)
             if !skipped.isEmpty {
-                FileHandle.standardError.write(Data(
-                    "not dead, or no such report (left alone): \(skipped.sorted().map(String.init).joined(separator: ", "))\n".utf8))
+                Output.error("not dead, or no such report (left alone): \(skipped.sorted().map(String.init).joined(separator: ", "))\n")
                 throw ExitCode(3)
             }
         }

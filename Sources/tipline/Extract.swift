@@ -32,11 +32,11 @@ struct Extract: AsyncParsableCommand {
             if bytes.last == 0x0D { bytes.removeLast() }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             guard let object = try? JSONSerialization.jsonObject(with: bytes, options: []) as? [String: Any] else {
-                FileHandle.standardError.write(Data("line \(lineNumber): not a JSON object\n".utf8))
+                Output.error("line \(lineNumber): not a JSON object\n")
                 continue
             }
             guard let text = object["text"] as? String else {
-                FileHandle.standardError.write(Data("line \(lineNumber): \"text\" is missing or not a string\n".utf8))
+                Output.error("line \(lineNumber): \"text\" is missing or not a string\n")
                 continue
             }
             let id = object["id"] ?? NSNull()

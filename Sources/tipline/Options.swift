@@ -125,7 +125,7 @@ func retryingConnectionLoss<T>(attempts: Int?, _ body: () async throws -> T) asy
             return try await body()
         } catch let error as PostgresError where error.isConnectionProblem && attempt < (attempts ?? .max) {
             let reason = OneLineLogHandler.oneLine(error.message).prefix(120)
-            FileHandle.standardError.write(Data("database connection lost (\(reason)); retrying in \(delay)s\n".utf8))
+            Output.error("database connection lost (\(reason)); retrying in \(delay)s\n")
             try await Task.sleep(for: .seconds(delay))
             delay = min(delay * 2, 5)
         }

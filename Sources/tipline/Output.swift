@@ -7,11 +7,23 @@ import Foundation
 enum Output {
     /// Writes `data` at once.
     static func write(_ data: Data) throws {
+        try write(data, to: STDOUT_FILENO)
+    }
+
+    /// Writes `text` to standard error at once. A standard error that cannot be written (a full
+    /// disk, a closed pipe) loses the text: there is nowhere left to say so, and `FileHandle`
+    /// would trap.
+    static func error(_ text: String) {
+        try? write(Data(text.utf8), to: STDERR_FILENO)
+    }
+
+    /// Writes all of `data` to the open file `descriptor`, or throws why not.
+    static func write(_ data: Data, to descriptor: Int32) throws {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
             guard let base = raw.baseAddress else { return }
             var offset = 0
             while offset < raw.count {
-                let written = Foundation.write(STDOUT_FILENO, base + offset, raw.count - offset)
+                let written = Foundation.write(descriptor, base + offset, raw.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     throw OutputError(code: errno)

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Postgres
+import TiplineHTTP
 import TiplineStore
 import TiplineCore
 
@@ -22,8 +24,23 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await connection.withDatabase(application: "tipline-status", maxConnections: 1) { database in
+            var unreachableSince: Date?
             repeat {
-                let snapshot = try await StatusSnapshot.read(database)
+                let snapshot: StatusSnapshot
+                do {
+                    snapshot = try await StatusSnapshot.read(database)
+                    unreachableSince = nil
+                } catch let error as PostgresError where watch != nil && error.isConnectionProblem && !error.isRefusedConnection {
+                    // A dashboard is most needed while the database restarts: it says so and
+                    // keeps trying (JSON frames stay snapshots only: the outage goes to stderr).
+                    let since = unreachableSince ?? Date()
+                    unreachableSince = since
+                    let line = "database unreachable for \(Int(Date().timeIntervalSince(since))) s, retrying every \(watch!) s: "
+                        + OneLineLogHandler.oneLine(error.message)
+                    if json { Output.error(line + "\n") } else { try Output.line("\u{1B}[H\u{1B}[2J" + line.terminalSafe) }
+                    try await Task.sleep(for: .seconds(watch!))
+                    continue
+                }
                 if json {
                     try Output.line(try StatusScreen.json(snapshot))
                 } else {

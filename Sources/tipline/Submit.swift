@@ -105,50 +105,115 @@ struct Submit: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error)
         }
-        var rejectLog: FileHandle?
-        if let rejects {
-            guard FileManager.default.createFile(atPath: rejects, contents: nil),
-                  let handle = FileHandle(forWritingAtPath: rejects) else {
-                throw CommandFailure(InputError(field: nil, "cannot write --rejects file \(rejects): \(String(cString: strerror(errno)))"))
-            }
-            rejectLog = handle
-        }
-        defer { try? rejectLog?.close() }
+        let rejectLog = try rejects.map { try RejectsFile(path: $0, input: path) }
+        defer { rejectLog?.close() }
         let progress = Progress(total: reader.totalBytes)
-        let name = path == "-" ? "stdin" : path
+        let name = (path == "-" ? "stdin" : path).terminalSafe
         var accepted = 0
         var duplicates = 0
         var rejected = 0
-        try await connection.withDatabase(application: "tipline-submit") { database in
-            try await key.verify(against: database)
-            let intake = Intake(database: database, reporterKey: key)
-            var pending: [ReportInput] = []
-            func flush() async throws {
-                guard !pending.isEmpty else { return }
-                let outcome = try await retryingConnectionLoss(attempts: 12) { try await intake.submit(pending, source: source) }
-                accepted += outcome.accepted
-                duplicates += outcome.duplicates
-                pending.removeAll(keepingCapacity: true)
-            }
-            while let record = try reader.next() {
-                switch record.result {
-                case .success(let input):
-                    pending.append(input)
-                    if pending.count >= batch { try await flush() }
-                case .failure(let error):
-                    rejected += 1
-                    let line = "\(name):\(record.line): \(error)\n"
-                    progress.clearLine()
-                    FileHandle.standardError.write(Data(line.utf8))
-                    rejectLog?.write(Data("\(record.line)\t\(error)\n".utf8))
+        // Duplicates counted by a batch sent again after its connection broke: its first try may
+        // have committed, and then its own reports come back as duplicates.
+        var uncertain = 0
+        do {
+            try await connection.withDatabase(application: "tipline-submit") { database in
+                try await key.verify(against: database)
+                let intake = Intake(database: database, reporterKey: key)
+                var pending: [ReportInput] = []
+                func flush() async throws {
+                    guard !pending.isEmpty else { return }
+                    var tries = 0
+                    let outcome = try await retryingConnectionLoss(attempts: 12) {
+                        tries += 1
+                        return try await intake.submit(pending, source: source)
+                    }
+                    accepted += outcome.accepted
+                    duplicates += outcome.duplicates
+                    if tries > 1 { uncertain += outcome.duplicates }
+                    pending.removeAll(keepingCapacity: true)
                 }
-                progress.update(records: accepted + duplicates + rejected + pending.count, bytes: reader.bytesRead)
+                while let record = try reader.next() {
+                    switch record.result {
+                    case .success(let input):
+                        pending.append(input)
+                        if pending.count >= batch { try await flush() }
+                    case .failure(let error):
+                        rejected += 1
+                        // The reason quotes what the line held: control characters are escaped, so
+                        // that it cannot recolour a terminal or split a line of the rejects file.
+                        let reason = "\(error)".terminalSafe
+                        progress.clearLine()
+                        Output.error("\(name):\(record.line): \(reason)\n")
+                        rejectLog?.append("\(record.line)\t\(reason)\n")
+                    }
+                    progress.update(records: accepted + duplicates + rejected + pending.count, bytes: reader.bytesRead)
+                }
+                try await flush()
             }
-            try await flush()
+        } catch {
+            progress.clearLine()
+            let stored = accepted + duplicates
+            if stored + rejected == 0 { throw error }
+            throw CommandFailure(Stopped(reason: CommandFailure(error).description,
+                                         progress: "\(stored) report(s) of this file were stored or already there before it stopped "
+                                             + "(accepted \(accepted), duplicate \(duplicates), rejected \(rejected)); the same command again "
+                                             + "is safe: what is stored already counts as duplicate"))
         }
         progress.clearLine()
         try Output.line("accepted \(accepted), duplicate \(duplicates), rejected \(rejected) (source \(source))")
+        if uncertain > 0 {
+            Output.error("\(uncertain) of the duplicates were in a batch sent again after its connection broke: its first try may have "
+                         + "committed, so they may be this run's own reports\n")
+        }
+        if let failure = rejectLog?.failure {
+            throw CommandFailure(failure)
+        }
         return rejected
+    }
+}
+
+/// An import that stopped part of the way: why, and how far it got.
+private struct Stopped: Error, CustomStringConvertible {
+    let reason: String
+    let progress: String
+    var description: String { "\(reason); \(progress)" }
+}
+
+/// The `--rejects` file: opened in place, as a shell's `>` does (a link, a device or a FIFO is
+/// written through, never replaced by a new file), and never the input file itself. A write that
+/// fails is said once; the import goes on (every reason is on stderr too) and ends with status 1.
+private final class RejectsFile {
+    let path: String
+    private var descriptor: Int32
+    private(set) var failure: InputError?
+
+    init(path: String, input: String) throws {
+        self.path = path
+        var existing = stat(), read = stat()
+        if input != "-", stat(path, &existing) == 0, stat(input, &read) == 0,
+           existing.st_dev == read.st_dev, existing.st_ino == read.st_ino {
+            throw CommandFailure(InputError(field: nil, "--rejects \(path.terminalSafe) is the input file: it would be emptied before it is read"))
+        }
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw CommandFailure(InputError(field: nil, "cannot write --rejects file \(path.terminalSafe): \(String(cString: strerror(errno)))"))
+        }
+    }
+
+    func append(_ line: String) {
+        guard descriptor >= 0, failure == nil else { return }
+        do {
+            try Output.write(Data(line.utf8), to: descriptor)
+        } catch {
+            let reason = (error as? OutputError).map { String(cString: strerror($0.code)) } ?? "\(error)"
+            failure = InputError(field: nil, "cannot write --rejects file \(path.terminalSafe): \(reason); it is incomplete (every reason is on stderr too)")
+            Output.error("\(failure!)\n")
+        }
+    }
+
+    func close() {
+        if descriptor >= 0 { _ = Foundation.close(descriptor) }
+        descriptor = -1
     }
 }
 
@@ -176,11 +241,11 @@ final class Progress {
             let eta = elapsed / fraction - elapsed
             line += String(format: ", %.0f%%, ETA %d:%02d", fraction * 100, Int(eta) / 60, Int(eta) % 60)
         }
-        FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
+        Output.error((line + "\u{1B}[K"))
     }
 
     func clearLine() {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        Output.error("\r\u{1B}[K")
     }
 }

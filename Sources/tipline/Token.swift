@@ -40,8 +40,7 @@ struct TokenCommand: AsyncParsableCommand {
                 }
                 throw CommandFailure(TokenNotShown(id: id, reason: error, revoked: revoked != nil))
             }
-            FileHandle.standardError.write(Data(
-                "token \(id) for source \(source) (\(channel.rawValue)); it is shown only this once\n".utf8))
+            Output.error("token \(id) for source \(source) (\(channel.rawValue)); it is shown only this once\n")
         }
     }
 

@@ -229,6 +229,27 @@ struct CSVReaderTests {
         #expect(failure(records[1]) != nil)
     }
 
+    @Test("a byte-order mark before a quoted header is not part of it: the rows are read")
+    func byteOrderMarkBeforeQuotedHeader() throws {
+        let path = try temporaryFile("\u{FEFF}\"external_id\",\"channel\",\"reporter\",\"text\"\n\"e1\",\"app\",\"u1\",\"hello\"\n", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.count == 1)
+        #expect(report(records[0])?.externalID == "e1")
+    }
+
+    @Test("a header that cannot be read refuses every row with that reason; no row is taken for the header")
+    func unreadableHeader() throws {
+        let path = try temporaryFile("external_id,chan\"nel,reporter,text\ne1,app,u1,hello\ne2,app,u2,hi\n", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [1, 2, 3])
+        #expect(failure(records[0])?.message.contains("quote") == true, "\(records[0])")
+        for record in records.dropFirst() {
+            #expect(failure(record)?.message.hasPrefix("the CSV header (line 1) could not be read:") == true, "\(record)")
+        }
+    }
+
     @Test("header names are matched case-insensitively and in any order")
     func headerCaseAndOrder() throws {
         let path = try temporaryFile(" Text ,REPORTER,Channel,External_ID\nhello,u1,app,e1\n", suffix: ".csv")

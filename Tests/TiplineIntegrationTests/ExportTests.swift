@@ -165,6 +165,28 @@ struct ExportTests {
         }
     }
 
+    @Test("status --watch rides out a database it cannot reach: it says so, and draws again once it is back")
+    func watchRidesOutAnOutage() async throws {
+        try await TestDatabase.with { db in
+            let watch = try TiplineProcess(["status", "--watch", "0.2"], databaseURL: db.url)
+            try watch.start()
+            try await waitUntil("a first frame", timeout: 30) { watch.stdout.contains("Tipline queue") }
+            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
+            _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)")
+            try await waitUntil("an outage frame", timeout: 30) { watch.stdout.contains("database unreachable for") }
+            let framesBefore = watch.stdout.components(separatedBy: "Tipline queue").count
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true", binds: []))
+            await admin.shutdown()
+            try await waitUntil("a frame after the outage", timeout: 30) {
+                watch.stdout.components(separatedBy: "Tipline queue").count > framesBefore
+            }
+            #expect(watch.process.isRunning, "stderr: \(watch.stderr)")
+            watch.signal(SIGINT)
+            _ = try await watch.wait(timeout: 30)
+        }
+    }
+
     @Test("status against an unreachable database says so in one line")
     func unreachableDatabase() async throws {
         let result = try await TiplineProcess.run(["status"], databaseURL: "postgresql://nobody@127.0.0.1:1/none")

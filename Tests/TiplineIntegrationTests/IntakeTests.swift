@@ -159,4 +159,67 @@ struct IntakeTests {
             #expect(other.stderr.contains("differs from the key this database was filled with"))
         }
     }
+
+    @Test("--rejects writes through a link in place, never replaces it, and refuses the input file itself")
+    func rejectsFileInPlace() async throws {
+        try await TestDatabase.with { db in
+            let lines = [#"{"external_id":"e1","channel":"app","reporter":"u1","text":"出租微信 V信: abc_121x"}"#,
+                         #"{"external_id":"e2","channel":"fax","reporter":"u2","text":"t"}"#]
+            let path = try Self.write(lines.joined(separator: "\n"))
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rejects-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let target = dir + "/target.tsv", link = dir + "/link.tsv"
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+            let result = try await TiplineProcess.run(["submit", "--file", path, "--rejects", link], databaseURL: db.url)
+            #expect(result.status == .exit(3), "\(result.stderr)")
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == target, "the link was replaced")
+            #expect(try String(contentsOfFile: target, encoding: .utf8).hasPrefix("2\t"))
+            // The input file as its own rejects file: refused before anything is emptied.
+            let before = try String(contentsOfFile: path, encoding: .utf8)
+            let same = try await TiplineProcess.run(["submit", "--file", path, "--rejects", path], databaseURL: db.url)
+            #expect(same.status == .exit(1))
+            #expect(same.stderr.contains("is the input file"), "\(same.stderr)")
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == before)
+            // A rejects file that cannot be written (a full disk, through a link to /dev/full): said
+            // once, the good lines are still stored, exit 1.
+            let full = dir + "/full.tsv"
+            try FileManager.default.createSymbolicLink(atPath: full, withDestinationPath: "/dev/full")
+            let more = [#"{"external_id":"f1","channel":"app","reporter":"u1","text":"出租微信 V信: abc_131x"}"#,
+                        #"{"external_id":"f2","channel":"fax","reporter":"u2","text":"t"}"#,
+                        #"{"external_id":"f3","channel":"app","reporter":"u3","text":"出租微信 V信: abc_141x"}"#]
+            let second = try Self.write(more.joined(separator: "\n"))
+            let onFull = try await TiplineProcess.run(["submit", "--file", second, "--rejects", full], databaseURL: db.url)
+            #expect(onFull.status == .exit(1), "\(onFull.stderr)")
+            #expect(onFull.stdout.contains("accepted 2, duplicate 0, rejected 1"), "\(onFull.stdout)")
+            #expect(onFull.stderr.contains("cannot write --rejects file \(full): No space left on device"), "\(onFull.stderr)")
+            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: full) == "/dev/full")
+            #expect(try await db.int("SELECT count(*) FROM reports") == 3)
+        }
+    }
+
+    @Test("a refusal quoting control characters is escaped on stderr and stays one line in the rejects file; an unwritable stderr costs nothing")
+    func refusalsEscaped() async throws {
+        try await TestDatabase.with { db in
+            let lines = [#"{"external_id":"e1","channel":"\u001b[31mRED","reporter":"u1","text":"t"}"#,
+                         #"{"external_id":"e2","channel":"a\nb","reporter":"u2","text":"t"}"#,
+                         #"{"external_id":"e3","channel":"app","reporter":"u3","text":"出租微信 V信: abc_151x"}"#]
+            let path = try Self.write(lines.joined(separator: "\n"))
+            let rejects = path + ".rejects"
+            defer { try? FileManager.default.removeItem(atPath: rejects) }
+            let result = try await TiplineProcess.run(["submit", "--file", path, "--rejects", rejects], databaseURL: db.url)
+            #expect(result.status == .exit(3))
+            #expect(!result.stderr.contains("\u{1B}"), "a raw ESC reached stderr: \(result.stderr)")
+            #expect(result.stderr.contains(#"\u{1B}[31mRED"#), "\(result.stderr)")
+            let logged = try String(contentsOfFile: rejects, encoding: .utf8).split(separator: "\n")
+            #expect(logged.map { $0.prefix(2) } == ["1\t", "2\t"], "\(logged)")
+            // Standard error on a full disk: the refusals are lost, nothing else (it trapped).
+            let quiet = try TiplineProcess(["submit", "--file", path, "--source", "quiet"], databaseURL: db.url)
+            quiet.process.standardError = FileHandle(forWritingAtPath: "/dev/full")!
+            try quiet.start()
+            #expect(try await quiet.wait(timeout: 60) == .exit(3))
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE source = 'quiet'") == 1)
+        }
+    }
+
 }

@@ -74,6 +74,10 @@ public final class ReportFileReader {
                 record = ready
             } else if let (number, line) = try nextLine() {
                 switch line {
+                case .bytes(let bytes) where number == 1 && bytes.starts(with: [0xEF, 0xBB, 0xBF]):
+                    // A byte-order mark (as spreadsheet programs write) is not part of the first
+                    // field; left in, it made an opening quote look stray.
+                    parser.feed(line: Array(bytes.dropFirst(3)), number: number)
                 case .bytes(let bytes): parser.feed(line: bytes, number: number)
                 case .tooLong: parser.feedUnreadable(number: number, error: Self.tooLong)
                 }
@@ -84,10 +88,16 @@ public final class ReportFileReader {
                 return nil
             }
             if case .failure(let error) = record.fields {
+                if csvHeader == nil, headerError == nil {
+                    // Without its header no row can be read: each says why, instead of the next row
+                    // being taken for the header.
+                    headerError = InputError(field: nil, "the CSV header (line \(record.line)) could not be read: \(error)")
+                }
                 return InputRecord(line: record.line, result: .failure(error))
             }
             guard case .success(let fields) = record.fields else { continue }
             if fields.count == 1, fields[0].isEmpty { continue }
+            if let headerError { return InputRecord(line: record.line, result: .failure(headerError)) }
             guard let header = csvHeader else {
                 // A byte-order mark (as spreadsheet programs write) is not part of the first column's name.
                 csvHeader = fields.map { $0.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\u{FEFF}"))).lowercased() }
@@ -105,7 +115,6 @@ public final class ReportFileReader {
                 }
                 continue
             }
-            if let headerError { return InputRecord(line: record.line, result: .failure(headerError)) }
             guard fields.count == header.count else {
                 return InputRecord(line: record.line, result: .failure(InputError(
                     field: nil, "has \(fields.count) fields, the header has \(header.count)")))
