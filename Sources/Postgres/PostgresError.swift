@@ -60,15 +60,16 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     /// the connection string itself is invalid (an unknown parameter, a port that is not a number,
     /// an unknown `sslmode`: libpq refuses it before connecting), or the server answered and turned
     /// it away for good (the database or role does not exist, the role may not log in or lacks
-    /// CONNECT on the database, authentication failed, no `pg_hba.conf` line admits it, or SSL was
-    /// required and the server has none). Read from libpq's messages, which carry no SQLSTATE
+    /// CONNECT on the database, authentication failed or needs a password none was given for, no
+    /// `pg_hba.conf` line admits it, or SSL, GSSAPI encryption or channel binding was required and
+    /// the server does not offer it). Read from libpq's messages, which carry no SQLSTATE
     /// here; a server whose messages are not in English is never taken for refusing.
     public var isRefusedConnection: Bool {
         guard code == .connectionFailed else { return false }
         if Self.invalidSettings.contains(where: { message.hasPrefix($0) }) || message.contains("in connection info string") {
             return true
         }
-        if message.contains("server does not support SSL, but SSL was required") { return true }
+        if Self.clientRefusals.contains(where: { message.contains($0) }) { return true }
         let parts = message.split(separator: "FATAL:", maxSplits: 1)
         guard parts.count == 2 || message.hasPrefix("FATAL:"), let reason = parts.last else { return false }
         return Self.refusals.contains { reason.contains($0) }
@@ -81,6 +82,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
         "invalid channel_binding value", "invalid load_balance_hosts value", "invalid ssl_min_protocol_version value",
         "invalid ssl_max_protocol_version value", "invalid require_auth", "missing \"=\" after",
         "could not match", "unterminated quoted string", "invalid percent-encoded token", "end of string reached when looking for matching",
+    ]
+
+    /// What libpq says when the server cannot meet what the settings require, or the settings
+    /// lack what the server requires.
+    private static let clientRefusals = [
+        "server does not support SSL, but SSL was required", "fe_sendauth: no password supplied",
+        "channel binding required", "GSSAPI encryption required but was impossible",
     ]
 
     /// What a server says when it turns a connection away for good.

@@ -32,6 +32,8 @@ public final class Worker: Service, Sendable {
     private let inFlight = Atomic<Int>(0)
     /// The jobs this process holds right now; only these get their leases extended.
     private let held = Mutex<Set<Int64>>([])
+    /// When the retries this worker recorded become ready to claim (see `idleWait`).
+    private let retriesDue = Mutex<[ContinuousClock.Instant]>([])
     private let processed = Atomic<Int>(0)
     /// Set while one lane makes room for, claims and processes a job whose last worker died
     /// (`solo`): no other claim starts, in any lane or on the listening session.
@@ -353,8 +355,22 @@ public final class Worker: Service, Sendable {
 
     /// How long an idle lane waits for the bell before it claims anyway. Lane 0 is the polling
     /// fallback (jobs whose retry time came, rescued jobs); the others rely on the bell and poll rarely.
+    /// A retry this worker recorded shortens the wait to its time; one whose time has come ends
+    /// it at once (and is forgotten: the claim that follows finds it ready).
     private func idleWait(_ lane: Int) -> Double {
-        options.untilIdle ? min(options.pollSeconds, 0.5) : (lane == 0 ? options.pollSeconds : options.pollSeconds * 6)
+        let poll = options.untilIdle ? min(options.pollSeconds, 0.5) : (lane == 0 ? options.pollSeconds : options.pollSeconds * 6)
+        let now = ContinuousClock.now
+        let next = retriesDue.withLock { due -> ContinuousClock.Instant? in
+            guard !due.isEmpty else { return nil }
+            if due.contains(where: { $0 <= now }) {
+                due.removeAll { $0 <= now }
+                return now
+            }
+            return due.min()
+        }
+        guard let next else { return poll }
+        let (seconds, attoseconds) = (next - now).components
+        return min(poll, max(0, Double(seconds) + Double(attoseconds) / 1e18))
     }
 
     /// Reads every ad, then completes the batch in one transaction. A batch that fails as a whole
@@ -446,12 +462,11 @@ public final class Worker: Service, Sendable {
             let kept = try await queue.fail(job, error: error, retryDelay: delay, lease: lease)
             let final = job.attempt >= job.maxAttempts
             if kept, !final {
-                // Nothing announces a retry whose time has come: ring for it then, instead of
-                // leaving it to the next poll (every --poll seconds, a retry base of 0.2 s waited 5).
-                Task { [doorbell] in
-                    try? await Task.sleep(for: .seconds(delay + 0.02))
-                    doorbell.ring()
-                }
+                // Nothing announces a retry whose time has come: an idle lane wakes for it then,
+                // instead of at the next poll (every --poll seconds, a retry base of 0.2 s waited 5).
+                // Just after the time the database recorded (its now() was before this returned).
+                let due = ContinuousClock.now + .seconds(delay + 0.02)
+                retriesDue.withLock { $0.append(due) }
             }
             if kept { (final ? metrics.dead : metrics.retried).increment() } else { metrics.refused.increment() }
             logger.warning(final ? "job is dead" : "job failed; will retry", metadata: [
@@ -550,16 +565,22 @@ public final class Worker: Service, Sendable {
     /// the worker holds the rest.
     private func warnIfConnectionsShort() async {
         let needed = options.concurrency + 2
+        // A superuser may use the reserved slots and is held to no database or role limit.
         guard let row = try? await database.query("""
+            WITH me AS (SELECT rolsuper AS super FROM pg_roles WHERE rolname = current_user)
             SELECT min(free)::int FROM (
-                SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+                SELECT current_setting('max_connections')::int
+                       - CASE WHEN me.super THEN 0
+                              ELSE current_setting('superuser_reserved_connections')::int
+                                   + coalesce(current_setting('reserved_connections', true)::int, 0) END
                        - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS free
+                  FROM me
                 UNION ALL
                 SELECT d.datconnlimit - (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)
-                  FROM pg_database d WHERE d.datname = current_database() AND d.datconnlimit >= 0
+                  FROM pg_database d, me WHERE d.datname = current_database() AND d.datconnlimit >= 0 AND NOT me.super
                 UNION ALL
                 SELECT r.rolconnlimit - (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid)
-                  FROM pg_roles r WHERE r.rolname = current_user AND r.rolconnlimit >= 0
+                  FROM pg_roles r, me WHERE r.rolname = current_user AND r.rolconnlimit >= 0 AND NOT me.super
             ) limits
             """).first,
             let free = try? row.decode(Int.self, at: 0)

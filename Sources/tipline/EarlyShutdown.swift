@@ -7,8 +7,9 @@ import UnixSignals
 /// SIGTERM, SIGINT and SIGHUP for a long-running command (`work`, `serve`) from its first line on,
 /// and the service group that runs it. Each shuts the command down gracefully: SIGHUP is what a
 /// closed terminal or SSH session sends, and by default it killed a worker mid-batch (its jobs
-/// then waited out their leases, an attempt used). SIGPIPE is ignored: a log reader that goes
-/// away must not kill the process (log lines are then dropped).
+/// then waited out their leases, an attempt used). A process started with SIGHUP ignored (`nohup`)
+/// keeps ignoring it: that is what its operator asked for. SIGPIPE is ignored: a log reader that
+/// goes away must not kill the process (log lines are then dropped).
 ///
 /// A `ServiceGroup` traps them only once it runs; before that (options checked, the database
 /// reached, the reporter key verified) a signal took its default action and killed the process,
@@ -17,14 +18,14 @@ import UnixSignals
 /// stops them at once.
 actor EarlyShutdown {
     /// Trapped here from the start, and the group's graceful-shutdown signals.
-    private static let signals: [UnixSignal] = [.sigterm, .sigint, .sighup]
+    private static let signals: [UnixSignal] = [.sigterm, .sigint] + (Output.isIgnored(SIGHUP) ? [] : [.sighup])
 
     private var requested = false
     private var group: ServiceGroup?
 
     /// Traps the signals from now on; cancel the returned task when the command ends.
     nonisolated func trap() async -> Task<Void, Never> {
-        signal(SIGPIPE, SIG_IGN)
+        Output.ignoreBrokenPipes()
         let signals = await UnixSignalsSequence(trapping: Self.signals)
         return Task {
             for await _ in signals { await self.request() }

@@ -17,6 +17,20 @@ enum Output {
         try? write(Data(text.utf8), to: STDERR_FILENO)
     }
 
+    /// From now on a write to a pipe whose reader has gone fails (EPIPE) instead of killing the
+    /// process: for commands that write to stderr or a file while they work (`work`, `serve`,
+    /// `submit`, `status --watch`), whose work must not end with a log reader.
+    static func ignoreBrokenPipes() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Whether `signal` is ignored (as `nohup` leaves SIGHUP for the program it starts).
+    static func isIgnored(_ signal: Int32) -> Bool {
+        var current = sigaction()
+        guard sigaction(signal, nil, &current) == 0 else { return false }
+        return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    }
+
     /// Writes all of `data` to the open file `descriptor`, or throws why not.
     static func write(_ data: Data, to descriptor: Int32) throws {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in

@@ -23,6 +23,7 @@ struct Status: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if watch != nil { Output.ignoreBrokenPipes() }  // a closed stderr must not end the dashboard
         try await connection.withDatabase(application: "tipline-status", maxConnections: 1) { database in
             var unreachableSince: Date?
             repeat {
@@ -35,7 +36,7 @@ struct Status: AsyncParsableCommand {
                     // keeps trying (JSON frames stay snapshots only: the outage goes to stderr).
                     let since = unreachableSince ?? Date()
                     unreachableSince = since
-                    let line = "database unreachable for \(Int(Date().timeIntervalSince(since))) s, retrying every \(watch!) s: "
+                    let line = "database unreachable for \(Int(Date().timeIntervalSince(since))) s, retrying every \(watch!.formatted()) s: "
                         + OneLineLogHandler.oneLine(error.message)
                     if json { Output.error(line + "\n") } else { try Output.line("\u{1B}[H\u{1B}[2J" + line.terminalSafe) }
                     try await Task.sleep(for: .seconds(watch!))

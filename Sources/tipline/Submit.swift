@@ -99,6 +99,8 @@ struct Submit: AsyncParsableCommand {
     }
 
     private func submitFile(_ path: String, key: ReporterKey) async throws -> Int {
+        // A refusal on a closed stderr, or a rejects FIFO whose reader left, must not end the import.
+        Output.ignoreBrokenPipes()
         let reader: ReportFileReader
         do {
             reader = try ReportFileReader(path: path, format: format ?? .guess(path: path))
@@ -190,8 +192,9 @@ private final class RejectsFile {
     init(path: String, input: String) throws {
         self.path = path
         var existing = stat(), read = stat()
-        if input != "-", stat(path, &existing) == 0, stat(input, &read) == 0,
-           existing.st_dev == read.st_dev, existing.st_ino == read.st_ino {
+        let inputFound = input == "-" ? fstat(STDIN_FILENO, &read) == 0 : stat(input, &read) == 0
+        if inputFound, stat(path, &existing) == 0, existing.st_dev == read.st_dev, existing.st_ino == read.st_ino,
+           (existing.st_mode & S_IFMT) == S_IFREG {
             throw CommandFailure(InputError(field: nil, "--rejects \(path.terminalSafe) is the input file: it would be emptied before it is read"))
         }
         descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

@@ -181,6 +181,13 @@ struct IntakeTests {
             #expect(same.status == .exit(1))
             #expect(same.stderr.contains("is the input file"), "\(same.stderr)")
             #expect(try String(contentsOfFile: path, encoding: .utf8) == before)
+            // The same through stdin (`--file - < FILE`).
+            let piped = try TiplineProcess(["submit", "--file", "-", "--rejects", path], databaseURL: db.url)
+            piped.process.standardInput = FileHandle(forReadingAtPath: path)!
+            try piped.start()
+            #expect(try await piped.wait(timeout: 60) == .exit(1))
+            #expect(piped.stderr.contains("is the input file"), "\(piped.stderr)")
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == before)
             // A rejects file that cannot be written (a full disk, through a link to /dev/full): said
             // once, the good lines are still stored, exit 1.
             let full = dir + "/full.tsv"
@@ -219,6 +226,15 @@ struct IntakeTests {
             try quiet.start()
             #expect(try await quiet.wait(timeout: 60) == .exit(3))
             #expect(try await db.int("SELECT count(*) FROM reports WHERE source = 'quiet'") == 1)
+            // Standard error a pipe whose reader has gone: SIGPIPE ended the import at the first refusal.
+            let pipe = Pipe()
+            let closed = try TiplineProcess(["submit", "--file", path, "--source", "closed"], databaseURL: db.url)
+            closed.process.standardError = pipe.fileHandleForWriting
+            try pipe.fileHandleForReading.close()
+            try closed.start()
+            try pipe.fileHandleForWriting.close()
+            #expect(try await closed.wait(timeout: 60) == .exit(3))
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE source = 'closed'") == 1)
         }
     }
 

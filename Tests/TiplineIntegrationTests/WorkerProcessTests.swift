@@ -412,21 +412,48 @@ struct WorkerLogTests {
         #expect(lines.allSatisfy { $0.hasPrefix("20") && !$0.contains("\t") }, "\(service.stderr.suffix(2000))")
     }
 
-    @Test("a worker warns at start when its lanes may not all get a connection")
+    @Test("a worker warns at start when its lanes may not all get a connection; a superuser is held to no role or database limit")
     func connectionsShort() async throws {
         try await TestDatabase.with { db in
+            let worker = try await RoleTests.login("tipline_worker", in: db)
+            _ = try await db.database.execute(Query(sql: "ALTER ROLE \(worker.name) CONNECTION LIMIT 8", binds: []))
             try await WorkerProcessTests.submit(Scenario.make(count: 30, sellers: 5, seed: 8), to: db)
-            let roomy = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "2"], databaseURL: db.url)
-            #expect(roomy.status == .exit(0))
+            let roomy = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "2"], databaseURL: worker.url)
+            #expect(roomy.status == .exit(0), "\(roomy.stderr.suffix(2000))")
             #expect(!roomy.stderr.contains("may need more database connections"), "\(roomy.stderr.suffix(2000))")
             try await WorkerProcessTests.submit(Scenario.make(count: 30, sellers: 5, seed: 9), to: db)
-            _ = try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) CONNECTION LIMIT 8", binds: []))
-            let short = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "8"], databaseURL: db.url)
-            _ = try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) CONNECTION LIMIT -1", binds: []))
+            let short = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "8"], databaseURL: worker.url)
             #expect(short.status == .exit(0), "\(short.stderr.suffix(2000))")
             #expect(short.stderr.contains("may need more database connections than are left") && short.stderr.contains("needed=10"),
                     "\(short.stderr.suffix(2000))")
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 60)
+            // The test's own user is a superuser: a database limit does not hold it, so no warning.
+            try await WorkerProcessTests.submit(Scenario.make(count: 30, sellers: 5, seed: 10), to: db)
+            _ = try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) CONNECTION LIMIT 4", binds: []))
+            let superuser = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "8"], databaseURL: db.url)
+            _ = try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) CONNECTION LIMIT -1", binds: []))
+            #expect(superuser.status == .exit(0), "\(superuser.stderr.suffix(2000))")
+            #expect(!superuser.stderr.contains("may need more database connections"), "\(superuser.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 90)
+        }
+    }
+
+    @Test("a worker started with SIGHUP ignored (nohup) keeps ignoring it")
+    func nohupKeepsWorking() async throws {
+        try await TestDatabase.with { db in
+            let worker = try TiplineProcess(["work", "--name", "nohup"], databaseURL: db.url)
+            worker.process.arguments = [worker.process.executableURL!.path] + worker.arguments
+            worker.process.executableURL = URL(fileURLWithPath: "/usr/bin/nohup")
+            try worker.start()
+            try await worker.waitUntilCatching(SIGTERM)
+            worker.signal(SIGHUP)
+            try await WorkerProcessTests.submit(Scenario.make(count: 20, sellers: 5, seed: 11), to: db)
+            try await waitUntil("the worker does the reports submitted after the hang-up", timeout: 30) {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 20
+            }
+            #expect(worker.process.isRunning)
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
         }
     }
 
