@@ -452,3 +452,39 @@ struct PostgresTests {
         await #expect(throws: PostgresError.self) { try await database.execute("SELECT 1") }
     }
 }
+
+@Suite("connection errors: configuration or outage")
+struct ConnectionErrorTests {
+    @Test("settings libpq refuses and servers that turn a connection away are configuration errors; outages are not")
+    func refusedOrUnreachable() {
+        let refused = [
+            #"invalid URI query parameter: "foo""#,
+            #"invalid integer value "badport" for connection option "port""#,
+            #"invalid sslmode value: "bogus""#,
+            #"missing "=" after "x" in connection info string"#,
+            #"connection to server at "127.0.0.1", port 5432 failed: server does not support SSL, but SSL was required"#,
+            #"connection to server at "127.0.0.1", port 5432 failed: fe_sendauth: no password supplied"#,
+            "channel binding required, but server authenticated client without channel binding",
+            #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "x""#,
+            #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  database "x" does not exist"#,
+            #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  role "x" is not permitted to log in"#,
+            #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  permission denied for database "x""#,
+        ]
+        let unreachable = [
+            #"connection to server at "127.0.0.1", port 1 failed: Connection refused"#,
+            #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  the database system is starting up"#,
+            #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  the database system is shutting down"#,
+            #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  sorry, too many clients already"#,
+            #"connection to server at "127.0.0.1", port 5432 failed: FATAL:  database "x" is not currently accepting connections"#,
+            #"could not translate host name "db.example" to address: Temporary failure in name resolution"#,
+        ]
+        for message in refused {
+            #expect(PostgresError(code: .connectionFailed, message: message).isRefusedConnection, "\(message)")
+        }
+        for message in unreachable {
+            #expect(!PostgresError(code: .connectionFailed, message: message).isRefusedConnection, "\(message)")
+        }
+        // A lost connection is never a refusal, whatever it says.
+        #expect(!PostgresError(code: .connectionLost, message: "FATAL:  role \"x\" does not exist").isRefusedConnection)
+    }
+}
