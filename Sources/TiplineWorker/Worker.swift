@@ -548,7 +548,7 @@ public final class Worker: Service, Sendable {
                 // password fixed, saying so loudly.
                 if error.isRefusedConnection {
                     if options.untilIdle { throw error }
-                    logger.error("the database refused the connection, or its settings are invalid; retrying (check DATABASE_URL)", metadata: ["error": "\(error)"])
+                    logger.error("the database refused the connection, or its settings are invalid; retrying (check --database-url, DATABASE_URL or the PG* variables)", metadata: ["error": "\(error)"])
                 } else {
                     if let gaveUp = unreachable(error) { throw gaveUp }
                     logger.warning("database unreachable; retrying", metadata: ["error": "\(error)"])

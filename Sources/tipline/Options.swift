@@ -89,7 +89,7 @@ struct CommandFailure: Error, CustomStringConvertible {
         } else if let error = error as? PostgresError {
             switch error.code {
             case .connectionFailed where error.isRefusedConnection:
-                text = "cannot connect to the database (check DATABASE_URL or --database-url): \(error.message)"
+                text = "cannot connect to the database (check --database-url, DATABASE_URL or the PG* variables): \(error.message)"
             case .connectionFailed, .connectionLost:
                 text = "cannot reach the database: \(error.message)"
             default:

@@ -355,7 +355,7 @@ extension WorkerRefusedTests {
                 // Without the fix it waited out --give-up-after (60 s) and blamed reachability.
                 let drain = try await TiplineProcess.run(["work", "--until-idle", "--give-up-after", "60"], databaseURL: url, timeout: 30)
                 #expect(drain.status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
-                #expect(drain.stderr.contains("cannot connect to the database (check DATABASE_URL or --database-url)")
+                #expect(drain.stderr.contains("cannot connect to the database (check --database-url, DATABASE_URL or the PG* variables)")
                         && drain.stderr.contains(reason), "\(drain.stderr.suffix(2000))")
             }
             _ = try await db.database.execute(Query(sql: "DROP ROLE \(role)", binds: []))
