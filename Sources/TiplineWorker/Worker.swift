@@ -466,7 +466,16 @@ public final class Worker: Service, Sendable {
                 // instead of at the next poll (every --poll seconds, a retry base of 0.2 s waited 5).
                 // Just after the time the database recorded (its now() was before this returned).
                 let due = ContinuousClock.now + .seconds(delay + 0.02)
-                retriesDue.withLock { $0.append(due) }
+                retriesDue.withLock { times in
+                    times.append(due)
+                    // A busy worker does not idle to forget past times: bounded here (a retry left
+                    // out is found by the next poll, as before).
+                    if times.count > 1024 {
+                        let now = ContinuousClock.now
+                        times.removeAll { $0 <= now }
+                        if times.count > 1024 { times = Array(times.sorted().prefix(1024)) }
+                    }
+                }
             }
             if kept { (final ? metrics.dead : metrics.retried).increment() } else { metrics.refused.increment() }
             logger.warning(final ? "job is dead" : "job failed; will retry", metadata: [
