@@ -36,22 +36,9 @@ public struct JSONLogHandler: LogHandler {
         guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         line.append(UInt8(ascii: "\n"))
         // One write per line under a lock, so lines from concurrent requests never interleave.
-        Self.lock.withLock { _ in Self.writeToStandardError(line) }
-    }
-
-    /// Writes `bytes` to standard error, dropping what cannot be written: a log that cannot be
-    /// written (a full disk, a log reader that went away) must not stop a worker or a server, and
-    /// there is nowhere left to say so. (`FileHandle.write` traps on such an error.)
-    static func writeToStandardError(_ bytes: Data) {
-        bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            guard let base = raw.baseAddress else { return }
-            var offset = 0
-            while offset < raw.count {
-                let written = Foundation.write(STDERR_FILENO, base + offset, raw.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        // A line that cannot be written (a full disk, a log reader that went away) is dropped: it
+        // must not stop a worker or a server, and there is nowhere left to say so.
+        // (`FileHandle.write` traps on such an error.)
+        Self.lock.withLock { _ in _ = writeAll(line, to: STDERR_FILENO) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TiplineHTTP
 
 /// Standard output that fails loudly: a write that does not reach it (a full disk, a closed pipe
 /// with SIGPIPE ignored) is an error, with exit status 1, instead of a trap in `FileHandle` or an
@@ -33,18 +34,7 @@ enum Output {
 
     /// Writes all of `data` to the open file `descriptor`, or throws why not.
     static func write(_ data: Data, to descriptor: Int32) throws {
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
-            guard let base = raw.baseAddress else { return }
-            var offset = 0
-            while offset < raw.count {
-                let written = Foundation.write(descriptor, base + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw OutputError(code: errno)
-                }
-                offset += written
-            }
-        }
+        if let code = writeAll(data, to: descriptor) { throw OutputError(code: code) }
     }
 
     /// Writes `line` and a line break at once.

@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 import Postgres
 import TiplineCore
+import TiplineHTTP
 import TiplineStore
 
 struct Submit: AsyncParsableCommand {
@@ -205,13 +206,9 @@ private final class RejectsFile {
 
     func append(_ line: String) {
         guard descriptor >= 0, failure == nil else { return }
-        do {
-            try Output.write(Data(line.utf8), to: descriptor)
-        } catch {
-            let reason = (error as? OutputError).map { String(cString: strerror($0.code)) } ?? "\(error)"
-            failure = InputError(field: nil, "cannot write --rejects file \(path.terminalSafe): \(reason); it is incomplete (every reason is on stderr too)")
-            Output.error("\(failure!)\n")
-        }
+        guard let code = writeAll(Data(line.utf8), to: descriptor) else { return }
+        failure = InputError(field: nil, "cannot write --rejects file \(path.terminalSafe): \(String(cString: strerror(code))); it is incomplete (every reason is on stderr too)")
+        Output.error("\(failure!)\n")
     }
 
     func close() {
