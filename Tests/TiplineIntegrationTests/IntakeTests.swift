@@ -227,12 +227,8 @@ struct IntakeTests {
             #expect(try await quiet.wait(timeout: 60) == .exit(3))
             #expect(try await db.int("SELECT count(*) FROM reports WHERE source = 'quiet'") == 1)
             // Standard error a pipe whose reader has gone: SIGPIPE ended the import at the first refusal.
-            let pipe = Pipe()
             let closed = try TiplineProcess(["submit", "--file", path, "--source", "closed"], databaseURL: db.url)
-            closed.process.standardError = pipe.fileHandleForWriting
-            try pipe.fileHandleForReading.close()
-            try closed.start()
-            try pipe.fileHandleForWriting.close()
+            try closed.startWithStderrReaderGone()
             #expect(try await closed.wait(timeout: 60) == .exit(3))
             #expect(try await db.int("SELECT count(*) FROM reports WHERE source = 'closed'") == 1)
         }

@@ -386,13 +386,9 @@ struct WorkerLogTests {
             // Standard error a pipe whose reader has gone (SIGPIPE killed the worker).
             let more = Scenario.make(count: 40, sellers: 8, seed: 6)
             try await WorkerProcessTests.submit(more, to: db)
-            let pipe = Pipe()
             let closed = try TiplineProcess(["work", "--until-idle", "--batch", "20", "--log-format", format, "--log-level", "debug"],
                                             databaseURL: db.url)
-            closed.process.standardError = pipe.fileHandleForWriting
-            try pipe.fileHandleForReading.close()
-            try closed.start()
-            try pipe.fileHandleForWriting.close()
+            try closed.startWithStderrReaderGone()
             #expect(try await closed.wait(timeout: 60) == .exit(0))
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 100)
         }

@@ -54,6 +54,16 @@ final class TiplineProcess: @unchecked Sendable {
 
     func start() throws { try process.run() }
 
+    /// Starts with standard error a pipe whose reader has already gone: every write to it fails
+    /// (EPIPE), or kills the process with SIGPIPE where that is not ignored.
+    func startWithStderrReaderGone() throws {
+        let pipe = Pipe()
+        process.standardError = pipe.fileHandleForWriting
+        try pipe.fileHandleForReading.close()
+        try start()
+        try pipe.fileHandleForWriting.close()
+    }
+
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     /// Waits until the process catches `signal` (its handler is installed, per /proc/PID/status), so
