@@ -14,10 +14,19 @@ extension Scan {
         return j
     }
 
-    /// The host starting at `k`: its end, and the end without trailing dots or hyphens.
+    /// The longest host name DNS allows, in characters.
+    static let maxHost = 253
+
+    /// The end of the host starting at `k`, without trailing dots or hyphens; `k` itself (no host)
+    /// when the run of host characters is longer than a host name may be. Reading stops there, so
+    /// that a long run (`www.a1.www.a1.…`, `t.me.t.me.…`) costs each link tried inside it a bounded
+    /// look, not one as long as the run.
     func hostEnd(from k: Int) -> Int {
         var j = k
-        while Scalar.isHost(at(j)) { j += 1 }
+        while Scalar.isHost(at(j)) {
+            j += 1
+            if j - k > Self.maxHost { return k }
+        }
         while j > k, at(j - 1) == Ch.dot || at(j - 1) == Ch.minus { j -= 1 }
         return j
     }
@@ -97,7 +106,8 @@ extension Scan {
             let nameStart = j
             if Scalar.isLetter(at(j)) {
                 while Scalar.isTelegramName(at(j)) { j += 1 }
-                if (5...32).contains(j - nameStart), !Self.telegramServicePaths.contains(Self.ascii(s[nameStart..<j])) {
+                let name = Self.ascii(s[nameStart..<j])
+                if (5...32).contains(j - nameStart), !Self.telegramServicePaths.contains(name), !Self.markerWords.contains(name) {
                     emit(.telegram, s[nameStart..<j])
                 }
             }
@@ -164,8 +174,11 @@ extension Scan {
     /// Reads a `wxid_` token at `k`: a WeChat ID with or without a marker.
     mutating func wxid(at k: Int) -> Int? {
         guard s[k] == 0x77, matches(Self.wxidPrefix, at: k) else { return nil }
-        let before = at(k - 1)
-        guard before != Ch.underscore, before != Ch.minus else { return nil }
+        // Inside a longer token (`abc-wxid_…`, `abc_wxid_…`) it is no token of its own; after
+        // punctuation that follows no letter or digit (`联系-wxid_…`) it is.
+        var before = k - 1
+        while at(before) == Ch.underscore || at(before) == Ch.minus { before -= 1 }
+        guard before == k - 1 || !Scalar.isAlnum(at(before)) else { return nil }
         var j = k + Self.wxidPrefix.count
         while Scalar.isWeChatID(at(j)) { j += 1 }
         if (4...20).contains(j - k - Self.wxidPrefix.count) { emit(.wechat, s[k..<j]) }

@@ -28,12 +28,13 @@ extension Scan {
     @inline(__always)
     func freeLeft(_ k: Int) -> Bool { !Scalar.isAlnum(at(k - 1)) }
 
-    /// Whether a marker's ASCII letters ending before `k` are not glued to a letter on the right.
+    /// Whether the ASCII letters of a marker of `kind` ending before `k` are not glued to a letter
+    /// on the right.
     ///
-    /// The filler word `ID` may follow directly (`WeChatID: abc_123`).
-    func freeRight(_ k: Int) -> Bool {
-        if !Scalar.isLetter(at(k)) { return true }
-        return at(k) == Ch.i && at(k + 1) == Ch.d && !Scalar.isLetter(at(k + 2))
+    /// The filler word `ID` may follow directly (`WeChatID: abc_123`), read as `filler` reads it:
+    /// `vxid_abc123` is a marker glued to a word, not `vx`, `ID` and a value.
+    func freeRight(_ k: Int, _ kind: Marker.Kind) -> Bool {
+        !Scalar.isLetter(at(k)) || isIDFiller(at: k, after: kind)
     }
 
     /// The marker starting at `i`, if any.
@@ -45,29 +46,29 @@ extension Scan {
             guard freeLeft(i) else { return nil }
             let end = next == Ch.q ? i + 2 : i + 1
             if at(end) == Ch.群 { return Marker(kind: .qqGroup, end: end + 1) }
-            guard freeRight(end) else { return nil }
+            guard freeRight(end, .qq) else { return nil }
             return Marker(kind: .qq, end: end, singleQ: end == i + 1)
         case Ch.v:
             guard freeLeft(i) else { return nil }
-            if next == Ch.x, freeRight(i + 2) { return Marker(kind: .wechat, end: i + 2) }
+            if next == Ch.x, freeRight(i + 2, .wechat) { return Marker(kind: .wechat, end: i + 2) }
             if next == Ch.信 { return Marker(kind: .wechat, end: i + 2) }
             if next == Ch.colon { return Marker(kind: .wechat, end: i + 2, endsInColon: true) }
             return nil
         case 0x77:  // w
             guard freeLeft(i) else { return nil }
-            if next == Ch.x, freeRight(i + 2) { return Marker(kind: .wechat, end: i + 2) }
-            for word in [Self.weixin, Self.wechat] where matches(word, at: i) && freeRight(i + 6) {
+            if next == Ch.x, freeRight(i + 2, .wechat) { return Marker(kind: .wechat, end: i + 2) }
+            for word in [Self.weixin, Self.wechat] where matches(word, at: i) && freeRight(i + 6, .wechat) {
                 return Marker(kind: .wechat, end: i + 6)
             }
             return nil
         case 0x74:  // t
             guard freeLeft(i) else { return nil }
-            if next == 0x67, freeRight(i + 2) { return Marker(kind: .telegram, end: i + 2) }
-            if matches(Self.telegram, at: i), freeRight(i + 8) { return Marker(kind: .telegram, end: i + 8) }
+            if next == 0x67, freeRight(i + 2, .telegram) { return Marker(kind: .telegram, end: i + 2) }
+            if matches(Self.telegram, at: i), freeRight(i + 8, .telegram) { return Marker(kind: .telegram, end: i + 8) }
             return nil
         case Ch.plus, Ch.heavyPlus, Ch.加:
             // `+V`, `➕V`, `加V`; `➕薇` is found at `薇`.
-            guard next == Ch.v, freeRight(i + 2) else { return nil }
+            guard next == Ch.v, freeRight(i + 2, .wechat) else { return nil }
             return Marker(kind: .wechat, end: i + 2)
         case Ch.微, Ch.威, Ch.徽, Ch.维:
             return next == Ch.信 ? Marker(kind: .wechat, end: i + 2) : nil

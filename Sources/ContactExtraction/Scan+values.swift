@@ -25,12 +25,7 @@ extension Scan {
             case Ch.at where m.kind == .telegram:
                 f.hasAt = true
                 f.end += 1
-            case Ch.i where at(f.end + 1) == Ch.d:
-                // The word `ID`, unless it is the start of the value itself (`idol_2023`).
-                let after = at(f.end + 2)
-                let isWord = Scalar.isLetter(after) || after == Ch.underscore || after == Ch.minus
-                    || (Scalar.isASCIIDigit(after) && m.kind != .qq && m.kind != .qqGroup)
-                if isWord { return f }
+            case Ch.i where isIDFiller(at: f.end, after: m.kind):
                 f.end += 2
             default:
                 return f
@@ -38,6 +33,16 @@ extension Scan {
             f.count += 1
             if f.count > 4 { return nil }
         }
+    }
+
+    /// Whether the word `ID` at `k` is filler after a marker of `kind` rather than the start of
+    /// the value itself (`idol_2023`): nothing that continues an ID follows it (a letter, `_`, `-`,
+    /// or a digit, which after a QQ marker starts the number instead: `QQID12345678`).
+    func isIDFiller(at k: Int, after kind: Marker.Kind) -> Bool {
+        guard at(k) == Ch.i, at(k + 1) == Ch.d else { return false }
+        let after = at(k + 2)
+        if Scalar.isLetter(after) || after == Ch.underscore || after == Ch.minus { return false }
+        return !Scalar.isASCIIDigit(after) || kind == .qq || kind == .qqGroup
     }
 
     /// Reads the value after marker `m`; returns where scanning resumes if the marker took one.
@@ -78,17 +83,18 @@ extension Scan {
         guard Scalar.isLetter(c) else { return nil }
         // A full `wxid_` token may exceed 20 characters; a short one is still read as an ID below.
         if let end = wxid(at: k), end > k + Self.wxidPrefix.count + 3 { return end }
+        // Reading stops one character past the longest ID: a longer run yields nothing, and reading
+        // it whole at every marker inside it (`vx-vx-vx-…`) would take time quadratic in its length.
         var j = k
         var lettersOnly = true
-        while Scalar.isWeChatID(at(j)) {
+        while j - k <= 20, Scalar.isWeChatID(at(j)) {
             if !Scalar.isLetter(s[j]) { lettersOnly = false }
             j += 1
         }
-        // An address (`abc123@qq.com`, `abc.shop@...`) is left for the e-mail rule.
-        if at(j) == Ch.at || (at(j) == Ch.dot && Scalar.isAlnum(at(j + 1))) { return nil }
-        let length = j - k
-        guard (6...20).contains(length) else { return nil }
+        guard (6...20).contains(j - k) else { return nil }
+        if let end = addressAfterValue(at: k, end: j) { return end }
         if lettersOnly && !f.announces { return nil }
+        if Self.markerWords.contains(Self.ascii(s[k..<j])) { return nil }
         emit(.wechat, s[k..<j])
         return j
     }
@@ -97,10 +103,24 @@ extension Scan {
     mutating func telegramName(at k: Int) -> Int? {
         guard Scalar.isLetter(at(k)) else { return nil }
         var j = k
-        while Scalar.isTelegramName(at(j)) { j += 1 }
-        if at(j) == Ch.at || at(j) == Ch.dot && Scalar.isAlnum(at(j + 1)) { return nil }
+        while j - k <= 32, Scalar.isTelegramName(at(j)) { j += 1 }
         guard (5...32).contains(j - k) else { return nil }
+        if let end = addressAfterValue(at: k, end: j) { return end }
+        if Self.markerWords.contains(Self.ascii(s[k..<j])) { return nil }
         emit(.telegram, s[k..<j])
         return j
     }
+
+    /// An e-mail address that a value ending at `end` turns out to begin (`abc123@qq.com`,
+    /// `abc.shop@example.com` after a marker): it is read as that address, and its end returned.
+    /// An `@` or `.` that starts no address only ends the value (`微信：abc_123x@张先生`).
+    mutating func addressAfterValue(at k: Int, end: Int) -> Int? {
+        let c = at(end)
+        guard c == Ch.at || c == Ch.dot || c == Ch.plus || c == 0x25 else { return nil }
+        return emailStarting(at: k)
+    }
+
+    /// The ASCII spellings of markers, which are never a value of their own (`微信号：weixin`,
+    /// `TG: @telegram`, `t.me/telegram`): CONTACTS.md's "the markers themselves" must not match.
+    static let markerWords: Set<String> = ["weixin", "wechat", "telegram"]
 }

@@ -68,7 +68,7 @@ struct Scan {
             let c = s[i]
             if c < 0x80 {
                 if Scalar.isAlnum(c) {
-                    i = Scalar.isAlnum(at(i - 1)) ? alnumEnd(from: i) : word(at: i)
+                    i = Scalar.isAlnum(at(i - 1)) ? wordEnd(from: i) : word(at: i)
                 } else if c == Ch.plus, let m = marker(at: i), let end = take(m) {
                     i = end
                 } else if c == Ch.underscore, let end = underscoreEmail(at: i) {
@@ -117,7 +117,18 @@ struct Scan {
         if let end = wxid(at: i) { return end }
         if let m = marker(at: i), let end = take(m) { return end }
         if Scalar.isASCIIDigit(s[i]) { return bareNumber(at: i) }
-        return alnumEnd(from: i)
+        return wordEnd(from: i)
+    }
+
+    /// The end of the ASCII word from `k`. A word that ends in digits also takes the rest of their
+    /// run (`abc1 13812345678`, `x86-138-1234-5678`): that run touches a letter before its first
+    /// digit, so it is no phone, and no phone may be cut out of it either.
+    func wordEnd(from k: Int) -> Int {
+        let end = alnumEnd(from: k)
+        guard end > k, Scalar.isASCIIDigit(s[end - 1]) else { return end }
+        var first = end - 1
+        while first > k, Scalar.isASCIIDigit(s[first - 1]) { first -= 1 }
+        return max(end, digitRun(at: first).end)
     }
 
     /// The end of the run of ASCII letters and digits starting at `k`.

@@ -2,7 +2,9 @@
 //
 // Usage: tipline-bench-extract [megabytes]   (default 32)
 // Builds a corpus of ads from templates filled with varied contacts and distractors, then runs the
-// extractor over every ad three times and prints the median throughput in MB/s and ads/s.
+// extractor over every ad three times and prints the median throughput in MB/s and ads/s. Then
+// it reads texts of the longest size a report may have (64 KiB) made of one short piece repeated,
+// shapes that once made the scan quadratic, and prints the time each takes.
 import ContactExtraction
 
 /// A small deterministic PRNG (SplitMix64), so every run measures the same corpus.
@@ -131,3 +133,18 @@ for run in 1...3 {
 let median = seconds.sorted()[1]
 print("contacts found: \(found)")
 print("median: \(Double(bytes) / 1e6 / median) MB/s, \(Int(Double(ads.count) / median)) ads/s")
+
+// Adversarial shapes: a report's text is at most 64 KiB; each of these is one piece repeated to
+// that size. A linear scan reads them at about the corpus's rate; a quadratic one took seconds.
+let shapes = ["vx-", "wx-", "weixin-", "www.a1.", "t.me.", "vx-abcdef.", "TG @a", "a.", "1 ", "QQ 1", "微信 a", "@a.", "_a@"]
+for piece in shapes {
+    let text = String(repeating: piece, count: 65_536 / piece.utf8.count)
+    var times: [Double] = []
+    for _ in 1...3 {
+        let elapsed = ContinuousClock().measure { found &+= extractor.extract(text).count }
+        times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+    let median = times.sorted()[1]
+    let shape = "\"\(piece)\" x \(65_536 / piece.utf8.count)"
+    print("64 KiB of \(shape): \(Double(Int(median * 100_000)) / 100) ms, \(Int(Double(text.utf8.count) / 1e6 / median)) MB/s")
+}

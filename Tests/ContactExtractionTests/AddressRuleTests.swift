@@ -25,6 +25,17 @@ struct AddressRuleTests {
         #expect(contacts(in: text).isEmpty)
     }
 
+    @Test("a marker's own word is no Telegram name", arguments: ["TG: @telegram", "t.me/telegram", "飞机 @Telegram"])
+    func markerWordIsNoName(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("an @ that starts no e-mail address ends a Telegram name")
+    func nameBeforeAt() {
+        #expect(contacts(in: "TG: @acct_shop@") == ["telegram:acct_shop"])
+        #expect(contacts(in: "TG: @acct_shop@张先生") == ["telegram:acct_shop"])
+    }
+
     @Test("an e-mail address is lower-cased and its digits are not a phone")
     func email() {
         #expect(contacts(in: "Shop@Example.COM") == ["email:shop@example.com"])

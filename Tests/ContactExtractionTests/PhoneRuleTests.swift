@@ -93,6 +93,19 @@ struct SeparatorRuleTests {
         #expect(contacts(in: text).isEmpty)
     }
 
+    @Test("no phone is cut out of a run whose first digits touch a letter", arguments: [
+        "abc1 13812345678", "Q1 13812345678", "QQ1 13812345678", "v2 13812345678", "x86-138-1234-5678", "No1 138 1234 5678",
+    ])
+    func gluedRunIsNotCut(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("a word ending in digits does not hide a phone set apart from it by a non-separator")
+    func wordThenPhone() {
+        #expect(contacts(in: "abc1，13812345678") == ["phone:+8613812345678"])
+        #expect(contacts(in: "Top10 QQ 12345678") == ["qq:12345678"])
+    }
+
     @Test("a Chinese numeral that starts a word after a number is not part of it")
     func numeralWord() {
         #expect(contacts(in: "13812345678一手") == ["phone:+8613812345678"])

@@ -31,6 +31,34 @@ struct WeChatRuleTests {
         #expect(contacts(in: "微信 1abc23456").isEmpty)
     }
 
+    @Test("a marker glued to `id` and more ID characters is no marker: `id` is filler only before a break", arguments: [
+        "vxid_abc123", "wxid123456", "weixinid123456", "WeChatid-abc123", "abc-wxid_abcd1234",
+    ])
+    func gluedID(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("a wxid_ token after punctuation that follows no letter or digit is read whole")
+    func wxidAfterPunctuation() {
+        #expect(contacts(in: "联系-wxid_abcd1234") == ["wechat:wxid_abcd1234"])
+        #expect(contacts(in: "备注_wxid_abcd1234") == ["wechat:wxid_abcd1234"])
+        #expect(contacts(in: "（--wxid_abcd1234）") == ["wechat:wxid_abcd1234"])
+    }
+
+    @Test("a marker's own word is no ID", arguments: ["微信号：weixin", "V: wechat", "vx：WeChat", "加V weixin"])
+    func markerWordIsNoID(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("an @ or a dot that starts no e-mail address ends the ID; one that does leaves the address whole")
+    func idBeforeAtOrDot() {
+        #expect(contacts(in: "微信：abc_123x@张先生") == ["wechat:abc_123x"])
+        #expect(contacts(in: "微信：abc_123x.QQ：12345678") == ["qq:12345678", "wechat:abc_123x"])
+        #expect(contacts(in: "微信：abc_123x. 谢谢") == ["wechat:abc_123x"])
+        #expect(contacts(in: "vx: abc.shop@example.com") == ["email:abc.shop@example.com"])
+        #expect(contacts(in: "微信 abc123@163.com") == ["email:abc123@163.com"])
+    }
+
     @Test("a valid mobile after a WeChat marker is a phone instead")
     func mobile() {
         #expect(contacts(in: "微信：13812345678") == ["phone:+8613812345678"])
