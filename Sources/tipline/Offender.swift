@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 public import TiplineCore
 import ContactExtraction
+import Postgres
 import TiplineStore
 
 struct OffenderCommand: AsyncParsableCommand {
@@ -44,7 +45,9 @@ struct ShowOffender: AsyncParsableCommand {
         abstract: "Show one seller: contacts, reports (newest first), distinct reporters, every level change.",
         discussion: """
             REFERENCE is an offender id (merged ids resolve to the survivor) or KIND:VALUE of one of its \
-            contacts, e.g. phone:+8613812345678 (or 13812345678), qq:12345678, wechat:abc_123. \
+            contacts, e.g. phone:+8613812345678 (or 13812345678), qq:12345678, wechat:abc_123; the value \
+            may be typed in any form an ad may use (telegram:t.me/Acct_Shop, site:https://www.shop.cn/x, \
+            qq:１２３４５６７８). \
             The level history holds the ladder's rises and every level an administrator set, up or \
             down, with who and why. \
             Reporters are shown only as a prefix of their keyed hash (r:1a2b3c4d).
@@ -80,6 +83,10 @@ struct ShowOffender: AsyncParsableCommand {
             return
         }
         let formatter = ISO8601DateFormatter()
+        // Reports' times to the second, unless one of them has a fraction: then every one to the
+        // microsecond, as `export` and `--json` give them (a 30-day window's edge may need it).
+        let precise = view.reports.contains { !PostgresTimestamp.format($0.reportedAt).hasSuffix(".000000Z") }
+        let reportedAt = { (date: Date) in precise ? PostgresTimestamp.format(date) : formatter.string(from: date) }
         try Output.line("Offender #\(view.id)  level \(view.level)  \(view.reports.count) reports from \(view.distinctReporters) distinct reporters")
         if !view.mergedIDs.isEmpty { try Output.line("Merged from #" + view.mergedIDs.map(String.init).joined(separator: ", #")) }
         try Output.line("\nContacts")
@@ -95,7 +102,7 @@ struct ShowOffender: AsyncParsableCommand {
         }
         try Output.line("\nReports (newest first)")
         for report in view.reports {
-            try Output.line("  \(String(report.id).padding(7)) \(formatter.string(from: report.reportedAt))  \(report.channel.padding(7))"
+            try Output.line("  \(String(report.id).padding(7)) \(reportedAt(report.reportedAt))  \(report.channel.padding(7))"
                   + " \(report.reporter)  \((report.category ?? "-").padding(7)) \((report.outcome ?? "-").padding(10))"
                   + " \(report.source)/\(report.externalID.terminalSafe)")
         }

@@ -37,13 +37,18 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
-/// The one JSON style of the CLI's machine-readable output: sorted snake_case keys, ISO 8601 dates.
+/// The one JSON style of the CLI's machine-readable output: sorted snake_case keys, ISO 8601 dates
+/// in UTC to the microsecond, as `export` writes them (`2026-01-01T00:00:00.123456Z`): a report's
+/// time must read the same in every output, or a 30-day window's edge cannot be checked.
 enum JSONOutput {
     /// An encoder in that style.
     static func encoder(pretty: Bool = false) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(PostgresTimestamp.format(date))
+        }
         // snake_case like `export`'s contract and the HTTP API (`externalID` is `external_id`).
         encoder.keyEncodingStrategy = .convertToSnakeCase
         return encoder

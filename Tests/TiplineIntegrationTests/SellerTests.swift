@@ -139,6 +139,47 @@ struct SellerTests {
         }
     }
 
+    @Test("a seller is found by a WeChat ID, Telegram name, e-mail or site typed in any form an ad may use")
+    func offenderByAnyContactAsWritten() async throws {
+        try await TestDatabase.with { db in
+            let text = "微信：Chain_aaaa1 TG @Odd_Seller 邮箱 Shop@Example.COM 网站 https://www.OddShop.cn:8080/x"
+            let submitted = try await TiplineProcess.run(["submit", "--text", text, "--reporter", "u1"], databaseURL: db.url)
+            #expect(submitted.status == .exit(0), "\(submitted.stderr)")
+            _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            #expect(try await db.int("SELECT count(DISTINCT offender_id) FROM contacts") == 1)
+            for reference in [
+                "wechat:ＣＨＡＩＮ_aaaa1", "wechat:Chain_AAAA1", "telegram:＠odd_seller", "telegram:t.me/Odd_Seller", "telegram:Odd_Seller",
+                "email:SHOP@example.com", "site:https://www.oddshop.cn/", "site:oddshop.cn:8080", "site:OddShop.cn",
+            ] {
+                let shown = try await TiplineProcess.run(["offender", reference, "--json"], databaseURL: db.url)
+                #expect(shown.status == .exit(0) && shown.stdout.contains("chain_aaaa1"), "\(reference): \(shown.stderr)")
+            }
+            let missing = try await TiplineProcess.run(["offender", "wechat:other_seller1"], databaseURL: db.url)
+            #expect(missing.status != .exit(0) && missing.stderr.contains("no offender matches"))
+        }
+    }
+
+    @Test("a report's time reads the same to the microsecond in offender (text and JSON) and export")
+    func offenderTimesToTheMicrosecond() async throws {
+        try await TestDatabase.with { db in
+            let at = try #require(ISO8601.parse("2026-11-01T08:00:00.123456Z"))
+            let inputs = [
+                ReportInput(externalID: "f1", channel: .app, reporter: "u1", text: "QQ 22223333", reportedAt: at, platform: nil),
+                ReportInput(externalID: "f2", channel: .app, reporter: "u2", text: "QQ 22223333",
+                            reportedAt: at.addingTimeInterval(-0.123456), platform: nil),
+            ]
+            _ = try await Intake(database: db.database, reporterKey: WorkerProcessTests.key).submit(inputs, source: "test")
+            _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            let exported = try await TiplineProcess.run(["export"], databaseURL: db.url)
+            #expect(exported.stdout.contains("2026-11-01T08:00:00.123456Z") && exported.stdout.contains("2026-11-01T08:00:00.000000Z"))
+            let json = try await TiplineProcess.run(["offender", "qq:22223333", "--json"], databaseURL: db.url)
+            #expect(json.stdout.contains("\"2026-11-01T08:00:00.123456Z\"") && json.stdout.contains("\"2026-11-01T08:00:00.000000Z\""),
+                    "\(json.stdout)")
+            let text = try await TiplineProcess.run(["offender", "qq:22223333"], databaseURL: db.url)
+            #expect(text.stdout.contains("2026-11-01T08:00:00.123456Z") && text.stdout.contains("2026-11-01T08:00:00.000000Z"), "\(text.stdout)")
+        }
+    }
+
     @Test("an administrator's level given for a merged seller's id goes to its survivor without waiting for the merged row's lock")
     func adminSetLevelOfMergedID() async throws {
         try await TestDatabase.with { db in

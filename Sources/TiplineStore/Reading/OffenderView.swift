@@ -66,20 +66,13 @@ public struct OffenderView: Sendable, Codable {
                 start = id
             } else if let colon = reference.firstIndex(of: ":") {
                 let kind = String(reference[..<colon]).lowercased()
-                var value = String(reference[reference.index(after: colon)...])
-                // A phone as the extractor stores it: `phone:138 1234 5678` is +8613812345678.
-                if kind == "phone", let phone = ContactExtractor().extract(value).first(where: { $0.kind == .phone }) {
-                    value = phone.value
-                }
-                // A QQ number in any digit form the extractor reads (`qq:１２３４５６７８`).
-                if kind == "qq", let qq = ContactExtractor().extract("QQ " + value).first(where: { $0.kind == .qq }) {
-                    value = qq.value
-                }
-                // As the extractor stores them: a Telegram name without its `@`, a site without `www.`.
-                if kind == "telegram", value.hasPrefix("@") { value.removeFirst() }
-                if kind == "site", value.lowercased().hasPrefix("www.") { value.removeFirst(4) }
+                let typed = String(reference[reference.index(after: colon)...])
+                // As extraction stores it, read from any form an ad may use (`phone:138 1234 5678`,
+                // `qq:１２３４５６７８`, `telegram:t.me/Acct_Shop`, `site:https://www.HaoShop.cn/`);
+                // a value no reading accepts is looked up lower-cased, as typed.
+                let value = ContactKind(rawValue: kind).flatMap { ContactExtractor().canonical($0, typed: typed) } ?? typed.lowercased()
                 start = try connection.query("""
-                    SELECT offender_id FROM contacts WHERE kind = \(kind) AND (value = \(value) OR value = lower(\(value)))
+                    SELECT offender_id FROM contacts WHERE kind = \(kind) AND value = \(value)
                     """).first?.decodeIfPresent(Int64.self, at: 0)
             }
             guard var id = start else { return nil }
