@@ -230,20 +230,24 @@ def main():
     while plan:
         left = remaining()
         if left == 0:
-            if submit_reserve(step):
-                print(f"  the queue ran dry with {len(plan)} fault(s) to go: {step} more reports submitted", flush=True)
+            # Refilled, the next fault goes in at once: four workers drain a refill faster than a
+            # submit process starts, so waiting for the next look at the queue could find it dry
+            # again and spend the whole reserve with faults left (a run once never got to SIGSTOP).
+            if not submit_reserve(step):
+                break
+            print(f"  the queue ran dry with {len(plan)} fault(s) to go: {step} more reports submitted", flush=True)
+            done_fraction = 1.0
+        else:
+            # A drain that makes no progress for five minutes has stalled: fail instead of waiting for ever.
+            if left != last_left:
+                last_left, last_change = left, time.time()
+            elif time.time() - last_change > 300:
+                problems.append(f"the drain stalled with {left} jobs left before all faults were injected")
+                break
+            done_fraction = 1 - left / submitted
+            if done_fraction < 0.7 * (planned - len(plan) + 1) / (planned + 1):
+                time.sleep(0.1)
                 continue
-            break
-        # A drain that makes no progress for five minutes has stalled: fail instead of waiting for ever.
-        if left != last_left:
-            last_left, last_change = left, time.time()
-        elif time.time() - last_change > 300:
-            problems.append(f"the drain stalled with {left} jobs left before all faults were injected")
-            break
-        done_fraction = 1 - left / submitted
-        if done_fraction < 0.7 * (planned - len(plan) + 1) / (planned + 1):
-            time.sleep(0.1)
-            continue
         fault = plan.pop()
         alive = workers.alive()
         victim = rng.choice(alive) if alive else workers.start()
