@@ -67,9 +67,10 @@ extension Scan {
             if matches(Self.telegram, at: i), freeRight(i + 8, .telegram) { return Marker(kind: .telegram, end: i + 8) }
             return nil
         case Ch.plus, Ch.heavyPlus, Ch.加:
-            // `+V`, `➕V`, `加V`; `➕薇` is found at `薇`.
-            guard next == Ch.v, freeRight(i + 2, .wechat) else { return nil }
-            return Marker(kind: .wechat, end: i + 2)
+            // `+V`, `➕V` (also `➕` with its emoji presentation selector), `加V`; `➕薇` is found at `薇`.
+            let v = c == Ch.heavyPlus && next == Ch.variationSelector16 ? i + 2 : i + 1
+            guard at(v) == Ch.v, freeRight(v + 1, .wechat) else { return nil }
+            return Marker(kind: .wechat, end: v + 1)
         case Ch.微, Ch.威, Ch.徽, Ch.维:
             return next == Ch.信 ? Marker(kind: .wechat, end: i + 2) : nil
         case Ch.薇:
@@ -77,24 +78,30 @@ extension Scan {
         case Ch.卫:
             return next == Ch.星 ? Marker(kind: .wechat, end: i + 2) : nil
         case Ch.herb:
-            return Marker(kind: .wechat, end: i + 1)
+            return Marker(kind: .wechat, end: emojiEnd(i))
         case Ch.扣, Ch.抠, Ch.蔻, Ch.球, Ch.秋:
             return next == c ? qqMarker(end: i + 2) : nil
         case Ch.企:
             return next == Ch.鹅 ? qqMarker(end: i + 2) : nil
         case Ch.penguin:
-            return qqMarker(end: i + 1)
+            return qqMarker(end: emojiEnd(i))
         case Ch.电:
             return next == Ch.报 ? Marker(kind: .telegram, end: i + 2) : nil
         case Ch.飞:
             return next == Ch.机 ? Marker(kind: .telegram, end: i + 2) : nil
         case Ch.airplane:
-            return Marker(kind: .telegram, end: next == Ch.variationSelector16 ? i + 2 : i + 1)
+            return Marker(kind: .telegram, end: emojiEnd(i))
         case Ch.群:
             return next == Ch.号 ? Marker(kind: .qqGroup, end: i + 2) : nil
         default:
             return nil
         }
+    }
+
+    /// The end of the emoji at `i`, with the emoji presentation selector (U+FE0F) that often
+    /// follows it (`🐧️`, `🌿️`, `✈️`).
+    func emojiEnd(_ i: Int) -> Int {
+        at(i + 1) == Ch.variationSelector16 ? i + 2 : i + 1
     }
 
     /// A QQ marker ending at `end`, or a group marker when `群` follows (`企鹅群`).

@@ -59,6 +59,14 @@ struct WeChatRuleTests {
         #expect(contacts(in: "微信 abc123@163.com") == ["email:abc123@163.com"])
     }
 
+    @Test("an emoji marker counts with its presentation selector (U+FE0F) too")
+    func emojiSelector() {
+        #expect(contacts(in: "🌿\u{FE0F} abc_123x") == ["wechat:abc_123x"])
+        #expect(contacts(in: "➕\u{FE0F}V abc_123x") == ["wechat:abc_123x"])
+        #expect(contacts(in: "🐧\u{FE0F} 12345678") == ["qq:12345678"])
+        #expect(contacts(in: "✈\u{FE0F} @acct_shop") == ["telegram:acct_shop"])
+    }
+
     @Test("a valid mobile after a WeChat marker is a phone instead")
     func mobile() {
         #expect(contacts(in: "微信：13812345678") == ["phone:+8613812345678"])
