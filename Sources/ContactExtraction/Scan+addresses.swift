@@ -87,6 +87,12 @@ extension Scan {
         } else if !matches(Self.www, at: i) && !matches(Self.tMe, at: i) && !matches(Self.telegramMe, at: i) {
             return nil
         }
+        if hostStart > i {
+            // User information before the host (`http://user:pass@shop.cn/`) is skipped.
+            var j = hostStart
+            while j - hostStart < 64, Scalar.isLocal(at(j)) || at(j) == Ch.colon { j += 1 }
+            if at(j) == Ch.at, j > hostStart { hostStart = j + 1 }
+        }
         let hostEnd = hostEnd(from: hostStart)
         guard hostEnd > hostStart else { return nil }
         guard isHostName(hostStart, hostEnd) else {

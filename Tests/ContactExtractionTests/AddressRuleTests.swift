@@ -58,6 +58,12 @@ struct AddressRuleTests {
         #expect(contacts(in: "haoshop.cn").isEmpty)
     }
 
+    @Test("user information before a URL's host is skipped, and is no e-mail address")
+    func userInfo() {
+        #expect(contacts(in: "http://user@HaoShop.cn/") == ["site:haoshop.cn"])
+        #expect(contacts(in: "https://user:pass@www.haoshop.cn:8080/x") == ["site:haoshop.cn"])
+    }
+
     @Test("a link to a shared platform (marketplace, social network, shortener) is no seller's site")
     func sharedPlatforms() {
         #expect(contacts(in: "https://item.taobao.com/item.htm?id=13812345678 V信: abc_123x") == ["wechat:abc_123x"])
