@@ -88,7 +88,12 @@ struct ShowOffender: AsyncParsableCommand {
         let precise = view.reports.contains { !PostgresTimestamp.format($0.reportedAt).hasSuffix(".000000Z") }
         let reportedAt = { (date: Date) in precise ? PostgresTimestamp.format(date) : formatter.string(from: date) }
         try Output.line("Offender #\(view.id)  level \(view.level)  \(view.reports.count) reports from \(view.distinctReporters) distinct reporters")
-        if !view.mergedIDs.isEmpty { try Output.line("Merged from #" + view.mergedIDs.map(String.init).joined(separator: ", #")) }
+        if !view.mergedIDs.isEmpty {
+            // A seller that absorbed thousands would fill the screen with ids: the first 20 here.
+            let shown = view.mergedIDs.prefix(20).map { "#\($0)" }.joined(separator: ", ")
+            let more = view.mergedIDs.count > 20 ? " and \(view.mergedIDs.count - 20) more (--json lists them all)" : ""
+            try Output.line("Merged from \(shown)\(more)")
+        }
         try Output.line("\nContacts")
         for contact in view.contacts { try Output.line("  \(contact.kind.padding(9)) \(contact.value)") }
         try Output.line("\nLevel history")

@@ -159,6 +159,23 @@ struct SellerTests {
         }
     }
 
+    @Test("the offender screen names the first 20 sellers merged in and counts the rest; --json lists them all")
+    func offenderManyMerged() async throws {
+        try await TestDatabase.with { db in
+            let survivor = try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id")
+            _ = try await db.int("""
+                WITH m AS (INSERT INTO offenders (merged_into) SELECT \(survivor) FROM generate_series(1, 25) RETURNING id)
+                SELECT count(*) FROM m
+                """)
+            let text = try await TiplineProcess.run(["offender", String(survivor)], databaseURL: db.url)
+            #expect(text.status == .exit(0) && text.stdout.contains("#\(survivor + 20) and 5 more (--json lists them all)"), "\(text.stdout)")
+            #expect(!text.stdout.contains("#\(survivor + 21)"))
+            let json = try await TiplineProcess.run(["offender", String(survivor), "--json"], databaseURL: db.url)
+            let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+            #expect((object?["merged_ids"] as? [Int])?.count == 25)
+        }
+    }
+
     @Test("a report's time reads the same to the microsecond in offender (text and JSON) and export")
     func offenderTimesToTheMicrosecond() async throws {
         try await TestDatabase.with { db in
