@@ -76,6 +76,25 @@ public final class Database: Sendable {
         try? await threads.shutdownGracefully()
     }
 
+    /// Closes the pool like `shutdown()`, waiting at most `limit` for calls still running on it.
+    /// False when one still is: a call blocked on a database that stopped answering goes on until
+    /// it answers or the process exits, and must not keep a stopping process alive.
+    public func shutdown(waitingAtMost limit: Duration) async -> Bool {
+        let (stream, continuation) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingOldest(1))
+        Task {
+            await shutdown()
+            continuation.yield(true)
+        }
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            continuation.yield(false)
+        }
+        var iterator = stream.makeAsyncIterator()
+        let closed = await iterator.next() ?? true
+        timer.cancel()
+        return closed
+    }
+
     private func release(_ connection: Connection) {
         // A broken connection, or one left inside a transaction, is not safe to hand out again.
         guard !connection.isBroken, !connection.inTransaction else { return }

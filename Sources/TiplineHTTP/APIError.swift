@@ -65,6 +65,11 @@ extension APIError {
     /// 503: the database cannot be reached.
     static let databaseUnavailable = APIError(.serviceUnavailable, code: "database_unavailable",
                                               "the database is unreachable; retry later")
+    /// 503: the database did not answer a request's work within the server's `--db-timeout`.
+    static func databaseTimedOut(after limit: Duration) -> APIError {
+        APIError(.serviceUnavailable, code: "database_unavailable",
+                 "the database did not answer within \(limit); retry later with the same external_id")
+    }
     /// 503: the database lacks this server's tables or columns: it is not migrated yet.
     static let migrationsPending = APIError(.serviceUnavailable, code: "migrations_pending",
                                             "the database is not migrated to this server's schema yet (run tipline migrate); retry later")

@@ -20,13 +20,20 @@ public struct IntakeSettings: Sendable {
     /// headers or its body, or sits idle between requests. Without it such connections stayed open
     /// for ever, used up descriptors and held a shutdown.
     public var idleTimeout: TimeAmount = .seconds(30)
+    /// How long a request waits for its database work (the token, the insert, the report's state)
+    /// before it answers 503 `database_unavailable`: a backend that stops answering (a stopped
+    /// process, a network that drops packets without a reset) would otherwise hold the request,
+    /// and the server's shutdown with it, for as long as it lasts.
+    public var databaseTimeout: Duration = .seconds(10)
 
     /// The defaults.
     public init() {}
 }
 
 /// Routes and middleware of the intake API, without a server: testable in-process.
-public func buildRouter(intake: Intake, registry: PrometheusCollectorRegistry, maxBodyBytes: Int) -> Router<BasicRequestContext> {
+public func buildRouter(
+    intake: Intake, registry: PrometheusCollectorRegistry, maxBodyBytes: Int, databaseTimeout: Duration = .seconds(10)
+) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     // Metrics outermost, so they see the status the error middleware chose.
     router.add(middleware: RequestMetricsMiddleware())
@@ -37,7 +44,7 @@ public func buildRouter(intake: Intake, registry: PrometheusCollectorRegistry, m
     // Field limits are the validator's; a body limit below the text limit would make them moot, so
     // the body limit is what bounds memory per request.
     ReportRoutes(intake: intake, tokens: APITokens(database: intake.database), reporterKeyCheck: reporterKeyCheck,
-                 maxBodyBytes: maxBodyBytes, request: ReportRequest(validator: ReportValidator()))
+                 maxBodyBytes: maxBodyBytes, request: ReportRequest(validator: ReportValidator()), databaseTimeout: databaseTimeout)
         .register(on: router)
     refuseOtherMethods(on: router, paths: [
         ("/v1/reports", [.post]), ("/v1/reports/{id}", [.get]), ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]),
@@ -49,7 +56,7 @@ public func buildRouter(intake: Intake, registry: PrometheusCollectorRegistry, m
 /// says the path does not exist.
 func refuseOtherMethods(on router: Router<BasicRequestContext>, paths: [(RouterPath, [HTTPRequest.Method])]) {
     for (path, allow) in paths {
-        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !allow.contains(method) {
+        for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete, .options] where !allow.contains(method) {
             router.on(path, method: method) { _, _ -> Response in throw APIError.methodNotAllowed(method, allow: allow) }
         }
     }
@@ -61,7 +68,8 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (any NIOCore.Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     Application(
-        router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes),
+        router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes,
+                            databaseTimeout: settings.databaseTimeout),
         server: .http1(configuration: .init(idleTimeout: settings.idleTimeout)),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tipline"),
         onServerRunning: onServerRunning,

@@ -13,6 +13,8 @@ struct ReportRoutes: Sendable {
     let reporterKeyCheck: ReporterKeyCheck
     let maxBodyBytes: Int
     let request: ReportRequest
+    /// How long one request's database work may take before it answers 503 (`IntakeSettings`).
+    let databaseTimeout: Duration
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/reports") { request, context in try await submit(request, context: context) }
@@ -34,14 +36,17 @@ struct ReportRoutes: Sendable {
             throw APIError.tooLarge(limit: maxBodyBytes)
         }
         let input = try self.request.decode(Array(buffer.readableBytesView), channel: client.channel)
-        try await reporterKeyCheck.ensure(intake)
-        let outcome = try await intake.submit([input], source: client.source)
-        guard let result = outcome.results.first, result.reportID > 0 else { throw APIError.internalError }
+        let (result, status) = try await bounded { [intake, reporterKeyCheck] in
+            try await reporterKeyCheck.ensure(intake)
+            let outcome = try await intake.submit([input], source: client.source)
+            guard let result = outcome.results.first, result.reportID > 0 else { throw APIError.internalError }
+            if result.isNew { return (result, "queued") }
+            return (result, try await ReportView.find(result.reportID, source: client.source, in: intake.database)?.status ?? "queued")
+        }
         if result.isNew {
             context.logger.info("report accepted", metadata: ["report_id": "\(result.reportID)", "source": "\(client.source)"])
-            return try JSONBody.response(.created, SubmitResponse(id: result.reportID, status: "queued", duplicate: false))
+            return try JSONBody.response(.created, SubmitResponse(id: result.reportID, status: status, duplicate: false))
         }
-        let status = try await ReportView.find(result.reportID, source: client.source, in: intake.database)?.status ?? "queued"
         return try JSONBody.response(.ok, SubmitResponse(id: result.reportID, status: status, duplicate: true))
     }
 
@@ -50,7 +55,7 @@ struct ReportRoutes: Sendable {
     func show(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let client = try await authenticate(request)
         guard let id = context.parameters.get("id", as: Int64.self), id > 0,
-              let view = try await ReportView.find(id, source: client.source, in: intake.database)
+              let view = try await bounded({ [intake] in try await ReportView.find(id, source: client.source, in: intake.database) })
         else { throw APIError.notFound("no report with this id for your source") }
         return try JSONBody.response(.ok, view)
     }
@@ -63,10 +68,22 @@ struct ReportRoutes: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw APIError.unauthorized("the Authorization header must be: Bearer <token>")
         }
-        guard let client = try await tokens.authenticate(String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        guard let client = try await bounded({ [tokens] in try await tokens.authenticate(token) }) else {
             throw APIError.unauthorized("invalid or revoked token")
         }
         return client
+    }
+
+    /// Database work bounded by `databaseTimeout`: past it the request answers 503
+    /// `database_unavailable` (the client retries with the same `external_id`; an insert that
+    /// still commits later makes that retry a duplicate, not a second report). The call itself
+    /// cannot be interrupted and goes on in the background until the database answers.
+    private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let value = try await withDeadline(databaseTimeout, body) else {
+            throw APIError.databaseTimedOut(after: databaseTimeout)
+        }
+        return value
     }
 }
 

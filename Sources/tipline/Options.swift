@@ -28,11 +28,20 @@ struct ConnectionOptions: ParsableArguments {
         let database = Database(config: config(application: application, settings: settings), maxConnections: maxConnections)
         do {
             let value = try await body(database)
-            await database.shutdown()
+            await Self.shutdown(database)
             return value
         } catch {
-            await database.shutdown()
+            await Self.shutdown(database)
             throw CommandFailure(error)
+        }
+    }
+
+    /// Closes the pool, waiting at most 10 s for calls still running on it: one blocked on a
+    /// database that stopped answering (a request that already answered 503) must not keep the
+    /// process from exiting after SIGTERM. The process's exit ends it.
+    private static func shutdown(_ database: Database) async {
+        if await !database.shutdown(waitingAtMost: .seconds(10)) {
+            Output.error("note: a database call still waiting for its answer after 10 s was abandoned at exit")
         }
     }
 }

@@ -31,6 +31,11 @@ struct Serve: AsyncParsableCommand {
     var dbConnections = 4
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may send nothing (mid-request or between requests) before it is closed.")
     var idleTimeout: Double = 30
+    @Option(name: .customLong("db-timeout"), help: """
+        Seconds a request waits for the database before it answers 503 database_unavailable (clients retry \
+        with the same external_id); also the sessions' statement_timeout.
+        """)
+    var dbTimeout: Double = 10
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var log: LogOptions
@@ -40,6 +45,7 @@ struct Serve: AsyncParsableCommand {
         if !(1_024...(64 << 20)).contains(maxBodyBytes) { throw ValidationError("--max-body-bytes must be between 1024 and 67108864") }
         if !(1...64).contains(dbConnections) { throw ValidationError("--db-connections must be between 1 and 64") }
         if !(idleTimeout >= 0.1 && idleTimeout <= 3600) { throw ValidationError("--idle-timeout must be between 0.1 and 3600 seconds") }
+        if !(dbTimeout >= 0.1 && dbTimeout <= 3600) { throw ValidationError("--db-timeout must be between 0.1 and 3600 seconds") }
     }
 
     func run() async throws {
@@ -56,8 +62,12 @@ struct Serve: AsyncParsableCommand {
         settings.port = port
         settings.maxBodyBytes = maxBodyBytes
         settings.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        settings.databaseTimeout = .milliseconds(Int64(dbTimeout * 1000))
         let listening = settings
-        try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections) { database in
+        // The server ends a statement (or a lock wait) that outlasts the request waiting for it;
+        // a backend that stops answering altogether is left behind by the request's own deadline.
+        let sessions = [("statement_timeout", "\(Int(dbTimeout * 1000))ms")]
+        try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections, settings: sessions) { database in
             do {
                 try await key.verify(against: database)
             } catch let error as PostgresError where error.isConnectionProblem {

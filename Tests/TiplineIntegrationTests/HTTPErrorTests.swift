@@ -264,6 +264,41 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("a request whose database stops answering gets 503 within --db-timeout, and SIGTERM still ends the server")
+    func requestsBoundedInTime() async throws {
+        try await TestDatabase.with { db in
+            let server = try await IntakeServer.start(databaseURL: db.url, arguments: ["--db-timeout", "1", "--db-connections", "1"])
+            let token = try await server.token(source: "stall")
+            #expect(try await server.post(sampleReport("before"), token: token).status == 201)
+            // Stop serve's session (not the server): a statement on it never returns, and no
+            // statement_timeout can end it, since the backend itself is stopped.
+            let pids = try await db.database.query("""
+                SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tipline-serve'
+                """).map { try $0.decode(Int32.self, at: 0) }
+            try #require(!pids.isEmpty)
+            for pid in pids { kill(pid, SIGSTOP) }
+            defer { for pid in pids { kill(pid, SIGCONT) } }
+            let started = Date()
+            let post = try await server.post(sampleReport("during"), token: token)
+            let get = try await server.get("/v1/reports/1", token: token)
+            #expect(post.status == 503 && post.error.code == "database_unavailable", "\(post.status) \(post.text)")
+            #expect(get.status == 503 && get.error.code == "database_unavailable", "\(get.status) \(get.text)")
+            #expect(Date().timeIntervalSince(started) < 20)
+            server.process.signal(SIGTERM)
+            #expect(try await server.process.wait(timeout: 40) == .exit(0), "serve did not exit: \(server.process.stderr.suffix(500))")
+        }
+    }
+
+    @Test("OPTIONS on a known path gets 405 with the methods it takes (HEAD too: checked by hand, this client reads bodies)")
+    func optionsOnKnownPaths() async throws {
+        try await IntakeServer.with { _, server in
+            for path in ["/v1/reports/1", "/v1/reports", "/healthz"] {
+                let reply = try await server.send("OPTIONS", path)
+                #expect(reply.status == 405 && reply.headers["allow"] != nil, "OPTIONS \(path): \(reply.status) \(reply.headers)")
+            }
+        }
+    }
+
     @Test("a reporter key that differs from the database's makes readyz and reports 503 reporter_key_mismatch, not ready and 500")
     func readinessChecksTheReporterKey() async throws {
         try await TestDatabase.with { db in
