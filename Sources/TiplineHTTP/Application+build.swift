@@ -17,8 +17,9 @@ public struct IntakeSettings: Sendable {
     /// bytes): 512 KiB holds any valid report however it is written.
     public var maxBodyBytes = 524_288
     /// A connection on which nothing arrives for this long is closed: one that never finishes its
-    /// headers or its body, or sits idle between requests. Without it such connections stayed open
-    /// for ever, used up descriptors and held a shutdown.
+    /// headers or its body, or sits idle between requests; so is one whose answers stay unsent this
+    /// long because its client stopped reading. Without it such connections stayed open for ever,
+    /// used up descriptors and held a shutdown.
     public var idleTimeout: TimeAmount = .seconds(30)
     /// How long a request waits for its database work (the token, the insert, the report's state)
     /// before it answers 503 `database_unavailable`: a backend that stops answering (a stopped
@@ -70,7 +71,8 @@ public func buildApplication(
     Application(
         router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes,
                             databaseTimeout: settings.databaseTimeout),
-        server: .http1(configuration: .init(idleTimeout: settings.idleTimeout)),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [StalledReaderHandler(timeout: settings.idleTimeout)], idleTimeout: settings.idleTimeout)),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tipline"),
         onServerRunning: onServerRunning,
         logger: logger)

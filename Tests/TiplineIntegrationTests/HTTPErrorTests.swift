@@ -289,6 +289,39 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("a client that sends requests and never reads the answers is closed after --idle-timeout and does not hold a shutdown")
+    func clientThatStopsReading() async throws {
+        try await TestDatabase.with { db in
+            let server = try await IntakeServer.start(databaseURL: db.url, arguments: ["--idle-timeout", "1"])
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            // A small receive window fills at once; sends give up after a second once the server
+            // stops reading because its answers cannot leave.
+            var small: Int32 = 4096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var timeout = timeval(tv_sec: 1, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            try #require(connected == 0)
+            let requests = Array(String(repeating: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", count: 100).utf8)
+            var stalled = false
+            for _ in 0..<20_000 where !stalled {
+                stalled = requests.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } < requests.count
+            }
+            #expect(stalled, "the server read 2,000,000 requests without its answers being read")
+            try await Task.sleep(for: .seconds(3))
+            server.process.signal(SIGTERM)
+            #expect(try await server.process.wait(timeout: 15) == .exit(0), "serve still held by a client that does not read")
+        }
+    }
+
     @Test("OPTIONS on a known path gets 405 with the methods it takes (HEAD too: checked by hand, this client reads bodies)")
     func optionsOnKnownPaths() async throws {
         try await IntakeServer.with { _, server in
