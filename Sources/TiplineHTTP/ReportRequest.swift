@@ -26,6 +26,12 @@ struct ReportRequest {
         }
     }
 
+    /// 415 for a compressed body (`Content-Encoding: gzip`): it is not read as JSON text.
+    static func checkContentEncoding(_ header: String?) throws(APIError) {
+        guard let header, header.trimmingCharacters(in: .whitespaces).lowercased() != "identity" else { return }
+        throw .unsupportedMediaType("Content-Encoding \(String(header.prefix(32))) is not accepted: send the JSON uncompressed")
+    }
+
     /// Decodes and validates a body for a client whose token belongs to `channel`.
     func decode(_ bytes: [UInt8], channel: Channel, now: Date = Date()) throws(APIError) -> ReportInput {
         if let offset = Self.firstInvalidUTF8(bytes) {
@@ -41,10 +47,12 @@ struct ReportRequest {
         if let problem = StrictJSON.problem(in: bytes) { throw .malformed("request body is not valid JSON: \(problem)") }
         let object: Any
         do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
+            // Fragments too: `"x"` or `42` is valid JSON, just not an object (said below).
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
-            throw .malformed(bytes.isEmpty ? "request body is empty (expected a JSON object)"
-                                           : "request body is not valid JSON (truncated or malformed)")
+            // The syntax passed the strict check: what Foundation cannot read is a number beyond a
+            // Double's range or a \u escape of half a surrogate pair.
+            throw .malformed("request body is not valid JSON: a number too large to read, or a \\u escape of half a surrogate pair")
         }
         guard var fields = object as? [String: Any] else {
             throw .malformed("request body must be a JSON object")

@@ -29,6 +29,17 @@ struct HTTPErrorTests {
             #expect(wide.status == 400)
             #expect(wide.error.message?.contains("UTF-16 or UTF-32") == true, "\(wide.text)")
             #expect(try await raw(Array("[1, 2]".utf8)).error.message == "request body must be a JSON object")
+            var gzip = RawHTTP.jsonHeaders(token)
+            gzip["Content-Encoding"] = "gzip"
+            let compressed = try await server.send("POST", "/v1/reports", headers: gzip, body: [0x1F, 0x8B, 0x08, 0x00])
+            #expect(compressed.status == 415 && compressed.error.message?.contains("Content-Encoding") == true, "\(compressed.text)")
+            for scalar in [#""x""#, "42", "true", "null"] {
+                #expect(try await raw(Array(scalar.utf8)).error.message == "request body must be a JSON object", "\(scalar)")
+            }
+            for unreadable in [#"{"external_id":"n","reporter":"u","text":"t","platform":1e400}"#, #"{"external_id":"\ud800","reporter":"u","text":"t"}"#] {
+                let reply = try await raw(Array(unreadable.utf8))
+                #expect(reply.status == 400 && reply.error.message?.contains("surrogate") == true, "\(unreadable): \(reply.text)")
+            }
 
             let cases: [(String, [String: Any], String, String)] = [
                 ("wrong type", ["external_id": 42, "reporter": "u", "text": "t"], "external_id", "must be a string"),
