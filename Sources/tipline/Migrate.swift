@@ -1,4 +1,5 @@
 import ArgumentParser
+import Postgres
 import TiplineStore
 
 struct Migrate: AsyncParsableCommand {
@@ -15,8 +16,8 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
-        let report = try await connection.withDatabase(application: "tipline-migrate") { database in
-            try await Migrator().migrate(database)
+        let (report, roles) = try await connection.withDatabase(application: "tipline-migrate") { database in
+            (try await Migrator().migrate(database), try await Self.roles(in: database))
         }
         if report.applied.isEmpty {
             try Output.line("schema is up to date (\(report.alreadyApplied.count) migrations)")
@@ -24,5 +25,40 @@ struct Migrate: AsyncParsableCommand {
             try Output.line("applied migrations \(report.applied.map(String.init).joined(separator: ", "))"
                   + " (\(report.alreadyApplied.count) already applied)")
         }
+        // Migration 0004 creates the roles only when the migrating user may (and PostgreSQL's
+        // notice saying it skipped them does not reach the terminal); later migrations grant
+        // them what they need only when they exist. Either gap leaves the roles without access.
+        if !roles.missing.isEmpty {
+            Output.error("""
+                note: the roles \(roles.missing.joined(separator: ", ")) do not exist (the migrating user may not create \
+                roles), so this database grants them nothing and every component must connect as the schema owner \
+                (README: Database roles)
+                """)
+        } else if !roles.ungranted.isEmpty {
+            Output.error("""
+                note: this database grants nothing to \(roles.ungranted.joined(separator: ", ")) (it was migrated before \
+                they existed): a user in them is refused; connect as the schema owner, or grant them what \
+                migrations/0004_roles.sql grants (README: Database roles)
+                """)
+        }
+    }
+
+    /// The roles of migration 0004 that do not exist, and those that exist with none of its grants
+    /// (`schema_migrations`, which 0004 lets all three read).
+    static func roles(in database: Database) async throws -> (missing: [String], ungranted: [String]) {
+        let rows = try await database.query("""
+            SELECT n, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = n),
+                   CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = n) THEN has_table_privilege(n, 'schema_migrations', 'SELECT') END
+              FROM unnest(\(["tipline_intake", "tipline_worker", "tipline_admin"])::text[]) AS n
+            """)
+        var missing: [String] = []
+        var ungranted: [String] = []
+        for row in rows {
+            let name = try row.decode(String.self, at: 0)
+            if !(try row.decode(Bool.self, at: 1)) { missing.append(name) } else if try row.decodeIfPresent(Bool.self, at: 2) == false {
+                ungranted.append(name)
+            }
+        }
+        return (missing, ungranted)
     }
 }

@@ -113,8 +113,8 @@ struct CommandFailure: Error, CustomStringConvertible {
                 } else if error.sqlState == .insufficientPrivilege {
                     text = "\(error.message): this database user's role may not do this (README, Database roles: "
                         + "`tipline work` needs a member of tipline_worker, `submit` and `serve` of tipline_intake, the "
-                        + "reading commands of tipline_admin; `offender set-level`, `policy set`, `dead retry` and "
-                        + "`migrate` need the schema owner)"
+                        + "reading commands of tipline_admin; `offender set-level`, `policy set`, `dead retry`, "
+                        + "`token create`/`revoke` and `migrate` need the schema owner)"
                 } else {
                     text = error.description
                 }

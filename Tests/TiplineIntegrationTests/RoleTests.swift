@@ -16,6 +16,22 @@ struct RoleTests {
         return (name, try #require(components.string))
     }
 
+    @Test("migrate says when this database grants the roles nothing (it was migrated before they existed)")
+    func migrateWithoutRoleGrants() async throws {
+        try await TestDatabase.with { db in
+            let first = try await TiplineProcess.run(["migrate"], databaseURL: db.url)
+            #expect(first.status == .exit(0) && !first.stderr.contains("note:"), "\(first.stderr)")
+            // As in a database migrated by a user who could not create the roles, before another
+            // database's migration created them: 0004 granted nothing here.
+            try await db.database.execute(Query(sql: """
+                REVOKE ALL ON ALL TABLES IN SCHEMA public FROM tipline_intake, tipline_worker, tipline_admin
+                """, binds: []))
+            let again = try await TiplineProcess.run(["migrate"], databaseURL: db.url)
+            #expect(again.status == .exit(0) && again.stdout.contains("schema is up to date"), "\(again.stderr)")
+            #expect(again.stderr.contains("grants nothing to tipline_intake, tipline_worker, tipline_admin"), "\(again.stderr)")
+        }
+    }
+
     @Test("the intake role can submit and read its reports, but cannot read sellers or delete anything")
     func intakeIsLeastPrivilege() async throws {
         try await TestDatabase.with { db in
