@@ -122,13 +122,15 @@ struct Scan {
 
     /// The end of the ASCII word from `k`. A word that ends in digits also takes the rest of their
     /// run (`abc1 13812345678`, `x86-138-1234-5678`): that run touches a letter before its first
-    /// digit, so it is no phone, and no phone may be cut out of it either.
+    /// digit, so it is no phone, and no phone may be cut out of it either. A run that ends in an
+    /// e-mail address is left alone, so the address is read (`abc1 12345678@qq.com`).
     func wordEnd(from k: Int) -> Int {
         let end = alnumEnd(from: k)
         guard end > k, Scalar.isASCIIDigit(s[end - 1]) else { return end }
         var first = end - 1
         while first > k, Scalar.isASCIIDigit(s[first - 1]) { first -= 1 }
-        return max(end, digitRun(at: first).end)
+        let run = digitRun(at: first)
+        return startsEmailDomain(at: run.end) ? end : max(end, run.end)
     }
 
     /// The end of the run of ASCII letters and digits starting at `k`.

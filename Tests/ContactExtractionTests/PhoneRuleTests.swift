@@ -104,6 +104,9 @@ struct SeparatorRuleTests {
     func wordThenPhone() {
         #expect(contacts(in: "abc1，13812345678") == ["phone:+8613812345678"])
         #expect(contacts(in: "Top10 QQ 12345678") == ["qq:12345678"])
+        // An address after such a word is still read (its digits are the address's).
+        #expect(contacts(in: "abc1 12345678@qq.com") == ["qq:12345678", "email:12345678@qq.com"])
+        #expect(contacts(in: "abc1 13812345678@163.com") == ["email:13812345678@163.com"])
     }
 
     @Test("a Chinese numeral that starts a word after a number is not part of it")
