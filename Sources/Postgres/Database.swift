@@ -80,19 +80,7 @@ public final class Database: Sendable {
     /// False when one still is: a call blocked on a database that stopped answering goes on until
     /// it answers or the process exits, and must not keep a stopping process alive.
     public func shutdown(waitingAtMost limit: Duration) async -> Bool {
-        let (stream, continuation) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingOldest(1))
-        Task {
-            await shutdown()
-            continuation.yield(true)
-        }
-        let timer = Task {
-            try? await Task.sleep(for: limit)
-            continuation.yield(false)
-        }
-        var iterator = stream.makeAsyncIterator()
-        let closed = await iterator.next() ?? true
-        timer.cancel()
-        return closed
+        (try? await withDeadline(limit) { await self.shutdown() }) != nil
     }
 
     private func release(_ connection: Connection) {

@@ -1,6 +1,7 @@
 /// `body`'s result, or nil when it takes longer than `limit`. The body goes on in the background
-/// (a blocking database call cannot be interrupted); only the caller stops waiting for it.
-func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+/// (a blocking database call cannot be interrupted); only the caller stops waiting for it. Used
+/// for a request's database work, readiness, and closing a pool whose calls may never return.
+public func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
     let (stream, continuation) = AsyncStream<Result<T, any Error>?>.makeStream(bufferingPolicy: .bufferingNewest(1))
     Task {
         do { continuation.yield(.success(try await body())) } catch { continuation.yield(.failure(error)) }
