@@ -58,7 +58,12 @@ struct ListenFailure: Error, CustomStringConvertible {
         do {
             return try await body()
         } catch let error as IOError where [EADDRINUSE, EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
-            throw ListenFailure(description: "cannot listen on \(host):\(port) (\(option)): \(String(cString: strerror(error.errnoCode)))")
+            throw ListenFailure(description: "cannot listen on \(hostPort(host, port)) (\(option)): \(String(cString: strerror(error.errnoCode)))")
         }
     }
+}
+
+/// `host:port` as it stands in a URL or a message: an IPv6 address in brackets (`[::1]:8080`).
+func hostPort(_ host: String, _ port: Int) -> String {
+    host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
 }

@@ -87,9 +87,7 @@ struct Serve: AsyncParsableCommand {
                 let port = channel.localAddress?.port ?? listening.port
                 // Scripts and tests wait for this line to learn the port (with --port 0).
                 // (A standard output that cannot be written does not stop the server: it is logged.)
-                // An IPv6 address goes in brackets in a URL (http://[::1]:8080).
-                let host = listening.host.contains(":") ? "[\(listening.host)]" : listening.host
-                do { try Output.line("listening on http://\(host):\(port)") } catch {
+                do { try Output.line("listening on http://\(hostPort(listening.host, port))") } catch {
                     logger.warning("could not announce the port on standard output", metadata: ["error": "\(error)"])
                 }
             }

@@ -119,7 +119,7 @@ struct Work: AsyncParsableCommand {
                 let host = metricsHost
                 let server = buildMetricsApplication(registry: registry, host: host, port: metricsPort, logger: logger) { channel in
                     let port = channel.localAddress?.port ?? metricsPort
-                    do { try Output.line("metrics on http://\(host):\(port)/metrics") } catch {
+                    do { try Output.line("metrics on http://\(hostPort(host, port))/metrics") } catch {
                         logger.warning("could not announce the metrics port on standard output", metadata: ["error": "\(error)"])
                     }
                 }
