@@ -19,6 +19,15 @@ struct ExportTests {
             var statuses: [String: Int] = [:]
             for line in lines { statuses[try Self.checkLine(String(line)), default: 0] += 1 }
             #expect(statuses == ["done": 60, "queued": 1])
+            // Resumed from an id: exactly the lines after it, in the same order.
+            let ids = try lines.map { try #require((try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["id"] as? Int) }
+            #expect(ids == ids.sorted())
+            let cut = ids[40]
+            let resumed = try await TiplineProcess.run(["export", "--after", String(cut)], databaseURL: db.url)
+            #expect(resumed.status == .exit(0))
+            #expect(resumed.stdout.split(separator: "\n") == Array(lines[41...]))
+            let negative = try await TiplineProcess.run(["export", "--after=-1"], databaseURL: db.url)
+            #expect(negative.status == .exit(64) && negative.stderr.contains("--after must be 0 or a report id"), "\(negative.stderr)")
         }
     }
 

@@ -2,9 +2,11 @@ public import Postgres
 
 /// Streams every report as one JSON object per line, exactly as DESIGN.md's export contract says.
 public enum ReportExport {
-    /// Calls `emit` with one JSON line per report, in id order, reading pages of `pageSize`.
-    public static func run(_ database: Database, pageSize: Int = 5000, emit: (String) throws -> Void) async throws {
-        var after: Int64 = 0
+    /// Calls `emit` with one JSON line per report whose id is greater than `start`, in id order,
+    /// reading pages of `pageSize`.
+    public static func run(_ database: Database, after start: Int64 = 0, pageSize: Int = 5000,
+                           emit: (String) throws -> Void) async throws {
+        var after = start
         while true {
             let rows = try await database.query("""
                 SELECT r.id, json_build_object(
