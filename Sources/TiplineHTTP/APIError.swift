@@ -62,6 +62,10 @@ extension APIError {
     static func invalid(field: String?, _ message: String) -> APIError {
         APIError(.unprocessableContent, code: "validation_failed", message, field: field)
     }
+    /// 501: a transfer coding the server cannot undo.
+    static func notImplemented(_ message: String) -> APIError {
+        APIError(.notImplemented, code: "not_implemented", message)
+    }
     /// 503: the database cannot be reached.
     static let databaseUnavailable = APIError(.serviceUnavailable, code: "database_unavailable",
                                               "the database is unreachable; retry later")

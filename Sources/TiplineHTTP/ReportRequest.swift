@@ -32,6 +32,15 @@ struct ReportRequest {
         throw .unsupportedMediaType("Content-Encoding \(String(header.prefix(32))) is not accepted: send the JSON uncompressed")
     }
 
+    /// 501 for a body sent in a transfer coding other than chunked (`Transfer-Encoding: gzip,
+    /// chunked`): the server removes the chunking only, so what it would read is still compressed.
+    static func checkTransferEncoding(_ header: String?) throws(APIError) {
+        guard let header else { return }
+        let codings = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let other = codings.first(where: { $0 != "chunked" }) else { return }
+        throw .notImplemented("Transfer-Encoding \(String(other.prefix(32))) is not supported: send the JSON as it is, chunked or with a Content-Length")
+    }
+
     /// Decodes and validates a body for a client whose token belongs to `channel`.
     func decode(_ bytes: [UInt8], channel: Channel, now: Date = Date()) throws(APIError) -> ReportInput {
         if let offset = Self.firstInvalidUTF8(bytes) {

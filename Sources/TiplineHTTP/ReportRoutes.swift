@@ -26,6 +26,7 @@ struct ReportRoutes: Sendable {
         let client = try await authenticate(request)
         try ReportRequest.checkContentType(request.headers[.contentType])
         try ReportRequest.checkContentEncoding(request.headers[.contentEncoding])
+        try ReportRequest.checkTransferEncoding(request.headers[.transferEncoding])
         // Refuse early when the client says how big it is; the streamed size is checked as well.
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw APIError.tooLarge(limit: maxBodyBytes)

@@ -33,6 +33,14 @@ struct HTTPErrorTests {
             gzip["Content-Encoding"] = "gzip"
             let compressed = try await server.send("POST", "/v1/reports", headers: gzip, body: [0x1F, 0x8B, 0x08, 0x00])
             #expect(compressed.status == 415 && compressed.error.message?.contains("Content-Encoding") == true, "\(compressed.text)")
+            // Chunked and compressed: the chunks are undone, the compression would not be.
+            for coding in ["gzip, chunked", "deflate,chunked"] {
+                var zipped = RawHTTP.jsonHeaders(token)
+                zipped["Transfer-Encoding"] = coding
+                let reply = try await server.send("POST", "/v1/reports", headers: zipped, body: [0x1F, 0x8B, 0x08, 0x00], chunked: true)
+                #expect(reply.status == 501 && reply.error.code == "not_implemented"
+                        && reply.error.message?.contains("Transfer-Encoding") == true, "\(coding): \(reply.text)")
+            }
             for scalar in [#""x""#, "42", "true", "null"] {
                 #expect(try await raw(Array(scalar.utf8)).error.message == "request body must be a JSON object", "\(scalar)")
             }
