@@ -16,6 +16,21 @@ struct RoleTests {
         return (name, try #require(components.string))
     }
 
+    /// Runs each statement on `database` and expects it refused with `state`.
+    static func expectRefused(_ statements: [String], on database: Database, as role: String,
+                              with state: SQLState = .insufficientPrivilege) async {
+        for statement in statements {
+            do {
+                try await database.execute(Query(sql: statement, binds: []))
+                Issue.record("the \(role) role could run: \(statement)")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == state, "\(statement): \(error)")
+            } catch {
+                Issue.record("\(statement): \(error)")
+            }
+        }
+    }
+
     @Test("migrate says when this database grants the roles nothing (it was migrated before they existed)")
     func migrateWithoutRoleGrants() async throws {
         try await TestDatabase.with { db in
@@ -43,16 +58,18 @@ struct RoleTests {
             #expect(again.stdout.hasPrefix("duplicate"), "\(again.stderr)")
             let database = Database(config: ConnectionConfig(conninfo: intake.url), maxConnections: 1)
             defer { Task { await database.shutdown() } }
-            for statement in ["SELECT * FROM offenders", "SELECT * FROM contacts", "SELECT body FROM reports",
-                              "SELECT reporter_hash FROM reports", "DELETE FROM reports", "DELETE FROM jobs",
-                              "UPDATE reports SET state = 'dead'", "SELECT * FROM escalations"] {
-                do {
-                    try await database.execute(Query(sql: statement, binds: []))
-                    Issue.record("the intake role could run: \(statement)")
-                } catch let error as PostgresError {
-                    #expect(error.sqlState == .insufficientPrivilege, "\(statement): \(error)")
-                }
-            }
+            await Self.expectRefused([
+                "SELECT * FROM offenders", "SELECT * FROM contacts", "SELECT body FROM reports",
+                "SELECT reporter_hash FROM reports", "DELETE FROM reports", "DELETE FROM jobs",
+                "UPDATE reports SET state = 'dead'", "SELECT * FROM escalations",
+                // A report that skips the queue: done, with a seller and an outcome of its choosing (migration 0012).
+                """
+                INSERT INTO reports (source, external_id, channel, reporter_hash, body, reported_at, state, outcome, offender_id, level)
+                VALUES ('forged', 'f-1', 'app', decode(repeat('ab', 32), 'hex'), 'x', now(), 'done', 'escalated', 1, 'refer')
+                """,
+                "INSERT INTO jobs (report_id, state, attempt) SELECT id, 'running', 4 FROM reports",
+                "UPDATE settings SET value = 'x'", "DELETE FROM settings",
+            ], on: database, as: "intake")
             #expect(try await database.query("SELECT count(*) FROM reports").one().decode(Int.self, at: 0) == 1)
         }
     }
@@ -69,15 +86,27 @@ struct RoleTests {
             // No foreign key would notice a deleted report or seller (migration 0009), so a worker may delete neither.
             let workerDatabase = Database(config: ConnectionConfig(conninfo: worker.url), maxConnections: 1)
             defer { Task { await workerDatabase.shutdown() } }
-            for table in ["reports", "offenders", "contacts", "escalations"] {
-                do {
-                    try await workerDatabase.execute(Query(sql: "DELETE FROM \(table)", binds: []))
-                    Issue.record("the worker role could delete from \(table)")
-                } catch let error as PostgresError {
-                    #expect(error.sqlState == .insufficientPrivilege, "DELETE FROM \(table): \(error)")
-                }
-            }
+            await Self.expectRefused(["reports", "offenders", "contacts", "escalations", "workers", "settings"].map { "DELETE FROM \($0)" }
+                + [
+                    // Nor write what no worker statement writes (migration 0012): the outbox, a
+                    // report's text or reporter, new reports or jobs, the key's fingerprint.
+                    "UPDATE escalations SET to_level = 'none'", "UPDATE reports SET body = 'x'",
+                    "UPDATE reports SET reporter_hash = decode(repeat('ab', 32), 'hex')",
+                    "INSERT INTO reports (source, external_id, channel, reporter_hash, body, reported_at) VALUES ('w', 'w-1', 'app', decode(repeat('ab', 32), 'hex'), 'x', now())",
+                    "INSERT INTO jobs (report_id) SELECT id FROM reports", "UPDATE settings SET value = 'x'",
+                    "UPDATE contacts SET value = 'x'",
+                ], on: workerDatabase, as: "worker")
             #expect(try await db.int("SELECT count(*) FROM reports") == 2)
+            // A finished report cannot be queued again, by the intake role or anyone (a trigger):
+            // it would be counted twice. `dead retry` makes a dead report pending first.
+            let intake = try await Self.login("tipline_intake", in: db)
+            let intakeDatabase = Database(config: ConnectionConfig(conninfo: intake.url), maxConnections: 1)
+            defer { Task { await intakeDatabase.shutdown() } }
+            await Self.expectRefused(["INSERT INTO jobs (report_id) SELECT id FROM reports"], on: intakeDatabase, as: "intake",
+                                     with: .checkViolation)
+            await Self.expectRefused(["INSERT INTO jobs (report_id) SELECT id FROM reports"], on: db.database, as: "owner",
+                                     with: .checkViolation)
+            #expect(try await db.int("SELECT count(*) FROM jobs") == 0)
             let admin = try await Self.login("tipline_admin", in: db)
             let status = try await TiplineProcess.run(["status"], databaseURL: admin.url)
             #expect(status.status == .exit(0) && status.stdout.contains("done 2"), "\(status.stderr)")

@@ -1,0 +1,58 @@
+-- 0012: each role may write only the columns its commands write, and a job only for a pending report.
+--
+-- Until now the intake role could insert whole rows: a report already `done` with any seller,
+-- outcome and level (bypassing the queue), or a job for a report that was done or dead (processed
+-- again: counted twice in the tallies and in its seller's history). It now inserts only the columns
+-- `Intake.submit` writes; the rest take their defaults (`pending`, no outcome, no seller).
+--
+-- The worker role loses what no worker statement uses: inserting reports or jobs, changing a
+-- report's text, source or reporter hash (it writes only the outcome columns), rewriting the
+-- escalation outbox, deleting worker rows, changing or deleting the reporter key's fingerprint
+-- (which would let a process with another key in unnoticed), and changing a contact other than
+-- its owner.
+--
+-- A job may be queued only for a report that is `pending` (a report waits in exactly one job
+-- until it is done or dead; `dead retry` makes it pending again first), whoever inserts it. The
+-- check runs once per statement over the rows it inserted, each looked up by key.
+--
+-- Never edit this file once shipped: `tipline migrate` records its checksum and refuses a changed file.
+CREATE FUNCTION jobs_only_for_pending_reports() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    stray bigint;
+BEGIN
+    SELECT j.report_id INTO stray FROM queued_jobs j
+     WHERE (SELECT r.state FROM reports r WHERE r.id = j.report_id) IS DISTINCT FROM 'pending'
+     LIMIT 1;
+    IF stray IS NOT NULL THEN
+        RAISE EXCEPTION 'report % is not pending: a job may be queued only for a pending report', stray
+            USING ERRCODE = 'check_violation', HINT = 'tipline dead retry queues a dead report again';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_only_for_pending_reports AFTER INSERT ON jobs
+    REFERENCING NEW TABLE AS queued_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION jobs_only_for_pending_reports();
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tipline_intake') THEN
+        EXECUTE 'REVOKE INSERT ON reports, jobs FROM tipline_intake';
+        EXECUTE 'GRANT INSERT (source, external_id, channel, reporter_hash, body, platform, reported_at)
+                     ON reports TO tipline_intake';
+        EXECUTE 'GRANT INSERT (report_id, max_attempts) ON jobs TO tipline_intake';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tipline_worker') THEN
+        -- Revoking a table's privilege revokes its column privileges too: revoke, then grant columns.
+        EXECUTE 'REVOKE INSERT, UPDATE ON reports FROM tipline_worker';
+        EXECUTE 'GRANT UPDATE (state, outcome, category, offender_id, level, attempts, last_error, processed_at,
+                               contact_ids) ON reports TO tipline_worker';
+        EXECUTE 'REVOKE INSERT ON jobs FROM tipline_worker';
+        EXECUTE 'REVOKE UPDATE ON contacts FROM tipline_worker';
+        EXECUTE 'GRANT UPDATE (offender_id) ON contacts TO tipline_worker';
+        EXECUTE 'REVOKE UPDATE, DELETE ON escalations, settings FROM tipline_worker';
+        EXECUTE 'REVOKE DELETE ON workers FROM tipline_worker';
+    END IF;
+END
+$$;
