@@ -17,7 +17,7 @@ struct HealthRoutes: Sendable {
             do {
                 let pending = try await withDeadline(readinessTimeout) { [intake, reporterKeyCheck] in
                     let pending = try await Migrator().pending(intake.database)
-                    if pending.isEmpty { try await reporterKeyCheck.ensure(intake) }
+                    if pending.isEmpty { try await reporterKeyCheck.ensure(intake, always: true) }
                     return pending
                 }
                 guard let pending else {

@@ -12,12 +12,20 @@ public struct ReporterKey: Sendable {
     public static let environmentVariable = "TIPLINE_REPORTER_KEY"
     private let secret: Data
 
-    /// Wraps key material; at least 16 bytes.
+    /// Wraps key material; at least 16 bytes, of at least 8 different values.
     public init(secret: String) throws {
         guard secret.utf8.count >= 16 else {
             throw TiplineError(.configuration,
                 "\(Self.environmentVariable) must be at least 16 bytes (got \(secret.utf8.count)); "
                 + "make one with: openssl rand -hex 32")
+        }
+        // A placeholder (sixteen zeros, spaces, one word repeated) makes the hashes of phone
+        // numbers easy to reverse by trying every number.
+        let distinct = Set(secret.utf8).count
+        guard distinct >= 8 else {
+            throw TiplineError(.configuration,
+                "\(Self.environmentVariable) looks like a placeholder (only \(distinct) different characters); "
+                + "make a real one with: openssl rand -hex 32")
         }
         self.secret = Data(secret.utf8)
     }

@@ -381,6 +381,24 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("a fingerprint changed while serve runs: submissions are refused within 10 seconds, and readyz says reporter_key_mismatch")
+    func keyChangedWhileServing() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "keyed")
+            #expect(try await server.post(sampleReport("before"), token: token).status == 201)
+            #expect(try await server.get("/readyz").status == 200)
+            // What a process with another key would have recorded in an empty database.
+            try await db.database.execute("UPDATE settings SET value = '00112233445566778899aabbccddeeff' WHERE name = 'reporter_key_fingerprint'")
+            // Submissions trust the last check for 10 seconds (no readiness probe in between here).
+            try await waitUntil("a submission is refused", timeout: 30) {
+                let post = try await server.post(sampleReport("after-\(UUID())"), token: token)
+                return post.status == 503 && post.error.code == "reporter_key_mismatch"
+            }
+            let ready = try await server.get("/readyz")
+            #expect(ready.status == 503 && ready.error.code == "reporter_key_mismatch", "\(ready.text)")
+        }
+    }
+
     @Test("serve started before migrate runs, says migrations_pending, and takes reports once migrated")
     func serveBeforeMigrate() async throws {
         try await TestDatabase.with(migrate: false) { db in

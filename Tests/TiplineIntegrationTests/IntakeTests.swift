@@ -160,6 +160,22 @@ struct IntakeTests {
         }
     }
 
+    @Test("submit refuses a missing, short or placeholder reporter key and stores nothing")
+    func weakKeysRefused() async throws {
+        try await TestDatabase.with { db in
+            let args = ["submit", "--text", "V信: abc_123x", "--reporter", "13812345678"]
+            for (key, message) in [("", "TIPLINE_REPORTER_KEY is not set"), ("0123456789abcde", "must be at least 16 bytes (got 15)"),
+                                   ("0000000000000000", "looks like a placeholder (only 1 different characters)"),
+                                   (String(repeating: " ", count: 32), "looks like a placeholder"),
+                                   ("abcabcabcabcabcabc", "looks like a placeholder (only 3 different characters)")] {
+                let result = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": key])
+                #expect(result.status == .exit(1) && result.stderr.contains(message), "\(key): \(result.stderr)")
+            }
+            #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+            #expect(try await db.int("SELECT count(*) FROM settings WHERE name = 'reporter_key_fingerprint'") == 0)
+        }
+    }
+
     @Test("--rejects writes through a link in place, never replaces it, and refuses the input file itself")
     func rejectsFileInPlace() async throws {
         try await TestDatabase.with { db in
