@@ -386,8 +386,8 @@ public final class Worker: Service, Sendable {
             }
         }
         guard !ready.isEmpty else { return }
-        if options.faultInjection, ready.contains(where: { $0.job.body.contains(FaultMarker.slow) }) {
-            try? await Task.sleep(for: .seconds(3))
+        if options.faultInjection, let pause = ready.compactMap({ FaultMarker.pause(in: $0.job.body) }).max() {
+            try? await Task.sleep(for: .seconds(pause))
         }
         do {
             try await completeWithRetry(ready)
@@ -645,6 +645,16 @@ public enum FaultMarker {
     /// The batch holding this report waits 3 seconds between reading and completing (to stop or
     /// kill a worker while it holds a lease).
     public static let slow = "[[tipline-fault:slow]]"
+    /// The same wait, for `seconds` (a test that must freeze the worker while it holds the lease,
+    /// however slowly its own steps run on a loaded machine).
+    public static func slow(seconds: Int) -> String { "[[tipline-fault:slow:\(seconds)]]" }
+
+    /// How long a batch holding `body` waits before completing: 3 s for `slow`, N for `slow(seconds: N)`.
+    static func pause(in body: String) -> Int? {
+        if body.contains(slow) { return 3 }
+        guard let start = body.range(of: "[[tipline-fault:slow:") else { return nil }
+        return Int(body[start.upperBound...].prefix(while: \.isASCII).prefix(while: \.isNumber))
+    }
 
     /// True when `body` carries any of the markers.
     static func isMarked(_ body: String) -> Bool {

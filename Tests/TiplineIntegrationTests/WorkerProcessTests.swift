@@ -44,12 +44,13 @@ struct WorkerProcessTests {
     @Test("a stopped worker's jobs are rescued after its lease, and its late completion is refused")
     func stoppedWorkerIsFencedOut() async throws {
         try await TestDatabase.with { db in
-            let scenario = Scenario.make(count: 40, sellers: 10, seed: 7) { $0 == 0 ? " " + FaultMarker.slow : "" }
+            // It waits 10 s before completing: time enough to freeze it there on a loaded machine.
+            let scenario = Scenario.make(count: 40, sellers: 10, seed: 7) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
             try await Self.submit(scenario, to: db)
             let faults = ["--fault-injection", "--lease", "2", "--batch", "100", "--concurrency", "1"]
             let stalled = try Self.worker(db, faults, name: "stalled")
             try stalled.start()
-            // Wait until it holds the whole batch (it sleeps 3 s before completing), then freeze it.
+            // Wait until it holds the whole batch, then freeze it.
             try await waitUntil("the first worker claims the batch") {
                 try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 40
             }
@@ -486,13 +487,13 @@ struct DrainGiveUpTests {
     @Test("a drain that loses its database mid-batch gives up, and a later drain does every report once")
     func databaseLostMidDrain() async throws {
         try await TestDatabase.with { db in
-            let scenario = Scenario.make(count: 40, sellers: 10, seed: 5) { $0 == 0 ? " " + FaultMarker.slow : "" }
+            let scenario = Scenario.make(count: 40, sellers: 10, seed: 5) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
             try await WorkerProcessTests.submit(scenario, to: db)
             let drain = try WorkerProcessTests.worker(
                 db, ["--until-idle", "--fault-injection", "--give-up-after", "3", "--lease", "4", "--batch", "100", "--concurrency", "1"],
                 name: "lost")
             try drain.start()
-            // It holds the whole batch for 3 s before completing: freeze it there (however slow the
+            // It holds the whole batch for 10 s before completing: freeze it there (however slow the
             // machine), shut the database's door and end its sessions, then let it go on.
             try await waitUntil("the drain claims the batch") {
                 try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 40
