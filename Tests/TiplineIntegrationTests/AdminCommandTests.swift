@@ -44,6 +44,29 @@ struct AdminCommandTests {
         }
     }
 
+    @Test("set-level to the level a seller has is recorded but moves nobody up the top sellers; a change does")
+    func setLevelUnchangedKeepsTheOrder() async throws {
+        try await TestDatabase.with { db in
+            let older = try await db.int("INSERT INTO offenders (level, updated_at) VALUES ('refer', now() - interval '2 days') RETURNING id")
+            let newer = try await db.int("INSERT INTO offenders (level, updated_at) VALUES ('refer', now() - interval '1 day') RETURNING id")
+            func topIDs() async throws -> [Int] {
+                let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+                let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+                return (object?["top_offenders"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+            }
+            #expect(try await topIDs() == [newer, older])
+            let same = try await TiplineProcess.run(["offender", "set-level", String(older), "refer", "--reason", "checked, stays"], databaseURL: db.url)
+            #expect(same.status == .exit(0), "\(same.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM level_audit WHERE offender_id = \(older)") == 1)
+            #expect(try await topIDs() == [newer, older])
+            let lowered = try await TiplineProcess.run(["offender", "set-level", String(older), "suspend", "--reason", "court order"], databaseURL: db.url)
+            #expect(lowered.status == .exit(0), "\(lowered.stderr)")
+            let raised = try await TiplineProcess.run(["offender", "set-level", String(older), "refer", "--reason", "court order"], databaseURL: db.url)
+            #expect(raised.status == .exit(0), "\(raised.stderr)")
+            #expect(try await topIDs() == [older, newer])
+        }
+    }
+
     @Test("dead retry of an id that is not dead says so on stderr and exits 3; dead list --limit is bounded")
     func deadEdges() async throws {
         try await TestDatabase.with { db in

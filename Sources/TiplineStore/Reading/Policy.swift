@@ -83,7 +83,12 @@ public enum OffenderAdmin {
                 """).one().decode(Int64.self, at: 0)
             // The history column is kept only by workers levelling the seller (SellerRecord): from a
             // level they did not reach, they read its reports whole again.
-            try tx.execute("UPDATE offenders SET level = \(level.rawValue), updated_at = now(), history = NULL WHERE id = \(id)")
+            // `updated_at` orders the top sellers: a decision that keeps the level moves nobody up.
+            try tx.execute("""
+                UPDATE offenders SET level = \(level.rawValue), history = NULL,
+                                     updated_at = CASE WHEN level = \(level.rawValue) THEN updated_at ELSE now() END
+                 WHERE id = \(id)
+                """)
             if level > current {
                 try tx.execute("SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))")
                 // Counted in this minute's row of this session, like the workers' rises (`tipline status`).
