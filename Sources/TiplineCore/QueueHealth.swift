@@ -5,11 +5,20 @@ public enum QueueHealth {
     public static let longestWait: Double = 300
 
     /// The problems in a queue with `waiting` reports queued or waiting for a retry (the oldest for
-    /// `oldestWaitingSeconds`), `liveWorkers` workers heartbeating and `dead` reports given up on.
-    public static func problems(waiting: Int, oldestWaitingSeconds: Double?, liveWorkers: Int, dead: Int) -> [String] {
+    /// `oldestWaitingSeconds`), `liveWorkers` workers heartbeating, `dead` reports given up on and
+    /// `expiredLeases` jobs still held by workers whose lease ran out over a minute ago.
+    public static func problems(waiting: Int, oldestWaitingSeconds: Double?, liveWorkers: Int, dead: Int,
+                                expiredLeases: Int = 0) -> [String] {
         var problems: [String] = []
         if waiting > 0, liveWorkers == 0 {
             problems.append("\(waiting) \(waiting == 1 ? "report waits" : "reports wait") and no worker is live: start `tipline work`")
+        }
+        if expiredLeases > 0 {
+            // Only a live worker's heartbeat returns them to the queue.
+            let held = "\(expiredLeases) \(expiredLeases == 1 ? "report is" : "reports are") held by a worker whose lease ran out over a minute ago"
+            problems.append(held + (liveWorkers == 0
+                ? ": no worker is live to take them back; start `tipline work`"
+                : ": the live workers' heartbeats have not taken them back; check their logs"))
         }
         if let oldest = oldestWaitingSeconds, oldest >= longestWait {
             problems.append("the oldest waiting report has waited \(duration(oldest)), over \(Int(longestWait / 60)) minutes: "

@@ -71,7 +71,7 @@ enum StatusScreen {
         lines.append("Oldest     " + (s.oldestWaitingSeconds.map { "waiting for \(duration($0))" } ?? "nothing waiting"))
         lines.append("Completed  last 1m \(s.completed["1m"] ?? 0)  5m \(s.completed["5m"] ?? 0)  15m \(s.completed["15m"] ?? 0)"
                      + "  (\(String(format: "%.1f", Double(s.completed["1m"] ?? 0) / 60))/s)")
-        lines.append("Failures   \(s.recentFailures) in the last 15m; dead in all \(c["dead"] ?? 0)"
+        lines.append("Failures   \(s.recentFailures) failed \(s.recentFailures == 1 ? "attempt" : "attempts") in the last 15m; dead in all \(c["dead"] ?? 0)"
                      + ((c["dead"] ?? 0) > 0 ? "  (tipline dead list)" : ""))
         let levels = ["review", "restrict", "suspend", "refer"].map { "\($0) \(s.escalations24h[$0] ?? 0)" }
         lines.append("Escalated  last 24h: " + levels.joined(separator: "  "))
@@ -80,7 +80,7 @@ enum StatusScreen {
                 .map { "\($0) \(s.categories24h[$0] ?? 0)" }.joined(separator: "  "))
         }
         lines.append("")
-        lines.append("Workers (\(s.workers.count) live)")
+        lines.append("Workers (\(s.workers.count) live; in flight and processed as of each one's last heartbeat)")
         if s.workers.isEmpty { lines.append("  none") }
         for w in s.workers {
             lines.append("  \(w.name.terminalSafe.padding(28))  in flight \(String(w.inFlight).padding(4))  processed \(String(w.processed).padding(8))"

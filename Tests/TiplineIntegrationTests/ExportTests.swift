@@ -174,6 +174,57 @@ struct ExportTests {
         }
     }
 
+    @Test("status counts the last 1, 5 and 15 minutes whole: the minute a window starts in by its share, not left out")
+    func statusWindowsAreWhole() async throws {
+        try await TestDatabase.with { db in
+            // Counters of a steady rate, one report and one failed attempt a second, written as the
+            // completions would have been: 60 for each past minute, and the seconds so far in this one.
+            if try await db.int("SELECT extract(second FROM now())::int") > 50 { try await Task.sleep(for: .seconds(11)) }
+            try await db.database.execute("""
+                INSERT INTO report_tallies (minute, backend, done, failed, other)
+                SELECT date_trunc('minute', now()) - make_interval(mins => m), 0,
+                       CASE WHEN m = 0 THEN floor(extract(second FROM now()))::int ELSE 60 END,
+                       CASE WHEN m = 0 THEN floor(extract(second FROM now()))::int ELSE 60 END,
+                       CASE WHEN m = 0 THEN floor(extract(second FROM now()))::int ELSE 60 END
+                  FROM generate_series(0, 1500) AS m
+                """)
+            let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+            let completed = try #require(object["completed"] as? [String: Int])
+            // A second or two may pass between writing the counters and reading them.
+            for (window, expected) in [("1m", 60), ("5m", 300), ("15m", 900)] {
+                #expect(abs((completed[window] ?? 0) - expected) <= 5, "\(window): \(completed)")
+            }
+            #expect(abs((object["recent_failures"] as? Int ?? 0) - 900) <= 5, "\(object)")
+            #expect(abs(((object["categories_24h"] as? [String: Int])?["other"] ?? 0) - 86_400) <= 5, "\(object)")
+            let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
+            #expect(["(0.9/s)", "(1.0/s)", "(1.1/s)"].contains { screen.stdout.contains($0) }, "\(screen.stdout)")
+        }
+    }
+
+    @Test("reports still held by a worker whose lease ran out long ago, with no worker to take them back, need attention")
+    func expiredLeasesNeedAttention() async throws {
+        try await TestDatabase.with { db in
+            _ = try await QueueTests.submit(["V信: held_seller1", "V信: held_seller2"], to: db)
+            // What a worker killed two minutes ago leaves behind.
+            try await db.database.execute("""
+                UPDATE jobs SET state = 'running', attempt = 1, lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '2 minutes'
+                """)
+            let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+            #expect(object["healthy"] as? Bool == false && object["expired_leases"] as? Int == 2, "\(status.stdout)")
+            #expect((object["attention"] as? [String])?.contains {
+                $0.hasPrefix("2 reports are held by a worker whose lease ran out over a minute ago: no worker is live")
+            } == true, "\(status.stdout)")
+            // A worker's heartbeat takes them back, and the queue is healthy once they are done.
+            let drain = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            #expect(drain.status == .exit(0), "\(drain.stderr.suffix(1500))")
+            let after = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+            let verdict = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
+            #expect(verdict["healthy"] as? Bool == true && verdict["expired_leases"] as? Int == 0, "\(after.stdout)")
+        }
+    }
+
     @Test("status --watch rides out a database it cannot reach: it says so, and draws again once it is back")
     func watchRidesOutAnOutage() async throws {
         try await TestDatabase.with { db in

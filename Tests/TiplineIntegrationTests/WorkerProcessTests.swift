@@ -129,7 +129,16 @@ struct WorkerProcessTests {
             }
             worker.signal(SIGTERM)
             #expect(try await worker.wait(timeout: 30) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            // Every failed attempt counts, not the one report they were all of.
+            #expect(try await Self.recentFailures(db) == 5)
         }
+    }
+
+    /// `recent_failures` of `tipline status --json`.
+    static func recentFailures(_ db: TestDatabase) async throws -> Int? {
+        let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        return object?["recent_failures"] as? Int
     }
 
     @Test("a report that crashes its worker every time ends dead, and the reports claimed with it finish")
@@ -153,6 +162,12 @@ struct WorkerProcessTests {
             #expect(try dead.first?.decode(String.self, at: 0) == "s5-3")
             #expect(try dead.first?.decode(String.self, at: 2).contains("lease expired") == true)
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 119)
+            // Every lease that ran out and was taken back is a failed attempt: the crashing report's
+            // five, and those of the reports claimed with it. Each report's attempts but a successful
+            // last one failed.
+            let failed = try await db.int("SELECT sum(attempts)::int - count(*) FILTER (WHERE state = 'done')::int FROM reports")
+            #expect(failed >= 5)
+            #expect(try await Self.recentFailures(db) == failed)
         }
     }
 

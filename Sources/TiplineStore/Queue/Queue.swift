@@ -232,6 +232,8 @@ public struct Queue: Sendable {
             ), counts AS (
                 SELECT (SELECT count(*) FROM extended) AS extended, (SELECT count(*) FROM retried) AS retried,
                        (SELECT count(*) FROM dead) AS dead
+            ), tallied AS (
+                \(fragment: tallyFailures("retried + dead", from: "counts"))
             )
             SELECT extended, retried, dead, CASE WHEN retried > 0 THEN pg_notify('tipline_jobs', '') END IS NULL,
                    retried > 0 OR EXISTS (SELECT 1 FROM jobs WHERE solo AND state IN ('queued', 'retrying'))
@@ -254,6 +256,8 @@ public struct Queue: Sendable {
                          WHERE report_id = \(job.reportID) AND attempt = \(job.attempt)
                            AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "jobs"))
                         RETURNING report_id, attempt
+                    ), tallied AS (
+                        \(fragment: Self.tallyFailures("count(*)", from: "gone"))
                     )
                     UPDATE reports r
                        SET state = 'dead', attempts = gone.attempt, last_error = \(message), processed_at = now()
@@ -261,12 +265,18 @@ public struct Queue: Sendable {
                     """).affectedRows == 1
             }
             return try tx.queryPrepared("""
-                UPDATE jobs
-                   SET state = 'retrying', run_at = now() + make_interval(secs => \(retryDelay)),
-                       lease_owner = NULL, lease_expires_at = NULL, last_error = \(message), failed_at = now()
-                 WHERE report_id = \(job.reportID) AND attempt = \(job.attempt)
-                   AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "jobs"))
-                """).affectedRows == 1
+                WITH failed AS (
+                    UPDATE jobs
+                       SET state = 'retrying', run_at = now() + make_interval(secs => \(retryDelay)),
+                           lease_owner = NULL, lease_expires_at = NULL, last_error = \(message), failed_at = now()
+                     WHERE report_id = \(job.reportID) AND attempt = \(job.attempt)
+                       AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "jobs"))
+                    RETURNING 1
+                ), tallied AS (
+                    \(fragment: Self.tallyFailures("count(*)", from: "failed"))
+                )
+                SELECT count(*) FROM failed
+                """).one().decode(Int.self, at: 0) == 1
         }
     }
 

@@ -15,11 +15,15 @@ public struct StatusSnapshot: Sendable, Codable {
     /// since it was queued, or since its retry fell due (a retry still in its backoff is not
     /// waiting). Null when none is ready.
     @ExplicitNull public var oldestWaitingSeconds: Double?
-    /// Reports completed in the last 1, 5 and 15 minutes (counted by minute: the minutes that began
-    /// within the window, the current one included).
+    /// Reports completed in the last 1, 5 and 15 minutes, from per-minute counters: the minutes
+    /// inside the window whole, and the minute the window starts in by the share of it inside.
     public var completed: [String: Int]
-    /// Failed attempts waiting for a retry, and reports that went dead, in the last 15 minutes.
+    /// Failed attempts in the last 15 minutes (errors recorded by workers, and leases that ran out
+    /// and were taken back), counted like `completed`.
     public var recentFailures: Int
+    /// Jobs still `running` whose lease ran out over a minute ago: their worker is gone, and no
+    /// live worker's heartbeat has returned them to the queue.
+    public var expiredLeases: Int
     /// Workers that heartbeat within their lease.
     public var workers: [WorkerRow]
     /// Escalations in the last 24 hours, by level reached.
@@ -33,7 +37,7 @@ public struct StatusSnapshot: Sendable, Codable {
     public var at: Date
 
     enum CodingKeys: String, CodingKey {
-        case healthy, attention, counts, oldestWaitingSeconds, completed, recentFailures, workers
+        case healthy, attention, counts, oldestWaitingSeconds, completed, recentFailures, expiredLeases, workers
         case escalations24h = "escalations_24h", categories24h = "categories_24h", topOffenders, at
     }
 
@@ -75,12 +79,11 @@ public struct StatusSnapshot: Sendable, Codable {
                        (SELECT count(*) FROM reports WHERE state = 'dead'),
                        (SELECT extract(epoch FROM now() - min(run_at))::float8 FROM jobs
                          WHERE state IN ('queued', 'retrying') AND run_at <= now()),
-                       (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '1 minute'),
-                       (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '5 minutes'),
-                       (SELECT coalesce(sum(done), 0)::bigint FROM report_tallies WHERE minute > now() - interval '15 minutes'),
-                       (SELECT count(*) FROM jobs WHERE state IN ('queued', 'retrying') AND failed_at > now() - interval '15 minutes')
-                       + (SELECT count(*) FROM jobs WHERE state = 'running' AND failed_at > now() - interval '15 minutes')
-                       + (SELECT count(*) FROM reports WHERE state = 'dead' AND processed_at > now() - interval '15 minutes')
+                       \(fragment: Self.lastMinutes(1, of: "done")),
+                       \(fragment: Self.lastMinutes(5, of: "done")),
+                       \(fragment: Self.lastMinutes(15, of: "done")),
+                       \(fragment: Self.lastMinutes(15, of: "failed")),
+                       (SELECT count(*) FROM jobs WHERE state = 'running' AND lease_expires_at < now() - interval '1 minute')
                 """).one()
             let counts = [
                 "queued": try totals.decode(Int.self, at: 0), "running": try totals.decode(Int.self, at: 1),
@@ -103,11 +106,9 @@ public struct StatusSnapshot: Sendable, Codable {
             // counters (counting the escalation rows themselves took 30 ms once 200,000 of them were
             // from the last day), in one pass over them.
             let lastDay = try connection.query("""
-                SELECT coalesce(sum(to_review), 0)::bigint, coalesce(sum(to_restrict), 0)::bigint,
-                       coalesce(sum(to_suspend), 0)::bigint, coalesce(sum(to_refer), 0)::bigint,
-                       coalesce(sum(rental), 0)::bigint, coalesce(sum(sale), 0)::bigint, coalesce(sum(buyback), 0)::bigint,
-                       coalesce(sum(lookup), 0)::bigint, coalesce(sum(other), 0)::bigint
-                  FROM report_tallies WHERE minute > now() - interval '24 hours'
+                SELECT \(unescaped: ["to_review", "to_restrict", "to_suspend", "to_refer", "rental", "sale", "buyback", "lookup", "other"]
+                            .map { "coalesce(round(sum(\($0) * share)), 0)::bigint" }.joined(separator: ", "))
+                  FROM (\(fragment: Self.windowShares(minutes: 24 * 60))) w
                 """).one()
             /// The non-zero counts of `names`, in the columns from `first` on.
             func nonZero(_ names: [String], from first: Int) throws -> [String: Int] {
@@ -144,15 +145,35 @@ public struct StatusSnapshot: Sendable, Codable {
                             reporters: try row.decode(at: 3), lastReportedAt: try row.decodeIfPresent(at: 4),
                             contacts: PostgresTextArray.parse(try row.decode(String.self, at: 5)))
             }
+            let expiredLeases: Int = try totals.decode(at: 10)
             let attention = QueueHealth.problems(
                 waiting: (counts["queued"] ?? 0) + (counts["retrying"] ?? 0), oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
-                liveWorkers: workers.count, dead: counts["dead"] ?? 0)
+                liveWorkers: workers.count, dead: counts["dead"] ?? 0, expiredLeases: expiredLeases)
             return StatusSnapshot(
                 healthy: attention.isEmpty, attention: attention, counts: counts, oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
                 completed: ["1m": try totals.decode(at: 6), "5m": try totals.decode(at: 7), "15m": try totals.decode(at: 8)],
-                recentFailures: try totals.decode(at: 9), workers: workers, escalations24h: escalations,
+                recentFailures: try totals.decode(at: 9), expiredLeases: expiredLeases, workers: workers, escalations24h: escalations,
                 categories24h: categories, topOffenders: top, at: Date())
         }
+    }
+}
+
+extension StatusSnapshot {
+    /// The counter rows of the last `minutes` minutes with the share of each inside the window
+    /// (`share`): 1 for a minute that began inside it, the part after the window's start for the
+    /// minute it starts in. Counters are kept by minute, so that minute's are assumed spread evenly
+    /// over it; counting only the minutes that began inside the window left out up to a minute.
+    static func windowShares(minutes: Int) -> Query {
+        """
+        SELECT *, least(1, extract(epoch FROM minute + interval '1 minute' - (now() - interval '\(unescaped: String(minutes)) minutes')) / 60) AS share
+          FROM report_tallies
+         WHERE minute > now() - interval '\(unescaped: String(minutes + 1)) minutes'
+        """
+    }
+
+    /// The sum of `column` over the last `minutes` minutes (`windowShares`), as a scalar subquery.
+    static func lastMinutes(_ minutes: Int, of column: String) -> Query {
+        "(SELECT coalesce(round(sum(\(unescaped: column) * share)), 0)::bigint FROM (\(fragment: windowShares(minutes: minutes))) w)"
     }
 }
 
