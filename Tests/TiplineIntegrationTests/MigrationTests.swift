@@ -33,6 +33,25 @@ struct MigrationTests {
         }
     }
 
+    @Test("0012 grants nothing to roles this database never granted anything (migrated before they existed)")
+    func narrowerGrantsOnlyWhereGranted() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            _ = try await Migrator(migrations: Migration.embedded.filter { $0.version < 12 }).migrate(db.database)
+            try await db.database.execute("""
+                REVOKE ALL ON ALL TABLES IN SCHEMA public FROM tipline_intake, tipline_worker, tipline_admin
+                """)
+            _ = try await Migrator().migrate(db.database)
+            #expect(try await db.int("""
+                SELECT count(*) FROM information_schema.column_privileges
+                 WHERE table_schema = 'public' AND grantee IN ('tipline_intake', 'tipline_worker', 'tipline_admin')
+                """) == 0)
+            #expect(try await db.int("""
+                SELECT count(*) FROM information_schema.table_privileges
+                 WHERE table_schema = 'public' AND grantee IN ('tipline_intake', 'tipline_worker', 'tipline_admin')
+                """) == 0)
+        }
+    }
+
     @Test("0007 moves each report's contact links into its row, ascending, and leaves reports without links alone")
     func contactLinksMoveIntoReports() async throws {
         try await TestDatabase.with(migrate: false) { db in

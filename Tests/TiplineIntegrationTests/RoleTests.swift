@@ -94,6 +94,7 @@ struct RoleTests {
                     "UPDATE reports SET reporter_hash = decode(repeat('ab', 32), 'hex')",
                     "INSERT INTO reports (source, external_id, channel, reporter_hash, body, reported_at) VALUES ('w', 'w-1', 'app', decode(repeat('ab', 32), 'hex'), 'x', now())",
                     "INSERT INTO jobs (report_id) SELECT id FROM reports", "UPDATE settings SET value = 'x'",
+                    "UPDATE jobs SET report_id = report_id",
                     "UPDATE contacts SET value = 'x'",
                 ], on: workerDatabase, as: "worker")
             #expect(try await db.int("SELECT count(*) FROM reports") == 2)
@@ -107,9 +108,31 @@ struct RoleTests {
             await Self.expectRefused(["INSERT INTO jobs (report_id) SELECT id FROM reports"], on: db.database, as: "owner",
                                      with: .checkViolation)
             #expect(try await db.int("SELECT count(*) FROM jobs") == 0)
+            // Nor with a temporary table called `reports` standing in for the real one.
+            let done = try await db.int("SELECT min(id)::int FROM reports")
+            let shadowed = try Connection.connect(ConnectionConfig(conninfo: intake.url))
+            try shadowed.execute("CREATE TEMP TABLE reports (id bigint, state text)")
+            try shadowed.execute("INSERT INTO reports VALUES (\(done), 'pending')")
+            #expect(throws: PostgresError.self) { try shadowed.execute("INSERT INTO public.jobs (report_id) VALUES (\(done))") }
+            // Nor from a snapshot taken while the report was still pending (a worker finishes it meanwhile).
+            // (q0 and q1 are the reports above again: duplicates; q2 is new.)
+            let pending = try #require(try await QueueTests.submit(["V信: roles_test1", "V信: roles_test1", "V信: roles_test2"], to: db).last)
+            let stale = try Connection.connect(ConnectionConfig(conninfo: intake.url))
+            try stale.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            #expect(try stale.query("SELECT state FROM reports WHERE id = \(pending)").one().decode(String.self, at: 0) == "pending")
+            #expect(try await TiplineProcess.run(["work", "--until-idle"], databaseURL: worker.url,
+                                                 environment: ["TIPLINE_REPORTER_KEY": "queue-tests-key-0123456789"]).status == .exit(0))
+            do {
+                try stale.execute("INSERT INTO jobs (report_id) VALUES (\(pending))")
+                Issue.record("a job was queued for a finished report from an old snapshot")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == .serializationFailure || error.sqlState == .checkViolation, "\(error)")
+            }
+            _ = try? stale.execute("ROLLBACK")
+            #expect(try await db.int("SELECT count(*) FROM jobs") == 0)
             let admin = try await Self.login("tipline_admin", in: db)
             let status = try await TiplineProcess.run(["status"], databaseURL: admin.url)
-            #expect(status.status == .exit(0) && status.stdout.contains("done 2"), "\(status.stderr)")
+            #expect(status.status == .exit(0) && status.stdout.contains("done 3"), "\(status.stderr)")
             let database = Database(config: ConnectionConfig(conninfo: admin.url), maxConnections: 1)
             defer { Task { await database.shutdown() } }
             await #expect(throws: PostgresError.self) { try await database.execute("DELETE FROM jobs") }
