@@ -6,7 +6,7 @@ public enum QueueHealth {
 
     /// The problems in a queue with `waiting` reports queued or waiting for a retry (the oldest for
     /// `oldestWaitingSeconds`), `liveWorkers` workers heartbeating, `dead` reports given up on and
-    /// `expiredLeases` jobs still held by workers whose lease ran out over a minute ago.
+    /// `expiredLeases` jobs still held by workers whose lease ran out a while ago (`StatusSnapshot`).
     public static func problems(waiting: Int, oldestWaitingSeconds: Double?, liveWorkers: Int, dead: Int,
                                 expiredLeases: Int = 0) -> [String] {
         var problems: [String] = []
@@ -15,7 +15,7 @@ public enum QueueHealth {
         }
         if expiredLeases > 0 {
             // Only a live worker's heartbeat returns them to the queue.
-            let held = "\(expiredLeases) \(expiredLeases == 1 ? "report is" : "reports are") held by a worker whose lease ran out over a minute ago"
+            let held = "\(expiredLeases) \(expiredLeases == 1 ? "report is" : "reports are") still held by a worker whose lease ran out a while ago"
             problems.append(held + (liveWorkers == 0
                 ? ": no worker is live to take them back; start `tipline work`"
                 : ": the live workers' heartbeats have not taken them back; check their logs"))

@@ -30,12 +30,12 @@ struct QueueHealthTests {
             == ["3 dead reports (every attempt failed): see `tipline dead list`, queue again with `tipline dead retry`"])
     }
 
-    @Test("reports held by a worker whose lease ran out over a minute ago, with no live worker or with live ones")
+    @Test("reports held by a worker whose lease ran out a while ago, with no live worker or with live ones")
     func expiredLeases() {
         #expect(QueueHealth.problems(waiting: 0, oldestWaitingSeconds: nil, liveWorkers: 0, dead: 0, expiredLeases: 100)
-            == ["100 reports are held by a worker whose lease ran out over a minute ago: no worker is live to take them back; start `tipline work`"])
+            == ["100 reports are still held by a worker whose lease ran out a while ago: no worker is live to take them back; start `tipline work`"])
         #expect(QueueHealth.problems(waiting: 0, oldestWaitingSeconds: nil, liveWorkers: 2, dead: 0, expiredLeases: 1)
-            == ["1 report is held by a worker whose lease ran out over a minute ago: the live workers' heartbeats have not taken them back; check their logs"])
+            == ["1 report is still held by a worker whose lease ran out a while ago: the live workers' heartbeats have not taken them back; check their logs"])
     }
 
     @Test("every problem at once, in a fixed order")

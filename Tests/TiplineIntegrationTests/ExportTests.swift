@@ -214,7 +214,7 @@ struct ExportTests {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
             #expect(object["healthy"] as? Bool == false && object["expired_leases"] as? Int == 2, "\(status.stdout)")
             #expect((object["attention"] as? [String])?.contains {
-                $0.hasPrefix("2 reports are held by a worker whose lease ran out over a minute ago: no worker is live")
+                $0.hasPrefix("2 reports are still held by a worker whose lease ran out a while ago: no worker is live")
             } == true, "\(status.stdout)")
             // A worker's heartbeat takes them back, and the queue is healthy once they are done.
             let drain = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)

@@ -21,8 +21,9 @@ public struct StatusSnapshot: Sendable, Codable {
     /// Failed attempts in the last 15 minutes (errors recorded by workers, and leases that ran out
     /// and were taken back), counted like `completed`.
     public var recentFailures: Int
-    /// Jobs still `running` whose lease ran out over a minute ago: their worker is gone, and no
-    /// live worker's heartbeat has returned them to the queue.
+    /// Jobs still `running` whose lease ran out a while ago: over a minute, and over two heartbeat
+    /// intervals (a third of the lease) of the live worker with the longest lease. Their worker is
+    /// gone, and no live worker's heartbeat has returned them to the queue.
     public var expiredLeases: Int
     /// Workers that heartbeat within their lease.
     public var workers: [WorkerRow]
@@ -83,7 +84,11 @@ public struct StatusSnapshot: Sendable, Codable {
                        \(fragment: Self.lastMinutes(5, of: "done")),
                        \(fragment: Self.lastMinutes(15, of: "done")),
                        \(fragment: Self.lastMinutes(15, of: "failed")),
-                       (SELECT count(*) FROM jobs WHERE state = 'running' AND lease_expires_at < now() - interval '1 minute')
+                       (SELECT count(*) FROM jobs
+                         WHERE state = 'running'
+                           AND lease_expires_at < now() - make_interval(secs => greatest(60, 2 * coalesce((
+                                   SELECT max(lease_seconds) / 3 FROM workers
+                                    WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => lease_seconds)), 0))))
                 """).one()
             let counts = [
                 "queued": try totals.decode(Int.self, at: 0), "running": try totals.decode(Int.self, at: 1),
