@@ -12,20 +12,12 @@ public struct ReporterKey: Sendable {
     public static let environmentVariable = "TIPLINE_REPORTER_KEY"
     private let secret: Data
 
-    /// Wraps key material; at least 16 bytes, of at least 8 different values.
+    /// Wraps key material; at least 16 bytes.
     public init(secret: String) throws {
         guard secret.utf8.count >= 16 else {
             throw TiplineError(.configuration,
                 "\(Self.environmentVariable) must be at least 16 bytes (got \(secret.utf8.count)); "
                 + "make one with: openssl rand -hex 32")
-        }
-        // A placeholder (sixteen zeros, spaces, one word repeated) makes the hashes of phone
-        // numbers easy to reverse by trying every number.
-        let distinct = Set(secret.utf8).count
-        guard distinct >= 8 else {
-            throw TiplineError(.configuration,
-                "\(Self.environmentVariable) looks like a placeholder (only \(distinct) different characters); "
-                + "make a real one with: openssl rand -hex 32")
         }
         self.secret = Data(secret.utf8)
     }
@@ -48,26 +40,42 @@ public struct ReporterKey: Sendable {
 
 extension ReporterKey {
     /// A fingerprint of the key (HMAC of a fixed label): safe to store, and equal only for equal keys.
-    var fingerprint: String {
+    public var fingerprint: String {
         hash("tipline reporter key check v1").prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// How many different byte values the key holds. A placeholder (sixteen zeros, spaces, a short
+    /// run repeated) has three or fewer and makes the hashes of phone numbers easy to reverse by
+    /// trying every number; random keys are never this poor (16 hex digits have fewer than 4
+    /// different ones about once in a billion).
+    var distinctBytes: Int { Set(secret).count }
+
     /// Records the key's fingerprint on first use and refuses a different key afterwards: a process
-    /// hashing with another key would count one reporter as two and break every level.
+    /// hashing with another key would count one reporter as two and break every level. A
+    /// placeholder key is refused on first use; a database already filled with one keeps it (there
+    /// is no other key its reporters' hashes match).
     public func verify(against database: Database) async throws {
         let fingerprint = self.fingerprint
+        let placeholder = distinctBytes < 4
         let stored = try await database.transaction { tx in
-            try tx.execute("""
-                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(fingerprint))
-                ON CONFLICT (name) DO NOTHING
-                """)
+            if !placeholder {
+                try tx.execute("""
+                    INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(fingerprint))
+                    ON CONFLICT (name) DO NOTHING
+                    """)
+            }
             return try tx.query("SELECT value FROM settings WHERE name = 'reporter_key_fingerprint'")
-                .one().decode(String.self, at: 0)
+                .first?.decode(String.self, at: 0)
+        }
+        if placeholder, stored == nil {
+            throw TiplineError(.configuration,
+                "\(Self.environmentVariable) looks like a placeholder (only \(distinctBytes) different characters); "
+                + "make a real one with: openssl rand -hex 32")
         }
         guard stored == fingerprint else {
             throw TiplineError(.configuration,
                 "\(Self.environmentVariable) differs from the key this database was filled with "
-                + "(fingerprint \(stored) in the database, \(fingerprint) here): reporters would be counted twice")
+                + "(fingerprint \(stored ?? "none") in the database, \(fingerprint) here): reporters would be counted twice")
         }
     }
 }

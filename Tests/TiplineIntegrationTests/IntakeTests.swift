@@ -173,6 +173,14 @@ struct IntakeTests {
             }
             #expect(try await db.int("SELECT count(*) FROM reports") == 0)
             #expect(try await db.int("SELECT count(*) FROM settings WHERE name = 'reporter_key_fingerprint'") == 0)
+            // A database an earlier release filled with such a key keeps it: no other key matches its hashes.
+            let placeholder = "0000000000000000"
+            try await db.database.execute("""
+                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(try ReporterKey(secret: placeholder).fingerprint))
+                """)
+            let kept = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": placeholder])
+            #expect(kept.status == .exit(0), "\(kept.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM reports") == 1)
         }
     }
 
