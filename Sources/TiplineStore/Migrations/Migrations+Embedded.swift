@@ -425,16 +425,17 @@ ALTER TABLE offenders SET (fillfactor = 70);
 CREATE FUNCTION jobs_only_for_pending_reports() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    me xid := pg_current_xact_id()::xid;
     stray bigint;
 BEGIN
+    -- Each report by key (a scalar subquery: a join could be planned as a scan of every report).
     IF NOT EXISTS (
         SELECT 1 FROM queued_jobs j
-         WHERE NOT EXISTS (SELECT 1 FROM public.reports r
-                            WHERE r.id = j.report_id AND r.state = 'pending' AND r.xmin = pg_current_xact_id()::xid)
+         WHERE (SELECT r.state = 'pending' AND r.xmin = me FROM public.reports r WHERE r.id = j.report_id) IS NOT TRUE
     ) THEN
         RETURN NULL;  -- every report is one this transaction wrote, pending: intake and dead retry
     END IF;
-    PERFORM 1 FROM public.reports r WHERE r.id IN (SELECT report_id FROM queued_jobs) FOR SHARE;
+    PERFORM 1 FROM public.reports r WHERE r.id = ANY (ARRAY(SELECT report_id FROM queued_jobs)) FOR SHARE;
     SELECT j.report_id INTO stray FROM queued_jobs j
      WHERE (SELECT r.state FROM public.reports r WHERE r.id = j.report_id) IS DISTINCT FROM 'pending'
      LIMIT 1;
