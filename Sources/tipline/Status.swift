@@ -80,7 +80,7 @@ enum StatusScreen {
                 .map { "\($0) \(s.categories24h[$0] ?? 0)" }.joined(separator: "  "))
         }
         lines.append("")
-        lines.append("Workers (\(s.workers.count) live; in flight and processed as of each one's last heartbeat)")
+        lines.append("Workers (\(s.workers.count) live" + (s.workers.isEmpty ? ")" : "; in flight and processed as of each one's last heartbeat)"))
         if s.workers.isEmpty { lines.append("  none") }
         for w in s.workers {
             lines.append("  \(w.name.terminalSafe.padding(28))  in flight \(String(w.inFlight).padding(4))  processed \(String(w.processed).padding(8))"
