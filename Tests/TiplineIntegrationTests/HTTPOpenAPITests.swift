@@ -128,6 +128,9 @@ struct HTTPOpenAPITests {
                                                           body: [UInt8](repeating: 32, count: 600_000)))
             record(reports, "post", try await server.send("POST", reports, headers: ["Authorization": "Bearer \(token)"], body: Array("{}".utf8)))
             record(reports, "post", try await server.post(["external_id": "d-3"], token: token))
+            var zipped = RawHTTP.jsonHeaders(token)
+            zipped["Transfer-Encoding"] = "gzip, chunked"
+            record(reports, "post", try await server.send("POST", reports, headers: zipped, body: [0x1F, 0x8B, 0x08, 0x00], chunked: true))
             let id = try #require(first.json["id"] as? Int)
             record("/v1/reports/{id}", "get", try await server.get("/v1/reports/\(id)", token: token))
             record("/v1/reports/{id}", "get", try await server.get("/v1/reports/\(id)"))
