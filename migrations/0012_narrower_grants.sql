@@ -50,6 +50,20 @@ CREATE TRIGGER jobs_only_for_pending_reports AFTER INSERT ON jobs
     REFERENCING NEW TABLE AS queued_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION jobs_only_for_pending_reports();
 
+-- Only the trigger runs it (firing a trigger checks no EXECUTE privilege): anyone else could attach
+-- it to a table of their own and share-lock reports as its owner. And its owner is the tables'
+-- owner, not whoever ran this migration (a superuser, or a user who may later lose the owner's role).
+REVOKE EXECUTE ON FUNCTION jobs_only_for_pending_reports() FROM PUBLIC;
+DO $$
+DECLARE
+    owner regrole := (SELECT relowner::regrole FROM pg_class WHERE oid = 'public.reports'::regclass);
+BEGIN
+    EXECUTE format('ALTER FUNCTION jobs_only_for_pending_reports() OWNER TO %s', owner);
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'jobs_only_for_pending_reports() stays owned by %: it may not hand it to %', current_user, owner;
+END
+$$;
+
 DO $$
 BEGIN
     -- Only where this database granted the role something already (0004 did when the role

@@ -113,7 +113,23 @@ struct RoleTests {
             let shadowed = try Connection.connect(ConnectionConfig(conninfo: intake.url))
             try shadowed.execute("CREATE TEMP TABLE reports (id bigint, state text)")
             try shadowed.execute("INSERT INTO reports VALUES (\(done), 'pending')")
-            #expect(throws: PostgresError.self) { try shadowed.execute("INSERT INTO public.jobs (report_id) VALUES (\(done))") }
+            do {
+                try shadowed.execute("INSERT INTO public.jobs (report_id) VALUES (\(done))")
+                Issue.record("a temporary table called reports let a finished report be queued again")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == .checkViolation, "\(error)")
+            }
+            // Nor run the check itself, as its owner, from a trigger of its own (it share-locks reports).
+            try shadowed.execute("CREATE TEMP TABLE probe (report_id bigint)")
+            do {
+                try shadowed.execute("""
+                    CREATE TRIGGER probe AFTER INSERT ON probe REFERENCING NEW TABLE AS queued_jobs
+                       FOR EACH STATEMENT EXECUTE FUNCTION public.jobs_only_for_pending_reports()
+                    """)
+                Issue.record("the intake role could attach the job check to a table of its own")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == .insufficientPrivilege, "\(error)")
+            }
             // Nor from a snapshot taken while the report was still pending (a worker finishes it meanwhile).
             // (q0 and q1 are the reports above again: duplicates; q2 is new.)
             let pending = try #require(try await QueueTests.submit(["V信: roles_test1", "V信: roles_test1", "V信: roles_test2"], to: db).last)
