@@ -504,8 +504,12 @@ public final class Worker: Service, Sendable {
 
     private func heartbeatLoop() async {
         var lastFold = ContinuousClock.now - .seconds(3600)
+        // The first beat at once: jobs whose lease ran out while no worker was live go back to the
+        // queue now, not a third of this worker's lease later (200 s with --lease 600).
+        var first = true
         while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
+            if !first { try? await Task.sleep(for: .seconds(options.heartbeatSeconds)) }
+            first = false
             if Task.isCancelled { return }
             do {
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)

@@ -134,6 +134,21 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("a worker starting beside jobs whose lease ran out takes them back at once, not a third of its lease later")
+    func rescueAtStart() async throws {
+        try await TestDatabase.with { db in
+            _ = try await QueueTests.submit(["V信: orphan_seller1", "V信: orphan_seller2", "扣扣：77889900"], to: db)
+            // What a worker killed a minute ago leaves behind.
+            try await db.database.execute("""
+                UPDATE jobs SET state = 'running', attempt = 1, lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '1 minute'
+                """)
+            // Its first heartbeat would otherwise come 200 s after start.
+            let drain = try await TiplineProcess.run(["work", "--until-idle", "--lease", "600"], databaseURL: db.url, timeout: 60)
+            #expect(drain.status == .exit(0), "\(drain.stderr.suffix(1500))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND attempts = 2") == 3)
+        }
+    }
+
     /// `recent_failures` of `tipline status --json`.
     static func recentFailures(_ db: TestDatabase) async throws -> Int? {
         let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)

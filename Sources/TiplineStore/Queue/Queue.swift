@@ -223,7 +223,7 @@ public struct Queue: Sendable {
                 RETURNING 1
             ), retried AS (
                 UPDATE jobs j
-                   SET state = 'retrying', solo = true, run_at = now() + random() * interval '1 second',
+                   SET state = 'retrying', solo = true, run_at = now(),
                        lease_owner = NULL, lease_expires_at = NULL, failed_at = now(),
                        last_error = 'lease expired on attempt ' || j.attempt
                                     || ': the worker crashed, hung or lost its connection'
