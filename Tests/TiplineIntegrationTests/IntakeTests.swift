@@ -173,6 +173,12 @@ struct IntakeTests {
             }
             #expect(try await db.int("SELECT count(*) FROM reports") == 0)
             #expect(try await db.int("SELECT count(*) FROM settings WHERE name = 'reporter_key_fingerprint'") == 0)
+            // Four different characters are enough (a random 16-hex-digit key has fewer than 8 about once in a hundred).
+            let poor = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": "0123012301230123"])
+            #expect(poor.status == .exit(0), "\(poor.stderr)")
+            try await db.database.execute("DELETE FROM jobs")
+            try await db.database.execute("DELETE FROM reports")
+            try await db.database.execute("DELETE FROM settings WHERE name = 'reporter_key_fingerprint'")
             // A database an earlier release filled with such a key keeps it: no other key matches its hashes.
             let placeholder = "0000000000000000"
             try await db.database.execute("""
