@@ -44,7 +44,15 @@ public final class Worker: Service, Sendable {
     /// A solo job may be waiting (the heartbeat says so; true at start, for jobs of a worker that
     /// crashed before this one started): the next lane free makes room and claims it alone.
     /// Ordinary claims never take solo jobs, so without this they would wait behind any backlog.
-    private let soloWanted = Atomic<Bool>(true)
+    /// Raised by every heartbeat that sees one (`soloSeen` > `soloCleared`); lowered by the lane
+    /// whose solo claim found none, to the count it read before claiming, so that a heartbeat whose
+    /// rescue committed after that claim's snapshot keeps it raised (the first heartbeat runs as
+    /// the lanes make their first claims).
+    private let soloSeen = Atomic<Int>(1)
+    private let soloCleared = Atomic<Int>(0)
+    private var soloWanted: Bool {
+        soloSeen.load(ordering: .sequentiallyConsistent) > soloCleared.load(ordering: .sequentiallyConsistent)
+    }
     /// Armed by a shutdown request, cancelled once the worker stopped (`shutdownTimedOutStatus`).
     private let watchdog = Mutex<Task<Void, Never>?>(nil)
 
@@ -192,7 +200,9 @@ public final class Worker: Service, Sendable {
                     await doorbell.wait(after: seen, timeout: 0.2)
                     continue
                 }
-                if soloWanted.load(ordering: .sequentiallyConsistent),
+                // Read before the claim (and its snapshot): a later heartbeat's sighting outlives it.
+                let soloSeenBefore = soloSeen.load(ordering: .sequentiallyConsistent)
+                if soloWanted,
                    isolating.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged {
                     // Make room: no claim starts now, and the batches in hand finish first.
                     isolated = true
@@ -223,7 +233,7 @@ public final class Worker: Service, Sendable {
                 if isolated, !solo {
                     // No solo job was ready: an ordinary batch (or none), and no more isolating until
                     // the heartbeat sees one waiting.
-                    soloWanted.store(false, ordering: .sequentiallyConsistent)
+                    soloCleared.store(soloSeenBefore, ordering: .sequentiallyConsistent)
                     isolating.store(false, ordering: .sequentiallyConsistent)
                     isolated = false
                     doorbell.ringAll()
@@ -513,7 +523,7 @@ public final class Worker: Service, Sendable {
             if Task.isCancelled { return }
             do {
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
-                if rescued.soloWaiting { soloWanted.store(true, ordering: .sequentiallyConsistent) }
+                if rescued.soloWaiting { soloSeen.add(1, ordering: .sequentiallyConsistent) }
                 metrics.rescuedRetried.increment(by: rescued.retried)
                 metrics.rescuedDead.increment(by: rescued.dead)
                 if rescued.retried + rescued.dead > 0 {

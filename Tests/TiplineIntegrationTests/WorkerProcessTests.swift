@@ -149,6 +149,33 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("a solo claim whose snapshot came before the first heartbeat's rescue does not hide the rescued jobs")
+    func rescueRacingTheFirstClaim() async throws {
+        try await TestDatabase.with { db in
+            _ = try await QueueTests.submit(["V信: orphan_seller1", "V信: orphan_seller2", "扣扣：77889900"], to: db)
+            try await db.database.execute("""
+                UPDATE jobs SET state = 'running', attempt = 1, lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '1 minute'
+                """)
+            // Server-side delays in this test database: the heartbeat waits 0.1 s inside its statement,
+            // the claim 0.3 s after taking its snapshot. The first claim then looks before the first
+            // rescue commits, and answers (no solo job) after the heartbeat said one is waiting.
+            try await db.database.execute("""
+                CREATE FUNCTION test_delay() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_TABLE_NAME = 'workers' AND current_query() LIKE '%WITH me AS (%' THEN PERFORM pg_sleep(0.1); END IF;
+                    IF TG_TABLE_NAME = 'jobs' AND current_query() LIKE '%no_flush_wait%' THEN PERFORM pg_sleep(0.3); END IF;
+                    RETURN NULL;
+                END
+                $$
+                """)
+            try await db.database.execute("CREATE TRIGGER test_delay BEFORE UPDATE ON workers FOR EACH STATEMENT EXECUTE FUNCTION test_delay()")
+            try await db.database.execute("CREATE TRIGGER test_delay AFTER UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION test_delay()")
+            let drain = try await TiplineProcess.run(["work", "--until-idle", "--lease", "600"], databaseURL: db.url, timeout: 60)
+            #expect(drain.status == .exit(0), "\(drain.stderr.suffix(1500))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND attempts = 2") == 3)
+        }
+    }
+
     /// `recent_failures` of `tipline status --json`.
     static func recentFailures(_ db: TestDatabase) async throws -> Int? {
         let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
