@@ -137,25 +137,31 @@ struct WorkerProcessTests {
     @Test("a worker starting beside jobs whose lease ran out takes them back at once, not a third of its lease later")
     func rescueAtStart() async throws {
         try await TestDatabase.with { db in
-            _ = try await QueueTests.submit(["V信: orphan_seller1", "V信: orphan_seller2", "扣扣：77889900"], to: db)
-            // What a worker killed a minute ago leaves behind.
-            try await db.database.execute("""
-                UPDATE jobs SET state = 'running', attempt = 1, lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '1 minute'
-                """)
-            // Its first heartbeat would otherwise come 200 s after start.
-            let drain = try await TiplineProcess.run(["work", "--until-idle", "--lease", "600"], databaseURL: db.url, timeout: 60)
-            #expect(drain.status == .exit(0), "\(drain.stderr.suffix(1500))")
-            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND attempts = 2") == 3)
+            try await Self.orphanThreeJobs(db)
+            try await Self.drainWithALongLease(db)
         }
+    }
+
+    /// Three reports whose jobs a worker killed a minute ago left `running` with an expired lease.
+    static func orphanThreeJobs(_ db: TestDatabase) async throws {
+        _ = try await QueueTests.submit(["V信: orphan_seller1", "V信: orphan_seller2", "扣扣：77889900"], to: db)
+        try await db.database.execute("""
+            UPDATE jobs SET state = 'running', attempt = 1, lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '1 minute'
+            """)
+    }
+
+    /// Drains with `--lease 600` (a first heartbeat 200 s after start, were it not at once): within
+    /// 60 s, every report done on its second attempt.
+    static func drainWithALongLease(_ db: TestDatabase) async throws {
+        let drain = try await TiplineProcess.run(["work", "--until-idle", "--lease", "600"], databaseURL: db.url, timeout: 60)
+        #expect(drain.status == .exit(0), "\(drain.stderr.suffix(1500))")
+        #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND attempts = 2") == 3)
     }
 
     @Test("a solo claim whose snapshot came before the first heartbeat's rescue does not hide the rescued jobs")
     func rescueRacingTheFirstClaim() async throws {
         try await TestDatabase.with { db in
-            _ = try await QueueTests.submit(["V信: orphan_seller1", "V信: orphan_seller2", "扣扣：77889900"], to: db)
-            try await db.database.execute("""
-                UPDATE jobs SET state = 'running', attempt = 1, lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '1 minute'
-                """)
+            try await Self.orphanThreeJobs(db)
             // Server-side delays in this test database: the heartbeat waits 0.1 s inside its statement,
             // the claim 0.3 s after taking its snapshot. The first claim then looks before the first
             // rescue commits, and answers (no solo job) after the heartbeat said one is waiting.
@@ -170,9 +176,7 @@ struct WorkerProcessTests {
                 """)
             try await db.database.execute("CREATE TRIGGER test_delay BEFORE UPDATE ON workers FOR EACH STATEMENT EXECUTE FUNCTION test_delay()")
             try await db.database.execute("CREATE TRIGGER test_delay AFTER UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION test_delay()")
-            let drain = try await TiplineProcess.run(["work", "--until-idle", "--lease", "600"], databaseURL: db.url, timeout: 60)
-            #expect(drain.status == .exit(0), "\(drain.stderr.suffix(1500))")
-            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND attempts = 2") == 3)
+            try await Self.drainWithALongLease(db)
         }
     }
 
