@@ -12,11 +12,7 @@ import TiplineStore
 final class ReporterKeyCheck: Sendable {
     /// When the last check passed.
     private let verifiedAt = Mutex<ContinuousClock.Instant?>(nil)
-    let maxAge: Duration
-
-    init(maxAge: Duration = .seconds(10)) {
-        self.maxAge = maxAge
-    }
+    let maxAge: Duration = .seconds(10)
 
     func ensure(_ intake: Intake, always: Bool = false) async throws {
         let now = ContinuousClock.now

@@ -514,13 +514,9 @@ public final class Worker: Service, Sendable {
 
     private func heartbeatLoop() async {
         var lastFold = ContinuousClock.now - .seconds(3600)
-        // The first beat at once: jobs whose lease ran out while no worker was live go back to the
-        // queue now, not a third of this worker's lease later (200 s with --lease 600).
-        var first = true
+        // The first beat at once, the wait after each: jobs whose lease ran out while no worker was
+        // live go back to the queue now, not a third of this worker's lease later (200 s with --lease 600).
         while !Task.isCancelled {
-            if !first { try? await Task.sleep(for: .seconds(options.heartbeatSeconds)) }
-            first = false
-            if Task.isCancelled { return }
             do {
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
                 if rescued.soloWaiting { soloSeen.add(1, ordering: .sequentiallyConsistent) }
@@ -543,6 +539,7 @@ public final class Worker: Service, Sendable {
                     logger.warning("folding old completion counters failed", metadata: ["error": "\(error)"])
                 }
             }
+            try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
         }
     }
 
