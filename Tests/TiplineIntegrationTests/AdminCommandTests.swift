@@ -50,9 +50,7 @@ struct AdminCommandTests {
             let older = try await db.int("INSERT INTO offenders (level, updated_at) VALUES ('refer', now() - interval '2 days') RETURNING id")
             let newer = try await db.int("INSERT INTO offenders (level, updated_at) VALUES ('refer', now() - interval '1 day') RETURNING id")
             func topIDs() async throws -> [Int] {
-                let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-                let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
-                return (object?["top_offenders"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+                (try await ExportTests.statusObject(db)["top_offenders"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
             }
             #expect(try await topIDs() == [newer, older])
             let same = try await TiplineProcess.run(["offender", "set-level", String(older), "refer", "--reason", "checked, stays"], databaseURL: db.url)
@@ -92,16 +90,14 @@ struct AdminCommandTests {
                                 run_at = CASE WHEN report_id = (SELECT min(report_id) FROM jobs) THEN now() + interval '1 hour'
                                               ELSE now() - interval '10 minutes' END
                 """)
-            let due = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(due.stdout.utf8)) as? [String: Any])
+            let object = try await ExportTests.statusObject(db)
             let oldest = try #require(object["oldest_waiting_seconds"] as? Double)
             #expect(oldest > 590 && oldest < 700, "\(oldest)")
             // Only the retry in its backoff: nothing is waiting, and the key is null rather than missing.
             try await db.database.execute("UPDATE jobs SET run_at = now() + interval '1 hour'")
-            let backoff = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-            let quiet = try #require(try JSONSerialization.jsonObject(with: Data(backoff.stdout.utf8)) as? [String: Any])
-            #expect(quiet["oldest_waiting_seconds"] is NSNull, "\(backoff.stdout)")
-            #expect((quiet["attention"] as? [String])?.contains { $0.contains("oldest waiting") } == false, "\(backoff.stdout)")
+            let quiet = try await ExportTests.statusObject(db)
+            #expect(quiet["oldest_waiting_seconds"] is NSNull, "\(quiet)")
+            #expect((quiet["attention"] as? [String])?.contains { $0.contains("oldest waiting") } == false, "\(quiet)")
         }
     }
 

@@ -114,6 +114,13 @@ struct ExportTests {
         return status
     }
 
+    /// `tipline status --json` on `db`, as an object.
+    static func statusObject(_ db: TestDatabase) async throws -> [String: Any] {
+        let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
+        return try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any],
+                            "stdout: \(status.stdout)\nstderr: \(status.stderr)")
+    }
+
     /// Top-level counts from `status --json`.
     static func statusCounts(_ json: String) throws -> (counts: [String: Int], topOffenders: Int) {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
@@ -161,8 +168,7 @@ struct ExportTests {
                                                        databaseURL: db.url)
                 #expect(set.status == .exit(0), "stderr: \(set.stderr)")
             }
-            let after = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-            let afterObject = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
+            let afterObject = try await Self.statusObject(db)
             #expect(afterObject["escalations_24h"] as? [String: Int] == (try await Self.escalationsByLevel(db)))
             #expect((afterObject["escalations_24h"] as? [String: Int])?["refer"] == (escalated["refer"] ?? 0) + 1)
             let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
@@ -198,8 +204,7 @@ struct ExportTests {
                   FROM generate_series(0, 1500) AS m
                 ON CONFLICT (minute, backend) DO UPDATE SET failed = excluded.failed
                 """)
-            let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+            let object = try await Self.statusObject(db)
             let completed = try #require(object["completed"] as? [String: Int])
             // A second or two may pass between writing and reading.
             for (window, expected) in [("1m", 60), ("5m", 300), ("15m", 900)] {
@@ -220,18 +225,16 @@ struct ExportTests {
             try await db.database.execute("""
                 UPDATE jobs SET state = 'running', attempt = 1, lease_owner = gen_random_uuid(), lease_expires_at = now() - interval '2 minutes'
                 """)
-            let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
-            #expect(object["healthy"] as? Bool == false && object["expired_leases"] as? Int == 2, "\(status.stdout)")
+            let object = try await Self.statusObject(db)
+            #expect(object["healthy"] as? Bool == false && object["expired_leases"] as? Int == 2, "\(object)")
             #expect((object["attention"] as? [String])?.contains {
                 $0.hasPrefix("2 reports are still held by a worker whose lease ran out a while ago: no worker is live")
-            } == true, "\(status.stdout)")
+            } == true, "\(object)")
             // A worker's heartbeat takes them back, and the queue is healthy once they are done.
             let drain = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
             #expect(drain.status == .exit(0), "\(drain.stderr.suffix(1500))")
-            let after = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-            let verdict = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
-            #expect(verdict["healthy"] as? Bool == true && verdict["expired_leases"] as? Int == 0, "\(after.stdout)")
+            let verdict = try await Self.statusObject(db)
+            #expect(verdict["healthy"] as? Bool == true && verdict["expired_leases"] as? Int == 0, "\(verdict)")
         }
     }
 

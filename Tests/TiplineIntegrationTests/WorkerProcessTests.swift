@@ -110,8 +110,7 @@ struct WorkerProcessTests {
             // The status screen says it needs an administrator, and why.
             let screen = try await TiplineProcess.run(["status"], databaseURL: db.url)
             #expect(screen.stdout.contains("NEEDS ATTENTION") && screen.stdout.contains("1 dead report (every attempt failed)"), "\(screen.stdout)")
-            let json = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let object = try await ExportTests.statusObject(db)
             #expect(object["healthy"] as? Bool == false)
             #expect((object["attention"] as? [String])?.count == 1)
         }
@@ -182,9 +181,7 @@ struct WorkerProcessTests {
 
     /// `recent_failures` of `tipline status --json`.
     static func recentFailures(_ db: TestDatabase) async throws -> Int? {
-        let status = try await TiplineProcess.run(["status", "--json"], databaseURL: db.url)
-        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
-        return object?["recent_failures"] as? Int
+        try await ExportTests.statusObject(db)["recent_failures"] as? Int
     }
 
     @Test("a report that crashes its worker every time ends dead, and the reports claimed with it finish")
