@@ -126,7 +126,6 @@ public final class Worker: Service, Sendable {
             doorbell.ringAll()
             armWatchdog()
         }
-        heartbeat.cancel()
         // A batch the listening session is answering, or one it handed to the lanes' path, is
         // finished before the worker leaves (deregistering releases whatever is still held).
         await listener.stopAndWait(timeout: options.leaseSeconds)
@@ -134,6 +133,11 @@ public final class Worker: Service, Sendable {
         while inFlight.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        // The heartbeat kept the leases of the batches finished above. Its last beat is waited for
+        // (within a few seconds: a database that stopped answering must not hold the exit), so that
+        // it is not sent after the stop; one that is changes nothing (`Queue.heartbeat`).
+        heartbeat.cancel()
+        _ = try? await withDeadline(.seconds(5)) { await heartbeat.value }
         await deregister()
         watchdog.withLock { $0?.cancel() }
         if let gaveUp = outage.withLock({ $0.gaveUp }) {

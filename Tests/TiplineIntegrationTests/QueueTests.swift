@@ -156,6 +156,25 @@ struct QueueTests {
         }
     }
 
+    @Test("a heartbeat that lands after its worker deregistered leaves the stopped worker's row as the stop wrote it")
+    func lateHeartbeatLeavesStoppedWorker() async throws {
+        try await TestDatabase.with { db in
+            let lease = Lease(owner: UUID(), seconds: 30)
+            try await db.database.execute("""
+                INSERT INTO workers (id, name, host, pid, concurrency, lease_seconds, batch_size, in_flight, processed,
+                                     heartbeat_at, stopped_at)
+                VALUES (\(lease.owner.uuidString)::uuid, 'w', 'h', 1, 2, 30, 50, 0, 7,
+                        now() - interval '1 minute', now() - interval '1 minute')
+                """)
+            // A beat taken before the stop (nothing processed yet, two jobs in hand) arriving after it.
+            _ = try await Queue(database: db.database).heartbeat(lease: lease, holding: [1, 2], processed: 0)
+            #expect(try await db.int("""
+                SELECT count(*) FROM workers
+                 WHERE processed = 7 AND in_flight = 0 AND heartbeat_at < now() - interval '30 seconds'
+                """) == 1, "the late heartbeat rewrote the stopped worker's counts or its last heartbeat")
+        }
+    }
+
     @Test("a claim's asynchronous commit does not leak: the session's next transactions wait for their flush")
     func claimLeavesSynchronousCommitOn() async throws {
         try await TestDatabase.with { db in

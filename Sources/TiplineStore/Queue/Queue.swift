@@ -173,7 +173,8 @@ public struct Queue: Sendable {
     /// expire and be rescued, not be kept alive by a worker that never saw it. Rows locked by the
     /// worker's own completing transactions are skipped rather than waited for (no deadlock), and a
     /// rescue touches only rows still `running` with an expired lease, skipping locked ones, so it
-    /// can never undo a completion.
+    /// can never undo a completion. A worker that has deregistered (`stopped_at` set) keeps the row
+    /// its stop wrote: a beat that reaches the database after the stop changes nothing of it.
     @discardableResult
     public func heartbeat(lease: Lease, holding reportIDs: [Int64], processed: Int, rescueLimit: Int = 1000) async throws -> Heartbeat {
         try await database.withConnection { connection in
@@ -196,7 +197,7 @@ public struct Queue: Sendable {
         let row = try connection.queryPrepared("""
             WITH me AS (
                 UPDATE workers SET heartbeat_at = now(), in_flight = \(reportIDs.count), processed = \(processed)
-                 WHERE id = \(owner)::uuid
+                 WHERE id = \(owner)::uuid AND stopped_at IS NULL
             ), mine AS (
                 SELECT report_id FROM jobs
                  WHERE report_id = ANY(\(reportIDs)::bigint[]) AND \(fragment: stillHeld(by: owner, alias: "jobs"))
