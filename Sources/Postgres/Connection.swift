@@ -29,6 +29,60 @@ public struct PostgresNotification: Sendable, Equatable {
     public var senderPID: Int32
 }
 
+/// A message the server sent beside a statement's result (`RAISE NOTICE`, the `WARNING` of a
+/// `GRANT` that granted nothing): not an error, and lost unless someone shows it.
+public struct PostgresNotice: Sendable, Equatable, CustomStringConvertible {
+    /// `NOTICE`, `WARNING`, `INFO`, ... (the server's untranslated word).
+    public var severity: String
+    /// The primary message.
+    public var message: String
+    /// The server's DETAIL field, if any.
+    public var detail: String?
+    /// The server's HINT field, if any.
+    public var hint: String?
+
+    /// Creates a notice.
+    public init(severity: String, message: String, detail: String? = nil, hint: String? = nil) {
+        self.severity = severity
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+    }
+
+    /// `SEVERITY: message`, then `DETAIL:` and `HINT:` when there are any, as psql shows them.
+    public var description: String {
+        var text = "\(severity): \(message)"
+        if let detail { text += " (DETAIL: \(detail))" }
+        if let hint { text += " (HINT: \(hint))" }
+        return text
+    }
+}
+
+/// The notices a connection received and nobody has taken yet, at most `limit` of them (a
+/// session that hears one per statement must not grow without bound).
+private final class NoticeInbox {
+    static let limit = 100
+    var notices: [PostgresNotice] = []
+    var dropped = 0
+
+    /// libpq's notice receiver: called on the connection's own thread, inside the libpq call that
+    /// read the notice, with the inbox as its argument.
+    static let receiver: PQnoticeReceiver = { argument, result in
+        guard let argument, let result else { return }
+        let inbox = Unmanaged<NoticeInbox>.fromOpaque(argument).takeUnretainedValue()
+        guard inbox.notices.count < limit else {
+            inbox.dropped += 1
+            return
+        }
+        let field = { (code: Character) -> String? in
+            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+        }
+        inbox.notices.append(PostgresNotice(
+            severity: field("V") ?? field("S") ?? "NOTICE",
+            message: field("M") ?? "", detail: field("D"), hint: field("H")))
+    }
+}
+
 /// One PostgreSQL session. Every libpq call in Tipline lives in this file.
 ///
 /// Not Sendable: a connection belongs to one thread at a time. Its calls block, so it is only ever
@@ -42,6 +96,9 @@ public final class Connection {
     private var queued: [(query: Query, prepare: Bool)] = []
     /// Set when a pipeline's results came back out of step: the session can no longer be trusted.
     private var desynchronized = false
+    /// Notices received and not yet taken (`takeNotices()`). Outlives `handle`: `deinit` finishes
+    /// the connection before the stored properties go.
+    private let inbox = NoticeInbox()
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -89,9 +146,10 @@ public final class Connection {
             PQfinish(handle)
             throw PostgresError(code: .connectionFailed, message: message)
         }
-        // Notices (e.g. "relation already exists, skipping") would go to stderr by default.
-        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        // Notices would go to stderr by default, in the middle of a command's output: they are
+        // kept for whoever asks (`tipline migrate` shows its migrations' own).
         let connection = Connection(handle: handle)
+        PQsetNoticeReceiver(handle, NoticeInbox.receiver, Unmanaged.passUnretained(connection.inbox).toOpaque())
         // Every setting in one statement, one round trip, applied in order (a worker has seven).
         let names = ["TimeZone"] + config.settings.map(\.0)
         let settings = ["UTC"] + config.settings.map(\.1)
@@ -122,6 +180,18 @@ public final class Connection {
     public var inTransaction: Bool {
         let status = PQtransactionStatus(handle)
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// The notices the server sent since the last call, oldest first; when more came than are
+    /// kept, a last one says how many were dropped.
+    public func takeNotices() -> [PostgresNotice] {
+        var notices = inbox.notices
+        if inbox.dropped > 0 {
+            notices.append(PostgresNotice(severity: "NOTICE", message: "\(inbox.dropped) more notices were not kept"))
+        }
+        inbox.notices = []
+        inbox.dropped = 0
+        return notices
     }
 
     /// The server process id of this session.

@@ -9,7 +9,8 @@ struct Migrate: AsyncParsableCommand {
             Each migration runs in its own transaction under an advisory lock, so several processes may \
             migrate at once: each migration is applied once, in order, by whichever process takes the \
             lock first (the output says which ones this process applied). A migration whose file \
-            changed after it was applied is refused.
+            changed after it was applied is refused. What a migration has the server say (a step it \
+            skipped, a grant that granted nothing) is shown on stderr, after its number.
             """
     )
 
@@ -25,9 +26,12 @@ struct Migrate: AsyncParsableCommand {
             try Output.line("applied migrations \(report.applied.map(String.init).joined(separator: ", "))"
                   + " (\(report.alreadyApplied.count) already applied)")
         }
-        // Migration 0004 creates the roles only when the migrating user may (and PostgreSQL's
-        // notice saying it skipped them does not reach the terminal); later migrations grant
-        // them what they need only when they exist. Either gap leaves the roles without access.
+        for (version, notice) in report.notices {
+            Output.error("migration \(version): \(notice)")
+        }
+        // Migration 0004 creates the roles only when the migrating user may (its notice says so
+        // only on the run that skipped them); later migrations grant them what they need only when
+        // they exist. Either gap leaves the roles without access, which is said on every run.
         if !roles.missing.isEmpty {
             Output.error("""
                 note: the roles \(roles.missing.joined(separator: ", ")) do not exist (the migrating user may not create \

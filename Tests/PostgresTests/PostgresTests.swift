@@ -43,6 +43,27 @@ struct PostgresTests {
         #expect(own.parameter("keepalives_count") == "4")
     }
 
+    @Test("a connection keeps the server's notices and warnings, with detail and hint, until taken; a flood keeps the first hundred and counts the rest")
+    func noticesAreKept() throws {
+        let connection = try Connection.connect(ConnectionConfig(conninfo: try Self.url))
+        #expect(connection.takeNotices().isEmpty)
+        try connection.executeScript("""
+            DO $$ BEGIN
+                RAISE NOTICE 'first %', 1;
+                RAISE WARNING 'second' USING DETAIL = 'why', HINT = 'what to do';
+            END $$
+            """)
+        #expect(connection.takeNotices() == [
+            PostgresNotice(severity: "NOTICE", message: "first 1"),
+            PostgresNotice(severity: "WARNING", message: "second", detail: "why", hint: "what to do"),
+        ])
+        #expect(connection.takeNotices().isEmpty, "taking the notices did not empty the inbox")
+        try connection.executeScript("DO $$ BEGIN FOR i IN 1..250 LOOP RAISE NOTICE 'n%', i; END LOOP; END $$")
+        let flood = connection.takeNotices()
+        #expect(flood.count == 101 && flood.first?.message == "n1" && flood[99].message == "n100", "\(flood.count)")
+        #expect(flood.last?.message == "150 more notices were not kept", "\(String(describing: flood.last))")
+    }
+
     @Test("16 concurrent in-flight queries in one process all make progress")
     func sixteenInFlight() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url, applicationName: "barrier-\(UUID().uuidString.prefix(8))"),

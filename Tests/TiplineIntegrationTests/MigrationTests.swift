@@ -33,6 +33,47 @@ struct MigrationTests {
         }
     }
 
+    @Test("tipline migrate shows what a migration tells the server to say: 0012 keeping its function when it may not hand it to the tables' owner")
+    func migrateShowsMigrationNotices() async throws {
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let (owner, migrator) = ("tip_owner_\(suffix)", "tip_migrator_\(suffix)")
+        try await TestDatabase.with(migrate: false) { db in
+            // A migrating user who owns the schema but not `reports`, handed to a role it is not in.
+            try await db.database.execute(Query(sql: """
+                DO $$ DECLARE r text; BEGIN
+                    FOREACH r IN ARRAY ARRAY['tipline_intake', 'tipline_worker', 'tipline_admin'] LOOP
+                        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN EXECUTE format('CREATE ROLE %I NOLOGIN', r); END IF;
+                    END LOOP;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                END $$
+                """, binds: []))
+            for statement in ["CREATE ROLE \(owner) NOLOGIN", "CREATE ROLE \(migrator) LOGIN", "ALTER SCHEMA public OWNER TO \(migrator)"] {
+                try await db.database.execute(Query(sql: statement, binds: []))
+            }
+            var components = try #require(URLComponents(string: db.url))
+            components.user = migrator
+            let url = try #require(components.string)
+            let asMigrator = Database(config: ConnectionConfig(conninfo: url), maxConnections: 1)
+            _ = try await Migrator(migrations: Migration.embedded.filter { $0.version < 12 }).migrate(asMigrator)
+            await asMigrator.shutdown()
+            for statement in ["REVOKE ALL ON ALL TABLES IN SCHEMA public FROM tipline_intake, tipline_worker, tipline_admin",
+                              "ALTER TABLE reports OWNER TO \(owner)"] {
+                try await db.database.execute(Query(sql: statement, binds: []))
+            }
+            let migrate = try await TiplineProcess.run(["migrate"], databaseURL: url)
+            #expect(migrate.status == .exit(0) && migrate.stdout.contains("applied migrations 12, 13"), "\(migrate.stderr)")
+            #expect(migrate.stderr.contains(
+                "migration 12: NOTICE: jobs_only_for_pending_reports() stays owned by \(migrator): it may not hand it to \(owner)"),
+                "\(migrate.stderr)")
+            #expect(!migrate.stderr.contains("skipping"), "a notice of the runner's own statements was shown: \(migrate.stderr)")
+            let again = try await TiplineProcess.run(["migrate"], databaseURL: url)
+            #expect(again.status == .exit(0) && !again.stderr.contains("NOTICE"), "\(again.stderr)")
+        }
+        let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+        try await admin.execute(Query(sql: "DROP ROLE \(owner), \(migrator)", binds: []))
+        await admin.shutdown()
+    }
+
     @Test("0012 grants nothing to roles this database never granted anything (migrated before they existed)")
     func narrowerGrantsOnlyWhereGranted() async throws {
         try await TestDatabase.with(migrate: false) { db in

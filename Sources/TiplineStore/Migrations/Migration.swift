@@ -23,6 +23,9 @@ public struct MigrationReport: Sendable {
     public var applied: [Int]
     /// Versions that were already there.
     public var alreadyApplied: [Int]
+    /// What the server said while this run applied each migration (its `RAISE NOTICE`s, the
+    /// `WARNING` of a grant that granted nothing), in order.
+    public var notices: [(version: Int, notice: PostgresNotice)] = []
 }
 
 /// A migration problem an operator has to look at.
@@ -69,6 +72,7 @@ public struct Migrator: Sendable {
                         + "does not know: the schema is newer than this binary; run the binary that applied them")
                 }
             }
+            _ = connection.takeNotices()  // "relation schema_migrations already exists, skipping"
             for migration in migrations {
                 let applied = try connection.transaction { tx in
                     try tx.execute("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
@@ -91,6 +95,7 @@ public struct Migrator: Sendable {
                         """)
                     return true
                 }
+                report.notices += connection.takeNotices().map { (migration.version, $0) }
                 if applied { report.applied.append(migration.version) } else { report.alreadyApplied.append(migration.version) }
             }
             return report
