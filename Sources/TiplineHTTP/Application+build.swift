@@ -72,7 +72,9 @@ public func buildApplication(
         router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes,
                             databaseTimeout: settings.databaseTimeout),
         server: .http1(configuration: .init(
-            additionalChannelHandlers: [StalledReaderHandler(timeout: settings.idleTimeout)], idleTimeout: settings.idleTimeout)),
+            additionalChannelHandlers: [StalledReaderHandler(timeout: settings.idleTimeout),
+                                        ContinueHandler(maxBodyBytes: settings.maxBodyBytes)],
+            idleTimeout: settings.idleTimeout)),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tipline"),
         onServerRunning: onServerRunning,
         logger: logger)

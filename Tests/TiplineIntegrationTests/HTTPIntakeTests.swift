@@ -31,6 +31,32 @@ struct HTTPIntakeTests {
         }
     }
 
+    @Test("a client that expects 100-continue gets it before it sends its body; a body declared over the limit gets no 100, only 413")
+    func expectContinue() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "continue")
+            let body = Array(try JSONSerialization.data(withJSONObject: sampleReport("c-1", text: "出租微信 V信: seller_1x " + String(repeating: "租", count: 2000))))
+            let fd = try RawHTTP.open(port: server.port)
+            defer { close(fd) }
+            try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n")
+            // curl gives up waiting after a second and sends the body anyway: wait longer than that.
+            let interim = RawHTTP.head(fd, within: 5)
+            #expect(interim?.hasPrefix("HTTP/1.1 100 Continue\r\n") == true, "\(interim ?? "no reply within 5 s")")
+            try RawHTTP.write(fd, body)
+            let reply = try RawHTTP.reply(fd)
+            #expect(reply.status == 201, "\(reply.text)")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = 'c-1'") == 1)
+
+            let large = try RawHTTP.open(port: server.port)
+            defer { close(large) }
+            try RawHTTP.write(large, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n")
+            let refused = RawHTTP.head(large, within: 5)
+            #expect(refused?.hasPrefix("HTTP/1.1 413 ") == true, "\(refused ?? "no reply within 5 s")")
+        }
+    }
+
     @Test("another source's report is 404, as is an unknown id, and the same external id is a new report for it")
     func crossSourceIsNotFound() async throws {
         try await IntakeServer.with { db, server in

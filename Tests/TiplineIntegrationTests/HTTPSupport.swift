@@ -79,6 +79,32 @@ enum RawHTTP {
         return false
     }
 
+    /// The head of the next reply on `fd` (status line and headers, up to the blank line), or nil
+    /// when none arrives within `timeout` seconds. For replies without a body (`100 Continue`).
+    static func head(_ fd: Int32, within timeout: Double) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var data: [UInt8] = []
+        var byte: UInt8 = 0
+        while Date() < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            guard recv(fd, &byte, 1, 0) == 1 else { return nil }
+            data.append(byte)
+            if data.suffix(4) == [13, 10, 13, 10] { return String(decoding: data, as: UTF8.self) }
+        }
+        return nil
+    }
+
+    /// Writes bytes on a raw connection.
+    static func write(_ fd: Int32, _ bytes: [UInt8]) throws {
+        try writeAll(fd, bytes)
+    }
+
+    /// The next whole reply on a raw connection.
+    static func reply(_ fd: Int32) throws -> HTTPReply {
+        try readReply(fd)
+    }
+
     private static func exchange(port: Int, _ method: String, _ path: String, headers: [String: String],
                                  body: [UInt8], chunked: Bool) throws -> HTTPReply {
         let fd = try open(port: port)
