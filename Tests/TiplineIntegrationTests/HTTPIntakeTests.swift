@@ -36,12 +36,16 @@ struct HTTPIntakeTests {
         try await IntakeServer.with { db, server in
             let token = try await server.token(source: "continue")
             let body = Array(try JSONSerialization.data(withJSONObject: sampleReport("c-1", text: "出租微信 V信: seller_1x " + String(repeating: "租", count: 2000))))
+            // The head of a POST that waits for 100-continue, and its first reply's head (nil: none within 5 s;
+            // curl gives up waiting after a second and sends the body anyway).
+            func expecting(length: Int, on fd: Int32) throws -> String? {
+                try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                  + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: \(length)\r\n\r\n")
+                return RawHTTP.head(fd, within: 5)
+            }
             let fd = try RawHTTP.open(port: server.port)
             defer { close(fd) }
-            try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                              + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n")
-            // curl gives up waiting after a second and sends the body anyway: wait longer than that.
-            let interim = RawHTTP.head(fd, within: 5)
+            let interim = try expecting(length: body.count, on: fd)
             #expect(interim?.hasPrefix("HTTP/1.1 100 Continue\r\n") == true, "\(interim ?? "no reply within 5 s")")
             try RawHTTP.write(fd, body)
             let reply = try RawHTTP.reply(fd)
@@ -50,9 +54,7 @@ struct HTTPIntakeTests {
 
             let large = try RawHTTP.open(port: server.port)
             defer { close(large) }
-            try RawHTTP.write(large, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                              + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n")
-            let refused = RawHTTP.head(large, within: 5)
+            let refused = try expecting(length: 10_000_000, on: large)
             #expect(refused?.hasPrefix("HTTP/1.1 413 ") == true, "\(refused ?? "no reply within 5 s")")
         }
     }
