@@ -556,6 +556,30 @@ struct QueueTests {
         }
     }
 
+    @Test("a batch of ads listing thousands of numbers that absorbs a seller with thousands more moves every contact, in the batch or not, to the survivor")
+    func largeMergeMovesEveryContact() async throws {
+        try await TestDatabase.with { db in
+            func numbers(_ range: ClosedRange<Int>) -> String { "出租QQ " + range.map { "QQ\(10_000_000 + $0)" }.joined(separator: " ") }
+            // Report 0 makes seller 1 (one number); reports 1-5 seller 2 (20,001 numbers, each report
+            // sharing one with the one before); report 6 links them, and reports 7-10 name 16,004
+            // of seller 2's numbers again: seller 2 is absorbed with its contacts in the batch and out of it.
+            let texts = [numbers(9_999_999...9_999_999)] + (0..<5).map { numbers($0 * 4_000...($0 + 1) * 4_000) }
+                + ["QQ19999999 QQ10000000"] + (0..<4).map { numbers($0 * 4_000...($0 + 1) * 4_000) }
+            _ = try await Self.submit(texts, to: db)
+            let queue = Queue(database: db.database)
+            let lease = Lease(owner: UUID(), seconds: 120)
+            for limit in [1, 5, 5] {
+                let jobs = try await queue.claim(limit: limit, lease: lease)
+                try #require(jobs.count == limit)
+                #expect(try await queue.complete(Self.process(jobs), lease: lease).completed.count == limit)
+            }
+            #expect(try await db.int("SELECT count(*) FROM offenders WHERE id = 2 AND merged_into = 1") == 1)
+            #expect(try await db.int("SELECT count(*) FROM contacts") == 20_002)
+            #expect(try await db.int("SELECT count(*) FROM contacts WHERE offender_id IS DISTINCT FROM 1") == 0)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND offender_id IN (1, 2)") == 11)
+        }
+    }
+
     @Test("a report linking two sellers merges them into the lower id, and merged ids still resolve")
     func mergeKeepsLowestID() async throws {
         try await TestDatabase.with { db in

@@ -235,14 +235,24 @@ extension Queue {
         // Merges, contact owners and levels in one statement (when any changed from what was read
         // under the locks; new offenders were stored with their levels), then the tallies and the
         // outcomes in another. The parts of one statement all read the same snapshot, so they
-        // touch different rows: a merge moves only contacts outside this batch, only survivors get
+        // touch different rows: a merge moves only contacts no other part writes, only survivors get
         // levels. A merge leaves the absorbed offender's reports as they are (they resolve through
         // `merged_into`): rewriting them cost a report row and its index entries per past report of
         // every absorbed seller, twice the outcome writes once the database held 900,000 reports.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
         let survivors = absorbed.map { final($0) }
-        let contactIDs = try contacts.map { try locked.id(of: $0) }
-        let rehomed = contacts.filter { final(book.owners[$0]!) != locked.storedOwner(of: $0) }
+        // A merge moves every contact of an absorbed seller to its survivor (`moved_contacts` below),
+        // this batch's too: only a contact going elsewhere is written by id (`owned`), and kept out
+        // of the move, since one statement must not update a row twice. (Keeping all the batch's
+        // contacts out of the move by a `NOT id = ANY` of them compared each moved row with each
+        // of them: a batch of ads listing thousands of numbers, absorbing a seller with as many,
+        // ran for minutes.)
+        let survivorOf = Dictionary(zip(absorbed, survivors)) { first, _ in first }
+        let rehomed = contacts.filter { contact in
+            let owner = final(book.owners[contact]!)
+            let stored = locked.storedOwner(of: contact)
+            return owner != stored && stored.flatMap { survivorOf[$0] } != owner
+        }
         let rehomedIDs = try rehomed.map { try locked.id(of: $0) }
         let owners = rehomed.map { final(book.owners[$0]!) }
         let levelIDs = levels.keys.filter { id in locked.levels[id].map { $0 != levels[id] } ?? false }
@@ -269,7 +279,7 @@ extension Queue {
                     UPDATE contacts c SET offender_id = m.survivor
                       FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
                      WHERE c.offender_id = m.absorbed
-                       AND NOT c.id = ANY(\(contactIDs)::bigint[])
+                       AND NOT c.id = ANY(\(rehomedIDs)::bigint[])
                 ), owned AS (
                     UPDATE contacts c SET offender_id = v.offender_id
                       FROM unnest(\(rehomedIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)
