@@ -27,19 +27,19 @@ struct Migrate: AsyncParsableCommand {
                   + " (\(report.alreadyApplied.count) already applied)")
         }
         for (version, notice) in report.notices {
-            Output.error("migration \(version): \(notice)")
+            Output.errorLine("migration \(version): \(notice)")
         }
         // Migration 0004 creates the roles only when the migrating user may (its notice says so
         // only on the run that skipped them); later migrations grant them what they need only when
         // they exist. Either gap leaves the roles without access, which is said on every run.
         if !roles.missing.isEmpty {
-            Output.error("""
+            Output.errorLine("""
                 note: the roles \(roles.missing.joined(separator: ", ")) do not exist (the migrating user may not create \
                 roles), so this database grants them nothing and every component must connect as the schema owner \
                 (README: Database roles)
                 """)
         } else if !roles.ungranted.isEmpty {
-            Output.error("""
+            Output.errorLine("""
                 note: this database grants nothing to \(roles.ungranted.joined(separator: ", ")) (it was migrated before \
                 they existed): a user in them is refused; connect as the schema owner, or grant them what \
                 migrations/0004_roles.sql grants (README: Database roles)

@@ -41,7 +41,7 @@ struct ConnectionOptions: ParsableArguments {
     /// process from exiting after SIGTERM. The process's exit ends it.
     private static func shutdown(_ database: Database) async {
         if await !database.shutdown(waitingAtMost: .seconds(10)) {
-            Output.error("note: a database call still waiting for its answer after 10 s was abandoned at exit")
+            Output.errorLine("note: a database call still waiting for its answer after 10 s was abandoned at exit")
         }
     }
 }

@@ -18,6 +18,11 @@ enum Output {
         try? write(Data(text.utf8), to: STDERR_FILENO)
     }
 
+    /// `text` and a line break on standard error, as `error(_:)`.
+    static func errorLine(_ text: String) {
+        error(text + "\n")
+    }
+
     /// From now on a write to a pipe whose reader has gone fails (EPIPE) instead of killing the
     /// process: for commands that write to stderr or a file while they work (`work`, `serve`,
     /// `submit`, `status --watch`), whose work must not end with a log reader.

@@ -63,7 +63,7 @@ struct MigrationTests {
             let migrate = try await TiplineProcess.run(["migrate"], databaseURL: url)
             #expect(migrate.status == .exit(0) && migrate.stdout.contains("applied migrations 12, 13"), "\(migrate.stderr)")
             #expect(migrate.stderr.contains(
-                "migration 12: NOTICE: jobs_only_for_pending_reports() stays owned by \(migrator): it may not hand it to \(owner)"),
+                "migration 12: NOTICE: jobs_only_for_pending_reports() stays owned by \(migrator): it may not hand it to \(owner)\n"),
                 "\(migrate.stderr)")
             #expect(!migrate.stderr.contains("skipping"), "a notice of the runner's own statements was shown: \(migrate.stderr)")
             let again = try await TiplineProcess.run(["migrate"], databaseURL: url)
