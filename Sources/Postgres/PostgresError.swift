@@ -66,7 +66,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     /// here; a server whose messages are not in English is never taken for refusing.
     public var isRefusedConnection: Bool {
         guard code == .connectionFailed else { return false }
-        if Self.invalidSettings.contains(where: { message.hasPrefix($0) }) || message.contains("in connection info string") {
+        // Settings read per connection attempt (the timeouts, keepalives) come after the server's name.
+        if Self.invalidSettings.contains(where: { message.hasPrefix($0) || message.contains("failed: " + $0) })
+            || message.contains("in connection info string") {
             return true
         }
         if Self.clientRefusals.contains(where: { message.contains($0) }) { return true }

@@ -508,4 +508,16 @@ struct ConnectionErrorTests {
         // A lost connection is never a refusal, whatever it says.
         #expect(!PostgresError(code: .connectionLost, message: "FATAL:  role \"x\" does not exist").isRefusedConnection)
     }
+
+    @Test("a timeout or keepalive setting libpq cannot read is a configuration error, though libpq names the server before it",
+          arguments: ["connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"])
+    func unreadableTimeoutSetting(name: String) throws {
+        let url = try PostgresTests.url
+        do {
+            _ = try Connection.connect(ConnectionConfig(conninfo: url + (url.contains("?") ? "&" : "?") + "\(name)=abc"))
+            Issue.record("\(name)=abc was accepted")
+        } catch let error as PostgresError {
+            #expect(error.isRefusedConnection, "\(error.message)")
+        }
+    }
 }
