@@ -580,6 +580,34 @@ struct QueueTests {
         }
     }
 
+    @Test("an escalation is timed when it is written to the outbox, after any wait for the outbox lock: times follow ids")
+    func escalationTimedAtItsInsert() async throws {
+        try await TestDatabase.with { db in
+            let (queue, lease, _, batch) = try await Self.claimedBatch(["QQ 5566778", "扣扣 5566778"], in: db)
+            let other = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
+            defer { Task { await other.shutdown() } }
+            // Another writer holds the outbox while the completion reaches it, and lets go once it waits.
+            let (released, completion) = try await other.withConnection { session in
+                try session.transaction { tx in
+                    try tx.execute("SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))")
+                    let completion = Task { try await queue.complete(batch, lease: lease) }
+                    var waited = false
+                    for _ in 0..<400 where !waited {
+                        waited = try tx.query("""
+                            SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                            """).one().decode(Int.self, at: 0) > 0
+                        if !waited { usleep(25_000) }
+                    }
+                    #expect(waited, "the completion never waited for the outbox")
+                    return (try tx.query("SELECT clock_timestamp()").one().decode(Date.self, at: 0), completion)
+                }
+            }
+            #expect(try await completion.value.escalations == 1)
+            let written = try await db.database.query("SELECT created_at FROM escalations").one().decode(Date.self, at: 0)
+            #expect(written > released, "escalation timed \(written), before the outbox was free at \(released)")
+        }
+    }
+
     @Test("a report linking two sellers merges them into the lower id, and merged ids still resolve")
     func mergeKeepsLowestID() async throws {
         try await TestDatabase.with { db in

@@ -338,13 +338,15 @@ extension Queue {
         if !rises.isEmpty {
             // Last, under the outbox lock held to commit: escalation ids then commit in order, so a
             // consumer reading `id > cursor` never skips a row that commits late. Every row inserted
-            // is joined with the lock's row, so the lock is held before the first id is drawn.
+            // is joined with the lock's row, so the lock is held before the first id is drawn. Its
+            // time is the insert's, not the transaction's start: a transaction that began earlier
+            // and waited for the lock must not show its rise before those written while it waited.
             tx.queuePrepared("""
                 WITH outbox AS MATERIALIZED (
                     SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))
                 ), written AS (
-                    INSERT INTO escalations (offender_id, from_level, to_level, report_id)
-                    SELECT e.* FROM outbox,
+                    INSERT INTO escalations (offender_id, from_level, to_level, report_id, created_at)
+                    SELECT e.*, clock_timestamp() FROM outbox,
                            unnest(\(rises.map { realID($0.0.offender) })::bigint[], \(rises.map { $0.0.from.rawValue })::text[],
                                   \(rises.map { $0.0.to.rawValue })::text[], \(rises.map(\.1))::bigint[]) AS e
                     RETURNING id

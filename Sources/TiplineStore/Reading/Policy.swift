@@ -94,8 +94,8 @@ public enum OffenderAdmin {
                 // Counted in this minute's row of this session, like the workers' rises (`tipline status`).
                 try tx.query("""
                     WITH written AS (
-                        INSERT INTO escalations (offender_id, from_level, to_level, audit_id)
-                        VALUES (\(id), \(current.rawValue), \(level.rawValue), \(audit)) RETURNING id
+                        INSERT INTO escalations (offender_id, from_level, to_level, audit_id, created_at)
+                        VALUES (\(id), \(current.rawValue), \(level.rawValue), \(audit), clock_timestamp()) RETURNING id
                     ), tallied AS (
                         INSERT INTO report_tallies AS t (minute, backend, to_review, to_restrict, to_suspend, to_refer)
                         VALUES (date_trunc('minute', now()), pg_backend_pid(), \(level == .review ? 1 : 0), \(level == .restrict ? 1 : 0),
