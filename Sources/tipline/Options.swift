@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import TiplineHTTP
+import TiplineWorker
 
 /// Where the database is.
 struct ConnectionOptions: ParsableArguments {
@@ -13,6 +14,24 @@ struct ConnectionOptions: ParsableArguments {
     /// The conninfo to use: the option, then DATABASE_URL, then empty (libpq's PG* defaults).
     var conninfo: String {
         databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
+    }
+
+    /// Said after a connection error when the settings themselves explain it: none was given at
+    /// all, or one that libpq reads as nothing but a database name.
+    var connectionHint: String? {
+        let given = conninfo.trimmingCharacters(in: .whitespaces)
+        if given.isEmpty {
+            let environment = ProcessInfo.processInfo.environment
+            let variables = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"]
+            guard variables.allSatisfy({ (environment[$0] ?? "").isEmpty }) else { return nil }
+            return "no --database-url, DATABASE_URL or PG* variable is set, so libpq tried its defaults: "
+                + "the local socket, a database and user named after this OS user"
+        }
+        if !given.contains("="), !given.hasPrefix("postgresql://"), !given.hasPrefix("postgres://") {
+            return "the connection setting is neither a postgresql:// URI nor key=value pairs, so libpq took it "
+                + "as the name of a database on its default server"
+        }
+        return nil
     }
 
     /// A configuration for this process's connections.
@@ -32,7 +51,8 @@ struct ConnectionOptions: ParsableArguments {
             return value
         } catch {
             await Self.shutdown(database)
-            throw CommandFailure(error)
+            let connection = (error as? PostgresError)?.isConnectionProblem ?? (error is DrainGaveUp)
+            throw CommandFailure(error, hint: connection ? connectionHint : nil)
         }
     }
 
@@ -96,8 +116,9 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
 
-    init(_ error: any Error) {
-        let text: String
+    /// `hint`, when given, is added in brackets (not to an error that is already a `CommandFailure`).
+    init(_ error: any Error, hint: String? = nil) {
+        var text: String
         if let failure = error as? CommandFailure {
             text = failure.description
         } else if let error = error as? PostgresError {
@@ -122,6 +143,7 @@ struct CommandFailure: Error, CustomStringConvertible {
         } else {
             text = "\(error)"
         }
+        if let hint, !(error is CommandFailure) { text += " (\(hint))" }
         // One line, as README promises: libpq's messages carry line breaks and tabs.
         description = OneLineLogHandler.oneLine(text)
     }

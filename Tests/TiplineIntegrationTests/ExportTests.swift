@@ -266,5 +266,19 @@ struct ExportTests {
         #expect(result.status == .exit(1))
         #expect(result.stderr.contains("cannot reach the database"))
         #expect(result.stderr.split(separator: "\n").count <= 3)
+        #expect(!result.stderr.contains("libpq tried its defaults") && !result.stderr.contains("neither"), "\(result.stderr)")
+    }
+
+    @Test("a database that cannot be reached with no connection setting at all, or with one libpq takes for a database name, says so")
+    func connectionSettingHints() async throws {
+        // Nothing listens on libpq's default socket here: the throwaway server has its own.
+        let unset = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"].reduce(into: [String: String]()) { $0[$1] = "" }
+        let none = try await TiplineProcess.run(["status"], databaseURL: nil, environment: unset)
+        #expect(none.status == .exit(1))
+        #expect(none.stderr.contains("(no --database-url, DATABASE_URL or PG* variable is set, so libpq tried its defaults"), "\(none.stderr)")
+        let name = try await TiplineProcess.run(["status"], databaseURL: "tipline-db.example", environment: unset)
+        #expect(name.status == .exit(1))
+        #expect(name.stderr.contains("neither a postgresql:// URI nor key=value pairs"), "\(name.stderr)")
+        #expect(!name.stderr.contains("tipline-db.example\""), "the setting was echoed: \(name.stderr)")
     }
 }
