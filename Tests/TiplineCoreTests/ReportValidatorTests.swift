@@ -127,10 +127,12 @@ struct ReportValidatorTests {
         #expect(failure.message.contains("ISO 8601"))
     }
 
-    @Test("reported_at with a time but no zone is refused")
-    func reportedAtNoZone() {
-        #expect(error(of: validator.validate(validFields(["reported_at": "2026-10-03T14:22:05"]), now: now))?.field
-            == "reported_at")
+    @Test("reported_at with a time but no zone is refused, and the message says the zone is what is missing",
+          arguments: ["2026-10-03T14:22:05", "2026-10-03 14:22", "2026-10-03T14:22:05.25"])
+    func reportedAtNoZone(value: String) throws {
+        let failure = try #require(error(of: validator.validate(validFields(["reported_at": value]), now: now)))
+        #expect(failure.field == "reported_at")
+        #expect(failure.message.contains("has no time zone") && failure.message.contains("+08:00"), "\(failure.message)")
     }
 
     @Test("reported_at more than a day ahead of now is refused; within a day of skew is accepted")

@@ -28,6 +28,10 @@ public struct ReportValidator: Sendable {
             var reportedAt: Date?
             if let raw = try optionalString(fields, "reported_at", max: 64) {
                 guard let date = ISO8601.parse(raw) else {
+                    if ISO8601.parse(raw + "Z") != nil {
+                        throw InputError(field: "reported_at", "\"\(raw)\" has no time zone: add the offset it was "
+                            + "written in (e.g. 2026-10-03T14:22:05+08:00), or Z for UTC")
+                    }
                     throw InputError(field: "reported_at",
                         "\"\(raw)\" is not an ISO 8601 date-time (e.g. 2026-10-03T14:22:05+08:00)")
                 }
