@@ -53,6 +53,22 @@ struct PolicyCommand: AsyncParsableCommand {
             if windowDays == nil, review == nil, restrict == nil, suspend == nil, refer == nil {
                 throw ValidationError("give at least one of --window-days, --review, --restrict, --suspend, --refer (the others keep their values)")
             }
+            // What can be told without the ladder in force; the rest (thresholds against the ones
+            // kept) once it is read.
+            if let windowDays, !(1...Ladder.maxWindowDays).contains(windowDays) {
+                throw ValidationError("--window-days must be 1 to \(Ladder.maxWindowDays), not \(windowDays)")
+            }
+            let thresholds = [("--review", review), ("--restrict", restrict), ("--suspend", suspend), ("--refer", refer)]
+                .compactMap { name, value in value.map { (name, $0) } }
+            for (name, value) in thresholds where !(1...Ladder.maxThreshold).contains(value) {
+                throw ValidationError("\(name) must be 1 to \(Ladder.maxThreshold) reporters, not \(value)")
+            }
+            for (lower, higher) in zip(thresholds, thresholds.dropFirst()) where lower.1 > higher.1 {
+                throw ValidationError("thresholds must not decrease: \(lower.0) \(lower.1) is above \(higher.0) \(higher.1)")
+            }
+            if note.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                throw ValidationError("--note must say why the ladder changes")
+            }
         }
 
         func run() async throws {

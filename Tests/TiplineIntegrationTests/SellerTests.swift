@@ -229,12 +229,19 @@ struct SellerTests {
             _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
             // Two distinct reporters no longer reach review under the new ladder.
             #expect(try await db.database.query("SELECT level FROM offenders").one().decode(String.self, at: 0) == "none")
+            // Refused before connecting, as usage errors, when the options alone say so.
             let bad = try await TiplineProcess.run(["policy", "set", "--review", "5", "--restrict", "2", "--note", "x"], databaseURL: db.url)
-            #expect(bad.status == .exit(1) && bad.stderr.contains("must not decrease"))
+            #expect(bad.status == .exit(64) && bad.stderr.contains("must not decrease: --review 5 is above --restrict 2"), "\(bad.stderr)")
             let huge = try await TiplineProcess.run(["policy", "set", "--refer", "99999999999", "--note", "x"], databaseURL: db.url)
-            #expect(huge.status == .exit(1) && huge.stderr.contains("at most 1000000 reporters"), "\(huge.stderr)")
+            #expect(huge.status == .exit(64) && huge.stderr.contains("--refer must be 1 to 1000000 reporters"), "\(huge.stderr)")
             let silent = try await TiplineProcess.run(["policy", "set", "--review", "2", "--note", " "], databaseURL: db.url)
-            #expect(silent.status == .exit(1) && silent.stderr.contains("--note must say why"), "\(silent.stderr)")
+            #expect(silent.status == .exit(64) && silent.stderr.contains("--note must say why"), "\(silent.stderr)")
+            let nowhere = "postgresql://nobody@127.0.0.1:1/none"
+            let window = try await TiplineProcess.run(["policy", "set", "--window-days", "0", "--note", "x"], databaseURL: nowhere)
+            #expect(window.status == .exit(64) && window.stderr.contains("--window-days must be 1 to 3650, not 0"), "\(window.stderr)")
+            // Against the thresholds kept (review 3 in force), once the ladder is read.
+            let below = try await TiplineProcess.run(["policy", "set", "--restrict", "2", "--note", "x"], databaseURL: db.url)
+            #expect(below.status == .exit(1) && below.stderr.contains("must not decrease"), "\(below.stderr)")
             #expect(try await db.int("SELECT count(*) FROM ladder_policies") == 2)
         }
     }
