@@ -13,7 +13,7 @@ struct Status: AsyncParsableCommand {
 
     @Flag(help: "Print one JSON object instead of the screen.")
     var json = false
-    @Option(help: "Redraw every SECONDS (Ctrl-C to stop).")
+    @Option(help: "Redraw every SECONDS (0.2-3600; Ctrl-C to stop).")
     var watch: Double?
 
     @OptionGroup var connection: ConnectionOptions
@@ -24,6 +24,14 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         if watch != nil { Output.ignoreBrokenPipes() }  // a closed stderr must not end the dashboard
+        // On a terminal each frame replaces the last (home and clear); into a file or a pipe, frames
+        // follow each other, a blank line apart, with no control codes.
+        let clear = isatty(STDOUT_FILENO) == 1 ? "\u{1B}[H\u{1B}[2J" : ""
+        var first = true
+        func frame(_ text: String) throws {
+            try Output.line((clear.isEmpty && !first ? "\n" : clear) + text)
+            first = false
+        }
         try await connection.withDatabase(application: "tipline-status", maxConnections: 1) { database in
             var unreachableSince: Date?
             repeat {
@@ -38,15 +46,16 @@ struct Status: AsyncParsableCommand {
                     unreachableSince = since
                     let line = "database unreachable for \(Int(Date().timeIntervalSince(since))) s, retrying every \(watch!.formatted()) s: "
                         + OneLineLogHandler.oneLine(error.message)
-                    if json { Output.error(line + "\n") } else { try Output.line("\u{1B}[H\u{1B}[2J" + line.terminalSafe) }
+                    if json { Output.errorLine(line) } else { try frame(line.terminalSafe) }
                     try await Task.sleep(for: .seconds(watch!))
                     continue
                 }
                 if json {
                     try Output.line(try StatusScreen.json(snapshot))
+                } else if watch != nil {
+                    try frame(StatusScreen.render(snapshot))  // in one write
                 } else {
-                    // A frame in one write: home and clear, then the screen.
-                    try Output.line((watch != nil ? "\u{1B}[H\u{1B}[2J" : "") + StatusScreen.render(snapshot))
+                    try Output.line(StatusScreen.render(snapshot))
                 }
                 if let watch { try await Task.sleep(for: .seconds(watch)) }
             } while watch != nil

@@ -12,6 +12,10 @@ struct Tipline: AsyncParsableCommand {
 
             Connection: --database-url or DATABASE_URL (a libpq URI or conninfo string); otherwise \
             libpq's PG* environment variables and defaults.
+
+            Reporters' identities are stored only as a hash keyed with TIPLINE_REPORTER_KEY (make one \
+            with `openssl rand -hex 32`, keep it for good, give every host the same): `submit`, `work` \
+            and `serve` need it.
             """,
         subcommands: [
             Migrate.self, Submit.self, Work.self, Status.self, Export.self, Extract.self,

@@ -34,24 +34,27 @@ struct Work: AsyncParsableCommand {
             SIGTERM, SIGINT or SIGHUP: stop claiming, finish the batches in hand, exit 0. A shutdown still \
             waiting for the database after --lease + 10 seconds (a call that never returns) exits \
             with status 75 instead; the jobs it held go back to the queue when their leases run out.
+
+            Needs TIPLINE_REPORTER_KEY, the key the database's reporters were hashed with (the same \
+            on every host): a worker with another key, or none, refuses to start.
             """
     )
 
-    @Option(help: "Batches processed at once (each with its own database connection). Lanes of all workers share the database's cores: about twice its cores in all is a good start.")
+    @Option(help: "Batches processed at once (1-256; each with its own database connection). Lanes of all workers share the database's cores: about twice its cores in all is a good start.")
     var concurrency: Int = 2
-    @Option(help: "Most jobs claimed and completed together.")
+    @Option(help: "Most jobs claimed and completed together (1-10000).")
     var batch: Int = 50
     @Flag(help: "Exit 0 once no job is queued, running or waiting for a retry.")
     var untilIdle = false
-    @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable this many seconds in a row (default 120).")
+    @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable this many seconds in a row (1-86400; default 120).")
     var giveUpAfter: Double?
     @Option(help: "Name shown in `tipline status` (default host:pid).")
     var name: String?
-    @Option(help: "Lease in seconds: a worker silent this long loses its jobs to the others.")
+    @Option(help: "Lease in seconds (1-3600): a worker silent this long loses its jobs to the others.")
     var lease: Double = 15
-    @Option(help: "Fallback poll interval in seconds when no notification arrives.")
+    @Option(help: "Fallback poll interval in seconds when no notification arrives (more than 0, at most 3600).")
     var poll: Double = 5
-    @Option(name: .customLong("retry-base"), help: "Delay in seconds after a first failed attempt (doubles each time, with jitter).")
+    @Option(name: .customLong("retry-base"), help: "Delay in seconds after a first failed attempt (doubles each time, with jitter; 0-3600, 0 retries at once).")
     var retryBase: Double = 2
     @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (off when not given; 0 picks one).")
     var metricsPort: Int?

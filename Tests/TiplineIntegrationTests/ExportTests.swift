@@ -255,6 +255,8 @@ struct ExportTests {
                 watch.stdout.components(separatedBy: "Tipline queue").count > framesBefore
             }
             #expect(watch.process.isRunning, "stderr: \(watch.stderr)")
+            #expect(!watch.stdout.contains("\u{1B}"), "screen-clearing codes written into a pipe")
+            #expect(watch.stdout.contains("\n\nTipline queue"), "frames in a pipe are not a blank line apart")
             watch.signal(SIGINT)
             _ = try await watch.wait(timeout: 30)
         }
