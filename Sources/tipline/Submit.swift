@@ -26,7 +26,7 @@ struct Submit: AsyncParsableCommand {
     var file: String?
     @Option(help: "File format: jsonl or csv (default: from the file name).")
     var format: InputFormat?
-    @Option(help: "The client the reports come from; with external_id, the idempotency key.")
+    @Option(help: "The client the reports come from; with external_id, the idempotency key (1-64 of A-Z a-z 0-9 . _ -, as a token's source).")
     var source: String = "cli"
     @Option(help: "Write rejected lines (line number, reason) to this file.")
     var rejects: String?
@@ -61,7 +61,8 @@ struct Submit: AsyncParsableCommand {
         if text != nil, format != nil || rejects != nil {
             throw ValidationError("--format and --rejects only go with --file")
         }
-        if source.isEmpty || source.utf8.count > 100 { throw ValidationError("--source must be 1 to 100 bytes") }
+        // The rule of a token's source: reports filed from the command line can also come over HTTP.
+        do { try APITokens.validateSource(source) } catch { throw ValidationError("--source \(error.message)") }
         if !(1...10_000).contains(batch) { throw ValidationError("--batch must be between 1 and 10000") }
     }
 

@@ -127,6 +127,10 @@ struct IntakeTests {
             let mixed = try await TiplineProcess.run(["submit", "--file", path, "--reporter", "x", "--channel", "hotline"], databaseURL: db.url)
             #expect(mixed.status == .exit(64))
             #expect(mixed.stderr.contains("--reporter, --channel only go(es) with --text"), "\(mixed.stderr)")
+            // A source a token could not carry: its reports could never come over HTTP under the same name.
+            let spaced = try await TiplineProcess.run(["submit", "--file", path, "--source", "bad source!"], databaseURL: db.url)
+            #expect(spaced.status == .exit(64))
+            #expect(spaced.stderr.contains("--source must be 1 to 64 characters of A-Z, a-z, 0-9"), "\(spaced.stderr)")
             // libpq's message has a line break and a tab in it.
             let unreachable = try await TiplineProcess.run(["status", "--database-url", "postgresql://postgres@127.0.0.1:1/x"], databaseURL: nil)
             #expect(unreachable.status == .exit(1))
