@@ -309,9 +309,13 @@ public final class Worker: Service, Sendable {
         if jobs.count == options.batchSize { doorbell.ring() }
         began(jobs)
         var failure: (any Error)?
+        var left = jobs  // not yet completed: a part that fails leaves them to the lanes' path
         if !options.faultInjection || !jobs.contains(where: { FaultMarker.isMarked($0.body) }) {
             do {
-                record(try Queue.complete(jobs.map { ProcessedReport(job: $0, analysis: analyze($0)) }, lease: lease, using: connection))
+                for part in Queue.completionParts(jobs.map { ProcessedReport(job: $0, analysis: analyze($0)) }) {
+                    record(try Queue.complete(part, lease: lease, using: connection))
+                    left.removeFirst(part.count)
+                }
                 finished(jobs, claimedAt: claimed)
                 leave(isolated: false)
                 return
@@ -319,8 +323,8 @@ public final class Worker: Service, Sendable {
                 failure = error
             }
         }
-        Task {
-            await process(jobs)
+        Task { [left] in
+            await process(left)
             finished(jobs, claimedAt: claimed)
             leave(isolated: false)
         }
@@ -387,8 +391,9 @@ public final class Worker: Service, Sendable {
         return min(poll, max(0, Double(seconds) + Double(attoseconds) / 1e18))
     }
 
-    /// Reads every ad, then completes the batch in one transaction. A batch that fails as a whole
-    /// is retried job by job, so one bad report only costs its own attempt.
+    /// Reads every ad, then completes the batch in one transaction (in parts, for ads with
+    /// thousands of contacts: `Queue.completionParts`). A part that fails as a whole is retried job
+    /// by job, so one bad report only costs its own attempt.
     private func process(_ jobs: [ClaimedJob]) async {
         var ready: [ProcessedReport] = []
         for job in jobs {
@@ -403,22 +408,25 @@ public final class Worker: Service, Sendable {
         if options.faultInjection, let pause = ready.compactMap({ FaultMarker.pause(in: $0.job.body) }).max() {
             try? await Task.sleep(for: .seconds(pause))
         }
-        do {
-            try await completeWithRetry(ready)
-        } catch let error as PostgresError where error.isConnectionProblem {
-            logger.warning("database unreachable while completing; the jobs' leases will run out and they will be retried",
-                           metadata: ["error": "\(error)"])
-        } catch {
-            guard ready.count > 1 else {
-                await recordFailure(ready[0].job, error: "\(error)")
+        for part in Queue.completionParts(ready) {
+            do {
+                try await completeWithRetry(part)
+            } catch let error as PostgresError where error.isConnectionProblem {
+                logger.warning("database unreachable while completing; the jobs' leases will run out and they will be retried",
+                               metadata: ["error": "\(error)"])
                 return
-            }
-            logger.warning("batch failed; completing its jobs one by one", metadata: ["error": "\(error)"])
-            for report in ready {
-                do {
-                    try await completeWithRetry([report])
-                } catch {
-                    await recordFailure(report.job, error: "\(error)")
+            } catch {
+                guard part.count > 1 else {
+                    await recordFailure(part[0].job, error: "\(error)")
+                    continue
+                }
+                logger.warning("batch failed; completing its jobs one by one", metadata: ["error": "\(error)"])
+                for report in part {
+                    do {
+                        try await completeWithRetry([report])
+                    } catch {
+                        await recordFailure(report.job, error: "\(error)")
+                    }
                 }
             }
         }

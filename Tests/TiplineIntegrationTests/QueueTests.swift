@@ -608,6 +608,26 @@ struct QueueTests {
         }
     }
 
+    @Test("a batch is completed in consecutive parts of at most the contact limit; a report over it is a part of its own")
+    func completionParts() async throws {
+        try await TestDatabase.with { db in
+            func numbers(_ count: Int, from start: Int) -> String { (0..<count).map { "QQ\(20_000_000 + start + $0)" }.joined(separator: " ") }
+            let sizes = [3, 4, 0, 9, 2, 2]
+            var start = 0
+            let texts = sizes.map { size in
+                defer { start += size }
+                return size == 0 ? "no contact here" : numbers(size, from: start)
+            }
+            let (_, _, _, batch) = try await Self.claimedBatch(texts, in: db)
+            let ordered = batch.sorted { $0.job.reportID < $1.job.reportID }
+            #expect(ordered.map(\.analysis.contacts.count) == sizes)
+            let parts = Queue.completionParts(ordered, limit: 8)
+            #expect(parts.map { $0.map(\.analysis.contacts.count) } == [[3, 4, 0], [9], [2, 2]])
+            #expect(parts.flatMap { $0 }.map(\.job.reportID) == ordered.map(\.job.reportID))
+            #expect(Queue.completionParts(ordered).count == 1, "a batch within the limit was split")
+        }
+    }
+
     @Test("a report linking two sellers merges them into the lower id, and merged ids still resolve")
     func mergeKeepsLowestID() async throws {
         try await TestDatabase.with { db in

@@ -41,6 +41,22 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("ads listing thousands of numbers each are completed in parts, all of them, into one seller")
+    func manyContactsCompleteInParts() async throws {
+        try await TestDatabase.with { db in
+            // Twelve ads of 2,500 numbers, each sharing one with the one before: 30,000 contacts in a
+            // batch of twelve, over the 10,000 one completion takes.
+            let texts = (0..<12).map { ad in (0...2_500).map { "QQ\(30_000_000 + ad * 2_500 + $0)" }.joined(separator: " ") }
+            _ = try await QueueTests.submit(texts, to: db)
+            let drain = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "1", "--batch", "50"], databaseURL: db.url)
+            #expect(drain.status == .exit(0), "\(drain.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 12)
+            #expect(try await db.int("SELECT count(*) FROM contacts") == 30_001)
+            #expect(try await db.int("SELECT count(*) FROM offenders WHERE merged_into IS NULL") == 1)
+            #expect(try await db.int("SELECT count(*) FROM contacts c JOIN offenders o ON o.id = c.offender_id WHERE o.merged_into IS NULL") == 30_001)
+        }
+    }
+
     @Test("a stopped worker's jobs are rescued after its lease, and its late completion is refused")
     func stoppedWorkerIsFencedOut() async throws {
         try await TestDatabase.with { db in

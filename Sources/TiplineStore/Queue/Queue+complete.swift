@@ -33,6 +33,32 @@ public struct Completion: Sendable {
 }
 
 extension Queue {
+    /// Most contacts one completion takes (a batch of the usual ads has about two per report).
+    /// A completion holds about a kilobyte per contact while it runs; a batch of ads listing
+    /// thousands of numbers each is completed in parts, so that a lane's memory stays bounded
+    /// (fifty ads of 5,000 numbers: 320 MB in one completion, 48 MB two at a time).
+    public static let contactsPerCompletion = 10_000
+
+    /// `batch` in consecutive parts of at most `limit` contacts (a report with more is a part of
+    /// its own); a batch within the limit is one part.
+    public static func completionParts(_ batch: [ProcessedReport], limit: Int = contactsPerCompletion) -> [[ProcessedReport]] {
+        var parts: [[ProcessedReport]] = []
+        var part: [ProcessedReport] = []
+        var contacts = 0
+        for report in batch {
+            let count = report.analysis.contacts.count
+            if !part.isEmpty, contacts + count > limit {
+                parts.append(part)
+                part = []
+                contacts = 0
+            }
+            part.append(report)
+            contacts += count
+        }
+        if !part.isEmpty { parts.append(part) }
+        return parts
+    }
+
     /// Applies a batch's outcomes and completes its jobs in one transaction.
     ///
     /// 1. Fence: delete the batch's job rows that this lease still holds (owner and attempt); the
