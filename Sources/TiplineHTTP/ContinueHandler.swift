@@ -2,28 +2,53 @@ import Hummingbird
 import NIOCore
 import NIOHTTPTypes
 
-/// Answers `Expect: 100-continue` with `100 Continue` as soon as the request's head arrives, so a
-/// client that waits for it before sending its body (curl does, for large bodies) does not sit out
-/// its own timeout (a second, for curl) on every report. Hummingbird does not answer it.
+/// Answers `Expect: 100-continue` with `100 Continue` once the request is the one being answered,
+/// so a client that waits for it before sending its body (curl does, for large bodies) does not
+/// sit out its own timeout (a second, for curl) on every report. Hummingbird does not answer it.
 ///
-/// A body declared longer than the server accepts gets no `100`: the route refuses it with 413 from
-/// its head alone, and the client need not send it at all. Everything read passes through.
-final class ContinueHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// Responses go out in request order: a pipelined request's `100` waits until every response before
+/// it has ended. A body declared longer than the server accepts gets no `100`: the route refuses it
+/// with 413 from its head alone, and the client need not send it at all. Everything passes through.
+///
+/// (The HTTP/1.1 codec before this handler drops the request's version, so an HTTP/1.0 request
+/// carrying the expectation, which such a client has no business sending, gets the `100` too.)
+final class ContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
     private let maxBodyBytes: Int
+    /// For each request whose final response has not ended, in order: whether it still waits for a `100`.
+    private var pending: [Bool] = []
 
     init(maxBodyBytes: Int) {
         self.maxBodyBytes = maxBodyBytes
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let request) = unwrapInboundIn(data), Self.wantsContinue(request, maxBodyBytes: maxBodyBytes) {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+        if case .head(let request) = unwrapInboundIn(data) {
+            pending.append(Self.wantsContinue(request, maxBodyBytes: maxBodyBytes))
+            if pending.count == 1 { sendContinueIfWaiting(context: context) }
         }
         context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .end = unwrapOutboundIn(data), !pending.isEmpty else {
+            context.write(data, promise: promise)
+            return
+        }
+        // A final response ended: the next request, if it waits for a `100`, gets it now, after it.
+        context.write(data, promise: promise)
+        pending.removeFirst()
+        sendContinueIfWaiting(context: context)
+    }
+
+    private func sendContinueIfWaiting(context: ChannelHandlerContext) {
+        guard pending.first == true else { return }
+        pending[0] = false
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
     }
 
     /// Whether `request` waits for a `100 Continue` that this server should send.

@@ -61,19 +61,38 @@ struct Submit: AsyncParsableCommand {
         if text != nil, format != nil || rejects != nil {
             throw ValidationError("--format and --rejects only go with --file")
         }
-        // The rule of a token's source: reports filed from the command line can also come over HTTP.
-        do { try APITokens.validateSource(source) } catch { throw ValidationError("--source \(error.message)") }
+        // The rule of a token's source (reports filed from the command line can also come over
+        // HTTP) is checked in `run`: a name stored before it is still taken.
+        if source.isEmpty || source.utf8.count > 100 { throw ValidationError("--source must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'") }
         if !(1...10_000).contains(batch) { throw ValidationError("--batch must be between 1 and 10000") }
     }
 
     func run() async throws {
         let key = try ReporterKey.fromEnvironment()
+        try await admitSource()
         if let text {
             try await submitOne(text: text, key: key)
         } else if let file {
             let rejected = try await submitFile(file, key: key)
             if rejected > 0 { throw ExitCode(3) }
         }
+    }
+
+    /// A source must have a name a token's source may have, unless this database already holds
+    /// reports under it (filed before the rule): those can still be submitted again.
+    private func admitSource() async throws {
+        let rule: String
+        do {
+            try APITokens.validateSource(source)
+            return
+        } catch {
+            rule = error.message
+        }
+        let stored = try await connection.withDatabase(application: "tipline-submit") { [source] database in
+            try await database.query("SELECT EXISTS (SELECT 1 FROM reports WHERE source = \(source))").one().decode(Bool.self, at: 0)
+        }
+        guard stored else { throw ValidationError("--source \(rule)") }
+        Output.errorLine("note: --source \(source.terminalSafe) \(rule); taken because this database holds reports under it already")
     }
 
     private func submitOne(text: String, key: ReporterKey) async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Testing
+@testable import TiplineStore
 
 /// Administrators' commands at their edges: output that cannot be written, ids that are not dead,
 /// values a client sent that a terminal would obey, merged sellers' histories.
@@ -41,6 +42,45 @@ struct AdminCommandTests {
             #expect(create.status == .exit(1), "\(create.stderr)")
             #expect(create.stderr.contains("was never shown, so it was revoked"), "\(create.stderr)")
             #expect(try await db.int("SELECT count(*) FROM api_tokens WHERE source = 'lost' AND revoked_at IS NULL") == 0)
+        }
+    }
+
+    @Test("an administrator's rise that waited for a worker's is shown after it: the level history follows the order rises were written")
+    func levelHistoryInWrittenOrder() async throws {
+        try await TestDatabase.with { db in
+            _ = try await QueueTests.submit(["扣扣 6677889"], to: db)
+            #expect(try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url).status == .exit(0))
+            let seller = try await db.int("SELECT id::int FROM offenders")
+            let worker = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1)
+            defer { Task { await worker.shutdown() } }
+            // A worker's completion holds the seller; the administrator's change waits for it, then
+            // the worker's rise is written and committed first.
+            let admin = try await worker.withConnection { session in
+                try session.transaction { tx in
+                    try tx.execute("SELECT id FROM offenders WHERE id = \(seller) FOR UPDATE")
+                    let admin = try TiplineProcess(["offender", "set-level", String(seller), "suspend", "--reason", "by hand"],
+                                                   databaseURL: db.url)
+                    try admin.start()
+                    var waiting = false
+                    for _ in 0..<400 where !waiting {
+                        waiting = try tx.query("SELECT count(*) FROM pg_locks WHERE NOT granted").one().decode(Int.self, at: 0) > 0
+                        if !waiting { usleep(25_000) }
+                    }
+                    #expect(waiting, "the administrator's change never waited for the seller")
+                    try tx.execute("UPDATE offenders SET level = 'review' WHERE id = \(seller)")
+                    try tx.execute("SELECT pg_advisory_xact_lock(\(EscalationFeed.outboxLock))")
+                    try tx.execute("""
+                        INSERT INTO escalations (offender_id, from_level, to_level, created_at)
+                        VALUES (\(seller), 'none', 'review', clock_timestamp())
+                        """)
+                    return admin
+                }
+            }
+            #expect(try await admin.wait() == .exit(0), "\(admin.stderr)")
+            let shown = try await TiplineProcess.run(["offender", String(seller)], databaseURL: db.url).stdout
+            let rise = try #require(shown.range(of: "none -> review"), "\(shown)")
+            let byHand = try #require(shown.range(of: "review -> suspend"), "\(shown)")
+            #expect(rise.lowerBound < byHand.lowerBound, "the administrator's later rise is listed first: \(shown)")
         }
     }
 

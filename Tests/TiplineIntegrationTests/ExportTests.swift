@@ -28,6 +28,12 @@ struct ExportTests {
             #expect(resumed.stdout.split(separator: "\n") == Array(lines[41...]))
             let negative = try await TiplineProcess.run(["export", "--after=-1"], databaseURL: db.url)
             #expect(negative.status == .exit(64) && negative.stderr.contains("--after must be 0 or a report id"), "\(negative.stderr)")
+            // Pages cut by size (here one report each, or a few) give the same lines, each once, in order.
+            for (pageSize, pageBytes) in [(5_000, 1), (7, 600), (13, 1 << 20)] {
+                var paged: [Substring] = []
+                try await ReportExport.run(db.database, pageSize: pageSize, pageBytes: pageBytes) { paged.append(Substring($0)) }
+                #expect(paged == lines, "pages of \(pageSize) reports and \(pageBytes) bytes")
+            }
         }
     }
 

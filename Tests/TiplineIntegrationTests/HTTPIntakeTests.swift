@@ -59,6 +59,31 @@ struct HTTPIntakeTests {
         }
     }
 
+    @Test("a pipelined request that expects 100-continue gets it only after the response to the request before it")
+    func pipelinedExpectContinue() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "pipelined")
+            let body = Array(try JSONSerialization.data(withJSONObject: sampleReport("p-1")))
+            let fd = try RawHTTP.open(port: server.port)
+            defer { close(fd) }
+            // Both heads in one write: the second is read before the first is answered.
+            try RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                              + "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n")
+            // Read byte by byte, so that nothing after the first reply is consumed with it.
+            let first = try #require(RawHTTP.head(fd, within: 5), "no reply within 5 s")
+            #expect(first.hasPrefix("HTTP/1.1 200 "), "the first reply on the connection is not the first request's: \(first)")
+            let length = first.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
+            _ = try RawHTTP.read(fd, count: try #require(length, "\(first)"))
+            let interim = RawHTTP.head(fd, within: 5)
+            #expect(interim?.hasPrefix("HTTP/1.1 100 Continue\r\n") == true, "\(interim ?? "no reply within 5 s")")
+            try RawHTTP.write(fd, body)
+            #expect(try RawHTTP.reply(fd).status == 201)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = 'p-1'") == 1)
+        }
+    }
+
     @Test("another source's report is 404, as is an unknown id, and the same external id is a new report for it")
     func crossSourceIsNotFound() async throws {
         try await IntakeServer.with { db, server in

@@ -95,6 +95,18 @@ enum RawHTTP {
         return nil
     }
 
+    /// Exactly `count` bytes from `fd` (a body whose head `head(_:within:)` read), nothing past them.
+    static func read(_ fd: Int32, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = bytes[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw TestSetupError("connection ended after \(got) of \(count) bytes") }
+            got += n
+        }
+        return bytes
+    }
+
     /// Writes bytes on a raw connection.
     static func write(_ fd: Int32, _ bytes: [UInt8]) throws {
         try writeAll(fd, bytes)

@@ -131,6 +131,14 @@ struct IntakeTests {
             let spaced = try await TiplineProcess.run(["submit", "--file", path, "--source", "bad source!"], databaseURL: db.url)
             #expect(spaced.status == .exit(64))
             #expect(spaced.stderr.contains("--source must be 1 to 64 characters of A-Z, a-z, 0-9"), "\(spaced.stderr)")
+            // Unless reports were filed under it before the rule: those can be submitted again.
+            try await db.database.execute("""
+                INSERT INTO reports (source, external_id, channel, reporter_hash, body, reported_at)
+                VALUES ('bad source!', 'old-1', 'app', decode(repeat('00', 32), 'hex'), 'old', now())
+                """)
+            let again = try await TiplineProcess.run(["submit", "--file", path, "--source", "bad source!"], databaseURL: db.url)
+            #expect(again.status == .exit(0) && again.stderr.contains("taken because this database holds reports under it already"),
+                    "\(again.stderr)")
             // libpq's message has a line break and a tab in it.
             let unreachable = try await TiplineProcess.run(["status", "--database-url", "postgresql://postgres@127.0.0.1:1/x"], databaseURL: nil)
             #expect(unreachable.status == .exit(1))

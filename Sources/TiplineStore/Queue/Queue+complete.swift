@@ -305,7 +305,7 @@ extension Queue {
                     UPDATE contacts c SET offender_id = m.survivor
                       FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
                      WHERE c.offender_id = m.absorbed
-                       AND NOT c.id = ANY(\(rehomedIDs)::bigint[])
+                       AND c.id NOT IN (SELECT unnest(\(rehomedIDs)::bigint[]))  -- hashed once, not a scan per row
                 ), owned AS (
                     UPDATE contacts c SET offender_id = v.offender_id
                       FROM unnest(\(rehomedIDs)::bigint[], \(owners)::bigint[]) AS v (id, offender_id)

@@ -110,9 +110,10 @@ public struct OffenderView: Sendable, Codable {
                 SELECT e.id, e.from_level, e.to_level, e.report_id, e.created_at, NULL::bigint, NULL::text, NULL::text, e.offender_id
                   FROM escalations e WHERE e.offender_id = ANY(\(owners)::bigint[]) AND e.audit_id IS NULL
                 UNION ALL
-                SELECT (SELECT e.id FROM escalations e WHERE e.audit_id = a.id LIMIT 1), a.from_level, a.to_level, NULL,
-                       a.created_at, a.id, a.actor, a.reason, a.offender_id
-                  FROM level_audit a WHERE a.offender_id = ANY(\(owners)::bigint[])
+                SELECT e.id, a.from_level, a.to_level, NULL, coalesce(e.created_at, a.created_at), a.id, a.actor, a.reason, a.offender_id
+                  FROM level_audit a
+                  LEFT JOIN LATERAL (SELECT id, created_at FROM escalations WHERE audit_id = a.id LIMIT 1) e ON true
+                 WHERE a.offender_id = ANY(\(owners)::bigint[])
                  ORDER BY 5, 1 NULLS LAST, 6
                 """).map { row in
                 LevelChange(id: try row.decodeIfPresent(at: 0), offenderID: try row.decode(at: 8), from: try row.decode(at: 1),

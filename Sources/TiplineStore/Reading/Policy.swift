@@ -78,8 +78,8 @@ public enum OffenderAdmin {
             id = survivor
             let current = Level(rawValue: try tx.query("SELECT level FROM offenders WHERE id = \(id)").one().decode(String.self, at: 0)) ?? Level.none
             let audit = try tx.query("""
-                INSERT INTO level_audit (offender_id, from_level, to_level, reason, actor)
-                VALUES (\(id), \(current.rawValue), \(level.rawValue), \(trimmed), \(actor)) RETURNING id
+                INSERT INTO level_audit (offender_id, from_level, to_level, reason, actor, created_at)
+                VALUES (\(id), \(current.rawValue), \(level.rawValue), \(trimmed), \(actor), clock_timestamp()) RETURNING id
                 """).one().decode(Int64.self, at: 0)
             // The history column is kept only by workers levelling the seller (SellerRecord): from a
             // level they did not reach, they read its reports whole again.
