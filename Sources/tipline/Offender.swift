@@ -50,7 +50,10 @@ struct ShowOffender: AsyncParsableCommand {
             qq:１２３４５６７８). \
             The level history holds the ladder's rises and every level an administrator set, up or \
             down, with who and why. \
-            Reporters are shown only as a prefix of their keyed hash (r:1a2b3c4d).
+            Reporters are shown only as a prefix of their keyed hash (r:1a2b3c4d). \
+            At most --limit contacts and --limit reports are listed (the counts are always whole), \
+            so that a seller with millions of contacts does not fill the screen or the memory; \
+            --all lists every one.
             """
     )
 
@@ -58,9 +61,14 @@ struct ShowOffender: AsyncParsableCommand {
     var reference: String
     @Flag(help: "Print JSON.")
     var json = false
+    @Option(help: "List at most N contacts and N reports (1-1000000; the newest reports).")
+    var limit = 1_000
+    @Flag(help: "List every contact and report, however many.")
+    var all = false
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
+        if !(1...1_000_000).contains(limit) { throw ValidationError("--limit must be between 1 and 1000000") }
         guard Int64(reference) == nil else { return }
         guard let colon = reference.firstIndex(of: ":") else {
             throw ValidationError("expected an offender id or KIND:VALUE (e.g. qq:12345678), not \"\(reference.prefix(64))\"")
@@ -73,7 +81,7 @@ struct ShowOffender: AsyncParsableCommand {
 
     func run() async throws {
         let view = try await connection.withDatabase(application: "tipline-offender") { database in
-            try await OffenderView.find(reference, in: database)
+            try await OffenderView.find(reference, in: database, limit: all ? nil : limit)
         }
         guard let view else {
             throw CommandFailure(TiplineError(.notFound, "no offender matches \(reference)"))
@@ -87,7 +95,7 @@ struct ShowOffender: AsyncParsableCommand {
         // microsecond, as `export` and `--json` give them (a 30-day window's edge may need it).
         let precise = view.reports.contains { !PostgresTimestamp.format($0.reportedAt).hasSuffix(".000000Z") }
         let reportedAt = { (date: Date) in precise ? PostgresTimestamp.format(date) : formatter.string(from: date) }
-        try Output.line("Offender #\(view.id)  level \(view.level)  \(view.reports.count) reports from \(view.distinctReporters) distinct reporters")
+        try Output.line("Offender #\(view.id)  level \(view.level)  \(view.reportCount) reports from \(view.distinctReporters) distinct reporters")
         if !view.mergedIDs.isEmpty {
             // A seller that absorbed thousands would fill the screen with ids: the first 20 here.
             let shown = view.mergedIDs.prefix(20).map { "#\($0)" }.joined(separator: ", ")
@@ -96,6 +104,9 @@ struct ShowOffender: AsyncParsableCommand {
         }
         try Output.line("\nContacts")
         for contact in view.contacts { try Output.line("  \(contact.kind.padding(9)) \(contact.value)") }
+        if view.contactCount > view.contacts.count {
+            try Output.line("  ... and \(view.contactCount - view.contacts.count) more (--limit N or --all to list them)")
+        }
         try Output.line("\nLevel history")
         if view.levelHistory.isEmpty { try Output.line("  no changes") }
         for change in view.levelHistory {
@@ -110,6 +121,9 @@ struct ShowOffender: AsyncParsableCommand {
             try Output.line("  \(String(report.id).padding(7)) \(reportedAt(report.reportedAt))  \(report.channel.padding(7))"
                   + " \(report.reporter)  \((report.category ?? "-").padding(7)) \((report.outcome ?? "-").padding(10))"
                   + " \(report.source)/\(report.externalID.terminalSafe)")
+        }
+        if view.reportCount > view.reports.count {
+            try Output.line("  ... and \(view.reportCount - view.reports.count) older (--limit N or --all to list them)")
         }
     }
 }

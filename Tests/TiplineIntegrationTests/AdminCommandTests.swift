@@ -84,6 +84,28 @@ struct AdminCommandTests {
         }
     }
 
+    @Test("offender lists at most --limit contacts and reports, says how many more there are, and counts them all; --all lists every one")
+    func offenderListsWithinALimit() async throws {
+        try await TestDatabase.with { db in
+            _ = try await QueueTests.submit(["QQ 1111111 QQ 2222222 QQ 3333333", "QQ 3333333 QQ 4444444 QQ 5555555", "QQ 5555555"], to: db)
+            #expect(try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url).status == .exit(0))
+            let limited = try await TiplineProcess.run(["offender", "qq:1111111", "--limit", "2"], databaseURL: db.url)
+            #expect(limited.status == .exit(0), "\(limited.stderr)")
+            #expect(limited.stdout.contains("3 reports from 3 distinct reporters"), "\(limited.stdout)")
+            #expect(limited.stdout.contains("... and 3 more (--limit N or --all to list them)"), "\(limited.stdout)")
+            #expect(limited.stdout.contains("... and 1 older (--limit N or --all to list them)"), "\(limited.stdout)")
+            #expect(!limited.stdout.contains("3333333"), "a contact past the limit was listed: \(limited.stdout)")
+            let json = try await TiplineProcess.run(["offender", "qq:1111111", "--json", "--limit", "2"], databaseURL: db.url)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+            #expect((object["contacts"] as? [Any])?.count == 2 && object["contact_count"] as? Int == 5, "\(object)")
+            #expect((object["reports"] as? [Any])?.count == 2 && object["report_count"] as? Int == 3, "\(object)")
+            let all = try await TiplineProcess.run(["offender", "qq:1111111", "--all"], databaseURL: db.url)
+            #expect(all.stdout.contains("5555555") && !all.stdout.contains("... and"), "\(all.stdout)")
+            let zero = try await TiplineProcess.run(["offender", "qq:1111111", "--limit", "0"], databaseURL: db.url)
+            #expect(zero.status == .exit(64) && zero.stderr.contains("--limit must be between 1 and 1000000"), "\(zero.stderr)")
+        }
+    }
+
     @Test("set-level to the level a seller has is recorded but moves nobody up the top sellers; a change does")
     func setLevelUnchangedKeepsTheOrder() async throws {
         try await TestDatabase.with { db in

@@ -10,10 +10,14 @@ public struct OffenderView: Sendable, Codable {
     public var mergedIDs: [Int64]
     /// The current level.
     public var level: String
-    /// Canonical contacts.
+    /// Canonical contacts (the first `limit` of them, by kind and value, when `find` was given one).
     public var contacts: [ContactRow]
-    /// Reports, newest first.
+    /// How many contacts the seller has.
+    public var contactCount: Int
+    /// Reports, newest first (the newest `limit`, when `find` was given one).
     public var reports: [ReportRow]
+    /// How many reports the seller has (those of the offenders merged into it included).
+    public var reportCount: Int
     /// Distinct reporters over all reports.
     public var distinctReporters: Int
     /// Changes of the level, oldest first.
@@ -21,7 +25,7 @@ public struct OffenderView: Sendable, Codable {
 
     // `mergedIDs` would come out as `merged_i_ds` from the CLI's snake_case encoder.
     private enum CodingKeys: String, CodingKey {
-        case id, mergedIDs = "mergedIds", level, contacts, reports, distinctReporters, levelHistory
+        case id, mergedIDs = "mergedIds", level, contacts, contactCount, reports, reportCount, distinctReporters, levelHistory
     }
 
     /// A contact.
@@ -59,7 +63,7 @@ public struct OffenderView: Sendable, Codable {
     }
 
     /// Finds an offender by id (following merges) or by `kind:value` of one of its contacts.
-    public static func find(_ reference: String, in database: Database) async throws -> OffenderView? {
+    public static func find(_ reference: String, in database: Database, limit: Int? = nil) async throws -> OffenderView? {
         try await database.withConnection { connection in
             var start: Int64?
             if let id = Int64(reference) {
@@ -88,17 +92,28 @@ public struct OffenderView: Sendable, Codable {
             let merged = try connection.query("SELECT id FROM offenders WHERE merged_into = \(id) ORDER BY id")
                 .map { try $0.decode(Int64.self, at: 0) }
             let contacts = try connection.query("""
-                SELECT kind, value FROM contacts WHERE offender_id = \(id) ORDER BY kind, value
+                SELECT kind, value FROM contacts WHERE offender_id = \(id) ORDER BY kind, value LIMIT \(limit)
                 """).map { ContactRow(kind: try $0.decode(at: 0), value: try $0.decode(at: 1)) }
+            var contactCount = contacts.count
+            if let limit, contactCount >= limit {
+                contactCount = try connection.query("SELECT count(*) FROM contacts WHERE offender_id = \(id)").one().decode(Int.self, at: 0)
+            }
             let reports = try connection.query("""
                 SELECT id, source, external_id, channel, encode(substring(reporter_hash FROM 1 FOR 4), 'hex'),
                        reported_at, category, outcome, level
                   FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[]) ORDER BY reported_at DESC, id DESC
+                 LIMIT \(limit)
                 """).map { row in
                 ReportRow(id: try row.decode(at: 0), source: try row.decode(at: 1), externalID: try row.decode(at: 2),
                           channel: try row.decode(at: 3), reporter: "r:" + (try row.decode(String.self, at: 4)),
                           reportedAt: try row.decode(at: 5), category: try row.decodeIfPresent(at: 6),
                           outcome: try row.decodeIfPresent(at: 7), level: try row.decodeIfPresent(at: 8))
+            }
+            var reportCount = reports.count
+            if let limit, reportCount >= limit {
+                reportCount = try connection.query("""
+                    SELECT count(*) FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[])
+                    """).one().decode(Int.self, at: 0)
             }
             let reporters = try connection.query("""
                 SELECT count(DISTINCT reporter_hash) FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[])
@@ -121,8 +136,8 @@ public struct OffenderView: Sendable, Codable {
                             auditID: try row.decodeIfPresent(at: 5), actor: try row.decodeIfPresent(at: 6),
                             reason: try row.decodeIfPresent(at: 7))
             }
-            return OffenderView(id: id, mergedIDs: merged, level: level, contacts: contacts, reports: reports,
-                                distinctReporters: reporters, levelHistory: history)
+            return OffenderView(id: id, mergedIDs: merged, level: level, contacts: contacts, contactCount: contactCount,
+                                reports: reports, reportCount: reportCount, distinctReporters: reporters, levelHistory: history)
         }
     }
 }
