@@ -109,15 +109,12 @@ public struct OffenderView: Sendable, Codable {
                           reportedAt: try row.decode(at: 5), category: try row.decodeIfPresent(at: 6),
                           outcome: try row.decodeIfPresent(at: 7), level: try row.decodeIfPresent(at: 8))
             }
-            var reportCount = reports.count
-            if let limit, reportCount >= limit {
-                reportCount = try connection.query("""
-                    SELECT count(*) FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[])
-                    """).one().decode(Int.self, at: 0)
-            }
-            let reporters = try connection.query("""
-                SELECT count(DISTINCT reporter_hash) FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[])
-                """).one().decode(Int.self, at: 0)
+            // The whole counts, in the scan that counts the distinct reporters anyway.
+            let counted = try connection.query("""
+                SELECT count(*), count(DISTINCT reporter_hash) FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[])
+                """).one()
+            let reportCount = try counted.decode(Int.self, at: 0)
+            let reporters = try counted.decode(Int.self, at: 1)
             // Rises by the ladder, and every level an administrator set (a rise they made is both an
             // escalation and an audit row: shown once, with who and why).
             let owners = [id] + merged
