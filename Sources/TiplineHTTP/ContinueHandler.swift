@@ -35,12 +35,10 @@ final class ContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data), !pending.isEmpty else {
-            context.write(data, promise: promise)
-            return
-        }
-        // A final response ended: the next request, if it waits for a `100`, gets it now, after it.
+        let ended = if case .end = unwrapOutboundIn(data) { true } else { false }
         context.write(data, promise: promise)
+        // A final response ended: the next request, if it waits for a `100`, gets it now, after it.
+        guard ended, !pending.isEmpty else { return }
         pending.removeFirst()
         sendContinueIfWaiting(context: context)
     }
