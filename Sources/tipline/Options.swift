@@ -7,7 +7,7 @@ import TiplineWorker
 
 /// Where the database is.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"),
+    @Option(name: .customLong("database-url"), parsing: .unconditional,
             help: "libpq URI or conninfo string (default: $DATABASE_URL, else libpq's PG* variables).")
     var databaseURL: String?
 
@@ -91,9 +91,9 @@ enum JSONOutput {
 
 /// Log settings shared by long-running commands.
 struct LogOptions: ParsableArguments {
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    @Option(parsing: .unconditional, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
-    @Option(help: "Log format: text, or json (one object per line).")
+    @Option(parsing: .unconditional, help: "Log format: text, or json (one object per line).")
     var logFormat: LogFormat = .text
 
     /// How log lines are written.

@@ -22,27 +22,27 @@ struct Submit: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "A JSONL or CSV file of reports ('-' for standard input).")
+    @Option(parsing: .unconditional, help: "A JSONL or CSV file of reports ('-' for standard input).")
     var file: String?
-    @Option(help: "File format: jsonl or csv (default: from the file name).")
+    @Option(parsing: .unconditional, help: "File format: jsonl or csv (default: from the file name).")
     var format: InputFormat?
-    @Option(help: "The client the reports come from; with external_id, the idempotency key (1-64 of A-Z a-z 0-9 . _ -, as a token's source).")
+    @Option(parsing: .unconditional, help: "The client the reports come from; with external_id, the idempotency key (1-64 of A-Z a-z 0-9 . _ -, as a token's source).")
     var source: String = "cli"
-    @Option(help: "Write rejected lines (line number, reason) to this file.")
+    @Option(parsing: .unconditional, help: "Write rejected lines (line number, reason) to this file.")
     var rejects: String?
-    @Option(help: "The ad text of a single report.")
+    @Option(parsing: .unconditional, help: "The ad text of a single report.")
     var text: String?
-    @Option(help: "The reporter's identity for --text (app user id or caller's number; stored only hashed).")
+    @Option(parsing: .unconditional, help: "The reporter's identity for --text (app user id or caller's number; stored only hashed).")
     var reporter: String?
-    @Option(help: "Channel for --text: app or hotline (default app).")
+    @Option(parsing: .unconditional, help: "Channel for --text: app or hotline (default app).")
     var channel: Channel?
-    @Option(name: .customLong("external-id"), help: "External id for --text (default: derived from channel, reporter and text, so a retry is a duplicate).")
+    @Option(name: .customLong("external-id"), parsing: .unconditional, help: "External id for --text (default: derived from channel, reporter and text, so a retry is a duplicate).")
     var externalID: String?
-    @Option(name: .customLong("reported-at"), help: "When the ad was reported, ISO 8601 (default now).")
+    @Option(name: .customLong("reported-at"), parsing: .unconditional, help: "When the ad was reported, ISO 8601 (default now).")
     var reportedAt: String?
-    @Option(help: "Where the ad was seen (for --text).")
+    @Option(parsing: .unconditional, help: "Where the ad was seen (for --text).")
     var platform: String?
-    @Option(help: "Reports per transaction when reading a file.")
+    @Option(parsing: .unconditional, help: "Reports per transaction when reading a file.")
     var batch: Int = 1000
 
     @OptionGroup var connection: ConnectionOptions

@@ -75,6 +75,22 @@ struct IntakeTests {
         }
     }
 
+    @Test("an option's value that starts with a dash is the value: an ad text, a reporter, a negative number")
+    func dashedValues() async throws {
+        try await TestDatabase.with { db in
+            let args = ["submit", "--text", "-- 出租扣扣 12345678 --", "--reporter", "-u1", "--platform", "-"]
+            let run = try await TiplineProcess.run(args, databaseURL: db.url)
+            #expect(run.status == .exit(0), "\(run.stderr)")
+            let stored = try await db.database.query("SELECT body, platform FROM reports").one()
+            #expect(try stored.decode(String.self, at: 0) == "-- 出租扣扣 12345678 --")
+            #expect(try stored.decode(String.self, at: 1) == "-")
+            // A negative number is refused for what it is, not as a missing value.
+            let negative = try await TiplineProcess.run(["export", "--after", "-5"], databaseURL: db.url)
+            #expect(negative.status == .exit(64))
+            #expect(negative.stderr.contains("--after must be 0 or a report id"), "\(negative.stderr)")
+        }
+    }
+
     @Test("an external id in two Unicode encodings of the same text is one report")
     func externalIDEncodings() async throws {
         try await TestDatabase.with { db in
