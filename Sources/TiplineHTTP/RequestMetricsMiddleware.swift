@@ -23,8 +23,8 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         // The route template (`/v1/reports/{id}`), not the path, so that labels stay few.
         let route = context.endpointPath ?? "unmatched"
         let dimensions = [("route", route), ("method", request.method.rawValue), ("status", String(status.code))]
-        Counter(label: "tipline_http_requests_total", dimensions: dimensions).increment()
-        Metrics.Timer(label: "tipline_http_request_duration_seconds", dimensions: [("route", route), ("method", request.method.rawValue)])
+        Counter(label: HTTPMetricName.requests, dimensions: dimensions).increment()
+        Metrics.Timer(label: HTTPMetricName.requestDuration, dimensions: [("route", route), ("method", request.method.rawValue)])
             .recordNanoseconds(Int64(elapsed.components.seconds) * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         context.logger.info("request", metadata: [
             "method": "\(request.method.rawValue)", "route": "\(route)", "status": "\(status.code)",
@@ -32,4 +32,15 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         ])
         return try result.get()
     }
+}
+
+/// The names of the HTTP intake's metrics, and their `# HELP` texts.
+public enum HTTPMetricName {
+    static let requests = "tipline_http_requests_total"
+    static let requestDuration = "tipline_http_request_duration_seconds"
+
+    public static let help = [
+        requests: "Requests answered, by route template, method and status.",
+        requestDuration: "Time from a request's arrival to its response, by route template and method.",
+    ]
 }

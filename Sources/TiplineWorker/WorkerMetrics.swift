@@ -41,6 +41,21 @@ public enum WorkerMetricName {
     public static let queueLag = "tipline_worker_queue_lag_seconds"
     /// Jobs held right now (gauge).
     public static let inFlight = "tipline_worker_jobs_in_flight"
+
+    /// Each metric's `# HELP` text.
+    public static let help = [
+        claimed: "Jobs this worker claimed.",
+        completed: "Jobs this worker completed with an outcome.",
+        retried: "Failed attempts this worker sent back for a retry.",
+        dead: "Jobs that used up their attempts in this worker.",
+        refused: "Results this worker discarded because its lease was lost before the completion.",
+        rescued: "Jobs of silent workers this worker put back (outcome retried) or declared dead.",
+        batchSize: "Jobs per claimed batch.",
+        claimDuration: "Time of one claim statement.",
+        processingDuration: "Time from a batch's claim to its committed outcomes.",
+        queueLag: "Time a job waited between becoming ready and being claimed.",
+        inFlight: "Jobs this worker holds now.",
+    ]
 }
 
 /// Histogram buckets suited to the worker's metrics, for the Prometheus back end.

@@ -59,7 +59,7 @@ struct Serve: AsyncParsableCommand {
         defer { trap.cancel() }
         let key = try ReporterKey.fromEnvironment()
         let logger = log.logger("tipline.http")
-        let registry = MetricsExport.bootstrap()
+        let registry = MetricsExport.bootstrap(help: HTTPMetricName.help)
         var settings = IntakeSettings()
         settings.host = host
         settings.port = port

@@ -105,7 +105,8 @@ struct Work: AsyncParsableCommand {
         }
         let logger = log.logger("tipline.worker")
         let registry = metricsPort == nil ? nil
-            : MetricsExport.bootstrap(durationBuckets: WorkerMetricBuckets.durations, valueBuckets: WorkerMetricBuckets.values)
+            : MetricsExport.bootstrap(durationBuckets: WorkerMetricBuckets.durations, valueBuckets: WorkerMetricBuckets.values,
+                                    help: WorkerMetricName.help)
         let settings = Queue.workerSessionSettings(leaseSeconds: lease)
         try await connection.withDatabase(
             application: "tipline-worker", maxConnections: concurrency + 1, settings: settings

@@ -452,6 +452,8 @@ struct HTTPErrorTests {
             #expect(lines.contains { $0.hasPrefix("tipline_http_requests_total{") && $0.contains(#"route="/v1/reports""#) && $0.contains(#"status="201""#) })
             #expect(lines.contains { $0.hasPrefix("tipline_http_requests_total{") && $0.contains(#"status="401""#) })
             #expect(lines.contains { $0.hasPrefix("tipline_http_request_duration_seconds_bucket{") })
+            #expect(lines.contains("# HELP tipline_http_requests_total Requests answered, by route template, method and status."), "\(text)")
+            #expect(lines.filter { $0.hasPrefix("# HELP tipline_http_request_duration_seconds ") }.count == 1, "\(text)")
         }
     }
 }

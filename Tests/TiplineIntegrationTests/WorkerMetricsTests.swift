@@ -54,6 +54,10 @@ struct WorkerMetricsTests {
             #expect(values[WorkerMetricName.claimDuration + #"_bucket{le="+Inf"}"#] == values[WorkerMetricName.claimDuration + "_count"])
             #expect(page.contains(WorkerMetricName.processingDuration + #"_bucket{le="0.001"}"#), "fine latency buckets")
             #expect(page.contains(#"tipline_worker_jobs_rescued_total{outcome="retried"} 0"#))
+            // Every metric says what it counts, on the line before its TYPE line.
+            for (name, help) in WorkerMetricName.help {
+                #expect(page.contains("# HELP \(name) \(help)\n# TYPE \(name) "), "\(name): \(page)")
+            }
             // Nothing in the metrics names a report or a reporter.
             #expect(!page.contains(scenario.reports[0].text.prefix(12)))
             #expect(try await RawHTTP.send(port: port, "GET", "/healthz").status == 200)
