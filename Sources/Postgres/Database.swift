@@ -13,6 +13,11 @@ public final class Database: Sendable {
     public let maxConnections: Int
     private let threads: NIOThreadPool
     private let idle: Mutex<[Slot]>
+    private let connectedOnce = Atomic<Bool>(false)
+
+    /// Whether a connection of this pool ever opened: a failure after that is an outage, not the
+    /// settings.
+    public var hasConnected: Bool { connectedOnce.load(ordering: .relaxed) }
 
     /// Moves a connection between threads; only one thread uses it at a time.
     private struct Slot: @unchecked Sendable {
@@ -38,7 +43,13 @@ public final class Database: Sendable {
                 // An idle connection the server closed meanwhile (a restart) is replaced, not used.
                 var reused = idle.withLock { $0.popLast() }?.connection
                 if let connection = reused, connection.isStale { reused = nil }
-                let connection = try reused ?? Connection.connect(config)
+                let connection: Connection
+                if let reused {
+                    connection = reused
+                } else {
+                    connection = try Connection.connect(config)
+                    connectedOnce.store(true, ordering: .relaxed)
+                }
                 do {
                     let value = try body(connection)
                     release(connection)

@@ -51,8 +51,9 @@ struct ConnectionOptions: ParsableArguments {
             return value
         } catch {
             await Self.shutdown(database)
+            // The settings explain a failure to connect at all, not an outage after a good start.
             let connection = (error as? PostgresError)?.isConnectionProblem ?? (error is DrainGaveUp)
-            throw CommandFailure(error, hint: connection ? connectionHint : nil)
+            throw CommandFailure(error, hint: connection && !database.hasConnected ? connectionHint : nil)
         }
     }
 

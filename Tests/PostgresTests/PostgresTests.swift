@@ -134,6 +134,20 @@ struct PostgresTests {
         #expect(pids.count == 1)
     }
 
+    @Test("a pool knows whether it ever connected: not before, not after a refused connect, yes after one that opened")
+    func poolKnowsItConnected() async throws {
+        let refused = Database(config: ConnectionConfig(conninfo: "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"), maxConnections: 1)
+        defer { Task { await refused.shutdown() } }
+        #expect(!refused.hasConnected)
+        await #expect(throws: PostgresError.self) { try await refused.query("SELECT 1") }
+        #expect(!refused.hasConnected)
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        #expect(!database.hasConnected)
+        _ = try await database.query("SELECT 1")
+        #expect(database.hasConnected)
+    }
+
     @Test("errors carry SQLSTATE and PostgreSQL's message")
     func errorsCarrySQLState() async throws {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
