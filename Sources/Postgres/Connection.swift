@@ -1,5 +1,5 @@
 import CLibPQ
-public import Foundation
+import Foundation
 
 /// Where and how to connect: a libpq conninfo string or URI (empty means libpq's `PG*` defaults),
 /// plus session settings applied right after every connect.

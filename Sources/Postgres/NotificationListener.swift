@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Synchronization
 
 /// A dedicated session that LISTENs on channels and hands notifications to a callback.

@@ -1,6 +1,6 @@
 public import Hummingbird
 public import Logging
-public import Postgres
+import Postgres
 public import Prometheus
 public import TiplineStore
 public import NIOCore

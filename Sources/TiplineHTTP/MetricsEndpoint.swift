@@ -1,5 +1,5 @@
-public import Hummingbird
-public import Prometheus
+import Hummingbird
+import Prometheus
 
 /// `GET /metrics`: everything recorded through swift-metrics, in Prometheus text format.
 struct MetricsEndpoint: Sendable {

@@ -1,4 +1,4 @@
-public import Hummingbird
+import Hummingbird
 import Foundation
 import Logging
 import Metrics

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// How a worker process runs.
 public struct WorkerOptions: Sendable {

@@ -291,7 +291,7 @@ struct PostgresTests {
         #expect(try array.decode(Int.self, at: 0) == hostile.count)
         #expect(try array.decode(String.self, at: 1) == hostile[1])
         let optional: String? = nil
-        #expect(try await database.query("SELECT \(optional)::text IS NULL").one().decode(Bool.self, at: 0))
+        #expect(try await database.query("SELECT \(optional as String?)::text IS NULL").one().decode(Bool.self, at: 0))
         let date = Date(timeIntervalSince1970: 1_790_000_000.123456)
         let back = try await database.query("SELECT \(date)::timestamptz").one().decode(Date.self, at: 0)
         #expect(abs(back.timeIntervalSince(date)) < 0.000_01)
@@ -414,7 +414,7 @@ struct PostgresTests {
             #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 0)
             // Same session (one connection), back to normal.
             #expect(try await database.query("SELECT pg_backend_pid()").one().decode(Int.self, at: 0) == pid)
-            try await database.transaction { tx in try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (5)", binds: [])) }
+            _ = try await database.transaction { tx in try tx.execute(Query(sql: "INSERT INTO \(table) VALUES (5)", binds: [])) }
             #expect(try await database.query(Query(sql: "SELECT count(*) FROM \(table)", binds: [])).one().decode(Int.self, at: 0) == 1)
         }
     }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The formats `tipline submit --file` reads.
 public enum InputFormat: String, Sendable, CaseIterable {

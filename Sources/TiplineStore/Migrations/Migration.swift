@@ -1,5 +1,5 @@
 @preconcurrency import Crypto
-public import Foundation
+import Foundation
 public import Postgres
 
 /// One numbered SQL file from migrations/, carried inside the binary.

@@ -1,5 +1,5 @@
-public import ContactExtraction
-public import Foundation
+import ContactExtraction
+import Foundation
 public import Postgres
 public import TiplineCore
 

@@ -1,4 +1,4 @@
-public import Postgres
+import Postgres
 
 extension Queue {
     /// The `ON CONFLICT ... DO UPDATE SET` list that adds a new row of counters to the stored one

@@ -89,7 +89,7 @@ public struct Queue: Sendable {
     /// `jobs_lease_idx`, every running job of every worker and their dead entries, instead of by
     /// key (statistics taken while nothing ran make that index look empty).
     static func stillHeld(by owner: String?, alias: String) -> Query {
-        "\(unescaped: alias).lease_owner = \(owner)::uuid AND \(unescaped: alias).lease_expires_at IS NOT NULL"
+        "\(unescaped: alias).lease_owner = \(owner as String?)::uuid AND \(unescaped: alias).lease_expires_at IS NOT NULL"
     }
 
     /// Claims up to `limit` ready jobs with `FOR UPDATE SKIP LOCKED`, in one statement.
@@ -197,7 +197,7 @@ public struct Queue: Sendable {
         let row = try connection.queryPrepared("""
             WITH me AS (
                 UPDATE workers SET heartbeat_at = now(), in_flight = \(reportIDs.count), processed = \(processed)
-                 WHERE id = \(owner)::uuid AND stopped_at IS NULL
+                 WHERE id = \(owner as String?)::uuid AND stopped_at IS NULL
             ), mine AS (
                 SELECT report_id FROM jobs
                  WHERE report_id = ANY(\(reportIDs)::bigint[]) AND \(fragment: stillHeld(by: owner, alias: "jobs"))

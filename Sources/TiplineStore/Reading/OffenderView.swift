@@ -92,7 +92,7 @@ public struct OffenderView: Sendable, Codable {
             let merged = try connection.query("SELECT id FROM offenders WHERE merged_into = \(id) ORDER BY id")
                 .map { try $0.decode(Int64.self, at: 0) }
             let contacts = try connection.query("""
-                SELECT kind, value FROM contacts WHERE offender_id = \(id) ORDER BY kind, value LIMIT \(limit)
+                SELECT kind, value FROM contacts WHERE offender_id = \(id) ORDER BY kind, value LIMIT \(limit as Int?)
                 """).map { ContactRow(kind: try $0.decode(at: 0), value: try $0.decode(at: 1)) }
             var contactCount = contacts.count
             if let limit, contactCount >= limit {
@@ -102,7 +102,7 @@ public struct OffenderView: Sendable, Codable {
                 SELECT id, source, external_id, channel, encode(substring(reporter_hash FROM 1 FOR 4), 'hex'),
                        reported_at, category, outcome, level
                   FROM reports WHERE offender_id = ANY(\([id] + merged)::bigint[]) ORDER BY reported_at DESC, id DESC
-                 LIMIT \(limit)
+                 LIMIT \(limit as Int?)
                 """).map { row in
                 ReportRow(id: try row.decode(at: 0), source: try row.decode(at: 1), externalID: try row.decode(at: 2),
                           channel: try row.decode(at: 3), reporter: "r:" + (try row.decode(String.self, at: 4)),
