@@ -29,7 +29,9 @@ struct CSVRecordParser {
     /// The column whose quoted field was still open at the end of the record's first line.
     private var spanningColumn = 0
     private var broken: (line: Int, error: InputError)?
+    /// Records parsed and not yet taken, from `readyStart` on (a give-up can make many at once).
     private var ready: [Record] = []
+    private var readyStart = 0
     /// Bytes parsed so far, lines read again after a give-up included: the parser's work.
     private(set) var consumedBytes = 0
 
@@ -62,7 +64,14 @@ struct CSVRecordParser {
 
     /// The next complete record, if one is ready.
     mutating func takeRecord() -> Record? {
-        ready.isEmpty ? nil : ready.removeFirst()
+        guard readyStart < ready.count else { return nil }
+        let record = ready[readyStart]
+        readyStart += 1
+        if readyStart == ready.count {
+            ready.removeAll(keepingCapacity: true)
+            readyStart = 0
+        }
+        return record
     }
 
     private mutating func replay(_ queue: ArraySlice<(number: Int, bytes: [UInt8])>) {

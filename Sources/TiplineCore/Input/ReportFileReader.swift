@@ -66,7 +66,10 @@ public final class ReportFileReader {
     }
 
     private func nextCSV() throws -> InputRecord? {
+        // Taken out while in use: a copy left behind would share the parser's arrays, and every
+        // change to them would copy them whole (quadratic after a stray quote gives back many lines).
         guard var parser = csv else { return nil }
+        csv = nil
         defer { csv = parser }
         while true {
             let record: CSVRecordParser.Record
