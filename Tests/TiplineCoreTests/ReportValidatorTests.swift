@@ -56,13 +56,22 @@ struct ReportValidatorTests {
         #expect(failure?.message == "is empty")
     }
 
-    @Test("an unknown channel is refused with the channels that exist")
+    @Test("an unknown channel or time is refused with what is expected, never repeating the value (it may be a misplaced identity)")
     func unknownChannel() throws {
         let failure = try #require(error(of: validator.validate(validFields(["channel": "fax"]), now: now)))
         #expect(failure.field == "channel")
         #expect(failure.message.contains("app"))
         #expect(failure.message.contains("hotline"))
-        #expect(failure.message.contains("fax"))
+        #expect(!failure.message.contains("fax"))
+        // A caller's number in the channel or time column of a CSV whose columns are out of place.
+        for field in ["channel", "reported_at"] {
+            let misplaced = try #require(error(of: validator.validate(validFields([field: "+86 138 1234 5678"]), now: now)))
+            #expect(misplaced.field == field)
+            #expect(!misplaced.message.contains("138"), "\(misplaced.message)")
+        }
+        // A known channel in capitals is named, with the fix.
+        let capital = try #require(error(of: validator.validate(validFields(["channel": "Hotline"]), now: now)))
+        #expect(capital.message == #"unknown channel "Hotline" (channels are lower case: hotline)"#)
     }
 
     @Test("the hotline channel is accepted")

@@ -54,7 +54,7 @@ struct HTTPErrorTests {
                 ("wrong type text", ["external_id": "w", "reporter": "u", "text": ["a"]], "text", "must be a string"),
                 ("missing text", ["external_id": "m", "reporter": "u"], "text", "is required"),
                 ("NUL", ["external_id": "n", "reporter": "u", "text": "before\u{0}after"], "text", "NUL"),
-                ("unknown channel", ["external_id": "c", "channel": "fax", "reporter": "u", "text": "t"], "channel", "unknown channel \"fax\""),
+                ("unknown channel", ["external_id": "c", "channel": "fax", "reporter": "u", "text": "t"], "channel", "unknown channel, expected app or hotline"),
                 ("bad date", ["external_id": "d", "reporter": "u", "text": "t", "reported_at": "yesterday"], "reported_at", "not an ISO 8601"),
                 ("far future", ["external_id": "f", "reporter": "u", "text": "t", "reported_at": "2999-01-01T00:00:00Z"], "reported_at", "in the future"),
                 ("too old", ["external_id": "o", "reporter": "u", "text": "t", "reported_at": "1999-12-31T00:00:00Z"], "reported_at", "before 2000"),

@@ -18,7 +18,14 @@ public struct ReportValidator: Sendable {
             let externalID = try requiredString(fields, "external_id", max: limits.externalID, nfc: true)
             let channelText = try requiredString(fields, "channel", max: 32)
             guard let channel = Channel(rawValue: channelText) else {
-                throw InputError(field: "channel", "unknown channel \"\(channelText.prefix(32))\" (expected app or hotline)")
+                // The value is not repeated (on a terminal, in a rejects file, in a response): in a
+                // file whose columns are out of place, it may be a reporter's identity. Only a
+                // known channel in other letters is named.
+                if let known = Channel(rawValue: channelText.lowercased()) {
+                    throw InputError(field: "channel", "unknown channel \"\(channelText)\" (channels are lower case: \(known.rawValue))")
+                }
+                throw InputError(field: "channel", "unknown channel, expected app or hotline (the value is not shown: "
+                    + "a column out of place may hold a reporter's identity)")
             }
             let reporter = Self.canonicalReporter(
                 try requiredString(fields, "reporter", max: limits.reporter, nfc: true), channel: channel)
@@ -32,8 +39,9 @@ public struct ReportValidator: Sendable {
                         throw InputError(field: "reported_at", "\"\(raw)\" has no time zone: add the offset it was "
                             + "written in (e.g. 2026-10-03T14:22:05+08:00), or Z for UTC")
                     }
-                    throw InputError(field: "reported_at",
-                        "\"\(raw)\" is not an ISO 8601 date-time (e.g. 2026-10-03T14:22:05+08:00)")
+                    // Not repeated, like an unknown channel: it may be another column's identity.
+                    throw InputError(field: "reported_at", "is not an ISO 8601 date-time, e.g. 2026-10-03T14:22:05+08:00 "
+                        + "(the value is not shown: a column out of place may hold a reporter's identity)")
                 }
                 if date > now.addingTimeInterval(limits.futureSkew) {
                     throw InputError(field: "reported_at", "\(raw) is in the future")
