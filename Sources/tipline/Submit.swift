@@ -99,17 +99,21 @@ struct Submit: AsyncParsableCommand {
         // Keyed like the reporter's hash: a plain digest of the reporter and the text, stored and
         // exported as the external id, let anyone with the text try every phone number until it matched.
         let channel = self.channel ?? .app
-        let derivedID = "cli-" + key.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(reporter!)\u{1F}\(text)")
-            .prefix(16).map { String(format: "%02x", $0) }.joined()
         var fields: [String: Any] = [
-            "external_id": externalID ?? derivedID, "channel": channel.rawValue, "reporter": reporter!, "text": text,
+            "external_id": externalID ?? "derived below", "channel": channel.rawValue, "reporter": reporter!, "text": text,
         ]
         fields["reported_at"] = reportedAt
         fields["platform"] = platform
-        let input: ReportInput
+        var input: ReportInput
         switch ReportValidator().validate(fields) {
         case .success(let valid): input = valid
         case .failure(let error): throw CommandFailure(error)
+        }
+        if externalID == nil {
+            // From the reporter as stored (trimmed, in NFC, a caller's number in one form): the same
+            // caller written another way is the same report again, as it is the same reporter.
+            input.externalID = "cli-" + key.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(input.reporter)\u{1F}\(text)")
+                .prefix(16).map { String(format: "%02x", $0) }.joined()
         }
         let outcome = try await connection.withDatabase(application: "tipline-submit") { database in
             try await key.verify(against: database)

@@ -75,6 +75,22 @@ struct IntakeTests {
         }
     }
 
+    @Test("submit --text again with the same reporter written another way is a duplicate, not a second report")
+    func submitTextReporterForms() async throws {
+        try await TestDatabase.with { db in
+            let text = "出租微信 V信: abc_123x"
+            for (channel, forms) in [("hotline", ["+86 138 1234 5678", "13812345678", " 13812345678 ", "0086-138-1234-5678"]),
+                                     ("app", ["u_1234", " u_1234 "])] {
+                for (index, reporter) in forms.enumerated() {
+                    let run = try await TiplineProcess.run(["submit", "--text", text, "--reporter", reporter, "--channel", channel],
+                                                           databaseURL: db.url)
+                    #expect(run.stdout.hasPrefix(index == 0 ? "accepted report " : "duplicate: report "), "\(reporter): \(run.stdout)")
+                }
+            }
+            #expect(try await db.int("SELECT count(*) FROM reports") == 2)
+        }
+    }
+
     @Test("an option's value that starts with a dash is the value: an ad text, a reporter, a negative number")
     func dashedValues() async throws {
         try await TestDatabase.with { db in
