@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import TiplineCore
 
 /// The text log format (`--log-format text`): swift-log's stream handler on standard error, with
 /// every line break and tab in a message or a metadata value turned into a space, so that one
@@ -42,10 +43,11 @@ public struct OneLineLogHandler: LogHandler {
     }
 
     /// `text` with each run of line breaks and tabs (and the spaces around them) as one space.
+    /// Other control characters (an escape sequence in a worker's name) are written as `\u{1B}`.
     public static func oneLine(_ text: String) -> String {
-        guard text.contains(where: { $0.isNewline || $0 == "\t" }) else { return text }
+        guard text.contains(where: { $0.isNewline || $0 == "\t" }) else { return text.terminalSafe }
         return text.split(whereSeparator: { $0.isNewline || $0 == "\t" })
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ").terminalSafe
     }
 
     static func oneLine(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {

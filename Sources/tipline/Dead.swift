@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TiplineCore
 import TiplineStore
 
 struct Dead: AsyncParsableCommand {

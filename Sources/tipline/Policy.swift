@@ -29,7 +29,7 @@ struct PolicyCommand: AsyncParsableCommand {
                 let l = row.ladder
                 try Output.line("\(index == 0 ? "in force" : "before  ")  #\(row.id)  distinct reporters within \(l.windowDays) days: "
                       + "review \(l.review), restrict \(l.restrict), suspend \(l.suspend), refer \(l.refer)")
-                try Output.line("          since \(formatter.string(from: row.createdAt)) by \(row.actor): \(row.note)")
+                try Output.line("          since \(formatter.string(from: row.createdAt)) by \(row.actor.terminalSafe): \(row.note.terminalSafe)")
             }
         }
     }

@@ -109,24 +109,9 @@ enum StatusScreen {
 }
 
 extension String {
-    /// The text with control characters (C0, DEL, C1) written as `\u{1B}`, so that a value a client
-    /// sent (an external id, an error) cannot move the cursor, recolour or split a line of a terminal.
-    var terminalSafe: String {
-        guard unicodeScalars.contains(where: \.isControl) else { return self }
-        var out = ""
-        for scalar in unicodeScalars {
-            if scalar.isControl { out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}" } else { out.unicodeScalars.append(scalar) }
-        }
-        return out
-    }
-
     /// Pads with spaces on the right to at least `width` characters.
     func padding(_ width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
 
-extension Unicode.Scalar {
-    /// C0 controls, DEL and C1 controls.
-    var isControl: Bool { value < 0x20 || (0x7F...0x9F).contains(value) }
-}

@@ -190,6 +190,26 @@ struct AdminCommandTests {
         }
     }
 
+    @Test("control characters an administrator or a caller typed are escaped: policy show, an error naming a contact, a worker's log")
+    func controlCharactersEscaped() async throws {
+        try await TestDatabase.with { db in
+            let set = try await TiplineProcess.run(["policy", "set", "--review", "2", "--note", "two\nlines\u{1B}[31m red",
+                                                    "--actor", "ev\u{1B}[2Jil"], databaseURL: db.url)
+            #expect(set.status == .exit(0), "\(set.stderr)")
+            let show = try await TiplineProcess.run(["policy", "show"], databaseURL: db.url)
+            #expect(!show.stdout.contains("\u{1B}"), "a raw ESC reached the terminal: \(show.stdout)")
+            #expect(show.stdout.contains(#"by ev\u{1B}[2Jil: two\u{A}lines\u{1B}[31m red"#), "\(show.stdout)")
+            let missing = try await TiplineProcess.run(["offender", "wechat:\u{1B}]0;pwned\u{7}"], databaseURL: db.url)
+            #expect(missing.status == .exit(1))
+            #expect(!missing.stderr.contains("\u{1B}") && !missing.stderr.contains("\u{7}"), "\(missing.stderr)")
+            #expect(missing.stderr.contains(#"\u{1B}]0;pwned\u{7}"#), "\(missing.stderr)")
+            let worker = try await TiplineProcess.run(["work", "--until-idle", "--name", "\u{1B}[31mred", "--log-level", "info"],
+                                                      databaseURL: db.url)
+            #expect(worker.status == .exit(0), "\(worker.stderr)")
+            #expect(worker.stderr.contains(#"\u{1B}[31mred"#) && !worker.stderr.contains("\u{1B}"), "\(worker.stderr)")
+        }
+    }
+
     @Test("an empty --actor, a policy change that changes nothing and an unknown contact kind are usage errors")
     func usageErrors() async throws {
         try await TestDatabase.with { db in
