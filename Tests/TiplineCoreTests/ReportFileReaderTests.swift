@@ -77,6 +77,36 @@ struct JSONLReaderTests {
         #expect(report(records[1])?.externalID == "e2")
     }
 
+    @Test("a file holding only a byte-order mark is empty; a blank line after one is skipped")
+    func byteOrderMarkOnly() throws {
+        for (text, lines) in [("\u{FEFF}", [Int]()), ("\u{FEFF}\n", []), ("\u{FEFF}\n" + #"{"external_id":"e1","channel":"app","reporter":"u1","text":"a"}"#, [2])] {
+            let path = try temporaryFile(text, suffix: ".jsonl")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let records = try readAll(path: path, format: .jsonl)
+            #expect(records.map(\.line) == lines, "\(text.debugDescription)")
+            #expect(records.allSatisfy { report($0) != nil }, "\(text.debugDescription)")
+        }
+    }
+
+    @Test("a UTF-16 or UTF-32 file with a byte-order mark is refused whole, naming its encoding")
+    func wideEncodingFile() throws {
+        let line = #"{"external_id":"e1","channel":"app","reporter":"u1","text":"a"}"# + "\n"
+        let utf16LE = [UInt8]([0xFF, 0xFE]) + Array(line.utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let utf16BE = [UInt8]([0xFE, 0xFF]) + Array(line.utf16).flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        let utf32LE = [UInt8]([0xFF, 0xFE, 0, 0]) + line.unicodeScalars.flatMap { [UInt8($0.value & 0xFF), 0, 0, 0] }
+        for (bytes, name) in [(utf16LE, "UTF-16LE"), (utf16BE, "UTF-16BE"), (utf32LE, "UTF-32LE")] {
+            for format in [InputFormat.jsonl, .csv] {
+                let path = try temporaryFile(bytes, suffix: ".txt")
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                #expect {
+                    _ = try readAll(path: path, format: format)
+                } throws: { error in
+                    "\(error)".contains("is \(name) (it starts with that byte-order mark)")
+                }
+            }
+        }
+    }
+
     @Test("blank lines are skipped but still counted")
     func blankLines() throws {
         let path = try temporaryFile(
@@ -248,6 +278,22 @@ struct CSVReaderTests {
         for record in records.dropFirst() {
             #expect(failure(record)?.message.hasPrefix("the CSV header (line 1) could not be read:") == true, "\(record)")
         }
+    }
+
+    @Test("rows of empty or blank cells are skipped like blank lines; a header of NUL bytes asks whether the file is UTF-16")
+    func emptyRowsAndWideHeader() throws {
+        let path = try temporaryFile("external_id,channel,reporter,text\r\ne1,app,u1,hello\r\n,,,\r\n   \r\n\t\r\n , ,\t, \r\ne2,app,u2,bye\r\n",
+                                     suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [2, 7])
+        #expect(records.compactMap { report($0)?.externalID } == ["e1", "e2"])
+        let header = Array("external_id,channel,reporter,text\ne1,app,u1,hi\n".utf8).flatMap { [$0, UInt8(0)] }
+        let wide = try temporaryFile(header, suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: wide) }
+        let refused = try readAll(path: wide, format: .csv)
+        #expect(failure(refused[0])?.message.contains("the CSV header holds NUL bytes: is the file UTF-16 or UTF-32?") == true,
+                "\(refused.map { failure($0)?.message ?? "" })")
     }
 
     @Test("header names are matched case-insensitively and in any order")
@@ -449,6 +495,16 @@ struct LineSplitterTests {
         }
         // At the limit exactly, the line is kept.
         #expect(lines([[UInt8](repeating: 0x63, count: 10) + [0x0A]], max: 10).map(\.1) == [.bytes([UInt8](repeating: 0x63, count: 10))])
+    }
+
+    @Test("a line at the limit with a CRLF is kept wherever a chunk ends, between its CR and LF too")
+    func limitWithCRLF() {
+        let text = [UInt8](repeating: 0x63, count: 10) + Array("\r\nok\r\n".utf8)
+        for size in 1...text.count {
+            let chunks = stride(from: 0, to: text.count, by: size).map { Array(text[$0..<min($0 + size, text.count)]) }
+            #expect(lines(chunks, max: 10).map(\.1) == [.bytes([UInt8](repeating: 0x63, count: 10)), .bytes(Array("ok".utf8))],
+                    "chunks of \(size)")
+        }
     }
 
     @Test("a file with one line far over the limit is read line by line: the long one refused by number, the others accepted")

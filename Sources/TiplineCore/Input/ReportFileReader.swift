@@ -56,11 +56,10 @@ public final class ReportFileReader {
     private func nextJSONL() throws -> InputRecord? {
         while true {
             guard let (number, line) = try nextLine() else { return nil }
-            guard case .bytes(let bytes) = line else { return InputRecord(line: number, result: .failure(Self.tooLong)) }
+            guard case .bytes(var bytes) = line else { return InputRecord(line: number, result: .failure(Self.tooLong)) }
+            // A byte-order mark is no part of the first line: a file of only one is empty.
+            if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
-                return InputRecord(line: number, result: decodeJSONObject(Array(bytes.dropFirst(3))).flatMap { validator.validate($0, now: now) })
-            }
             return InputRecord(line: number, result: decodeJSONObject(bytes).flatMap { validator.validate($0, now: now) })
         }
     }
@@ -99,10 +98,16 @@ public final class ReportFileReader {
                 return InputRecord(line: record.line, result: .failure(error))
             }
             guard case .success(let fields) = record.fields else { continue }
-            if fields.count == 1, fields[0].isEmpty { continue }
+            // A blank line, or a row of empty cells (`,,,` as spreadsheets write them), holds no report.
+            if fields.allSatisfy({ $0.allSatisfy(\.isWhitespace) }) { continue }
             if let headerError { return InputRecord(line: record.line, result: .failure(headerError)) }
             guard let header = csvHeader else {
                 // A byte-order mark (as spreadsheet programs write) is not part of the first column's name.
+                if fields.contains(where: { $0.contains("\0") }) {
+                    headerError = InputError(field: nil, "the CSV header holds NUL bytes: is the file UTF-16 or UTF-32? "
+                        + "It must be UTF-8 (convert it, e.g. with iconv -t UTF-8)")
+                    return InputRecord(line: record.line, result: .failure(headerError!))
+                }
                 csvHeader = fields.map { $0.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\u{FEFF}"))).lowercased() }
                 let missing = ["external_id", "channel", "reporter", "text"].filter { !csvHeader!.contains($0) }
                 var seen = Set<String>()
@@ -134,9 +139,24 @@ public final class ReportFileReader {
     private func nextLine() throws -> (Int, LineSplitter.Line)? {
         while true {
             if let line = lines.takeLine() { return line }
+            let first = source.bytesRead == 0
             guard let chunk = try source.read() else { return lines.finish() }
+            if first, let encoding = Self.wideEncoding(startingWith: chunk) {
+                // Every line of it would be refused, each for NUL bytes: one error says why.
+                throw InputError(field: nil, "\(source.path) is \(encoding) (it starts with that byte-order mark): "
+                    + "reports are read as UTF-8; convert it first, e.g. iconv -f \(encoding) -t UTF-8")
+            }
             lines.feed(chunk)
         }
+    }
+
+    /// The UTF-16 or UTF-32 encoding whose byte-order mark `bytes` start with, if any.
+    static func wideEncoding(startingWith bytes: [UInt8]) -> String? {
+        if bytes.starts(with: [0xFF, 0xFE, 0x00, 0x00]) { return "UTF-32LE" }
+        if bytes.starts(with: [0x00, 0x00, 0xFE, 0xFF]) { return "UTF-32BE" }
+        if bytes.starts(with: [0xFF, 0xFE]) { return "UTF-16LE" }
+        if bytes.starts(with: [0xFE, 0xFF]) { return "UTF-16BE" }
+        return nil
     }
 
     private func decodeJSONObject(_ bytes: [UInt8]) -> Result<[String: Any], InputError> {
@@ -167,7 +187,8 @@ public final class ReportFileReader {
 /// Reads a file (or standard input) in 1 MiB chunks.
 final class ByteSource {
     private let handle: FileHandle
-    private let path: String
+    /// The file's name as given, or "standard input".
+    let path: String
     private(set) var bytesRead = 0
     let totalBytes: Int?
 
@@ -243,7 +264,9 @@ struct LineSplitter {
     mutating func takeLine() -> (Int, Line)? {
         guard let newline = buffer[max(start, scanned)...].firstIndex(of: 0x0A) else {
             scanned = buffer.count
-            if skipping || buffer.count - start > maxLineBytes {
+            // A carriage return last may be the first half of the line's CRLF: not the line's.
+            let pending = buffer.count - start - (buffer.last == 0x0D ? 1 : 0)
+            if skipping || pending > maxLineBytes {
                 skipping = true
                 buffer.removeAll(keepingCapacity: true)
                 start = 0
