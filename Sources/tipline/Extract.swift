@@ -1,6 +1,7 @@
 import ArgumentParser
 import ContactExtraction
 import Foundation
+import TiplineCore
 
 struct Extract: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,7 +9,9 @@ struct Extract: AsyncParsableCommand {
         discussion: """
             Plain mode reads all of standard input as one text and prints a JSON array of \
             {"kind", "value"}. With --jsonl each input line is {"id", "text"} and each output line is \
-            {"id", "contacts"}; a malformed line is reported on stderr with its number and skipped.
+            {"id", "contacts"}, printed as lines arrive; a malformed line (read as strictly as submit \
+            reads one) is reported on stderr with its number and why, and skipped: the exit status is \
+            then 3.
             """
     )
 
@@ -17,34 +20,58 @@ struct Extract: AsyncParsableCommand {
 
     func run() async throws {
         let extractor = ContactExtractor()
-        let input = FileHandle.standardInput.readDataToEndOfFile()
         let output = BufferedOutput()
         guard jsonl else {
+            let input = FileHandle.standardInput.readDataToEndOfFile()
             let text = String(decoding: input, as: UTF8.self)
             try output.write(ContactJSON.array(extractor.extract(text)) + "\n")
             try output.flush()
             return
         }
-        var lineNumber = 0
-        for line in input.split(separator: 0x0A, omittingEmptySubsequences: false) {
-            lineNumber += 1
-            var bytes = Data(line)
-            if bytes.last == 0x0D { bytes.removeLast() }
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            guard let object = try? JSONSerialization.jsonObject(with: bytes, options: []) as? [String: Any] else {
-                Output.error("line \(lineNumber): not a JSON object\n")
+        // Line by line as it comes (what is printed is flushed before each wait for more input), and
+        // each line read as strictly as `submit` reads one: RFC 8259, no member named twice.
+        let reader: LineReader
+        do {
+            reader = try LineReader(path: "-")
+        } catch {
+            throw CommandFailure(error)
+        }
+        var skipped = 0
+        func skip(_ number: Int, _ reason: String) {
+            skipped += 1
+            Output.error("line \(number): \(reason.terminalSafe)\n")
+        }
+        while let (number, line) = try reader.next(beforeWaiting: { try output.flush() }) {
+            guard var bytes = line else {
+                skip(number, "is longer than \(LineReader.maxLineBytes) bytes: not read")
+                continue
+            }
+            if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            guard String(validating: bytes, as: UTF8.self) != nil, !bytes.contains(0) else {
+                skip(number, "is not UTF-8 JSON")
+                continue
+            }
+            if let problem = StrictJSON.problem(in: bytes) {
+                skip(number, "invalid JSON: \(problem)")
+                continue
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: []) as? [String: Any] else {
+                skip(number, "not a JSON object")
                 continue
             }
             guard let text = object["text"] as? String else {
-                Output.error("line \(lineNumber): \"text\" is missing or not a string\n")
+                skip(number, "\"text\" is missing or not a string")
                 continue
             }
             let id = object["id"] ?? NSNull()
-            let idJSON = (try? JSONSerialization.data(withJSONObject: id, options: [.fragmentsAllowed]))
+            let idJSON = (try? JSONSerialization.data(withJSONObject: id, options: [.fragmentsAllowed, .withoutEscapingSlashes]))
                 .map { String(decoding: $0, as: UTF8.self) } ?? "null"
             try output.write("{\"id\":\(idJSON),\"contacts\":\(ContactJSON.array(extractor.extract(text)))}\n")
         }
         try output.flush()
+        // Like `submit`: 3 when some lines were skipped.
+        if skipped > 0 { throw ExitCode(3) }
     }
 }
 

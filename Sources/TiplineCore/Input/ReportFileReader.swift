@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// The formats `tipline submit --file` reads.
 public enum InputFormat: String, Sendable, CaseIterable {
@@ -184,6 +185,37 @@ public final class ReportFileReader {
     }
 }
 
+/// The lines of a file or of standard input, read as they come in 1 MiB chunks (LF or CRLF,
+/// numbered from 1; a line over `LineSplitter.maxLineBytes` comes back as `nil` bytes, unread).
+public final class LineReader {
+    /// Longest line read.
+    public static let maxLineBytes = LineSplitter.maxLineBytes
+
+    private let source: ByteSource
+    private var lines = LineSplitter()
+
+    /// Opens `path` (or standard input for `-`).
+    public init(path: String) throws {
+        source = try ByteSource(path: path)
+    }
+
+    /// The next line's number and bytes (nil for one too long to read), or nil at the end.
+    /// `beforeWaiting` runs before each read that may block (to flush output meanwhile).
+    public func next(beforeWaiting: () throws -> Void = {}) throws -> (number: Int, bytes: [UInt8]?)? {
+        while true {
+            if let (number, line) = lines.takeLine() { return (number, Self.bytes(line)) }
+            try beforeWaiting()
+            guard let chunk = try source.read() else { return lines.finish().map { ($0.0, Self.bytes($0.1)) } }
+            lines.feed(chunk)
+        }
+    }
+
+    private static func bytes(_ line: LineSplitter.Line) -> [UInt8]? {
+        if case .bytes(let bytes) = line { return bytes }
+        return nil
+    }
+}
+
 /// Reads a file (or standard input) in 1 MiB chunks.
 final class ByteSource {
     private let handle: FileHandle
@@ -211,16 +243,25 @@ final class ByteSource {
         }
     }
 
+    /// The next bytes, at most 1 MiB: what one read(2) returns, so that input from a pipe is handed on
+    /// as it arrives (Foundation's reads wait for the whole count). Nil at the end.
     func read() throws -> [UInt8]? {
-        let chunk: Data?
-        do {
-            chunk = try handle.read(upToCount: 1 << 20)
-        } catch {
-            throw InputError(field: nil, "cannot read \(path): \(String(cString: strerror(errno)))")
+        let descriptor = handle.fileDescriptor
+        while true {
+            var failure: Int32 = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: 1 << 20) { buffer, initialized in
+                let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+                if count < 0 { failure = errno }
+                initialized = max(count, 0)
+            }
+            if failure == EINTR { continue }
+            if failure != 0 {
+                throw InputError(field: nil, "cannot read \(path): \(String(cString: strerror(failure)))")
+            }
+            guard !chunk.isEmpty else { return nil }
+            bytesRead += chunk.count
+            return chunk
         }
-        guard let data = chunk, !data.isEmpty else { return nil }
-        bytesRead += data.count
-        return [UInt8](data)
     }
 }
 
