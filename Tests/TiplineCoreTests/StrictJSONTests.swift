@@ -32,6 +32,17 @@ struct StrictJSONTests {
         #expect(Self.problem(#"{"a":{"b":1},"c":{"b":2}}"#) == nil)
     }
 
+    @Test("a lone surrogate escape and a number beyond a Double are refused with what and where, not Foundation's words")
+    func loneSurrogatesAndHugeNumbers() {
+        #expect(Self.problem(#"{"text":"lone \ud800 surrogate"}"#) == #"a lone UTF-16 surrogate escape (\uD800) is not a character (byte 14)"#)
+        #expect(Self.problem(#"{"text":"\udc00"}"#) == #"a lone UTF-16 surrogate escape (\uDC00) is not a character (byte 9)"#)
+        #expect(Self.problem(#"{"text":"\ud800\u0041"}"#) == #"a lone UTF-16 surrogate escape (\uD800) is not a character (byte 9)"#)
+        #expect(Self.problem(#"{"text":"\ud83d\ude00"}"#) == nil)
+        #expect(Self.problem(#"{"x":1e400}"#) == "a number too large to read (beyond 1.8e308) (byte 5)")
+        #expect(Self.problem("{\"x\":" + String(repeating: "9", count: 400) + "}") == "a number too large to read (beyond 1.8e308) (byte 5)")
+        #expect(Self.problem(#"{"x":-1.5e308,"y":1e-400,"z":123456789012345678901234567890}"#) == nil)
+    }
+
     @Test("every malformed text gets what and where")
     func malformed() {
         let cases: [(String, String)] = [

@@ -183,20 +183,24 @@ public enum StrictJSON {
                     case UInt8(ascii: "r"): scalars.append("\r")
                     case UInt8(ascii: "t"): scalars.append("\t")
                     case UInt8(ascii: "u"):
+                        // JSON's grammar lets a surrogate stand alone, but it is no character: refused
+                        // here with where, rather than by Foundation as an "end of file".
+                        let escape = at - 2
                         let first = try hex4()
-                        if (0xD800...0xDBFF).contains(first), current == UInt8(ascii: "\\"),
-                           at + 1 < bytes.count, bytes[at + 1] == UInt8(ascii: "u") {
-                            let mark = at
+                        if (0xD800...0xDBFF).contains(first) {
+                            guard current == UInt8(ascii: "\\"), at + 1 < bytes.count, bytes[at + 1] == UInt8(ascii: "u") else {
+                                throw Problem("a lone UTF-16 surrogate escape (\\u\(String(first, radix: 16, uppercase: true))) is not a character", at: escape)
+                            }
                             at += 2
                             let second = try hex4()
-                            if (0xDC00...0xDFFF).contains(second) {
-                                scalars.append(Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!)
-                            } else {
-                                at = mark  // a lone high surrogate, then another escape: read that one on its own
-                                scalars.append("\u{FFFD}")
+                            guard (0xDC00...0xDFFF).contains(second) else {
+                                throw Problem("a lone UTF-16 surrogate escape (\\u\(String(first, radix: 16, uppercase: true))) is not a character", at: escape)
                             }
+                            scalars.append(Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!)
+                        } else if let scalar = Unicode.Scalar(first) {
+                            scalars.append(scalar)
                         } else {
-                            scalars.append(Unicode.Scalar(first) ?? "\u{FFFD}")
+                            throw Problem("a lone UTF-16 surrogate escape (\\u\(String(first, radix: 16, uppercase: true))) is not a character", at: escape)
                         }
                     default: throw Problem("'\\\(Character(Unicode.Scalar(escaped)))' is not a JSON escape", at: at - 2)
                     }
@@ -245,6 +249,12 @@ public enum StrictJSON {
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { at += 1 }
                 guard let next = current, isDigit(next) else { throw Problem("a number needs digits in its exponent", at: start) }
                 digits()
+            }
+            // Foundation's parser refuses a number beyond a Double's range as "not representable":
+            // only an exponent or some 300 digits can get there.
+            if at - start > 300 || bytes[start..<at].contains(where: { $0 | 0x20 == UInt8(ascii: "e") }),
+               let value = Double(String(decoding: bytes[start..<at], as: UTF8.self)), value.isInfinite {
+                throw Problem("a number too large to read (beyond 1.8e308)", at: start)
             }
         }
 
