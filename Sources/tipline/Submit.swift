@@ -42,8 +42,8 @@ struct Submit: AsyncParsableCommand {
     var reportedAt: String?
     @Option(parsing: .unconditional, help: "Where the ad was seen (for --text).")
     var platform: String?
-    @Option(parsing: .unconditional, help: "Reports per transaction when reading a file.")
-    var batch: Int = 1000
+    @Option(parsing: .unconditional, help: "Reports per transaction when reading a file (1-10000; default 1000).")
+    var batch: Int?
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -58,13 +58,15 @@ struct Submit: AsyncParsableCommand {
                 throw ValidationError("\(given.joined(separator: ", ")) only go(es) with --text: a file's lines carry their own fields")
             }
         }
-        if text != nil, format != nil || rejects != nil {
-            throw ValidationError("--format and --rejects only go with --file")
+        if text != nil, format != nil || rejects != nil || batch != nil {
+            throw ValidationError("--format, --rejects and --batch only go with --file")
         }
+        if file?.isEmpty == true { throw ValidationError("--file needs a path ('-' for standard input)") }
+        if rejects?.isEmpty == true { throw ValidationError("--rejects needs a path") }
         // The rule of a token's source (reports filed from the command line can also come over
         // HTTP) is checked in `run`: a name stored before it is still taken.
         if source.isEmpty || source.utf8.count > 100 { throw ValidationError("--source must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'") }
-        if !(1...10_000).contains(batch) { throw ValidationError("--batch must be between 1 and 10000") }
+        if let batch, !(1...10_000).contains(batch) { throw ValidationError("--batch must be between 1 and 10000") }
     }
 
     func run() async throws {
@@ -91,7 +93,8 @@ struct Submit: AsyncParsableCommand {
         let stored = try await connection.withDatabase(application: "tipline-submit") { [source] database in
             try await database.query("SELECT EXISTS (SELECT 1 FROM reports WHERE source = \(source))").one().decode(Bool.self, at: 0)
         }
-        guard stored else { throw ValidationError("--source \(rule)") }
+        // Checked against the database's state, so refused like `policy set`'s ladder: exit 1.
+        guard stored else { throw CommandFailure(TiplineError(.invalidInput, "--source \(rule)")) }
         Output.errorLine("note: --source \(source.terminalSafe) \(rule); taken because this database holds reports under it already")
     }
 
@@ -163,7 +166,7 @@ struct Submit: AsyncParsableCommand {
                     switch record.result {
                     case .success(let input):
                         pending.append(input)
-                        if pending.count >= batch { try await flush() }
+                        if pending.count >= (batch ?? 1000) { try await flush() }
                     case .failure(let error):
                         rejected += 1
                         // The reason quotes what the line held: control characters are escaped, so
