@@ -59,9 +59,9 @@ struct ReportRequest {
             // Fragments too: `"x"` or `42` is valid JSON, just not an object (said below).
             object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
-            // The syntax passed the strict check: what Foundation cannot read is a number beyond a
-            // Double's range or a \u escape of half a surrogate pair.
-            throw .malformed("request body is not valid JSON: a number too large to read, or a \\u escape of half a surrogate pair")
+            // The strict check refuses what Foundation is known not to read (a number beyond a
+            // Double's range, half a surrogate pair), each with where; this is for anything else.
+            throw .malformed("request body is not valid JSON: Foundation's parser could not read it")
         }
         guard var fields = object as? [String: Any] else {
             throw .malformed("request body must be a JSON object")
