@@ -11,7 +11,7 @@ struct Dead: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Dead reports with their last error, most recent first.")
-        @Option(parsing: .unconditional, help: "How many to show (1-100000).") var limit: Int = 50
+        @Option(help: "How many to show (1-100000).") var limit: Int = 50
         @Flag(help: "One JSON object per line.") var json = false
         @OptionGroup var connection: ConnectionOptions
 

@@ -16,9 +16,9 @@ struct Escalations: AsyncParsableCommand {
             """
     )
 
-    @Option(parsing: .unconditional, help: "Print rows with an id greater than this.") var after: Int64 = 0
+    @Option(help: "Print rows with an id greater than this.") var after: Int64 = 0
     @Flag(help: "Keep waiting for new rows.") var follow = false
-    @Option(parsing: .unconditional, help: "Rows fetched per query (1-100000); every row after --after is printed either way.") var limit: Int = 1000
+    @Option(help: "Rows fetched per query (1-100000); every row after --after is printed either way.") var limit: Int = 1000
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {

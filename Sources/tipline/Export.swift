@@ -14,7 +14,7 @@ struct Export: AsyncParsableCommand {
             """
     )
 
-    @Option(parsing: .unconditional, help: "Print only reports with an id greater than this (the last id of an interrupted export).")
+    @Option(help: "Print only reports with an id greater than this (the last id of an interrupted export).")
     var after: Int64 = 0
     @OptionGroup var connection: ConnectionOptions
 

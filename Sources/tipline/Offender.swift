@@ -23,8 +23,8 @@ struct SetLevel: AsyncParsableCommand {
 
     @Argument(help: "Offender id (merged ids resolve to the survivor).") var id: Int64
     @Argument(help: "none, review, restrict, suspend or refer.") var level: Level
-    @Option(parsing: .unconditional, help: "Why (required, recorded).") var reason: String
-    @Option(parsing: .unconditional, help: "Who (default: $USER, else admin).") var actor: String?
+    @Option(help: "Why (required, recorded).") var reason: String
+    @Option(help: "Who (default: $USER, else admin).") var actor: String?
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws { try AdminActor.validate(actor) }
@@ -61,7 +61,7 @@ struct ShowOffender: AsyncParsableCommand {
     var reference: String
     @Flag(help: "Print JSON.")
     var json = false
-    @Option(parsing: .unconditional, help: "List at most N contacts and N reports (1-1000000; the newest reports).")
+    @Option(help: "List at most N contacts and N reports (1-1000000; the newest reports).")
     var limit = 1_000
     @Flag(help: "List every contact and report, however many.")
     var all = false

@@ -7,7 +7,7 @@ import TiplineWorker
 
 /// Where the database is.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), parsing: .unconditional,
+    @Option(name: .customLong("database-url"),
             help: "libpq URI or conninfo string (default: $DATABASE_URL, else libpq's PG* variables).")
     var databaseURL: String?
 
@@ -92,9 +92,9 @@ enum JSONOutput {
 
 /// Log settings shared by long-running commands.
 struct LogOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
-    @Option(parsing: .unconditional, help: "Log format: text, or json (one object per line).")
+    @Option(help: "Log format: text, or json (one object per line).")
     var logFormat: LogFormat = .text
 
     /// How log lines are written.

@@ -39,13 +39,13 @@ struct PolicyCommand: AsyncParsableCommand {
             abstract: "Install a new ladder (applies to reports processed from now on; recorded).",
             discussion: "Unset thresholds keep their current values. Levels already reached never go down."
         )
-        @Option(name: .customLong("window-days"), parsing: .unconditional, help: "Days in a window of distinct reporters (1-3650).") var windowDays: Int?
-        @Option(parsing: .unconditional, help: "Distinct reporters in one window that make a seller `review`.") var review: Int?
-        @Option(parsing: .unconditional, help: "... that make it `restrict` (not fewer than --review).") var restrict: Int?
-        @Option(parsing: .unconditional, help: "... that make it `suspend` (not fewer than --restrict).") var suspend: Int?
-        @Option(parsing: .unconditional, help: "... that make it `refer` (not fewer than --suspend; at most 1000000).") var refer: Int?
-        @Option(parsing: .unconditional, help: "Why the ladder changes (recorded).") var note: String
-        @Option(parsing: .unconditional, help: "Who changes it (default: $USER, else admin).") var actor: String?
+        @Option(name: .customLong("window-days"), help: "Days in a window of distinct reporters (1-3650).") var windowDays: Int?
+        @Option(help: "Distinct reporters in one window that make a seller `review`.") var review: Int?
+        @Option(help: "... that make it `restrict` (not fewer than --review).") var restrict: Int?
+        @Option(help: "... that make it `suspend` (not fewer than --restrict).") var suspend: Int?
+        @Option(help: "... that make it `refer` (not fewer than --suspend; at most 1000000).") var refer: Int?
+        @Option(help: "Why the ladder changes (recorded).") var note: String
+        @Option(help: "Who changes it (default: $USER, else admin).") var actor: String?
         @OptionGroup var connection: ConnectionOptions
 
         func validate() throws {

@@ -26,15 +26,15 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(parsing: .unconditional, help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(parsing: .unconditional, help: "Port to listen on (0 picks a free one).") var port = 8080
-    @Option(name: .customLong("max-body-bytes"), parsing: .unconditional, help: "Largest request body accepted (413 above it). The default holds any valid report, its text escaped character by character.")
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (413 above it). The default holds any valid report, its text escaped character by character.")
     var maxBodyBytes = 524_288
-    @Option(name: .customLong("db-connections"), parsing: .unconditional, help: "Database connections (and threads) for requests.")
+    @Option(name: .customLong("db-connections"), help: "Database connections (and threads) for requests.")
     var dbConnections = 4
-    @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: "Seconds a connection may send nothing (mid-request or between requests) before it is closed.")
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may send nothing (mid-request or between requests) before it is closed.")
     var idleTimeout: Double = 30
-    @Option(name: .customLong("db-timeout"), parsing: .unconditional, help: """
+    @Option(name: .customLong("db-timeout"), help: """
         Seconds a request waits for the database before it answers 503 database_unavailable (clients retry \
         with the same external_id); also the sessions' statement_timeout.
         """)

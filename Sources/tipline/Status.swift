@@ -13,7 +13,7 @@ struct Status: AsyncParsableCommand {
 
     @Flag(help: "Print one JSON object instead of the screen.")
     var json = false
-    @Option(parsing: .unconditional, help: "Redraw every SECONDS (0.2-3600; Ctrl-C to stop).")
+    @Option(help: "Redraw every SECONDS (0.2-3600; Ctrl-C to stop).")
     var watch: Double?
 
     @OptionGroup var connection: ConnectionOptions

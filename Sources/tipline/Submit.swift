@@ -22,32 +22,39 @@ struct Submit: AsyncParsableCommand {
             """
     )
 
-    @Option(parsing: .unconditional, help: "A JSONL or CSV file of reports ('-' for standard input).")
+    @Option(help: "A JSONL or CSV file of reports ('-' for standard input).")
     var file: String?
-    @Option(parsing: .unconditional, help: "File format: jsonl or csv (default: from the file name).")
+    @Option(help: "File format: jsonl or csv (default: from the file name).")
     var format: InputFormat?
-    @Option(parsing: .unconditional, help: "The client the reports come from; with external_id, the idempotency key (1-64 of A-Z a-z 0-9 . _ -, as a token's source).")
+    @Option(help: "The client the reports come from; with external_id, the idempotency key (1-64 of A-Z a-z 0-9 . _ -, as a token's source).")
     var source: String = "cli"
-    @Option(parsing: .unconditional, help: "Write rejected lines (line number, reason) to this file.")
+    @Option(help: "Write rejected lines (line number, reason) to this file.")
     var rejects: String?
-    @Option(parsing: .unconditional, help: "The ad text of a single report.")
+    // The next word whatever it starts with: an ad may begin with a dash ("-- 出租扣扣 ..."). Other
+    // options take a value that starts with one as --option=VALUE, so that a --help after an
+    // option with its value missing still shows the help instead of becoming the value.
+    @Option(parsing: .unconditional, help: "The ad text of a single report (taken whatever it starts with).")
     var text: String?
-    @Option(parsing: .unconditional, help: "The reporter's identity for --text (app user id or caller's number; stored only hashed).")
+    @Option(help: "The reporter's identity for --text (app user id or caller's number; stored only hashed).")
     var reporter: String?
-    @Option(parsing: .unconditional, help: "Channel for --text: app or hotline (default app).")
+    @Option(help: "Channel for --text: app or hotline (default app).")
     var channel: Channel?
-    @Option(name: .customLong("external-id"), parsing: .unconditional, help: "External id for --text (default: derived from channel, reporter and text, so a retry is a duplicate).")
+    @Option(name: .customLong("external-id"), help: "External id for --text (default: derived from channel, reporter and text, so a retry is a duplicate).")
     var externalID: String?
-    @Option(name: .customLong("reported-at"), parsing: .unconditional, help: "When the ad was reported, ISO 8601 (default now).")
+    @Option(name: .customLong("reported-at"), help: "When the ad was reported, ISO 8601 (default now).")
     var reportedAt: String?
-    @Option(parsing: .unconditional, help: "Where the ad was seen (for --text).")
+    @Option(help: "Where the ad was seen (for --text).")
     var platform: String?
-    @Option(parsing: .unconditional, help: "Reports per transaction when reading a file (1-10000; default 1000).")
+    @Option(help: "Reports per transaction when reading a file (1-10000; default 1000).")
     var batch: Int?
 
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
+        // `--text --help` asks for the help, which --text would otherwise take for the ad.
+        if let text, text == "--help" || text == "-h", !CommandLine.arguments.contains("--text=\(text)") {
+            throw CleanExit.helpRequest(self)
+        }
         if file == nil, text == nil { throw ValidationError("give --file PATH or --text TEXT --reporter ID") }
         if file != nil, text != nil { throw ValidationError("--file and --text cannot be combined") }
         if text != nil, reporter == nil { throw ValidationError("--text needs --reporter") }

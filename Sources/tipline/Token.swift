@@ -19,8 +19,8 @@ struct TokenCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make a token; prints it once on standard output (keep it: it cannot be shown again).")
-        @Option(parsing: .unconditional, help: "Source name its reports are filed under (A-Z a-z 0-9 . _ -, up to 64).") var source: String
-        @Option(parsing: .unconditional, help: "Channel of its reports: app or hotline.") var channel: Channel
+        @Option(help: "Source name its reports are filed under (A-Z a-z 0-9 . _ -, up to 64).") var source: String
+        @Option(help: "Channel of its reports: app or hotline.") var channel: Channel
         @OptionGroup var connection: ConnectionOptions
 
         func validate() throws {

@@ -40,25 +40,25 @@ struct Work: AsyncParsableCommand {
             """
     )
 
-    @Option(parsing: .unconditional, help: "Batches processed at once (1-256; each with its own database connection). Lanes of all workers share the database's cores: about twice its cores in all is a good start.")
+    @Option(help: "Batches processed at once (1-256; each with its own database connection). Lanes of all workers share the database's cores: about twice its cores in all is a good start.")
     var concurrency: Int = 2
-    @Option(parsing: .unconditional, help: "Most jobs claimed and completed together (1-10000).")
+    @Option(help: "Most jobs claimed and completed together (1-10000).")
     var batch: Int = 50
     @Flag(help: "Exit 0 once no job is queued, running or waiting for a retry.")
     var untilIdle = false
-    @Option(name: .customLong("give-up-after"), parsing: .unconditional, help: "With --until-idle: exit 1 once the database has been unreachable this many seconds in a row (1-86400; default 120).")
+    @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable this many seconds in a row (1-86400; default 120).")
     var giveUpAfter: Double?
-    @Option(parsing: .unconditional, help: "Name shown in `tipline status` (default host:pid).")
+    @Option(help: "Name shown in `tipline status` (default host:pid).")
     var name: String?
-    @Option(parsing: .unconditional, help: "Lease in seconds (1-3600): a worker silent this long loses its jobs to the others.")
+    @Option(help: "Lease in seconds (1-3600): a worker silent this long loses its jobs to the others.")
     var lease: Double = 15
-    @Option(parsing: .unconditional, help: "Fallback poll interval in seconds when no notification arrives (more than 0, at most 3600).")
+    @Option(help: "Fallback poll interval in seconds when no notification arrives (more than 0, at most 3600).")
     var poll: Double = 5
-    @Option(name: .customLong("retry-base"), parsing: .unconditional, help: "Delay in seconds after a first failed attempt (doubles each time, with jitter; 0-3600, 0 retries at once).")
+    @Option(name: .customLong("retry-base"), help: "Delay in seconds after a first failed attempt (doubles each time, with jitter; 0-3600, 0 retries at once).")
     var retryBase: Double = 2
-    @Option(name: .customLong("metrics-port"), parsing: .unconditional, help: "Serve Prometheus metrics on this port (off when not given; 0 picks one).")
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (off when not given; 0 picks one).")
     var metricsPort: Int?
-    @Option(name: .customLong("metrics-host"), parsing: .unconditional, help: "Address the metrics endpoint listens on.")
+    @Option(name: .customLong("metrics-host"), help: "Address the metrics endpoint listens on.")
     var metricsHost = "127.0.0.1"
     @Flag(name: .customLong("fault-injection"), help: .hidden)
     var faultInjection = false

@@ -288,12 +288,15 @@ struct CSVReaderTests {
         let records = try readAll(path: path, format: .csv)
         #expect(records.map(\.line) == [2, 7])
         #expect(records.compactMap { report($0)?.externalID } == ["e1", "e2"])
-        let header = Array("external_id,channel,reporter,text\ne1,app,u1,hi\n".utf8).flatMap { [$0, UInt8(0)] }
-        let wide = try temporaryFile(header, suffix: ".csv")
-        defer { try? FileManager.default.removeItem(atPath: wide) }
-        let refused = try readAll(path: wide, format: .csv)
-        #expect(failure(refused[0])?.message.contains("the CSV header holds NUL bytes: is the file UTF-16 or UTF-32?") == true,
-                "\(refused.map { failure($0)?.message ?? "" })")
+        // UTF-16 without a byte-order mark, its header quoted or not.
+        for text in ["external_id,channel,reporter,text\ne1,app,u1,hi\n", "\"external_id\",\"channel\",\"reporter\",\"text\"\ne1,app,u1,hi\n"] {
+            let wide = try temporaryFile(Array(text.utf8).flatMap { [$0, UInt8(0)] }, suffix: ".csv")
+            defer { try? FileManager.default.removeItem(atPath: wide) }
+            let refused = try readAll(path: wide, format: .csv)
+            #expect(failure(refused[0])?.message.contains("the CSV header holds NUL bytes: is the file UTF-16 or UTF-32?") == true,
+                    "\(refused.map { failure($0)?.message ?? "" })")
+            #expect(refused.allSatisfy { report($0) == nil })
+        }
     }
 
     @Test("header names are matched case-insensitively and in any order")

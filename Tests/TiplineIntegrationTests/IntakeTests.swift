@@ -91,19 +91,53 @@ struct IntakeTests {
         }
     }
 
-    @Test("an option's value that starts with a dash is the value: an ad text, a reporter, a negative number")
+    @Test("a UTF-16 file arriving through a pipe a byte at first is refused whole, like the same file on disk")
+    func utf16ThroughAPipe() async throws {
+        try await TestDatabase.with { db in
+            let line = #"{"external_id":"e1","channel":"app","reporter":"u1","text":"t"}"# + "\n"
+            let utf16 = [UInt8]([0xFF, 0xFE]) + Array(line.utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+            for format in ["jsonl", "csv"] {
+                let process = try TiplineProcess(["submit", "--file", "-", "--format", format], databaseURL: db.url)
+                let input = Pipe()
+                process.process.standardInput = input
+                try process.start()
+                // The first read finds one byte of the mark; the rest comes later.
+                try input.fileHandleForWriting.write(contentsOf: Data(utf16.prefix(1)))
+                try await Task.sleep(for: .seconds(1))
+                try input.fileHandleForWriting.write(contentsOf: Data(utf16.dropFirst()))
+                try input.fileHandleForWriting.close()
+                #expect(try await process.wait(timeout: 60) == .exit(1), "\(format): \(process.stderr)")
+                #expect(process.stderr == "Error: standard input is UTF-16LE (it starts with that byte-order mark): reports are read as "
+                        + "UTF-8; convert it first, e.g. iconv -f UTF-16LE -t UTF-8\n", "\(format): \(process.stderr)")
+            }
+            #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+        }
+    }
+
+    @Test("--text takes an ad that starts with a dash; a --help where a value was expected is never the value")
     func dashedValues() async throws {
         try await TestDatabase.with { db in
-            let args = ["submit", "--text", "-- 出租扣扣 12345678 --", "--reporter", "-u1", "--platform", "-"]
+            let args = ["submit", "--text", "-- 出租扣扣 12345678 --", "--reporter=-u1", "--platform=-"]
             let run = try await TiplineProcess.run(args, databaseURL: db.url)
             #expect(run.status == .exit(0), "\(run.stderr)")
             let stored = try await db.database.query("SELECT body, platform FROM reports").one()
             #expect(try stored.decode(String.self, at: 0) == "-- 出租扣扣 12345678 --")
             #expect(try stored.decode(String.self, at: 1) == "-")
-            // A negative number is refused for what it is, not as a missing value.
-            let negative = try await TiplineProcess.run(["export", "--after", "-5"], databaseURL: db.url)
+            // A negative number given as --option=VALUE is refused for what it is.
+            let negative = try await TiplineProcess.run(["export", "--after=-5"], databaseURL: db.url)
             #expect(negative.status == .exit(64))
             #expect(negative.stderr.contains("--after must be 0 or a report id"), "\(negative.stderr)")
+            // A --help where a value was expected is never taken for the value: after --text it asks
+            // for the help, after another option the value is missing.
+            let help = try await TiplineProcess.run(["submit", "--reporter", "u9", "--text", "--help"], databaseURL: db.url)
+            #expect(help.status == .exit(0) && help.stdout.contains("OVERVIEW: Submit reports"), "\(help.stdout) \(help.stderr)")
+            for arguments in [["submit", "--text", "t", "--reporter", "--help"], ["policy", "set", "--review", "3", "--note", "--help"],
+                              ["work", "--name", "--help"]] {
+                let missing = try await TiplineProcess.run(arguments, databaseURL: db.url, timeout: 30)
+                #expect(missing.status == .exit(64) && missing.stderr.contains("Missing value for"), "\(arguments): \(missing.stderr)")
+            }
+            #expect(try await db.int("SELECT count(*) FROM reports") == 1)
+            #expect(try await db.int("SELECT count(*) FROM ladder_policies") == 1)
         }
     }
 

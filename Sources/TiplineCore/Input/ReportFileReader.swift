@@ -77,6 +77,11 @@ public final class ReportFileReader {
                 record = ready
             } else if let (number, line) = try nextLine() {
                 switch line {
+                case .bytes(let bytes) where csvHeader == nil && headerError == nil && bytes.contains(0):
+                    // Before the parser, whose quotes would break on the NUL bytes between them.
+                    headerError = InputError(field: nil, "the CSV header holds NUL bytes: is the file UTF-16 or UTF-32? "
+                        + "It must be UTF-8 (convert it, e.g. with iconv -t UTF-8)")
+                    return InputRecord(line: number, result: .failure(headerError!))
                 case .bytes(let bytes) where number == 1 && bytes.starts(with: [0xEF, 0xBB, 0xBF]):
                     // A byte-order mark (as spreadsheet programs write) is not part of the first
                     // field; left in, it made an opening quote look stray.
@@ -104,11 +109,6 @@ public final class ReportFileReader {
             if let headerError { return InputRecord(line: record.line, result: .failure(headerError)) }
             guard let header = csvHeader else {
                 // A byte-order mark (as spreadsheet programs write) is not part of the first column's name.
-                if fields.contains(where: { $0.contains("\0") }) {
-                    headerError = InputError(field: nil, "the CSV header holds NUL bytes: is the file UTF-16 or UTF-32? "
-                        + "It must be UTF-8 (convert it, e.g. with iconv -t UTF-8)")
-                    return InputRecord(line: record.line, result: .failure(headerError!))
-                }
                 csvHeader = fields.map { $0.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\u{FEFF}"))).lowercased() }
                 let missing = ["external_id", "channel", "reporter", "text"].filter { !csvHeader!.contains($0) }
                 var seen = Set<String>()
@@ -140,24 +140,8 @@ public final class ReportFileReader {
     private func nextLine() throws -> (Int, LineSplitter.Line)? {
         while true {
             if let line = lines.takeLine() { return line }
-            let first = source.bytesRead == 0
-            guard let chunk = try source.read() else { return lines.finish() }
-            if first, let encoding = Self.wideEncoding(startingWith: chunk) {
-                // Every line of it would be refused, each for NUL bytes: one error says why.
-                throw InputError(field: nil, "\(source.path) is \(encoding) (it starts with that byte-order mark): "
-                    + "reports are read as UTF-8; convert it first, e.g. iconv -f \(encoding) -t UTF-8")
-            }
-            lines.feed(chunk)
+            guard try source.read({ lines.feed($0) }) else { return lines.finish() }
         }
-    }
-
-    /// The UTF-16 or UTF-32 encoding whose byte-order mark `bytes` start with, if any.
-    static func wideEncoding(startingWith bytes: [UInt8]) -> String? {
-        if bytes.starts(with: [0xFF, 0xFE, 0x00, 0x00]) { return "UTF-32LE" }
-        if bytes.starts(with: [0x00, 0x00, 0xFE, 0xFF]) { return "UTF-32BE" }
-        if bytes.starts(with: [0xFF, 0xFE]) { return "UTF-16LE" }
-        if bytes.starts(with: [0xFE, 0xFF]) { return "UTF-16BE" }
-        return nil
     }
 
     private func decodeJSONObject(_ bytes: [UInt8]) -> Result<[String: Any], InputError> {
@@ -205,8 +189,7 @@ public final class LineReader {
         while true {
             if let (number, line) = lines.takeLine() { return (number, Self.bytes(line)) }
             try beforeWaiting()
-            guard let chunk = try source.read() else { return lines.finish().map { ($0.0, Self.bytes($0.1)) } }
-            lines.feed(chunk)
+            guard try source.read({ lines.feed($0) }) else { return lines.finish().map { ($0.0, Self.bytes($0.1)) } }
         }
     }
 
@@ -223,6 +206,8 @@ final class ByteSource {
     let path: String
     private(set) var bytesRead = 0
     let totalBytes: Int?
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private var ended = false
 
     init(path: String) throws {
         self.path = path == "-" ? "standard input" : path
@@ -243,25 +228,55 @@ final class ByteSource {
         }
     }
 
-    /// The next bytes, at most 1 MiB: what one read(2) returns, so that input from a pipe is handed on
-    /// as it arrives (Foundation's reads wait for the whole count). Nil at the end.
-    func read() throws -> [UInt8]? {
+    /// Hands `consume` the next bytes, at most 1 MiB: what one read(2) returns, so that input from a
+    /// pipe is passed on as it arrives (Foundation's reads wait for the whole count), from one
+    /// buffer kept for every read. False at the end, and on every call after it.
+    ///
+    /// The first bytes are checked for a UTF-16 or UTF-32 byte-order mark (reading on until there
+    /// are four, or the input ends): every line of such a file would be refused, each for its NUL
+    /// bytes, so the file is refused once instead, with what it is.
+    func read(_ consume: (UnsafeBufferPointer<UInt8>) -> Void) throws -> Bool {
+        guard !ended else { return false }
+        var count = try readOnce(into: 0)
+        if bytesRead == 0, count > 0 {
+            while count < 4 {
+                let more = try readOnce(into: count)
+                if more == 0 { break }
+                count += more
+            }
+            if let encoding = Self.wideEncoding(startingWith: buffer[0..<count]) {
+                throw InputError(field: nil, "\(path) is \(encoding) (it starts with that byte-order mark): reports are "
+                    + "read as UTF-8; convert it first, e.g. iconv -f \(encoding) -t UTF-8")
+            }
+        }
+        guard count > 0 else {
+            ended = true
+            return false
+        }
+        bytesRead += count
+        buffer.withUnsafeBufferPointer { consume(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+        return true
+    }
+
+    /// One read(2) into the buffer from `offset`, retried when a signal interrupts it; 0 at the end.
+    private func readOnce(into offset: Int) throws -> Int {
         let descriptor = handle.fileDescriptor
         while true {
-            var failure: Int32 = 0
-            let chunk = [UInt8](unsafeUninitializedCapacity: 1 << 20) { buffer, initialized in
-                let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
-                if count < 0 { failure = errno }
-                initialized = max(count, 0)
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if count >= 0 { return count }
+            if errno != EINTR {
+                throw InputError(field: nil, "cannot read \(path): \(String(cString: strerror(errno)))")
             }
-            if failure == EINTR { continue }
-            if failure != 0 {
-                throw InputError(field: nil, "cannot read \(path): \(String(cString: strerror(failure)))")
-            }
-            guard !chunk.isEmpty else { return nil }
-            bytesRead += chunk.count
-            return chunk
         }
+    }
+
+    /// The UTF-16 or UTF-32 encoding whose byte-order mark `bytes` start with, if any.
+    static func wideEncoding(startingWith bytes: ArraySlice<UInt8>) -> String? {
+        if bytes.starts(with: [0xFF, 0xFE, 0x00, 0x00]) { return "UTF-32LE" }
+        if bytes.starts(with: [0x00, 0x00, 0xFE, 0xFF]) { return "UTF-32BE" }
+        if bytes.starts(with: [0xFF, 0xFE]) { return "UTF-16LE" }
+        if bytes.starts(with: [0xFE, 0xFF]) { return "UTF-16BE" }
+        return nil
     }
 }
 
@@ -293,7 +308,7 @@ struct LineSplitter {
         self.maxLineBytes = maxLineBytes
     }
 
-    mutating func feed(_ chunk: [UInt8]) {
+    mutating func feed(_ chunk: some Collection<UInt8>) {
         if start > 0 {
             buffer.removeFirst(start)
             scanned -= start
