@@ -26,6 +26,12 @@ public struct IntakeSettings: Sendable {
     /// process, a network that drops packets without a reset) would otherwise hold the request,
     /// and the server's shutdown with it, for as long as it lasts.
     public var databaseTimeout: Duration = .seconds(10)
+    /// Most client connections open at once; one more is closed as soon as it is accepted. Lowered
+    /// to what the process's descriptor limit allows (after raising its soft limit to the hard one),
+    /// keeping some back for the database and the runtime.
+    public var maxConnections = 1024
+    /// Descriptors kept back from `maxConnections` for everything else the process opens.
+    public var reservedDescriptors = 64
 
     /// The defaults.
     public init() {}
@@ -68,11 +74,23 @@ public func buildApplication(
     intake: Intake, registry: PrometheusCollectorRegistry, settings: IntakeSettings, logger: Logger,
     onServerRunning: @escaping @Sendable (any NIOCore.Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    Application(
+    let bound = ConnectionCount.descriptorBound(reserved: settings.reservedDescriptors)
+    if bound < settings.maxConnections {
+        logger.notice("connections limited by the process's descriptor limit",
+                      metadata: ["max_connections": "\(bound)", "asked": "\(settings.maxConnections)"])
+    }
+    let connections = ConnectionCount(limit: min(settings.maxConnections, bound))
+    // A body refused before it is read is dropped up to 16 MiB (twice the largest body accepted,
+    // if more), then the connection is closed: a client that began a large upload before it read
+    // the refusal may finish it, and none can stream into the server for ever.
+    let drainLimit = max(16 << 20, 2 * settings.maxBodyBytes)
+    return Application(
         router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes,
                             databaseTimeout: settings.databaseTimeout),
         server: .http1(configuration: .init(
-            additionalChannelHandlers: [StalledReaderHandler(timeout: settings.idleTimeout),
+            additionalChannelHandlers: [ConnectionLimitHandler(count: connections),
+                                        StalledReaderHandler(timeout: settings.idleTimeout),
+                                        EarlyResponseHandler(drainLimit: drainLimit),
                                         ContinueHandler(maxBodyBytes: settings.maxBodyBytes)],
             idleTimeout: settings.idleTimeout)),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tipline"),

@@ -439,6 +439,40 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("connections past --max-connections are closed when accepted, and served again once one ends")
+    func connectionLimit() async throws {
+        try await IntakeServer.with(arguments: ["--max-connections", "3"]) { _, server in
+            let held = try (0..<3).map { _ in try RawHTTP.open(port: server.port) }
+            defer { held.forEach { close($0) } }
+            // Each held connection is admitted: one request on the first is answered.
+            try RawHTTP.write(held[0], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try RawHTTP.reply(held[0]).status == 200)
+            let extra = try RawHTTP.open(port: server.port)
+            defer { close(extra) }
+            #expect(RawHTTP.closedByServer(extra, within: 5), "a fourth connection was kept")
+            close(held[2])
+            try await waitUntil("a connection is served once one of the three ended", timeout: 10) {
+                (try? await server.get("/healthz").status) == 200
+            }
+        }
+    }
+
+    @Test("a body refused before it is read is dropped only up to 16 MiB: then the connection is closed, its answer sent first")
+    func refusedBodyIsBounded() async throws {
+        try await IntakeServer.with { _, server in
+            let fd = try RawHTTP.open(port: server.port)
+            defer { close(fd) }
+            // No token: 401 before the body is read; the body never ends.
+            try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            let chunk = Array("100000\r\n".utf8) + [UInt8](repeating: 0x61, count: 1 << 20) + Array("\r\n".utf8)
+            var sent = 0
+            while sent < 200, (try? RawHTTP.write(fd, chunk)) != nil { sent += 1 }
+            #expect(sent < 200, "the server read 200 MiB of a refused body")
+            let head = RawHTTP.head(fd, within: 5)
+            #expect(head?.hasPrefix("HTTP/1.1 401") == true && head?.contains("Connection: close") == true, "\(head ?? "no answer")")
+        }
+    }
+
     @Test("metrics count requests by route and status and record their latency")
     func metrics() async throws {
         try await IntakeServer.with { _, server in

@@ -141,8 +141,8 @@ enum RawHTTP {
             }
         }
         head += "\r\n"
-        // The server drains a refused body (we never send Connection: close), so writing all of it
-        // and then reading the reply works even for a 10 MB body answered with 413.
+        // The server reads and drops a refused body up to 16 MiB before it closes the connection,
+        // so writing all of it and then reading the reply works even for a 10 MB body answered with 413.
         try writeAll(fd, Array(head.utf8) + payload)
         return try readReply(fd)
     }

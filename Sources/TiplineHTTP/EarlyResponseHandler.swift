@@ -1,0 +1,76 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
+/// Ends the connection after a response that was sent before its request's body had all arrived
+/// (a 401 before the body is read, a 413 from the declared length): the response says
+/// `Connection: close`, and the body still coming is read and dropped only up to `drainLimit` bytes
+/// or to its end, whichever is first, so that a client that has not yet read the answer is not reset
+/// before it can. Hummingbird otherwise reads such a body to its end and keeps the connection: a
+/// client refused for its missing token could stream gigabytes into the server.
+final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let drainLimit: Int
+    /// For each request not yet answered, in order (pipelined ones too): whether its body has ended.
+    private var bodyEnded: [Bool] = []
+    /// The response being written answers a request whose body is still arriving.
+    private var early = false
+    /// That response has ended: the connection ends with the body (or the limit).
+    private var closing = false
+    private var drained = 0
+
+    init(drainLimit: Int) {
+        self.drainLimit = drainLimit
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            bodyEnded.append(false)
+        case .body(let buffer):
+            if closing {
+                drained += buffer.readableBytes
+                if drained > drainLimit { context.close(promise: nil) }
+            }
+        case .end:
+            // Only the latest request's body can be arriving.
+            if !bodyEnded.isEmpty { bodyEnded[bodyEnded.count - 1] = true }
+            if closing {
+                context.fireChannelRead(data)
+                context.close(promise: nil)
+                return
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var response) where response.status.code >= 200 && bodyEnded.first == false:
+            early = true
+            response.headerFields[.connection] = "close"
+            context.write(wrapOutboundOut(.head(response)), promise: promise)
+        case .end:
+            if early, bodyEnded.first == true {
+                // The body ended while the response was written: nothing is left to read.
+                let written = context.eventLoop.makePromise(of: Void.self)
+                written.futureResult.cascade(to: promise)
+                let channel = context.channel
+                written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                context.write(data, promise: written)
+                return
+            } else if early {
+                closing = true
+            } else if !bodyEnded.isEmpty {
+                bodyEnded.removeFirst()
+            }
+            context.write(data, promise: promise)
+        default:
+            context.write(data, promise: promise)
+        }
+    }
+}
