@@ -52,7 +52,7 @@ final class ContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether `request` waits for a `100 Continue` that this server should send.
     static func wantsContinue(_ request: HTTPRequest, maxBodyBytes: Int) -> Bool {
         guard request.headerFields[values: .expect].contains(where: { $0.lowercased() == "100-continue" }) else { return false }
-        guard let length = request.headerFields[.contentLength] else { return true }
-        return Int(length).map { $0 <= maxBodyBytes } ?? true
+        guard let length = ReportRequest.declaredLength(request.headerFields[.contentLength]) else { return true }
+        return length <= maxBodyBytes
     }
 }

@@ -41,6 +41,13 @@ struct ReportRequest {
         throw .notImplemented("Transfer-Encoding \(String(other.prefix(32))) is not supported: send the JSON as it is, chunked or with a Content-Length")
     }
 
+    /// A `Content-Length` value as a number; digits past `Int.max` (the HTTP parser takes up to
+    /// 2^64 - 1) as `Int.max`, so that they are refused as too large rather than not read at all.
+    static func declaredLength(_ value: String?) -> Int? {
+        guard let value, !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int(value) ?? Int.max
+    }
+
     /// Decodes and validates a body for a client whose token belongs to `channel`.
     func decode(_ bytes: [UInt8], channel: Channel, now: Date = Date()) throws(APIError) -> ReportInput {
         if let offset = Self.firstInvalidUTF8(bytes) {

@@ -28,7 +28,7 @@ struct ReportRoutes: Sendable {
         try ReportRequest.checkContentEncoding(request.headers[.contentEncoding])
         try ReportRequest.checkTransferEncoding(request.headers[.transferEncoding])
         // Refuse early when the client says how big it is; the streamed size is checked as well.
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+        if let length = ReportRequest.declaredLength(request.headers[.contentLength]), length > maxBodyBytes {
             throw APIError.tooLarge(limit: maxBodyBytes)
         }
         let buffer: ByteBuffer
