@@ -14,6 +14,9 @@ public final class Database: Sendable {
     private let threads: NIOThreadPool
     private let idle: Mutex<[Slot]>
     private let connectedOnce = Atomic<Bool>(false)
+    /// With `connectBackoff`: the last failure to connect, and until when new attempts fail with it.
+    private let refusal = Mutex<(error: PostgresError, until: ContinuousClock.Instant, delay: Duration)?>(nil)
+    private let connectBackoff: Duration?
 
     /// Whether a connection of this pool ever opened: a failure after that is an outage, not the
     /// settings.
@@ -24,11 +27,15 @@ public final class Database: Sendable {
         let connection: Connection
     }
 
-    /// Creates a pool; connections open lazily on first use.
-    public init(config: ConnectionConfig, maxConnections: Int = 4) {
+    /// Creates a pool; connections open lazily on first use. With `connectBackoff`, a failure to
+    /// connect is given back to the calls that follow, without a new attempt, for 50 ms, doubling
+    /// with each failure in a row up to `connectBackoff`: a server whose every request opens a
+    /// connection would otherwise try thousands of connections a second while the database is down.
+    public init(config: ConnectionConfig, maxConnections: Int = 4, connectBackoff: Duration? = nil) {
         precondition(maxConnections > 0, "a pool needs at least one connection")
         self.config = config
         self.maxConnections = maxConnections
+        self.connectBackoff = connectBackoff
         self.threads = NIOThreadPool(numberOfThreads: maxConnections)
         self.idle = Mutex([])
         threads.start()
@@ -47,8 +54,7 @@ public final class Database: Sendable {
                 if let reused {
                     connection = reused
                 } else {
-                    connection = try Connection.connect(config)
-                    connectedOnce.store(true, ordering: .relaxed)
+                    connection = try connect()
                 }
                 do {
                     let value = try body(connection)
@@ -61,6 +67,28 @@ public final class Database: Sendable {
             }
         } catch is NIOThreadPoolError.ThreadPoolInactive {
             throw PostgresError(code: .shutDown, message: "the database pool is shut down")
+        }
+    }
+
+    /// Opens a connection, or (with `connectBackoff`) gives back the last failure while its delay lasts.
+    private func connect() throws -> Connection {
+        guard let cap = connectBackoff else {
+            let connection = try Connection.connect(config)
+            connectedOnce.store(true, ordering: .relaxed)
+            return connection
+        }
+        if let refused = refusal.withLock({ $0 }), ContinuousClock.now < refused.until { throw refused.error }
+        do {
+            let connection = try Connection.connect(config)
+            connectedOnce.store(true, ordering: .relaxed)
+            refusal.withLock { $0 = nil }
+            return connection
+        } catch let error as PostgresError where error.isConnectionProblem {
+            refusal.withLock { last in
+                let delay = last.map { min($0.delay * 2, cap) } ?? min(.milliseconds(50), cap)
+                last = (error, ContinuousClock.now + delay, delay)
+            }
+            throw error
         }
     }
 

@@ -41,10 +41,11 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Opens a pool and runs `body`, shutting the pool down afterwards.
     func withDatabase<T>(
-        application: String, maxConnections: Int = 2, settings: [(String, String)] = [],
+        application: String, maxConnections: Int = 2, settings: [(String, String)] = [], connectBackoff: Duration? = nil,
         _ body: (Database) async throws -> T
     ) async throws -> T {
-        let database = Database(config: config(application: application, settings: settings), maxConnections: maxConnections)
+        let database = Database(config: config(application: application, settings: settings), maxConnections: maxConnections,
+                                connectBackoff: connectBackoff)
         do {
             let value = try await body(database)
             await Self.shutdown(database)

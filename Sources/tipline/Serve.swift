@@ -75,7 +75,10 @@ struct Serve: AsyncParsableCommand {
         // The server ends a statement (or a lock wait) that outlasts the request waiting for it;
         // a backend that stops answering altogether is left behind by the request's own deadline.
         let sessions = [("statement_timeout", "\(Int(dbTimeout * 1000))ms")]
-        try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections, settings: sessions) { database in
+        // While the database is down, requests answer 503 from the last failure to connect for up to
+        // a second instead of each opening a connection.
+        try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections, settings: sessions,
+                                          connectBackoff: .seconds(1)) { database in
             do {
                 try await key.verify(against: database)
             } catch let error as PostgresError where error.isConnectionProblem {
