@@ -49,6 +49,13 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // After a response that said `Connection: close`, nothing more is sent: the parser's own
+        // 400 for the rest of a body it cannot frame would be a second answer to one request.
+        if closing {
+            promise?.succeed(())
+            context.close(promise: nil)
+            return
+        }
         switch unwrapOutboundIn(data) {
         case .head(var response) where response.status.code >= 200 && bodyEnded.first == false:
             early = true

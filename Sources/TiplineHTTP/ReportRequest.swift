@@ -37,6 +37,10 @@ struct ReportRequest {
     static func checkTransferEncoding(_ header: String?) throws(APIError) {
         guard let header else { return }
         let codings = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        // Without chunked last the body has no end but the connection's (RFC 9112, 6.3): 400.
+        guard codings.last == "chunked" else {
+            throw .malformed("Transfer-Encoding must end with chunked (the body's length is otherwise unknown)")
+        }
         guard let other = codings.first(where: { $0 != "chunked" }) else { return }
         throw .notImplemented("Transfer-Encoding \(String(other.prefix(32))) is not supported: send the JSON as it is, chunked or with a Content-Length")
     }

@@ -439,6 +439,27 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("a Transfer-Encoding that does not end with chunked gets one 400 and the connection closes")
+    func transferEncodingWithoutChunked() async throws {
+        try await IntakeServer.with { _, server in
+            let token = try await server.token(source: "te-one")
+            // (`chunked, gzip` is refused by the HTTP parser itself, with a bare 400, before any route.)
+            for coding in ["gzip", "identity", "chunked, gzip"] {
+                let fd = try RawHTTP.open(port: server.port)
+                defer { close(fd) }
+                try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                                  + "Content-Type: application/json\r\nTransfer-Encoding: \(coding)\r\n\r\n")
+                let reply = try RawHTTP.reply(fd)
+                #expect(reply.status == 400, "\(coding): \(reply.text)")
+                if !coding.hasPrefix("chunked") {
+                    #expect(reply.error.message?.contains("must end with chunked") == true, "\(coding): \(reply.text)")
+                }
+                #expect(RawHTTP.head(fd, within: 2) == nil, "\(coding): a second answer to one request")
+                #expect(RawHTTP.closedByServer(fd, within: 5), "\(coding): the connection stayed open")
+            }
+        }
+    }
+
     @Test("connections past --max-connections are closed when accepted, and served again once one ends")
     func connectionLimit() async throws {
         try await IntakeServer.with(arguments: ["--max-connections", "3"]) { _, server in
