@@ -63,7 +63,7 @@ public func buildRouter(
 /// says the path does not exist.
 func refuseOtherMethods(on router: Router<BasicRequestContext>, paths: [(RouterPath, [HTTPRequest.Method])]) {
     for (path, allow) in paths {
-        for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete, .options] where !allow.contains(method) {
+        for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete, .options, .trace] where !allow.contains(method) {
             router.on(path, method: method) { _, _ -> Response in throw APIError.methodNotAllowed(method, allow: allow) }
         }
     }

@@ -1,8 +1,11 @@
+import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
 
-/// Ends the connection after a response that was sent before its request's body had all arrived
+/// Says `Connection: close` on the answer to a request that asked for it (Hummingbird closes the
+/// connection after it without saying so). And ends the connection after a response that was sent
+/// before its request's body had all arrived
 /// (a 401 before the body is read, a 413 from the declared length): the response says
 /// `Connection: close`, and the body still coming is read and dropped only up to `drainLimit` bytes
 /// or to its end, whichever is first, so that a client that has not yet read the answer is not reset
@@ -17,6 +20,9 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private let drainLimit: Int
     /// For each request not yet answered, in order (pipelined ones too): whether its body has ended.
     private var bodyEnded: [Bool] = []
+    /// For the same requests: whether the client asked to close the connection after it (its answer
+    /// says so too, as RFC 9112 9.6 asks).
+    private var asksClose: [Bool] = []
     /// The response being written answers a request whose body is still arriving.
     private var early = false
     /// That response has ended: the connection ends with the body (or the limit).
@@ -29,8 +35,11 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let request):
             bodyEnded.append(false)
+            asksClose.append(request.headerFields[values: .connection].contains { value in
+                value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
+            })
         case .body(let buffer):
             if closing {
                 drained += buffer.readableBytes
@@ -61,6 +70,9 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
             early = true
             response.headerFields[.connection] = "close"
             context.write(wrapOutboundOut(.head(response)), promise: promise)
+        case .head(var response) where response.status.code >= 200 && asksClose.first == true:
+            response.headerFields[.connection] = "close"
+            context.write(wrapOutboundOut(.head(response)), promise: promise)
         case .end:
             if early, bodyEnded.first == true {
                 // The body ended while the response was written: nothing is left to read.
@@ -74,6 +86,7 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 closing = true
             } else if !bodyEnded.isEmpty {
                 bodyEnded.removeFirst()
+                asksClose.removeFirst()
             }
             context.write(data, promise: promise)
         default:

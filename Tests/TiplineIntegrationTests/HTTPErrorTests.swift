@@ -144,7 +144,7 @@ struct HTTPErrorTests {
             #expect(reply.status == 404)
             #expect(reply.error.code == "not_found")
             for (method, path, allowed) in [("PUT", "/v1/reports", "POST"), ("GET", "/v1/reports", "POST"), ("DELETE", "/v1/reports/1", "GET"),
-                                            ("POST", "/readyz", "GET"), ("PATCH", "/healthz", "GET")] {
+                                            ("POST", "/readyz", "GET"), ("PATCH", "/healthz", "GET"), ("TRACE", "/healthz", "GET")] {
                 let wrong = try await server.send(method, path)
                 #expect(wrong.status == 405, "\(method) \(path)")
                 #expect(wrong.error.code == "method_not_allowed", "\(method) \(path)")
@@ -436,6 +436,25 @@ struct HTTPErrorTests {
             let pending = try await server.get("/readyz")
             #expect(pending.status == 503)
             #expect(pending.error.code == "migrations_pending")
+        }
+    }
+
+    @Test("a request that asks for Connection: close gets an answer that says so, and the connection ends")
+    func connectionCloseIsSaid() async throws {
+        try await IntakeServer.with { _, server in
+            let fd = try RawHTTP.open(port: server.port)
+            defer { close(fd) }
+            try RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let reply = try RawHTTP.reply(fd)
+            #expect(reply.status == 200 && reply.headers["connection"] == "close", "\(reply.headers)")
+            #expect(RawHTTP.closedByServer(fd, within: 5))
+            // A request that does not ask keeps its connection, and its answer says nothing of closing.
+            let kept = try RawHTTP.open(port: server.port)
+            defer { close(kept) }
+            try RawHTTP.write(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try RawHTTP.reply(kept).headers["connection"] == nil)
+            try RawHTTP.write(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try RawHTTP.reply(kept).status == 200)
         }
     }
 
