@@ -134,54 +134,6 @@ struct PostgresTests {
         #expect(pids.count == 1)
     }
 
-    @Test("with a connect backoff, calls while the server refuses get the last failure without a new attempt each")
-    func connectBackoff() async throws {
-        // A "server" that accepts and closes at once, counting the attempts.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 64) == 0
-                && getsockname(listener, $0, &length) == 0 }
-        }
-        #expect(bound)
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        let attempts = Counter()
-        let acceptor = Thread {
-            while true {
-                let client = accept(listener, nil, nil)
-                if client < 0 { return }
-                attempts.add()
-                close(client)
-            }
-        }
-        acceptor.start()
-        defer { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
-        let conninfo = "postgresql://nobody@127.0.0.1:\(port)/none?connect_timeout=2&sslmode=disable"
-        for backoff in [Duration?.none, .seconds(1)] {
-            let database = Database(config: ConnectionConfig(conninfo: conninfo), maxConnections: 1, connectBackoff: backoff)
-            let before = attempts.value
-            for _ in 0..<20 {
-                await #expect(throws: PostgresError.self) { try await database.query("SELECT 1") }
-            }
-            await database.shutdown()
-            let made = attempts.value - before
-            // Without a backoff every call connects; with one, 20 calls in a row make a few at most
-            // (50, 100, 200 ms... between attempts).
-            if backoff == nil { #expect(made == 20, "\(made) attempts") } else { #expect(made <= 5, "\(made) attempts") }
-        }
-    }
-
-    /// A count shared with the acceptor thread.
-    final class Counter: @unchecked Sendable {
-        private let lock = NSLock()
-        private var count = 0
-        func add() { lock.withLock { count += 1 } }
-        var value: Int { lock.withLock { count } }
-    }
-
     @Test("a pool knows whether it ever connected: not before, not after a refused connect, yes after one that opened")
     func poolKnowsItConnected() async throws {
         let refused = Database(config: ConnectionConfig(conninfo: "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"), maxConnections: 1)

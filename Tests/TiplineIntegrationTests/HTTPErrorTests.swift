@@ -173,19 +173,8 @@ struct HTTPErrorTests {
     func sigtermWhileStarting() async throws {
         // A socket that listens but never answers: the kernel completes the connection, and libpq
         // waits for the server's first message until connect_timeout.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(listener >= 0)
+        let (listener, port) = try RawHTTP.listener()
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 8) == 0
-                && getsockname(listener, $0, &length) == 0 }
-        }
-        try #require(bound)
-        let port = Int(UInt16(bigEndian: address.sin_port))
         // connect_timeout: how long the key check waits; the signal must come within it.
         let server = try TiplineProcess(["serve", "--port", "0"], databaseURL: "postgresql://tipline@127.0.0.1:\(port)/tipline?connect_timeout=5")
         try server.start()

@@ -41,6 +41,26 @@ enum RawHTTP {
         return headers
     }
 
+    /// A socket listening on a free loopback port (the caller closes it): a "server" that completes
+    /// connections and says nothing, or whose connections a test accepts itself.
+    static func listener(backlog: Int32 = 8) throws -> (fd: Int32, port: Int) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw TestSetupError("socket failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, backlog) == 0
+                && getsockname(listener, $0, &length) == 0 }
+        }
+        guard bound else {
+            close(listener)
+            throw TestSetupError("cannot listen on 127.0.0.1 (errno \(errno))")
+        }
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
     /// A raw connection to the server (the caller closes it), for requests sent in part.
     static func open(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

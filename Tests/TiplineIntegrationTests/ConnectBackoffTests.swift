@@ -1,0 +1,46 @@
+import Foundation
+import Postgres
+import Testing
+
+/// The pool's connect backoff (`serve` uses it while the database is down), against a socket that
+/// accepts and closes at once: no PostgreSQL is needed to count the attempts.
+@Suite("connect backoff")
+struct ConnectBackoffTests {
+    @Test("with a connect backoff, calls while the server refuses get the last failure without a new attempt each")
+    func connectBackoff() async throws {
+        // A "server" that accepts and closes at once, counting the attempts.
+        let (listener, port) = try RawHTTP.listener(backlog: 64)
+        let attempts = Counter()
+        let acceptor = Thread {
+            while true {
+                let client = accept(listener, nil, nil)
+                if client < 0 { return }
+                attempts.add()
+                close(client)
+            }
+        }
+        acceptor.start()
+        defer { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+        let conninfo = "postgresql://nobody@127.0.0.1:\(port)/none?connect_timeout=2&sslmode=disable"
+        for backoff in [Duration?.none, .seconds(1)] {
+            let database = Database(config: ConnectionConfig(conninfo: conninfo), maxConnections: 1, connectBackoff: backoff)
+            let before = attempts.value
+            for _ in 0..<20 {
+                await #expect(throws: PostgresError.self) { try await database.query("SELECT 1") }
+            }
+            await database.shutdown()
+            let made = attempts.value - before
+            // Without a backoff every call connects; with one, 20 calls in a row make a few at most
+            // (50, 100, 200 ms... between attempts).
+            if backoff == nil { #expect(made == 20, "\(made) attempts") } else { #expect(made <= 5, "\(made) attempts") }
+        }
+    }
+
+    /// A count shared with the acceptor thread.
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count = 0
+        func add() { lock.withLock { count += 1 } }
+        var value: Int { lock.withLock { count } }
+    }
+}
