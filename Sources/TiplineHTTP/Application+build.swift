@@ -32,6 +32,8 @@ public struct IntakeSettings: Sendable {
     public var maxConnections = 1024
     /// Descriptors kept back from `maxConnections` for everything else the process opens.
     public var reservedDescriptors = 64
+    /// Longest a request's body may take to arrive, from its head to its end (408 after it).
+    public var bodyTimeout: TimeAmount = .seconds(60)
 
     /// The defaults.
     public init() {}
@@ -90,7 +92,7 @@ public func buildApplication(
         server: .http1(configuration: .init(
             additionalChannelHandlers: [ConnectionLimitHandler(count: connections),
                                         StalledReaderHandler(timeout: settings.idleTimeout),
-                                        EarlyResponseHandler(drainLimit: drainLimit),
+                                        EarlyResponseHandler(drainLimit: drainLimit, bodyTimeout: settings.bodyTimeout),
                                         ContinueHandler(maxBodyBytes: settings.maxBodyBytes)],
             idleTimeout: settings.idleTimeout)),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tipline"),

@@ -28,15 +28,55 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// That response has ended: the connection ends with the body (or the limit).
     private var closing = false
     private var drained = 0
+    /// How long a request's body may take from its head to its end, however steadily it trickles
+    /// (each byte resets the idle timeout, so a byte every few seconds held a request for ever).
+    private let bodyTimeout: TimeAmount
+    private var bodyTimer: Scheduled<Void>?
+    /// The body ran out of time and this handler answered 408: nothing else is written.
+    private var timedOut = false
 
-    init(drainLimit: Int) {
+    init(drainLimit: Int, bodyTimeout: TimeAmount) {
         self.drainLimit = drainLimit
+        self.bodyTimeout = bodyTimeout
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        bodyTimer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        bodyTimer?.cancel()
+    }
+
+    /// The body of the request being read is still open when its time is up: 408 and close, or
+    /// just close when its answer has gone already.
+    private func bodyTimeUp(context: ChannelHandlerContext) {
+        guard context.channel.isActive, bodyEnded.last == false else { return }
+        if early || closing || bodyEnded.count > 1 {
+            context.close(promise: nil)
+            return
+        }
+        timedOut = true
+        let seconds = bodyTimeout.nanoseconds / 1_000_000_000
+        let text = #"{"error":{"code":"request_timeout","field":null,"message":"the request body did not arrive within \#(seconds) s"}}"#
+        var head = HTTPResponse(status: .requestTimeout)
+        head.headerFields[.contentType] = "application/json; charset=utf-8"
+        head.headerFields[.contentLength] = String(text.utf8.count)
+        head.headerFields[.connection] = "close"
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(ByteBuffer(string: text))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let request):
             bodyEnded.append(false)
+            bodyTimer?.cancel()
+            let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            bodyTimer = context.eventLoop.scheduleTask(in: bodyTimeout) { handler.value.0.bodyTimeUp(context: handler.value.1) }
             asksClose.append(request.headerFields[values: .connection].contains { value in
                 value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
             })
@@ -48,6 +88,8 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .end:
             // Only the latest request's body can be arriving.
             if !bodyEnded.isEmpty { bodyEnded[bodyEnded.count - 1] = true }
+            bodyTimer?.cancel()
+            bodyTimer = nil
             if closing {
                 context.fireChannelRead(data)
                 context.close(promise: nil)
@@ -60,7 +102,7 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // After a response that said `Connection: close`, nothing more is sent: the parser's own
         // 400 for the rest of a body it cannot frame would be a second answer to one request.
-        if closing {
+        if closing || timedOut {
             promise?.succeed(())
             context.close(promise: nil)
             return

@@ -32,6 +32,8 @@ struct Serve: AsyncParsableCommand {
     var maxBodyBytes = 524_288
     @Option(name: .customLong("db-connections"), help: "Database connections (and threads) for requests.")
     var dbConnections = 4
+    @Option(name: .customLong("body-timeout"), help: "Seconds a request's body may take to arrive, from its head to its end (1-3600; 408 after it), however steadily it trickles.")
+    var bodyTimeout: Double = 60
     @Option(name: .customLong("max-connections"), help: "Most client connections open at once (1-1000000; one more is closed when accepted; lowered to what the descriptor limit allows).")
     var maxConnections = 1024
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may send nothing (mid-request or between requests) before it is closed.")
@@ -49,6 +51,7 @@ struct Serve: AsyncParsableCommand {
         if !(0...65_535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
         if !(1_024...(64 << 20)).contains(maxBodyBytes) { throw ValidationError("--max-body-bytes must be between 1024 and 67108864") }
         if !(1...64).contains(dbConnections) { throw ValidationError("--db-connections must be between 1 and 64") }
+        if !(1...3600).contains(bodyTimeout) { throw ValidationError("--body-timeout must be between 1 and 3600") }
         if !(1...1_000_000).contains(maxConnections) { throw ValidationError("--max-connections must be between 1 and 1000000") }
         if !(idleTimeout >= 0.1 && idleTimeout <= 3600) { throw ValidationError("--idle-timeout must be between 0.1 and 3600 seconds") }
         if !(dbTimeout >= 0.1 && dbTimeout <= 3600) { throw ValidationError("--db-timeout must be between 0.1 and 3600 seconds") }
@@ -68,6 +71,7 @@ struct Serve: AsyncParsableCommand {
         settings.port = port
         settings.maxBodyBytes = maxBodyBytes
         settings.maxConnections = maxConnections
+        settings.bodyTimeout = .milliseconds(Int64(bodyTimeout * 1000))
         settings.reservedDescriptors = 64 + 2 * dbConnections
         settings.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         settings.databaseTimeout = .milliseconds(Int64(dbTimeout * 1000))

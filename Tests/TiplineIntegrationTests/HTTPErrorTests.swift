@@ -468,6 +468,29 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("a body that trickles past --body-timeout gets 408 and the connection closes, though each byte came within the idle timeout")
+    func bodyDeadline() async throws {
+        try await IntakeServer.with(arguments: ["--body-timeout", "2", "--idle-timeout", "10"]) { _, server in
+            let token = try await server.token(source: "slow-one")
+            let fd = try RawHTTP.open(port: server.port)
+            defer { close(fd) }
+            try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                              + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+            // 40 bytes at most, half a second apart, until an answer is there to read: the body never
+            // ends, and never idles 10 s.
+            for _ in 0..<40 {
+                try? RawHTTP.write(fd, "{")
+                var readable = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&readable, 1, 500) > 0 { break }
+            }
+            let head = RawHTTP.head(fd, within: 5)
+            #expect(head?.hasPrefix("HTTP/1.1 408") == true && head?.contains("Connection: close") == true, "\(head ?? "no answer")")
+            #expect(RawHTTP.closedByServer(fd, within: 5))
+            // A request sent whole meanwhile is served as ever.
+            #expect(try await server.get("/healthz").status == 200)
+        }
+    }
+
     @Test("connections past --max-connections are closed when accepted, and served again once one ends")
     func connectionLimit() async throws {
         try await IntakeServer.with(arguments: ["--max-connections", "3"]) { _, server in
