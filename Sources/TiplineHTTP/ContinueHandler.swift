@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 import NIOHTTPTypes
@@ -51,7 +52,11 @@ final class ContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Whether `request` waits for a `100 Continue` that this server should send.
     static func wantsContinue(_ request: HTTPRequest, maxBodyBytes: Int) -> Bool {
-        guard request.headerFields[values: .expect].contains(where: { $0.lowercased() == "100-continue" }) else { return false }
+        // A list (`100-continue, foo`) counts too: the other expectations are not understood, and
+        // ignored, rather than leaving the client to wait out its own timeout.
+        guard request.headerFields[values: .expect].contains(where: { value in
+            value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "100-continue" }
+        }) else { return false }
         guard let length = ReportRequest.declaredLength(request.headerFields[.contentLength]) else { return true }
         return length <= maxBodyBytes
     }
