@@ -29,7 +29,7 @@ struct Extract: AsyncParsableCommand {
             return
         }
         // Line by line as it comes (what is printed is flushed before each wait for more input), and
-        // each line read as strictly as `submit` reads one: RFC 8259, no member named twice.
+        // each line read as `submit` reads one (`LineReader.nextJSONObject`).
         let reader: LineReader
         do {
             reader = try LineReader(path: "-")
@@ -41,23 +41,12 @@ struct Extract: AsyncParsableCommand {
             skipped += 1
             Output.error("line \(number): \(reason.terminalSafe)\n")
         }
-        while let (number, line) = try reader.next(beforeWaiting: { try output.flush() }) {
-            guard var bytes = line else {
-                skip(number, "is longer than \(LineReader.maxLineBytes) bytes: not read")
-                continue
-            }
-            if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            guard String(validating: bytes, as: UTF8.self) != nil, !bytes.contains(0) else {
-                skip(number, "is not UTF-8 JSON")
-                continue
-            }
-            if let problem = StrictJSON.problem(in: bytes) {
-                skip(number, "invalid JSON: \(problem)")
-                continue
-            }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: []) as? [String: Any] else {
-                skip(number, "not a JSON object")
+        while let (number, parsed) = try reader.nextJSONObject(beforeWaiting: { try output.flush() }) {
+            let object: [String: Any]
+            switch parsed {
+            case .success(let read): object = read
+            case .failure(let error):
+                skip(number, "\(error)")
                 continue
             }
             guard let text = object["text"] as? String else {

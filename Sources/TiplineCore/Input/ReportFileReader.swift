@@ -22,10 +22,9 @@ public struct InputRecord: Sendable {
 /// Streams reports out of a JSONL or CSV file in fixed memory: a bad record is reported with its
 /// line number and never stops the records after it.
 public final class ReportFileReader {
-    private let source: ByteSource
+    private let lines: LineReader
     private let validator: ReportValidator
     private let format: InputFormat
-    private var lines: LineSplitter
     private var csv: CSVRecordParser?
     private var csvHeader: [String]?
     private var headerError: InputError?
@@ -33,18 +32,17 @@ public final class ReportFileReader {
 
     /// Opens `path` (or standard input for `-`).
     public init(path: String, format: InputFormat, validator: ReportValidator = ReportValidator()) throws {
-        self.source = try ByteSource(path: path)
+        self.lines = try LineReader(path: path)
         self.format = format
         self.validator = validator
-        self.lines = LineSplitter()
         if format == .csv { csv = CSVRecordParser() }
     }
 
     /// Bytes read so far (for progress).
-    public var bytesRead: Int { source.bytesRead }
+    public var bytesRead: Int { lines.bytesRead }
 
     /// The file's size if it is a regular file.
-    public var totalBytes: Int? { source.totalBytes }
+    public var totalBytes: Int? { lines.totalBytes }
 
     /// The next record, or `nil` at the end of the file.
     public func next() throws -> InputRecord? {
@@ -55,14 +53,7 @@ public final class ReportFileReader {
     }
 
     private func nextJSONL() throws -> InputRecord? {
-        while true {
-            guard let (number, line) = try nextLine() else { return nil }
-            guard case .bytes(var bytes) = line else { return InputRecord(line: number, result: .failure(Self.tooLong)) }
-            // A byte-order mark is no part of the first line: a file of only one is empty.
-            if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            return InputRecord(line: number, result: decodeJSONObject(bytes).flatMap { validator.validate($0, now: now) })
-        }
+        try lines.nextJSONObject().map { InputRecord(line: $0.number, result: $0.object.flatMap { validator.validate($0, now: now) }) }
     }
 
     private func nextCSV() throws -> InputRecord? {
@@ -75,19 +66,19 @@ public final class ReportFileReader {
             let record: CSVRecordParser.Record
             if let ready = parser.takeRecord() {
                 record = ready
-            } else if let (number, line) = try nextLine() {
+            } else if let (number, line) = try lines.next() {
                 switch line {
-                case .bytes(let bytes) where csvHeader == nil && headerError == nil && bytes.contains(0):
+                case let bytes? where csvHeader == nil && headerError == nil && bytes.contains(0):
                     // Before the parser, whose quotes would break on the NUL bytes between them.
                     headerError = InputError(field: nil, "the CSV header holds NUL bytes: is the file UTF-16 or UTF-32? "
                         + "It must be UTF-8 (convert it, e.g. with iconv -t UTF-8)")
                     return InputRecord(line: number, result: .failure(headerError!))
-                case .bytes(let bytes) where number == 1 && bytes.starts(with: [0xEF, 0xBB, 0xBF]):
+                case let bytes? where number == 1 && bytes.starts(with: [0xEF, 0xBB, 0xBF]):
                     // A byte-order mark (as spreadsheet programs write) is not part of the first
                     // field; left in, it made an opening quote look stray.
                     parser.feed(line: Array(bytes.dropFirst(3)), number: number)
-                case .bytes(let bytes): parser.feed(line: bytes, number: number)
-                case .tooLong: parser.feedUnreadable(number: number, error: Self.tooLong)
+                case let bytes?: parser.feed(line: bytes, number: number)
+                case nil: parser.feedUnreadable(number: number, error: LineReader.tooLong)
                 }
                 continue
             } else if let last = parser.finish() {
@@ -133,18 +124,55 @@ public final class ReportFileReader {
             return InputRecord(line: record.line, result: validator.validate(object, now: now))
         }
     }
+}
 
-    /// The error of a line over `LineSplitter.maxLineBytes`.
-    static let tooLong = InputError(field: nil, "is longer than \(LineSplitter.maxLineBytes) bytes: not read")
+/// The lines of a file or of standard input, read as they come in 1 MiB chunks (LF or CRLF,
+/// numbered from 1; a line over `LineSplitter.maxLineBytes` comes back as `nil` bytes, unread).
+public final class LineReader {
+    /// Longest line read.
+    public static let maxLineBytes = LineSplitter.maxLineBytes
 
-    private func nextLine() throws -> (Int, LineSplitter.Line)? {
+    /// The error of a line over `maxLineBytes`.
+    public static let tooLong = InputError(field: nil, "is longer than \(maxLineBytes) bytes: not read")
+
+    private let source: ByteSource
+    private var lines = LineSplitter()
+
+    /// Opens `path` (or standard input for `-`).
+    public init(path: String) throws {
+        source = try ByteSource(path: path)
+    }
+
+    /// Bytes read so far.
+    var bytesRead: Int { source.bytesRead }
+
+    /// The file's size if it is a regular file.
+    var totalBytes: Int? { source.totalBytes }
+
+    /// The next line's number and bytes (nil for one too long to read), or nil at the end.
+    /// `beforeWaiting` runs before each read that may block (to flush output meanwhile).
+    public func next(beforeWaiting: () throws -> Void = {}) throws -> (number: Int, bytes: [UInt8]?)? {
         while true {
-            if let line = lines.takeLine() { return line }
-            guard try source.read({ lines.feed($0) }) else { return lines.finish() }
+            if let (number, line) = lines.takeLine() { return (number, Self.bytes(line)) }
+            try beforeWaiting()
+            guard try source.read({ lines.feed($0) }) else { return lines.finish().map { ($0.0, Self.bytes($0.1)) } }
         }
     }
 
-    private func decodeJSONObject(_ bytes: [UInt8]) -> Result<[String: Any], InputError> {
+    /// The next line that is not blank, as a JSON object or why it is not one (a byte-order mark
+    /// before the first line is no part of it), or nil at the end: the lines of JSONL input.
+    public func nextJSONObject(beforeWaiting: () throws -> Void = {}) throws -> (number: Int, object: Result<[String: Any], InputError>)? {
+        while let (number, line) = try next(beforeWaiting: beforeWaiting) {
+            guard var bytes = line else { return (number, .failure(Self.tooLong)) }
+            if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            return (number, Self.jsonObject(bytes))
+        }
+        return nil
+    }
+
+    /// `bytes` as one JSON object, read as strictly as RFC 8259 writes it (`StrictJSON`), or why not.
+    static func jsonObject(_ bytes: [UInt8]) -> Result<[String: Any], InputError> {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             return .failure(InputError(field: nil, "is not valid UTF-8"))
         }
@@ -166,31 +194,6 @@ public final class ReportFileReader {
             return .failure(InputError(field: nil, "is not a JSON object"))
         }
         return .success(object)
-    }
-}
-
-/// The lines of a file or of standard input, read as they come in 1 MiB chunks (LF or CRLF,
-/// numbered from 1; a line over `LineSplitter.maxLineBytes` comes back as `nil` bytes, unread).
-public final class LineReader {
-    /// Longest line read.
-    public static let maxLineBytes = LineSplitter.maxLineBytes
-
-    private let source: ByteSource
-    private var lines = LineSplitter()
-
-    /// Opens `path` (or standard input for `-`).
-    public init(path: String) throws {
-        source = try ByteSource(path: path)
-    }
-
-    /// The next line's number and bytes (nil for one too long to read), or nil at the end.
-    /// `beforeWaiting` runs before each read that may block (to flush output meanwhile).
-    public func next(beforeWaiting: () throws -> Void = {}) throws -> (number: Int, bytes: [UInt8]?)? {
-        while true {
-            if let (number, line) = lines.takeLine() { return (number, Self.bytes(line)) }
-            try beforeWaiting()
-            guard try source.read({ lines.feed($0) }) else { return lines.finish().map { ($0.0, Self.bytes($0.1)) } }
-        }
     }
 
     private static func bytes(_ line: LineSplitter.Line) -> [UInt8]? {
