@@ -54,9 +54,7 @@ final class ContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static func wantsContinue(_ request: HTTPRequest, maxBodyBytes: Int) -> Bool {
         // A list (`100-continue, foo`) counts too: the other expectations are not understood, and
         // ignored, rather than leaving the client to wait out its own timeout.
-        guard request.headerFields[values: .expect].contains(where: { value in
-            value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "100-continue" }
-        }) else { return false }
+        guard request.headerFields.lists("100-continue", in: .expect) else { return false }
         guard let length = ReportRequest.declaredLength(request.headerFields[.contentLength]) else { return true }
         return length <= maxBodyBytes
     }

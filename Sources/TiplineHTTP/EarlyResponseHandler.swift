@@ -1,4 +1,3 @@
-import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
@@ -18,11 +17,15 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundOut = HTTPResponsePart
 
     private let drainLimit: Int
-    /// For each request not yet answered, in order (pipelined ones too): whether its body has ended.
-    private var bodyEnded: [Bool] = []
-    /// For the same requests: whether the client asked to close the connection after it (its answer
-    /// says so too, as RFC 9112 9.6 asks).
-    private var asksClose: [Bool] = []
+    /// A request not yet answered: whether its body has ended, and whether the client asked to
+    /// close the connection after it (its answer says so too, as RFC 9112 9.6 asks).
+    private struct Pending {
+        var bodyEnded = false
+        let asksClose: Bool
+    }
+
+    /// The requests not yet answered, in order (pipelined ones too).
+    private var pending: [Pending] = []
     /// The response being written answers a request whose body is still arriving.
     private var early = false
     /// That response has ended: the connection ends with the body (or the limit).
@@ -52,20 +55,24 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// The body of the request being read is still open when its time is up: 408 and close, or
     /// just close when its answer has gone already.
     private func bodyTimeUp(context: ChannelHandlerContext) {
-        guard context.channel.isActive, bodyEnded.last == false else { return }
-        if early || closing || bodyEnded.count > 1 {
+        guard context.channel.isActive, pending.last?.bodyEnded == false else { return }
+        if early || closing || pending.count > 1 {
             context.close(promise: nil)
             return
         }
         timedOut = true
         let seconds = bodyTimeout.nanoseconds / 1_000_000_000
-        let text = #"{"error":{"code":"request_timeout","field":null,"message":"the request body did not arrive within \#(seconds) s"}}"#
+        guard let body = try? JSONBody.bytes(ErrorEnvelope(error: .init(
+            code: "request_timeout", message: "the request body did not arrive within \(seconds) s", field: nil))) else {
+            context.close(promise: nil)
+            return
+        }
         var head = HTTPResponse(status: .requestTimeout)
-        head.headerFields[.contentType] = "application/json; charset=utf-8"
-        head.headerFields[.contentLength] = String(text.utf8.count)
+        head.headerFields[.contentType] = JSONBody.contentType
+        head.headerFields[.contentLength] = String(body.count)
         head.headerFields[.connection] = "close"
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(ByteBuffer(string: text))), promise: nil)
+        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
@@ -73,13 +80,10 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let request):
-            bodyEnded.append(false)
+            pending.append(Pending(asksClose: request.headerFields.lists("close", in: .connection)))
             bodyTimer?.cancel()
             let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             bodyTimer = context.eventLoop.scheduleTask(in: bodyTimeout) { handler.value.0.bodyTimeUp(context: handler.value.1) }
-            asksClose.append(request.headerFields[values: .connection].contains { value in
-                value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
-            })
         case .body(let buffer):
             if closing {
                 drained += buffer.readableBytes
@@ -87,7 +91,7 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
         case .end:
             // Only the latest request's body can be arriving.
-            if !bodyEnded.isEmpty { bodyEnded[bodyEnded.count - 1] = true }
+            if !pending.isEmpty { pending[pending.count - 1].bodyEnded = true }
             bodyTimer?.cancel()
             bodyTimer = nil
             if closing {
@@ -108,15 +112,15 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         switch unwrapOutboundIn(data) {
-        case .head(var response) where response.status.code >= 200 && bodyEnded.first == false:
+        case .head(var response) where response.status.code >= 200 && pending.first?.bodyEnded == false:
             early = true
             response.headerFields[.connection] = "close"
             context.write(wrapOutboundOut(.head(response)), promise: promise)
-        case .head(var response) where response.status.code >= 200 && asksClose.first == true:
+        case .head(var response) where response.status.code >= 200 && pending.first?.asksClose == true:
             response.headerFields[.connection] = "close"
             context.write(wrapOutboundOut(.head(response)), promise: promise)
         case .end:
-            if early, bodyEnded.first == true {
+            if early, pending.first?.bodyEnded == true {
                 // The body ended while the response was written: nothing is left to read.
                 let written = context.eventLoop.makePromise(of: Void.self)
                 written.futureResult.cascade(to: promise)
@@ -126,9 +130,8 @@ final class EarlyResponseHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 return
             } else if early {
                 closing = true
-            } else if !bodyEnded.isEmpty {
-                bodyEnded.removeFirst()
-                asksClose.removeFirst()
+            } else if !pending.isEmpty {
+                pending.removeFirst()
             }
             context.write(data, promise: promise)
         default:
