@@ -72,11 +72,7 @@ public final class Database: Sendable {
 
     /// Opens a connection, or (with `connectBackoff`) gives back the last failure while its delay lasts.
     private func connect() throws -> Connection {
-        guard let cap = connectBackoff else {
-            let connection = try Connection.connect(config)
-            connectedOnce.store(true, ordering: .relaxed)
-            return connection
-        }
+        // Without a backoff nothing is ever refused, and the clearing below costs one lock per new connection.
         if let refused = refusal.withLock({ $0 }), ContinuousClock.now < refused.until { throw refused.error }
         do {
             let connection = try Connection.connect(config)
@@ -84,6 +80,7 @@ public final class Database: Sendable {
             refusal.withLock { $0 = nil }
             return connection
         } catch let error as PostgresError where error.isConnectionProblem {
+            guard let cap = connectBackoff else { throw error }
             refusal.withLock { last in
                 let delay = last.map { min($0.delay * 2, cap) } ?? min(.milliseconds(50), cap)
                 last = (error, ContinuousClock.now + delay, delay)

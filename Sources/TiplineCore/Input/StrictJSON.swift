@@ -187,20 +187,16 @@ public enum StrictJSON {
                         // here with where, rather than by Foundation as an "end of file".
                         let escape = at - 2
                         let first = try hex4()
+                        let lone = Problem("a lone UTF-16 surrogate escape (\\u\(String(first, radix: 16, uppercase: true))) is not a character", at: escape)
                         if (0xD800...0xDBFF).contains(first) {
-                            guard current == UInt8(ascii: "\\"), at + 1 < bytes.count, bytes[at + 1] == UInt8(ascii: "u") else {
-                                throw Problem("a lone UTF-16 surrogate escape (\\u\(String(first, radix: 16, uppercase: true))) is not a character", at: escape)
-                            }
+                            guard current == UInt8(ascii: "\\"), at + 1 < bytes.count, bytes[at + 1] == UInt8(ascii: "u") else { throw lone }
                             at += 2
                             let second = try hex4()
-                            guard (0xDC00...0xDFFF).contains(second) else {
-                                throw Problem("a lone UTF-16 surrogate escape (\\u\(String(first, radix: 16, uppercase: true))) is not a character", at: escape)
-                            }
+                            guard (0xDC00...0xDFFF).contains(second) else { throw lone }
                             scalars.append(Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!)
-                        } else if let scalar = Unicode.Scalar(first) {
-                            scalars.append(scalar)
                         } else {
-                            throw Problem("a lone UTF-16 surrogate escape (\\u\(String(first, radix: 16, uppercase: true))) is not a character", at: escape)
+                            guard let scalar = Unicode.Scalar(first) else { throw lone }
+                            scalars.append(scalar)
                         }
                     default: throw Problem("'\\\(Character(Unicode.Scalar(escaped)))' is not a JSON escape", at: at - 2)
                     }
