@@ -496,9 +496,13 @@ struct HTTPErrorTests {
         try await IntakeServer.with(arguments: ["--max-connections", "3"]) { _, server in
             let held = try (0..<3).map { _ in try RawHTTP.open(port: server.port) }
             defer { held.forEach { close($0) } }
-            // Each held connection is admitted: one request on the first is answered.
-            try RawHTTP.write(held[0], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(try RawHTTP.reply(held[0]).status == 200)
+            // Each held connection is admitted before the fourth is opened: a request on each is
+            // answered. (Connections are counted on their own event loops, in no set order: without
+            // this, the fourth could be counted before the third, and the third closed instead.)
+            for fd in held {
+                try RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try RawHTTP.reply(fd).status == 200)
+            }
             let extra = try RawHTTP.open(port: server.port)
             defer { close(extra) }
             #expect(RawHTTP.closedByServer(extra, within: 5), "a fourth connection was kept")
