@@ -89,7 +89,7 @@ public func buildApplication(
     return Application(
         router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes,
                             databaseTimeout: settings.databaseTimeout),
-        server: .http1(configuration: .init(
+        server: .intakeHTTP1(configuration: .init(
             additionalChannelHandlers: [ConnectionLimitHandler(count: connections),
                                         StalledReaderHandler(timeout: settings.idleTimeout),
                                         EarlyResponseHandler(drainLimit: drainLimit, bodyTimeout: settings.bodyTimeout),

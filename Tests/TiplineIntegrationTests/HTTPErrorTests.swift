@@ -447,6 +447,34 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("an HTTP/1.0 request's answer says Connection: close and the connection closes; its Expect gets no 100")
+    func http10() async throws {
+        try await IntakeServer.with { db, server in
+            // The idle timeout is 30 s: a close within 5 s is the server ending the connection itself.
+            let fd = try RawHTTP.open(port: server.port)
+            defer { close(fd) }
+            try RawHTTP.write(fd, "GET /healthz HTTP/1.0\r\n\r\n")
+            let reply = try RawHTTP.reply(fd)
+            #expect(reply.status == 200 && reply.headers["connection"] == "close", "\(reply.headers)")
+            #expect(RawHTTP.closedByServer(fd, within: 5), "an HTTP/1.0 connection stayed open after its answer")
+
+            // RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
+            let token = try await server.token(source: "http10")
+            let body = Array(try JSONSerialization.data(withJSONObject: sampleReport("old-client")))
+            let post = try RawHTTP.open(port: server.port)
+            defer { close(post) }
+            try RawHTTP.write(post, "POST /v1/reports HTTP/1.0\r\nContent-Type: application/json\r\n"
+                              + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n")
+            let interim = RawHTTP.head(post, within: 2)
+            #expect(interim == nil, "an HTTP/1.0 client was sent: \(interim ?? "")")
+            try RawHTTP.write(post, body)
+            let created = try RawHTTP.reply(post)
+            #expect(created.status == 201 && created.headers["connection"] == "close", "\(created.status) \(created.headers)")
+            #expect(RawHTTP.closedByServer(post, within: 5))
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = 'old-client'") == 1)
+        }
+    }
+
     @Test("a Transfer-Encoding that does not end with chunked gets one 400 and the connection closes")
     func transferEncodingWithoutChunked() async throws {
         try await IntakeServer.with { _, server in
