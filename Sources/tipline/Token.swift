@@ -28,6 +28,9 @@ struct TokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            // A reader that has gone (`| head -0`) must fail the write, not kill the process before
+            // the token it never showed is revoked.
+            Output.ignoreBrokenPipes()
             let (id, token) = try await connection.withDatabase(application: "tipline-token") { database in
                 try await APITokens(database: database).create(source: source, channel: channel)
             }

@@ -23,7 +23,7 @@ struct AdminCommandTests {
         return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
-    @Test("output to a full disk is one error line and exit 1, not a crash or a silent exit 0; a token never shown is revoked")
+    @Test("output to a full disk is one error line and exit 1, not a crash or a silent exit 0; a token never shown (a full disk, a reader gone) is revoked")
     func fullDisk() async throws {
         try await TestDatabase.with { db in
             // Two reporters: a rise, so that `escalations` has a row to print.
@@ -42,6 +42,15 @@ struct AdminCommandTests {
             #expect(create.status == .exit(1), "\(create.stderr)")
             #expect(create.stderr.contains("was never shown, so it was revoked"), "\(create.stderr)")
             #expect(try await db.int("SELECT count(*) FROM api_tokens WHERE source = 'lost' AND revoked_at IS NULL") == 0)
+
+            // A pipe whose reader has gone (`tipline token create | (exit)`): the same, not a death by SIGPIPE.
+            let pipe = Pipe()
+            try pipe.fileHandleForReading.close()
+            let piped = try await TiplineProcess.run(["token", "create", "--source", "piped", "--channel", "app"],
+                                                     databaseURL: db.url, stdoutHandle: pipe.fileHandleForWriting)
+            #expect(piped.status == .exit(1), "\(piped.status) \(piped.stderr)")
+            #expect(piped.stderr.contains("was never shown, so it was revoked"), "\(piped.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM api_tokens WHERE source = 'piped' AND revoked_at IS NULL") == 0)
         }
     }
 

@@ -103,12 +103,16 @@ final class TiplineProcess: @unchecked Sendable {
 
     /// Runs `tipline ARGS...` to completion (standard output to `stdoutPath` instead of being
     /// captured, when given: `/dev/full` for a disk that is full).
+    /// `stdoutHandle` instead: standard output to that (the write end of a pipe whose reader has gone).
     static func run(_ arguments: [String], databaseURL: String?, environment: [String: String] = [:],
-                    timeout: Double = 120, stdoutPath: String? = nil) async throws -> (status: Termination, stdout: String, stderr: String) {
+                    timeout: Double = 120, stdoutPath: String? = nil,
+                    stdoutHandle: FileHandle? = nil) async throws -> (status: Termination, stdout: String, stderr: String) {
         let process = try TiplineProcess(arguments, databaseURL: databaseURL, environment: environment)
         if let stdoutPath {
             guard let handle = FileHandle(forWritingAtPath: stdoutPath) else { throw TestSetupError("cannot open \(stdoutPath)") }
             process.process.standardOutput = handle
+        } else if let stdoutHandle {
+            process.process.standardOutput = stdoutHandle
         }
         try process.start()
         let status = try await process.wait(timeout: timeout)
