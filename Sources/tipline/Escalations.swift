@@ -49,7 +49,9 @@ struct Escalations: AsyncParsableCommand {
             var wake = signal.stream.makeAsyncIterator()
             while true {
                 let from = cursor
-                let rows = try await retryingConnectionLoss(attempts: follow ? nil : 1) {
+                // Only a connection that worked once is worth waiting for: a wrong address, database
+                // or password fails at once, as in every other command.
+                let rows = try await retryingConnectionLoss(attempts: follow && database.hasConnected ? nil : 1) {
                     try await EscalationFeed.after(from, limit: limit, in: database)
                 }
                 for row in rows {

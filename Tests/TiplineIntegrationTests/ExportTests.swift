@@ -71,6 +71,14 @@ struct ExportTests {
         }
     }
 
+    @Test("escalations --follow on a database it never reached exits 1 with the connection hint instead of retrying for ever")
+    func escalationsFollowWrongDatabase() async throws {
+        let missing = try TestDatabase.url(for: "tipline_no_such_database")
+        let run = try await TiplineProcess.run(["escalations", "--follow"], databaseURL: missing, timeout: 30)
+        #expect(run.status == .exit(1), "\(run.status) \(run.stderr.suffix(1000))")
+        #expect(run.stderr.contains("does not exist") && !run.stderr.contains("retrying"), "\(run.stderr.suffix(1000))")
+    }
+
     @Test("status --watch --json into a file writes each frame as it is taken, so an interrupt loses none")
     func statusWatchIntoAFile() async throws {
         try await TestDatabase.with { db in
