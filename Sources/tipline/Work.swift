@@ -48,11 +48,11 @@ struct Work: AsyncParsableCommand {
     var untilIdle = false
     @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable this many seconds in a row (1-86400; default 120).")
     var giveUpAfter: Double?
-    @Option(help: "Name shown in `tipline status` (default host:pid).")
+    @Option(help: "Name shown in `tipline status` (1-100 characters; default host:pid).")
     var name: String?
     @Option(help: "Lease in seconds (1-3600): a worker silent this long loses its jobs to the others.")
     var lease: Double = 15
-    @Option(help: "Fallback poll interval in seconds when no notification arrives (more than 0, at most 3600).")
+    @Option(help: "Fallback poll interval in seconds when no notification arrives (0.1-3600).")
     var poll: Double = 5
     @Option(name: .customLong("retry-base"), help: "Delay in seconds after a first failed attempt (doubles each time, with jitter; 0-3600, 0 retries at once).")
     var retryBase: Double = 2
@@ -62,7 +62,8 @@ struct Work: AsyncParsableCommand {
     var metricsHost = "127.0.0.1"
     @Flag(name: .customLong("fault-injection"), help: .hidden)
     var faultInjection = false
-    /// Queue-only benchmark mode (scripts/bench): complete jobs without reading the ads.
+    /// Queue-only benchmark mode (scripts/bench): complete jobs without reading the ads. It marks
+    /// real reports done without contacts for good, so it runs only with `TIPLINE_ALLOW_NOOP=1`.
     @Flag(name: .customLong("noop"), help: .hidden)
     var noop = false
 
@@ -73,13 +74,23 @@ struct Work: AsyncParsableCommand {
         if !(1...256).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 256") }
         if !(1...10_000).contains(batch) { throw ValidationError("--batch must be between 1 and 10000") }
         if !(lease >= 1 && lease <= 3600) { throw ValidationError("--lease must be between 1 and 3600 seconds") }
-        if !(poll > 0 && poll <= 3600) { throw ValidationError("--poll must be more than 0 and at most 3600 seconds") }
+        // Below a tenth of a second an idle worker would spend the database on empty polls.
+        if !(poll >= 0.1 && poll <= 3600) { throw ValidationError("--poll must be between 0.1 and 3600 seconds") }
         if !(retryBase >= 0 && retryBase <= 3600) { throw ValidationError("--retry-base must be between 0 and 3600 seconds") }
         if let giveUpAfter {
             if !untilIdle { throw ValidationError("--give-up-after applies only with --until-idle (a worker without it retries for as long as it runs)") }
             if !(giveUpAfter >= 1 && giveUpAfter <= 86_400) { throw ValidationError("--give-up-after must be between 1 and 86400 seconds") }
         }
         if let metricsPort, !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be between 0 and 65535") }
+        if let name, name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || name.count > 100 {
+            throw ValidationError("--name must be 1-100 characters, not blank (it is how `tipline status` shows this worker)")
+        }
+        if noop, ProcessInfo.processInfo.environment["TIPLINE_ALLOW_NOOP"] != "1" {
+            throw ValidationError("""
+                --noop completes every report it claims as no_contact without reading it, for good: it is \
+                scripts/bench's queue-only mode, for a benchmark's database. Set TIPLINE_ALLOW_NOOP=1 to run it.
+                """)
+        }
     }
 
     func run() async throws {

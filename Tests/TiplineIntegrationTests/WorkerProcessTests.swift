@@ -443,6 +443,19 @@ extension WorkerRefusedTests {
         #expect(run.status == .exit(64), "\(run.stderr)")
         #expect(run.stderr.contains("--give-up-after applies only with --until-idle"), "\(run.stderr)")
     }
+
+    @Test("a poll under a tenth of a second, a blank or overlong name, and --noop without TIPLINE_ALLOW_NOOP=1 are usage errors")
+    func workUsageErrors() async throws {
+        for (arguments, message) in [(["--poll", "0.000000001"], "--poll must be between 0.1 and 3600"),
+                                     (["--name", ""], "--name must be 1-100 characters"),
+                                     (["--name", "  "], "--name must be 1-100 characters"),
+                                     (["--name", String(repeating: "w", count: 101)], "--name must be 1-100 characters"),
+                                     (["--noop"], "Set TIPLINE_ALLOW_NOOP=1 to run it")] {
+            let run = try await TiplineProcess.run(["work"] + arguments, databaseURL: nil, timeout: 30)
+            #expect(run.status == .exit(64), "\(arguments.joined(separator: " ").prefix(40)): \(run.stderr)")
+            #expect(run.stderr.contains(message), "\(arguments.joined(separator: " ").prefix(40)): \(run.stderr)")
+        }
+    }
 }
 
 @Suite("worker logs and listening ports")
