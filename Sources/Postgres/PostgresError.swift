@@ -138,6 +138,7 @@ public struct SQLState: RawRepresentable, Hashable, Sendable {
     public static let cannotConnectNow = SQLState(rawValue: "57P03")
     public static let idleInTransactionTimeout = SQLState(rawValue: "25P03")
     public static let insufficientPrivilege = SQLState(rawValue: "42501")
+    public static let readOnlySQLTransaction = SQLState(rawValue: "25006")
     public static let undefinedTable = SQLState(rawValue: "42P01")
     public static let undefinedColumn = SQLState(rawValue: "42703")
     public static let raiseException = SQLState(rawValue: "P0001")

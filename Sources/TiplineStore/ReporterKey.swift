@@ -74,8 +74,9 @@ extension ReporterKey {
         }
         guard stored == fingerprint else {
             throw TiplineError(.configuration,
-                "\(Self.environmentVariable) differs from the key this database was filled with "
-                + "(fingerprint \(stored ?? "none") in the database, \(fingerprint) here): reporters would be counted twice")
+                "\(Self.environmentVariable) differs from the key this database recorded when it was first used "
+                + "(by `submit`, `serve` or `work`; fingerprint \(stored ?? "none") in the database, \(fingerprint) here): "
+                + "reporters would be counted twice")
         }
     }
 }

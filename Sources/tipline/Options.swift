@@ -133,6 +133,10 @@ struct CommandFailure: Error, CustomStringConvertible {
                 // A table or column missing: the database was never migrated, or is older than this binary.
                 if error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {
                     text = "the database has no Tipline schema, or an older one (\(error.message)): run `tipline migrate` first"
+                } else if error.sqlState == .readOnlySQLTransaction {
+                    text = "\(error.message): the database only reads (a standby, or default_transaction_read_only "
+                        + "is on); point --database-url at the primary (with several hosts in it, "
+                        + "target_session_attrs=read-write picks the primary)"
                 } else if error.sqlState == .insufficientPrivilege {
                     text = "\(error.message): this database user's role may not do this (README, Database roles: "
                         + "`tipline work` needs a member of tipline_worker, `submit` and `serve` of tipline_intake, the "

@@ -242,7 +242,7 @@ struct IntakeTests {
             _ = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": "first-key-0123456789"])
             let other = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": "other-key-0123456789"])
             #expect(other.status == .exit(1))
-            #expect(other.stderr.contains("differs from the key this database was filled with"))
+            #expect(other.stderr.contains("differs from the key this database recorded when it was first used"))
         }
     }
 
