@@ -21,19 +21,32 @@ struct SetLevel: AsyncParsableCommand {
         discussion: "Later reports can still raise the level again by the ladder; it never falls on its own."
     )
 
-    @Argument(help: "Offender id (merged ids resolve to the survivor).") var id: Int64
+    @Argument(help: "Offender id, 29 or #29 (merged ids resolve to the survivor).") var id: OffenderNumber
     @Argument(help: "none, review, restrict, suspend or refer.") var level: Level
     @Option(help: "Why (required, recorded).") var reason: String
     @Option(help: "Who (default: $USER, else admin).") var actor: String?
     @OptionGroup var connection: ConnectionOptions
 
-    func validate() throws { try AdminActor.validate(actor) }
+    func validate() throws {
+        try AdminActor.validate(actor)
+        try RecordedText.validate(reason, option: "--reason")
+    }
 
     func run() async throws {
         let change = try await connection.withDatabase(application: "tipline-offender") { database in
-            try await OffenderAdmin.setLevel(id, to: level, reason: reason, actor: AdminActor.name(actor), in: database)
+            try await OffenderAdmin.setLevel(id.value, to: level, reason: reason, actor: AdminActor.name(actor), in: database)
         }
-        try Output.line("offender #\(change.offender): \(change.from.rawValue) -> \(change.to.rawValue) (recorded)")
+        try confirmCommitted("offender #\(change.offender): \(change.from.rawValue) -> \(change.to.rawValue) (recorded)")
+    }
+}
+
+/// An offender id on the command line: `29`, or `#29` as `status` and `offender` print it.
+struct OffenderNumber: ExpressibleByArgument {
+    let value: Int64
+
+    init?(argument: String) {
+        guard let value = OffenderView.id(argument) else { return nil }
+        self.value = value
     }
 }
 
@@ -57,7 +70,7 @@ struct ShowOffender: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "Offender id or KIND:VALUE.")
+    @Argument(help: "Offender id (29, or #29 as status shows it) or KIND:VALUE.")
     var reference: String
     @Flag(help: "Print JSON.")
     var json = false
@@ -69,13 +82,13 @@ struct ShowOffender: AsyncParsableCommand {
 
     func validate() throws {
         if !(1...1_000_000).contains(limit) { throw ValidationError("--limit must be between 1 and 1000000") }
-        guard Int64(reference) == nil else { return }
+        guard OffenderView.id(reference) == nil else { return }
         guard let colon = reference.firstIndex(of: ":") else {
-            throw ValidationError("expected an offender id or KIND:VALUE (e.g. qq:12345678), not \"\(reference.prefix(64))\"")
+            throw ValidationError("expected an offender id (29 or #29) or KIND:VALUE (e.g. qq:12345678), not \"\(String(reference.prefix(64)).terminalSafe)\"")
         }
         let kind = reference[..<colon].lowercased()
         guard ContactKind(rawValue: kind) != nil else {
-            throw ValidationError("unknown contact kind \"\(kind.prefix(32))\" (expected one of \(ContactKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ValidationError("unknown contact kind \"\(String(kind.prefix(32)).terminalSafe)\" (expected one of \(ContactKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
     }
 

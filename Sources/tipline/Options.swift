@@ -180,6 +180,7 @@ enum AdminActor {
         if let given, given.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw ValidationError("--actor must not be empty (it is recorded with the change)")
         }
+        if let given { try RecordedText.validate(given, option: "--actor", limit: RecordedText.actorLimit) }
     }
 
     static func name(_ given: String?) -> String {
@@ -187,4 +188,34 @@ enum AdminActor {
         let user = ProcessInfo.processInfo.environment["USER"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         return user.isEmpty ? "admin" : user
     }
+}
+
+/// Text an administrator gives to be recorded with a change (`--reason`, `--note`, `--actor`):
+/// bounded, so that one line of the audit or of `offender`/`policy show` stays a line.
+enum RecordedText {
+    static let limit = 1_000
+    static let actorLimit = 100
+
+    static func validate(_ text: String, option: String, limit: Int = limit) throws {
+        if text.count > limit {
+            throw ValidationError("\(option) must be at most \(limit) characters (it is recorded and shown with the change), not \(text.count)")
+        }
+    }
+}
+
+/// Writes the confirmation of a change already committed. A confirmation that cannot be written
+/// (a full disk, a reader gone) still fails the command, but says the change was made, so that a
+/// script does not take the exit status for a change refused.
+func confirmCommitted(_ line: String) throws {
+    do {
+        try Output.line(line)
+    } catch let error as OutputError {
+        throw ConfirmationLost(reason: error)
+    }
+}
+
+/// A change was committed; only the line saying so could not be written.
+struct ConfirmationLost: Error, CustomStringConvertible {
+    let reason: OutputError
+    var description: String { "the change was made and recorded, but its confirmation could not be written (\(reason))" }
 }

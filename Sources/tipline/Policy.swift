@@ -69,6 +69,7 @@ struct PolicyCommand: AsyncParsableCommand {
             if note.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 throw ValidationError("--note must say why the ladder changes")
             }
+            try RecordedText.validate(note, option: "--note")
         }
 
         func run() async throws {
@@ -82,7 +83,7 @@ struct PolicyCommand: AsyncParsableCommand {
                 return try await PolicyStore.install(ladder, note: note, actor: AdminActor.name(actor),
                                                      in: database)
             }
-            try Output.line("installed ladder policy #\(id)")
+            try confirmCommitted("installed ladder policy #\(id)")
         }
     }
 }

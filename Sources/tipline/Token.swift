@@ -82,7 +82,7 @@ struct TokenCommand: AsyncParsableCommand {
             }
             switch revoked {
             case .none: throw CommandFailure(TokenNotFound(id: id))
-            case .some(true): try Output.line("revoked token \(id)")
+            case .some(true): try confirmCommitted("revoked token \(id)")
             case .some(false): try Output.line("token \(id) was already revoked")
             }
         }

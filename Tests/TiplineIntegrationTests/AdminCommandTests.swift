@@ -212,6 +212,13 @@ struct AdminCommandTests {
             #expect(missing.status == .exit(1))
             #expect(!missing.stderr.contains("\u{1B}") && !missing.stderr.contains("\u{7}"), "\(missing.stderr)")
             #expect(missing.stderr.contains(#"\u{1B}]0;pwned\u{7}"#), "\(missing.stderr)")
+            // Refused before any database work too: the usage error escapes what it quotes.
+            for reference in ["\u{1B}]0;pwned\u{7}", "x\u{1B}[2J\u{7}:1"] {
+                let refused = try await TiplineProcess.run(["offender", reference], databaseURL: db.url)
+                #expect(refused.status == .exit(64), "\(refused.stderr)")
+                #expect(!refused.stderr.contains("\u{1B}") && !refused.stderr.contains("\u{7}"), "\(refused.stderr)")
+                #expect(refused.stderr.contains(#"\u{1B}"#), "\(refused.stderr)")
+            }
             let worker = try await TiplineProcess.run(["work", "--until-idle", "--name", "\u{1B}[31mred", "--log-level", "info"],
                                                       databaseURL: db.url)
             #expect(worker.status == .exit(0), "\(worker.stderr)")
@@ -234,6 +241,30 @@ struct AdminCommandTests {
             let fax = try await TiplineProcess.run(["offender", "fax:123"], databaseURL: db.url)
             #expect(fax.status == .exit(64))
             #expect(fax.stderr.contains(#"unknown contact kind "fax" (expected one of phone, qq, wechat, telegram, email, site)"#), "\(fax.stderr)")
+            let long = String(repeating: "r", count: 1_001)
+            for (arguments, option) in [(["offender", "set-level", "1", "review", "--reason", long], "--reason"),
+                                        (["policy", "set", "--review", "2", "--note", long], "--note"),
+                                        (["policy", "set", "--review", "2", "--note", "n", "--actor", String(long.prefix(101))], "--actor")] {
+                let run = try await TiplineProcess.run(arguments, databaseURL: db.url)
+                #expect(run.status == .exit(64), "\(option): \(run.stderr)")
+                #expect(run.stderr.contains("\(option) must be at most"), "\(option): \(run.stderr)")
+            }
+            #expect(try await db.int("SELECT count(*) FROM level_audit") + db.int("SELECT count(*) FROM ladder_policies WHERE note = 'n'") == 0)
+        }
+    }
+
+    @Test("a seller is named as status prints it (#29) as well as by its number; a change whose confirmation cannot be written says it was made")
+    func offenderNumberAndLostConfirmation() async throws {
+        try await TestDatabase.with { db in
+            try await Self.submitAndDrain([Self.line("n-1", "u1", "出租微信 V信: hash_named1")], to: db)
+            let seller = try await db.int("SELECT id::int FROM offenders")
+            let shown = try await TiplineProcess.run(["offender", "#\(seller)"], databaseURL: db.url)
+            #expect(shown.status == .exit(0) && shown.stdout.hasPrefix("Offender #\(seller) "), "\(shown.stderr)")
+            let set = try await TiplineProcess.run(["offender", "set-level", "#\(seller)", "review", "--reason", "by its #"],
+                                                   databaseURL: db.url, stdoutPath: "/dev/full")
+            #expect(set.status == .exit(1), "\(set.stderr)")
+            #expect(set.stderr.contains("the change was made and recorded, but its confirmation could not be written"), "\(set.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM offenders WHERE id = \(seller) AND level = 'review'") == 1)
         }
     }
 }

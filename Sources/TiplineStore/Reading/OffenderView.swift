@@ -62,11 +62,16 @@ public struct OffenderView: Sendable, Codable {
         public var reason: String?
     }
 
+    /// The offender id `reference` names, if it is one: `29`, or `#29` as `status` and `offender` print it.
+    public static func id(_ reference: String) -> Int64? {
+        Int64(reference.hasPrefix("#") ? reference.dropFirst() : Substring(reference))
+    }
+
     /// Finds an offender by id (following merges) or by `kind:value` of one of its contacts.
     public static func find(_ reference: String, in database: Database, limit: Int? = nil) async throws -> OffenderView? {
         try await database.withConnection { connection in
             var start: Int64?
-            if let id = Int64(reference) {
+            if let id = id(reference) {
                 start = id
             } else if let colon = reference.firstIndex(of: ":") {
                 let kind = String(reference[..<colon]).lowercased()
