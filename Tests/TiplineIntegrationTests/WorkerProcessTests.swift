@@ -444,6 +444,16 @@ extension WorkerRefusedTests {
         #expect(run.stderr.contains("--give-up-after applies only with --until-idle"), "\(run.stderr)")
     }
 
+    @Test("a worker on a database that only reads is told so, with the way to the primary")
+    func readOnlyDatabase() async throws {
+        try await TestDatabase.with { db in
+            try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) SET default_transaction_read_only = on", binds: []))
+            let run = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url, timeout: 60)
+            #expect(run.status == .exit(1), "\(run.stderr)")
+            #expect(run.stderr.contains("the database only reads") && run.stderr.contains("target_session_attrs=read-write"), "\(run.stderr)")
+        }
+    }
+
     @Test("a poll under a tenth of a second, a blank or overlong name, and --noop without TIPLINE_ALLOW_NOOP=1 are usage errors")
     func workUsageErrors() async throws {
         for (arguments, message) in [(["--poll", "0.000000001"], "--poll must be between 0.1 and 3600"),
