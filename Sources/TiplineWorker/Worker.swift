@@ -35,6 +35,14 @@ public final class Worker: Service, Sendable {
     /// When the retries this worker recorded become ready to claim (see `idleWait`).
     private let retriesDue = Mutex<[ContinuousClock.Instant]>([])
     private let processed = Atomic<Int>(0)
+    /// Jobs whose completion could not reach the database: still held by this worker's lease
+    /// until the stop gives them back (`deregister`), or their leases run out.
+    private let abandoned = Atomic<Int>(0)
+    private let leftHeld = Atomic<Bool>(false)
+    /// The worker stopped with jobs it could not give back (the database unreachable at its
+    /// stop): they return to the queue only when their leases run out. `tipline work` exits
+    /// `shutdownTimedOutStatus` then, not 0, which says every batch in hand was finished.
+    public var leftJobsToLeases: Bool { leftHeld.load(ordering: .relaxed) }
     /// Set while one lane makes room for, claims and processes a job whose last worker died
     /// (`solo`): no other claim starts, in any lane or on the listening session.
     private let isolating = Atomic<Bool>(false)
@@ -97,7 +105,7 @@ public final class Worker: Service, Sendable {
             return
         }
         if Task.isShuttingDownGracefully {
-            await deregister()
+            _ = await deregister()
             return
         }
         let listener = NotificationListener(config: listenConfig, channels: [Queue.jobsChannel], answer: { [self] connection in
@@ -138,11 +146,16 @@ public final class Worker: Service, Sendable {
         // it is not sent after the stop; one that is changes nothing (`Queue.heartbeat`).
         heartbeat.cancel()
         _ = try? await withDeadline(.seconds(5)) { await heartbeat.value }
-        await deregister()
+        let released = await deregister()
         watchdog.withLock { $0?.cancel() }
         if let gaveUp = outage.withLock({ $0.gaveUp }) {
             logger.error("database unreachable for too long; the drain gives up", metadata: ["error": "\(gaveUp.last)"])
             throw gaveUp
+        }
+        if !released, abandoned.load(ordering: .relaxed) > 0 {
+            leftHeld.store(true, ordering: .relaxed)
+            logger.error("stopped with jobs it could not give back (the database is unreachable); they go back to the queue when their leases run out",
+                         metadata: ["jobs": "\(abandoned.load(ordering: .relaxed))", "status": "\(Self.shutdownTimedOutStatus)"])
         }
         logger.info("worker stopped", metadata: ["processed": "\(processedCount)"])
     }
@@ -408,12 +421,15 @@ public final class Worker: Service, Sendable {
         if options.faultInjection, let pause = ready.compactMap({ FaultMarker.pause(in: $0.job.body) }).max() {
             try? await Task.sleep(for: .seconds(pause))
         }
-        for part in Queue.completionParts(ready) {
+        let parts = Queue.completionParts(ready)
+        for (index, part) in parts.enumerated() {
             do {
                 try await completeWithRetry(part)
             } catch let error as PostgresError where error.isConnectionProblem {
                 logger.warning("database unreachable while completing; the jobs' leases will run out and they will be retried",
                                metadata: ["error": "\(error)"])
+                // This part and the ones after it stay held.
+                abandoned.add(parts[index...].reduce(0) { $0 + $1.count }, ordering: .relaxed)
                 return
             } catch {
                 guard part.count > 1 else {
@@ -626,7 +642,8 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func deregister() async {
+    /// Whether it reached the database: every job still held went back.
+    private func deregister() async -> Bool {
         do {
             // Jobs still held (a completion that could not reach the database) go back at once
             // instead of waiting for their lease to run out.
@@ -640,8 +657,10 @@ public final class Worker: Service, Sendable {
                      WHERE id = \(lease.owner.uuidString)
                     """)
             }
+            return true
         } catch {
             logger.warning("could not deregister", metadata: ["error": "\(error)"])
+            return false
         }
     }
 }

@@ -33,7 +33,9 @@ struct Work: AsyncParsableCommand {
 
             SIGTERM, SIGINT or SIGHUP: stop claiming, finish the batches in hand, exit 0. A shutdown still \
             waiting for the database after --lease + 10 seconds (a call that never returns) exits \
-            with status 75 instead; the jobs it held go back to the queue when their leases run out.
+            with status 75 instead; the jobs it held go back to the queue when their leases run out. So \
+            does a stop that could not reach the database to give back the jobs of a batch it could not \
+            complete.
 
             Needs TIPLINE_REPORTER_KEY, the key the database's reporters were hashed with (the same \
             on every host): a worker with another key, or none, refuses to start.
@@ -119,7 +121,7 @@ struct Work: AsyncParsableCommand {
             : MetricsExport.bootstrap(durationBuckets: WorkerMetricBuckets.durations, valueBuckets: WorkerMetricBuckets.values,
                                     help: WorkerMetricName.help)
         let settings = Queue.workerSessionSettings(leaseSeconds: lease)
-        try await connection.withDatabase(
+        let leftJobsToLeases = try await connection.withDatabase(
             application: "tipline-worker", maxConnections: concurrency + 1, settings: settings
         ) { database in
             let worker = Worker(database: database, listenConfig: connection.config(application: "tipline-listen", settings: settings),
@@ -143,6 +145,9 @@ struct Work: AsyncParsableCommand {
             try await ListenFailure.naming(host: metricsHost, port: metricsPort ?? 0, option: "--metrics-host, --metrics-port") {
                 try await early.run(services, logger: logger)
             }
+            return worker.leftJobsToLeases
         }
+        // Jobs it could not give back wait for their leases: not the clean stop that exit 0 says.
+        if leftJobsToLeases { throw ExitCode(Worker.shutdownTimedOutStatus) }
     }
 }

@@ -614,6 +614,34 @@ struct DrainGiveUpTests {
             try await Checks.drainedExactlyOnce(db, scenario: scenario)
         }
     }
+
+    @Test("SIGTERM while the database is gone mid-batch: the worker says its jobs wait for their leases and exits 75, not 0")
+    func stopWithJobsLeftToLeases() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 10, sellers: 5, seed: 6) { $0 == 0 ? " " + FaultMarker.slow(seconds: 3) : "" }
+            try await WorkerProcessTests.submit(scenario, to: db)
+            // A lease long enough that the shutdown watchdog (lease + 10 s) is not what ends it.
+            let worker = try WorkerProcessTests.worker(db, ["--fault-injection", "--lease", "60", "--batch", "100", "--concurrency", "1"],
+                                                       name: "stranded")
+            try worker.start()
+            try await waitUntil("the worker claims the batch") {
+                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 10
+            }
+            worker.signal(SIGSTOP)
+            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
+            _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)")
+            worker.signal(SIGCONT)
+            worker.signal(SIGTERM)
+            let status = try await worker.wait(timeout: 120)
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true", binds: []))
+            await admin.shutdown()
+            #expect(status == .exit(75), "stderr: \(worker.stderr.suffix(2000))")
+            #expect(worker.stderr.contains("stopped with jobs it could not give back"), "\(worker.stderr.suffix(2000))")
+            #expect(!worker.stderr.contains("shutdown did not finish"), "\(worker.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 10)
+        }
+    }
 }
 
 /// Polls `condition` every 50 ms; fails after `timeout` seconds, naming what it waited for.
