@@ -68,9 +68,10 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
-/// The one JSON style of the CLI's machine-readable output: sorted snake_case keys, ISO 8601 dates
-/// in UTC to the microsecond, as `export` writes them (`2026-01-01T00:00:00.123456Z`): a report's
-/// time must read the same in every output, or a 30-day window's edge cannot be checked.
+/// The one JSON style of the CLI's machine-readable output: sorted snake_case keys, and ISO 8601
+/// dates in UTC to the microsecond as `export` writes them (`2026-01-01T00:00:00.123456Z`): a
+/// report's time must read the same in every output, or a 30-day window's edge cannot be checked.
+/// (`export`'s lines are built by the server, in the contract's order of keys.)
 enum JSONOutput {
     /// An encoder in that style.
     static func encoder(pretty: Bool = false) -> JSONEncoder {

@@ -84,7 +84,7 @@ enum StatusScreen {
                      + ((c["dead"] ?? 0) > 0 ? "  (tipline dead list)" : ""))
         let levels = ["review", "restrict", "suspend", "refer"].map { "\($0) \(s.escalations24h[$0] ?? 0)" }
         lines.append("Escalated  last 24h: " + levels.joined(separator: "  "))
-        if !s.categories24h.isEmpty {
+        if s.categories24h.values.contains(where: { $0 > 0 }) {
             lines.append("Categories last 24h: " + ["rental", "sale", "buyback", "lookup", "other"]
                 .map { "\($0) \(s.categories24h[$0] ?? 0)" }.joined(separator: "  "))
         }

@@ -188,6 +188,11 @@ struct AdminCommandTests {
             let view = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
             let history = try #require(view["level_history"] as? [[String: Any]])
             #expect(Set(history.compactMap { $0["offender_id"] as? Int }) == [survivor, absorbed], "\(json.stdout)")
+            // Every change has every key, null where it has no value (a rise has no actor, an
+            // administrator's change no escalation id), as `escalations` writes them.
+            for change in history {
+                #expect(Set(change.keys) == ["id", "offender_id", "from", "to", "report_id", "at", "audit_id", "actor", "reason"], "\(change)")
+            }
             // Found by the absorbed seller's QQ, written in full-width digits, too.
             let byQQ = try await TiplineProcess.run(["offender", "qq:１１１１２２２２", "--json"], databaseURL: db.url)
             #expect(byQQ.status == .exit(0), "\(byQQ.stderr)")

@@ -1,6 +1,7 @@
 import ContactExtraction
 public import Foundation
 public import Postgres
+public import TiplineCore
 
 /// One seller with every contact, report and level change (`tipline offender`).
 public struct OffenderView: Sendable, Codable {
@@ -42,24 +43,24 @@ public struct OffenderView: Sendable, Codable {
         public var channel: String
         public var reporter: String
         public var reportedAt: Date
-        public var category: String?
-        public var outcome: String?
-        public var level: String?
+        @ExplicitNull public var category: String?
+        @ExplicitNull public var outcome: String?
+        @ExplicitNull public var level: String?
     }
 
     /// A change of level: a rise by the ladder (an escalation row, `id`), or one an administrator
     /// made, up or down (a `level_audit` row, `auditID`, with who and why).
     public struct LevelChange: Sendable, Codable {
-        public var id: Int64?
+        @ExplicitNull public var id: Int64?
         /// The seller whose level changed: this one, or one merged into it since.
         public var offenderID: Int64
         public var from: String
         public var to: String
-        public var reportID: Int64?
+        @ExplicitNull public var reportID: Int64?
         public var at: Date
-        public var auditID: Int64?
-        public var actor: String?
-        public var reason: String?
+        @ExplicitNull public var auditID: Int64?
+        @ExplicitNull public var actor: String?
+        @ExplicitNull public var reason: String?
     }
 
     /// The offender id `reference` names, if it is one: `29`, or `#29` as `status` and `offender` print it.

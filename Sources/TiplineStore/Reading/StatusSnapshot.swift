@@ -27,9 +27,9 @@ public struct StatusSnapshot: Sendable, Codable {
     public var expiredLeases: Int
     /// Workers that heartbeat within their lease.
     public var workers: [WorkerRow]
-    /// Escalations in the last 24 hours, by level reached.
+    /// Escalations in the last 24 hours, by level reached (every level, 0 included).
     public var escalations24h: [String: Int]
-    /// Categories of reports completed in the last 24 hours.
+    /// Categories of reports completed in the last 24 hours (every category, 0 included).
     public var categories24h: [String: Int]
     /// The sellers at the top of the ladder: the ten at the highest levels, most recently changed
     /// first within a level.
@@ -60,7 +60,7 @@ public struct StatusSnapshot: Sendable, Codable {
         public var level: String
         public var reports: Int
         public var reporters: Int
-        public var lastReportedAt: Date?
+        @ExplicitNull public var lastReportedAt: Date?
         public var contacts: [String]
     }
 
@@ -115,17 +115,14 @@ public struct StatusSnapshot: Sendable, Codable {
                             .map { "coalesce(round(sum(\($0) * share)), 0)::bigint" }.joined(separator: ", "))
                   FROM (\(fragment: Self.windowShares(minutes: 24 * 60))) w
                 """).one()
-            /// The non-zero counts of `names`, in the columns from `first` on.
-            func nonZero(_ names: [String], from first: Int) throws -> [String: Int] {
+            /// The counts of `names` (0 included), in the columns from `first` on.
+            func byName(_ names: [String], from first: Int) throws -> [String: Int] {
                 var found: [String: Int] = [:]
-                for (index, name) in names.enumerated() {
-                    let count = try lastDay.decode(Int.self, at: first + index)
-                    if count > 0 { found[name] = count }
-                }
+                for (index, name) in names.enumerated() { found[name] = try lastDay.decode(Int.self, at: first + index) }
                 return found
             }
-            let escalations = try nonZero(["review", "restrict", "suspend", "refer"], from: 0)
-            let categories = try nonZero(["rental", "sale", "buyback", "lookup", "other"], from: 4)
+            let escalations = try byName(["review", "restrict", "suspend", "refer"], from: 0)
+            let categories = try byName(["rental", "sale", "buyback", "lookup", "other"], from: 4)
             let top = try connection.query("""
                 WITH top AS (
                     SELECT id, level, updated_at FROM offenders
