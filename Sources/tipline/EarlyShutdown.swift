@@ -38,6 +38,27 @@ actor EarlyShutdown {
         await group?.triggerGracefulShutdown()
     }
 
+    /// Runs `body`, a command that goes on until it is interrupted (`status --watch`, `escalations
+    /// --follow`), until it ends or one of the signals comes: then it is cancelled where it waits and
+    /// the command ends normally (exit 0), as `work` and `serve` do, instead of dying by the signal
+    /// (exit 130 or 143, perhaps mid-line).
+    static func untilSignalled(_ body: sending @escaping () async throws -> Void) async throws {
+        let trapped = await UnixSignalsSequence(trapping: signals)
+        let work = Task { try await body() }
+        let watcher = Task {
+            for await _ in trapped {
+                work.cancel()
+                return
+            }
+        }
+        defer { watcher.cancel() }
+        do {
+            try await work.value
+        } catch is CancellationError where work.isCancelled {
+            return
+        }
+    }
+
     /// Runs `services` in a group that shuts down gracefully on the same signals, told at once if
     /// one came first.
     func run(_ services: [ServiceGroupConfiguration.ServiceConfiguration], logger: Logger) async throws {

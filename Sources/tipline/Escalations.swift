@@ -12,7 +12,8 @@ struct Escalations: AsyncParsableCommand {
             "audit_id", "at"}. Pass the last id you handled as --after; rows commit in id order, so \
             nothing is skipped. --follow keeps reading as new rows are written (LISTEN tipline_escalations, \
             and a read every 5 s in case a notification was missed); it rides out a database restart, \
-            reconnecting with backoff, and stops on SIGINT or SIGTERM.
+            reconnecting with backoff, and stops on SIGINT, SIGTERM or SIGHUP with exit status 0 (a \
+            database it never reached is an error at once, exit 1).
             """
     )
 
@@ -43,10 +44,19 @@ struct Escalations: AsyncParsableCommand {
             listener?.stop()
             ticker?.cancel()
         }
+        if follow {
+            try await EarlyShutdown.untilSignalled { [self] in try await read(signal.stream) }
+        } else {
+            try await read(signal.stream)
+        }
+    }
+
+    /// Reads rows from `--after` on; with `--follow`, for ever, waiting for `wakes` between reads.
+    private func read(_ wakes: AsyncStream<Void>) async throws {
         let encoder = JSONOutput.encoder()
         try await connection.withDatabase(application: "tipline-escalations", maxConnections: 1) { database in
             var cursor = after
-            var wake = signal.stream.makeAsyncIterator()
+            var wake = wakes.makeAsyncIterator()
             while true {
                 let from = cursor
                 // Only a connection that worked once is worth waiting for: a wrong address, database
@@ -62,6 +72,7 @@ struct Escalations: AsyncParsableCommand {
                 if rows.count == limit { continue }
                 guard follow else { return }
                 _ = await wake.next()
+                try Task.checkCancellation()
             }
         }
     }

@@ -52,6 +52,7 @@ struct ConnectionOptions: ParsableArguments {
             return value
         } catch {
             await Self.shutdown(database)
+            if error is CancellationError { throw error }  // an interrupted command (`EarlyShutdown.untilSignalled`)
             // The settings explain a failure to connect at all, not an outage after a good start.
             let connection = (error as? PostgresError)?.isConnectionProblem ?? (error is DrainGaveUp)
             throw CommandFailure(error, hint: connection && !database.hasConnected ? connectionHint : nil)
@@ -62,7 +63,9 @@ struct ConnectionOptions: ParsableArguments {
     /// database that stopped answering (a request that already answered 503) must not keep the
     /// process from exiting after SIGTERM. The process's exit ends it.
     private static func shutdown(_ database: Database) async {
-        if await !database.shutdown(waitingAtMost: .seconds(10)) {
+        // In a task of its own: a command cancelled by a signal (`EarlyShutdown.untilSignalled`)
+        // would otherwise not wait for its calls at all.
+        if await !Task(operation: { await database.shutdown(waitingAtMost: .seconds(10)) }).value {
             Output.errorLine("note: a database call still waiting for its answer after 10 s was abandoned at exit")
         }
     }

@@ -8,7 +8,7 @@ import TiplineCore
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Is the queue healthy? Depth, age, throughput, failures, workers, escalations, top sellers.",
-        discussion: "With --watch the screen is redrawn every SECONDS until interrupted."
+        discussion: "With --watch the screen is redrawn every SECONDS until interrupted (SIGINT, SIGTERM or SIGHUP: exit 0)."
     )
 
     @Flag(help: "Print one JSON object instead of the screen.")
@@ -23,7 +23,16 @@ struct Status: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if watch != nil { Output.ignoreBrokenPipes() }  // a closed stderr must not end the dashboard
+        if watch != nil {
+            Output.ignoreBrokenPipes()  // a closed stderr must not end the dashboard
+            try await EarlyShutdown.untilSignalled { [self] in try await show() }
+        } else {
+            try await show()
+        }
+    }
+
+    /// One snapshot, or with `--watch` one every SECONDS for ever.
+    private func show() async throws {
         // On a terminal each frame replaces the last (home and clear); into a file or a pipe, frames
         // follow each other, a blank line apart, with no control codes.
         let clear = isatty(STDOUT_FILENO) == 1 ? "\u{1B}[H\u{1B}[2J" : ""

@@ -37,7 +37,7 @@ struct ExportTests {
         }
     }
 
-    @Test("escalations --follow reads a row whose notification never came, and keeps following after its session is killed")
+    @Test("escalations --follow reads a row whose notification never came, keeps following after its session is killed, and exits 0 on SIGTERM")
     func escalationsFollow() async throws {
         try await TestDatabase.with { db in
             let offender = try await db.int("INSERT INTO offenders DEFAULT VALUES RETURNING id")
@@ -68,6 +68,10 @@ struct ExportTests {
                 follower.stdout.contains("\"id\":\(after),")
             }
             #expect(follower.process.isRunning, "stderr: \(follower.stderr.suffix(2000))")
+            // SIGTERM ends it cleanly: exit 0, the last line whole.
+            follower.signal(SIGTERM)
+            #expect(try await follower.wait(timeout: 30) == .exit(0), "stderr: \(follower.stderr.suffix(2000))")
+            #expect(follower.stdout.hasSuffix("}\n") && !follower.stderr.contains("abandoned"), "\(follower.stdout.suffix(300)) \(follower.stderr)")
         }
     }
 
@@ -88,7 +92,8 @@ struct ExportTests {
                 watcher.stdout.split(separator: "\n").count >= 2
             }
             watcher.signal(SIGINT)
-            _ = try await watcher.wait(timeout: 30)
+            // An interrupt is how a dashboard ends: exit 0, not death by the signal.
+            #expect(try await watcher.wait(timeout: 30) == .exit(0), "\(watcher.stderr)")
             let frames = watcher.stdout.split(separator: "\n")
             #expect(frames.count >= 2)
             for frame in frames { #expect((try? JSONSerialization.jsonObject(with: Data(frame.utf8))) is [String: Any], "\(frame)") }
