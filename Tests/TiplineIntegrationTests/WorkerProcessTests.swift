@@ -618,7 +618,8 @@ struct DrainGiveUpTests {
     @Test("SIGTERM while the database is gone mid-batch: the worker says its jobs wait for their leases and exits 75, not 0")
     func stopWithJobsLeftToLeases() async throws {
         try await TestDatabase.with { db in
-            let scenario = Scenario.make(count: 10, sellers: 5, seed: 6) { $0 == 0 ? " " + FaultMarker.slow(seconds: 3) : "" }
+            // The batch is held 10 s before its completion: time to see it claimed on a loaded machine.
+            let scenario = Scenario.make(count: 10, sellers: 5, seed: 6) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
             try await WorkerProcessTests.submit(scenario, to: db)
             // A lease long enough that the shutdown watchdog (lease + 10 s) is not what ends it.
             let worker = try WorkerProcessTests.worker(db, ["--fault-injection", "--lease", "60", "--batch", "100", "--concurrency", "1"],
