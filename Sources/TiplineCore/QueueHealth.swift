@@ -4,14 +4,19 @@ public enum QueueHealth {
     /// A report waiting this long (seconds) means the workers are too few, stuck or gone.
     public static let longestWait: Double = 300
 
-    /// The problems in a queue with `waiting` reports queued or waiting for a retry (the oldest for
+    /// The problems in a queue with `waiting` reports queued or waiting for a retry (`inBackoff` of
+    /// them for a retry whose time has not come; the oldest of the others ready for
     /// `oldestWaitingSeconds`), `liveWorkers` workers heartbeating, `dead` reports given up on and
     /// `expiredLeases` jobs still held by workers whose lease ran out a while ago (`StatusSnapshot`).
-    public static func problems(waiting: Int, oldestWaitingSeconds: Double?, liveWorkers: Int, dead: Int,
+    public static func problems(waiting: Int, inBackoff: Int = 0, oldestWaitingSeconds: Double?, liveWorkers: Int, dead: Int,
                                 expiredLeases: Int = 0) -> [String] {
         var problems: [String] = []
         if waiting > 0, liveWorkers == 0 {
-            problems.append("\(waiting) \(waiting == 1 ? "report waits" : "reports wait") and no worker is live: start `tipline work`")
+            // A retry in its backoff is not waiting yet (the screen's "Oldest" leaves it out), but
+            // nobody will make it either.
+            let what = inBackoff == waiting ? "\(waiting) \(waiting == 1 ? "report waits" : "reports wait") for a retry"
+                : "\(waiting) \(waiting == 1 ? "report waits" : "reports wait")" + (inBackoff > 0 ? " (\(inBackoff) of them for a retry)" : "")
+            problems.append(what + " and no worker is live: start `tipline work`")
         }
         if expiredLeases > 0 {
             // Only a live worker's heartbeat returns them to the queue.

@@ -15,6 +15,11 @@ struct QueueHealthTests {
         #expect(problems == ["12 reports wait and no worker is live: start `tipline work`"])
         #expect(QueueHealth.problems(waiting: 1, oldestWaitingSeconds: 3, liveWorkers: 0, dead: 0)
             == ["1 report waits and no worker is live: start `tipline work`"])
+        // A retry whose time has not come is not said to wait as if it were ready.
+        #expect(QueueHealth.problems(waiting: 1, inBackoff: 1, oldestWaitingSeconds: nil, liveWorkers: 0, dead: 0)
+            == ["1 report waits for a retry and no worker is live: start `tipline work`"])
+        #expect(QueueHealth.problems(waiting: 5, inBackoff: 2, oldestWaitingSeconds: 3, liveWorkers: 0, dead: 0)
+            == ["5 reports wait (2 of them for a retry) and no worker is live: start `tipline work`"])
     }
 
     @Test("a report waiting five minutes or more, even with workers live")

@@ -198,6 +198,13 @@ struct ExportTests {
             try await WorkerProcessTests.submit(Scenario.make(count: 3, sellers: 1, seed: 81), to: db)
             let waiting = try await TiplineProcess.run(["status"], databaseURL: db.url)
             #expect(waiting.stdout.contains("NEEDS ATTENTION") && waiting.stdout.contains("3 reports wait and no worker is live"), "\(waiting.stdout)")
+            // A retry whose time has not come is told apart from the reports ready to run.
+            _ = try await db.int("""
+                WITH r AS (UPDATE jobs SET state = 'retrying', run_at = now() + interval '1 hour'
+                            WHERE report_id = (SELECT min(report_id) FROM jobs) RETURNING 1) SELECT count(*) FROM r
+                """)
+            let backoff = try await TiplineProcess.run(["status"], databaseURL: db.url)
+            #expect(backoff.stdout.contains("3 reports wait (1 of them for a retry) and no worker is live"), "\(backoff.stdout)")
         }
     }
 

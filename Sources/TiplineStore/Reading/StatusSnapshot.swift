@@ -88,7 +88,8 @@ public struct StatusSnapshot: Sendable, Codable {
                          WHERE state = 'running'
                            AND lease_expires_at < now() - make_interval(secs => greatest(60, 2 * coalesce((
                                    SELECT max(lease_seconds) / 3 FROM workers
-                                    WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => lease_seconds)), 0))))
+                                    WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => lease_seconds)), 0)))),
+                       (SELECT count(*) FROM jobs WHERE state IN ('queued', 'retrying') AND run_at > now())
                 """).one()
             let counts = [
                 "queued": try totals.decode(Int.self, at: 0), "running": try totals.decode(Int.self, at: 1),
@@ -149,7 +150,8 @@ public struct StatusSnapshot: Sendable, Codable {
             }
             let expiredLeases: Int = try totals.decode(at: 10)
             let attention = QueueHealth.problems(
-                waiting: (counts["queued"] ?? 0) + (counts["retrying"] ?? 0), oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
+                waiting: (counts["queued"] ?? 0) + (counts["retrying"] ?? 0), inBackoff: try totals.decode(at: 11),
+                oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
                 liveWorkers: workers.count, dead: counts["dead"] ?? 0, expiredLeases: expiredLeases)
             return StatusSnapshot(
                 healthy: attention.isEmpty, attention: attention, counts: counts, oldestWaitingSeconds: try totals.decodeIfPresent(at: 5),
