@@ -51,6 +51,22 @@ struct AdminCommandTests {
             #expect(piped.status == .exit(1), "\(piped.status) \(piped.stderr)")
             #expect(piped.stderr.contains("was never shown, so it was revoked"), "\(piped.stderr)")
             #expect(try await db.int("SELECT count(*) FROM api_tokens WHERE source = 'piped' AND revoked_at IS NULL") == 0)
+
+            // Standard output closed (`>&-`): the same, said as a closed descriptor, not as whatever
+            // file the process opened next under its number.
+            let errPath = NSTemporaryDirectory() + "tipline-closed-\(db.name).err"
+            defer { try? FileManager.default.removeItem(atPath: errPath) }
+            let shell = Process()
+            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+            shell.arguments = ["-c", #"exec "$0" token create --source closed --channel app >&- 2>"$1""#,
+                               try TiplineProcess.binary, errPath]
+            shell.environment = ProcessInfo.processInfo.environment.merging(["DATABASE_URL": db.url]) { $1 }
+            try shell.run()
+            shell.waitUntilExit()
+            let closedErr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            #expect(shell.terminationStatus == 1, "\(closedErr)")
+            #expect(closedErr.contains("cannot write the output: Bad file descriptor") && closedErr.contains("so it was revoked"), "\(closedErr)")
+            #expect(try await db.int("SELECT count(*) FROM api_tokens WHERE source = 'closed' AND revoked_at IS NULL") == 0)
         }
     }
 
