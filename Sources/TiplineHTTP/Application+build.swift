@@ -47,6 +47,7 @@ public func buildRouter(
     // Metrics outermost, so they see the status the error middleware chose.
     router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ErrorMiddleware())
+    router.add(middleware: HostRuleMiddleware())
     let reporterKeyCheck = ReporterKeyCheck()
     HealthRoutes(intake: intake, reporterKeyCheck: reporterKeyCheck).register(on: router)
     MetricsEndpoint(registry: registry).register(on: router)

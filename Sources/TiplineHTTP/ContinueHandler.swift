@@ -10,7 +10,7 @@ import NIOHTTPTypes
 /// Responses go out in request order: a pipelined request's `100` waits until every response before
 /// it has ended. A body declared longer than the server accepts gets no `100`: the route refuses it
 /// with 413 from its head alone, and the client need not send it at all. Everything passes through.
-/// (An HTTP/1.0 request's expectation never reaches it: `HTTP10Handler` removes it.)
+/// (An HTTP/1.0 request's expectation never reaches it: `RequestHeadHandler` removes it.)
 final class ContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart

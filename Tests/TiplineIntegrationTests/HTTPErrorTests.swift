@@ -475,6 +475,33 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("an HTTP/1.1 request without a Host, with two, or with one that is no host gets 400 malformed_request; an empty Host and HTTP/1.0 without one are served")
+    func hostRule() async throws {
+        try await IntakeServer.with { _, server in
+            for (head, problem) in [("GET /healthz HTTP/1.1\r\n", "must have a Host header"),
+                                    ("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n", "must have one Host header, not 2"),
+                                    ("GET /healthz HTTP/1.1\r\nHost: a b\r\n", "is not a host and port"),
+                                    ("GET /healthz HTTP/1.1\r\nHost: x/y\r\n", "is not a host and port"),
+                                    // The mark the server sets cannot be sent by a client.
+                                    ("GET /healthz HTTP/1.1\r\nTipline-Host-Problem: forged\r\n", "must have a Host header")] {
+                let fd = try RawHTTP.open(port: server.port)
+                defer { close(fd) }
+                try RawHTTP.write(fd, head + "\r\n")
+                let reply = try RawHTTP.reply(fd)
+                #expect(reply.status == 400 && reply.error.code == "malformed_request", "\(head): \(reply.text)")
+                #expect(reply.error.message?.contains(problem) == true, "\(head): \(reply.text)")
+            }
+            for head in ["GET /healthz HTTP/1.1\r\nHost:\r\n", "GET /healthz HTTP/1.1\r\nHost: [::1]:8080\r\n",
+                         "GET /healthz HTTP/1.1\r\nHost: tipline.example.org\r\nTipline-Host-Problem: forged\r\n",
+                         "GET /healthz HTTP/1.0\r\n"] {
+                let fd = try RawHTTP.open(port: server.port)
+                defer { close(fd) }
+                try RawHTTP.write(fd, head + "\r\n")
+                #expect(try RawHTTP.reply(fd).status == 200, "\(head)")
+            }
+        }
+    }
+
     @Test("a Transfer-Encoding that does not end with chunked gets one 400 and the connection closes")
     func transferEncodingWithoutChunked() async throws {
         try await IntakeServer.with { _, server in

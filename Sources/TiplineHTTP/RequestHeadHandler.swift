@@ -1,0 +1,89 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What the version and the `Host` field of a request mean, read before the HTTP/1.1 codec drops
+/// the version and folds `Host` into the authority (Hummingbird sees only `HTTPRequest`):
+///
+/// - HTTP/1.0: the connection closes after the answer, and the answer says `Connection: close`.
+///   HTTP/1.0 connections are not persistent unless both sides agree to keep them; this server
+///   does not, so a client such as `ab` or an old gateway, which reads the answer up to the close,
+///   is not left waiting for the idle timeout. `Expect` is removed: a server MUST ignore a
+///   `100-continue` expectation in an HTTP/1.0 request (RFC 9110 10.1.1), and such a client would
+///   not understand a `100 Continue`.
+/// - HTTP/1.1 without a `Host` field, with more than one, or with a value that is no host: the
+///   request is marked (`hostProblemField`, which a client cannot send: one it sends is removed)
+///   and `HostRuleMiddleware` answers it 400, as RFC 9112 3.2 requires.
+final class RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    /// The mark of a request whose `Host` breaks the rule; its value says how.
+    static let hostProblemField = "tipline-host-problem"
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        head.headers.remove(name: Self.hostProblemField)
+        if head.version.major == 1, head.version.minor == 0 {
+            head.headers.remove(name: "expect")
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+        } else if let problem = Self.hostProblem(head.headers["host"]) {
+            head.headers.add(name: Self.hostProblemField, value: problem)
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    /// What is wrong with an HTTP/1.1 request's `Host` lines, if anything. An empty value is allowed
+    /// (a target without an authority); otherwise a host as a URI writes it (a name, an address, an
+    /// IPv6 address in brackets) and an optional port.
+    static func hostProblem(_ values: [String]) -> String? {
+        guard !values.isEmpty else { return "an HTTP/1.1 request must have a Host header" }
+        guard values.count == 1 else { return "an HTTP/1.1 request must have one Host header, not \(values.count)" }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]".unicodeScalars)
+        guard values[0].unicodeScalars.allSatisfy(allowed.contains) else { return "the Host header is not a host and port" }
+        return nil
+    }
+}
+
+/// Answers 400 `malformed_request` to a request `RequestHeadHandler` marked for its `Host`.
+struct HostRuleMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let problem = request.headers[HTTPField.Name(RequestHeadHandler.hostProblemField)!] {
+            throw APIError.malformed(problem)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Hummingbird's HTTP/1.1 child channel with `RequestHeadHandler` put between the HTTP/1 decoder
+/// and the codec that turns its parts into `HTTPRequest`s (`additionalChannelHandlers` go after
+/// that codec, where the version is gone).
+struct IntakeHTTP1Channel: ServerChildChannel {
+    let http1: HTTP1Channel
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(RequestHeadHandler(), position: .after(decoder))
+            return value
+        }
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await http1.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// `.http1(configuration:)` with `RequestHeadHandler` in the pipeline.
+    static func intakeHTTP1(configuration: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in IntakeHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration)) }
+    }
+}
