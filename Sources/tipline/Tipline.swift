@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TiplineStore
 
 /// The `tipline` command: intake, workers and administration over one PostgreSQL database.
 @main
@@ -18,6 +19,9 @@ struct Tipline: AsyncParsableCommand {
             with `openssl rand -hex 32`, keep it for good, give every host the same): `submit`, `work` \
             and `serve` need it.
             """,
+        // The schema is what an operator upgrading a cluster must match: every worker and server
+        // refuses a database migrated past or short of it.
+        version: "tipline for database schema \(Migration.embedded.last?.version ?? 0) (migrations/ up to \(Migration.embedded.last.map { String(format: "%04d_%@", $0.version, $0.name) } ?? "none"))",
         subcommands: [
             Migrate.self, Submit.self, Work.self, Status.self, Export.self, Extract.self,
             OffenderCommand.self, Dead.self, PolicyCommand.self, Escalations.self, Serve.self, TokenCommand.self,

@@ -5,6 +5,15 @@ import TiplineStore
 
 @Suite("migrations")
 struct MigrationTests {
+    @Test("tipline --version names the schema the binary expects: the last file in migrations/")
+    func versionNamesTheSchema() async throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: ProjectTree.root.appendingPathComponent("migrations").path)
+        let last = try #require(files.filter { $0.hasSuffix(".sql") }.sorted().last)
+        let run = try await TiplineProcess.run(["--version"], databaseURL: nil, timeout: 30)
+        #expect(run.status == .exit(0), "\(run.stderr)")
+        #expect(run.stdout.contains("database schema \(Int(last.prefix(4))!) (migrations/ up to \(last.dropLast(4)))"), "\(run.stdout)")
+    }
+
     @Test("tipline migrate run by three processes at once leaves one correct schema")
     func concurrentMigrate() async throws {
         try await TestDatabase.with(migrate: false) { db in
