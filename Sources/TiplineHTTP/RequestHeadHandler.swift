@@ -14,6 +14,9 @@ import NIOHTTP1
 ///   is not left waiting for the idle timeout. `Expect` is removed: a server MUST ignore a
 ///   `100-continue` expectation in an HTTP/1.0 request (RFC 9110 10.1.1), and such a client would
 ///   not understand a `100 Continue`.
+/// - `CONNECT` (this is no proxy: it gets a 404 or 405 like any unknown route): the connection
+///   closes after the answer. NIO's encoder writes every answer to a `CONNECT` without a body or
+///   a length, as a tunnel's 2xx must be, so only the close can tell the client where it ends.
 /// - HTTP/1.1 without a `Host` field, with more than one, or with a value that is no host: the
 ///   request is marked (`hostProblemField`, which a client cannot send: one it sends is removed)
 ///   and `HostRuleMiddleware` answers it 400, as RFC 9112 3.2 requires.
@@ -30,10 +33,10 @@ final class RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         head.headers.remove(name: Self.hostProblemField)
-        if head.version.major == 1, head.version.minor == 0 {
-            head.headers.remove(name: "expect")
-            head.headers.replaceOrAdd(name: "connection", value: "close")
-        } else if let problem = Self.hostProblem(head.headers["host"]) {
+        let http10 = head.version.major == 1 && head.version.minor == 0
+        if http10 { head.headers.remove(name: "expect") }
+        if http10 || head.method == .CONNECT { head.headers.replaceOrAdd(name: "connection", value: "close") }
+        if !http10, let problem = Self.hostProblem(head.headers["host"]) {
             head.headers.add(name: Self.hostProblemField, value: problem)
         }
         context.fireChannelRead(wrapInboundOut(.head(head)))

@@ -502,6 +502,18 @@ struct HTTPErrorTests {
         }
     }
 
+    @Test("CONNECT is answered (404: no proxy here) and its connection closed, the only way its unframed answer can end")
+    func connectIsClosed() async throws {
+        try await IntakeServer.with { _, server in
+            let fd = try RawHTTP.open(port: server.port)
+            defer { close(fd) }
+            try RawHTTP.write(fd, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+            let head = try #require(RawHTTP.head(fd, within: 5), "no answer")
+            #expect(head.hasPrefix("HTTP/1.1 404 ") && head.contains("Connection: close"), "\(head)")
+            #expect(RawHTTP.closedByServer(fd, within: 5), "the connection stayed open after an answer without a length")
+        }
+    }
+
     @Test("a Transfer-Encoding that does not end with chunked gets one 400 and the connection closes")
     func transferEncodingWithoutChunked() async throws {
         try await IntakeServer.with { _, server in
