@@ -35,13 +35,16 @@ public final class Worker: Service, Sendable {
     /// When the retries this worker recorded become ready to claim (see `idleWait`).
     private let retriesDue = Mutex<[ContinuousClock.Instant]>([])
     private let processed = Atomic<Int>(0)
-    /// Jobs whose completion could not reach the database: still held by this worker's lease
-    /// until the stop gives them back (`deregister`), or their leases run out.
-    private let abandoned = Atomic<Int>(0)
+    /// Until when jobs this worker let go of without a word to the database (a completion or a
+    /// failure that could not reach it, a claim whose answer was lost) may still be under its
+    /// lease: a lease is extended only for jobs in flight, so such a job's lease ends within one
+    /// lease of its loss. Until then only the stop (`deregister`) can give it back at once.
+    private let mayHoldUntil = Mutex<ContinuousClock.Instant?>(nil)
     private let leftHeld = Atomic<Bool>(false)
-    /// The worker stopped with jobs it could not give back (the database unreachable at its
-    /// stop): they return to the queue only when their leases run out. `tipline work` exits
-    /// `shutdownTimedOutStatus` then, not 0, which says every batch in hand was finished.
+    /// The worker stopped while jobs it could not complete may still be under its lease, and it
+    /// could not reach the database to give them back: they return to the queue when their leases
+    /// run out. `tipline work` exits `shutdownTimedOutStatus` then, not 0, which says every batch
+    /// in hand was finished.
     public var leftJobsToLeases: Bool { leftHeld.load(ordering: .relaxed) }
     /// Set while one lane makes room for, claims and processes a job whose last worker died
     /// (`solo`): no other claim starts, in any lane or on the listening session.
@@ -152,10 +155,12 @@ public final class Worker: Service, Sendable {
             logger.error("database unreachable for too long; the drain gives up", metadata: ["error": "\(gaveUp.last)"])
             throw gaveUp
         }
-        if !released, abandoned.load(ordering: .relaxed) > 0 {
+        let now = ContinuousClock.now
+        if !released, let until = mayHoldUntil.withLock({ $0 }), until > now {
             leftHeld.store(true, ordering: .relaxed)
+            let seconds = Int((until - now).components.seconds) + 1
             logger.error("stopped with jobs it could not give back (the database is unreachable); they go back to the queue when their leases run out",
-                         metadata: ["jobs": "\(abandoned.load(ordering: .relaxed))", "status": "\(Self.shutdownTimedOutStatus)"])
+                         metadata: ["within": "\(seconds)s", "status": "\(Self.shutdownTimedOutStatus)"])
         }
         logger.info("worker stopped", metadata: ["processed": "\(processedCount)"])
     }
@@ -239,6 +244,8 @@ public final class Worker: Service, Sendable {
                 do {
                     jobs = try await queue.claim(limit: options.batchSize, lease: lease, includeSolo: isolated)
                 } catch {
+                    // A claim whose answer was lost (not one that never reached the server) may have committed.
+                    if let error = error as? PostgresError, error.code == .connectionLost { mayStillHold() }
                     leave(isolated: isolated)
                     throw error
                 }
@@ -309,6 +316,8 @@ public final class Worker: Service, Sendable {
         do {
             jobs = try Queue.claim(limit: options.batchSize, lease: lease, includeSolo: false, on: connection)
         } catch {
+            // A claim whose answer was lost (not one that never reached the server) may have committed.
+            if let error = error as? PostgresError, error.code == .connectionLost { mayStillHold() }
             leave(isolated: false)
             doorbell.ring()  // nothing was claimed: a lane takes the notification
             throw error
@@ -421,15 +430,14 @@ public final class Worker: Service, Sendable {
         if options.faultInjection, let pause = ready.compactMap({ FaultMarker.pause(in: $0.job.body) }).max() {
             try? await Task.sleep(for: .seconds(pause))
         }
-        let parts = Queue.completionParts(ready)
-        for (index, part) in parts.enumerated() {
+        for part in Queue.completionParts(ready) {
             do {
                 try await completeWithRetry(part)
             } catch let error as PostgresError where error.isConnectionProblem {
                 logger.warning("database unreachable while completing; the jobs' leases will run out and they will be retried",
                                metadata: ["error": "\(error)"])
                 // This part and the ones after it stay held.
-                abandoned.add(parts[index...].reduce(0) { $0 + $1.count }, ordering: .relaxed)
+                mayStillHold()
                 return
             } catch {
                 guard part.count > 1 else {
@@ -521,6 +529,7 @@ public final class Worker: Service, Sendable {
                 "fenced": "\(!kept)",
             ])
         } catch {
+            mayStillHold()
             logger.warning("could not record a failure; the lease will run out and the job will be retried",
                            metadata: ["report": "\(job.reportID)", "error": "\(error)"])
         }
@@ -640,6 +649,12 @@ public final class Worker: Service, Sendable {
                 "this worker may need more database connections than are left: lanes that cannot connect retry, and other clients may be refused; lower --concurrency or raise the server's limits",
                 metadata: ["needed": "\(needed)", "available": "\(max(available, 0))"])
         }
+    }
+
+    /// Jobs were just let go of without a word to the database: their leases may run for one more lease.
+    private func mayStillHold() {
+        let until = ContinuousClock.now + .seconds(options.leaseSeconds)
+        mayHoldUntil.withLock { $0 = max($0 ?? until, until) }
     }
 
     /// Whether it reached the database: every job still held went back.

@@ -34,8 +34,8 @@ struct Work: AsyncParsableCommand {
             SIGTERM, SIGINT or SIGHUP: stop claiming, finish the batches in hand, exit 0. A shutdown still \
             waiting for the database after --lease + 10 seconds (a call that never returns) exits \
             with status 75 instead; the jobs it held go back to the queue when their leases run out. So \
-            does a stop that could not reach the database to give back the jobs of a batch it could not \
-            complete.
+            does a stop that cannot reach the database while jobs it could not complete (the database \
+            lost meanwhile) may still be under its lease.
 
             Needs TIPLINE_REPORTER_KEY, the key the database's reporters were hashed with (the same \
             on every host): a worker with another key, or none, refuses to start.

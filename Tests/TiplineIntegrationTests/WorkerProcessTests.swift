@@ -643,6 +643,41 @@ struct DrainGiveUpTests {
             #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 10)
         }
     }
+
+    @Test("jobs lost in an earlier outage and done since do not make a later stop without the database exit 75")
+    func earlierOutageIsNotHeld() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 10, sellers: 5, seed: 7) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
+            try await WorkerProcessTests.submit(scenario, to: db)
+            let worker = try WorkerProcessTests.worker(db, ["--fault-injection", "--lease", "3", "--batch", "100", "--concurrency", "1"],
+                                                       name: "recovered")
+            try worker.start()
+            try await waitUntil("the worker claims the batch") {
+                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 10
+            }
+            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+            defer { Task { await admin.shutdown() } }
+            func door(open: Bool) async throws {
+                try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS \(open ? "true" : "false")", binds: []))
+                if !open { _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)") }
+            }
+            worker.signal(SIGSTOP)
+            try await door(open: false)
+            worker.signal(SIGCONT)
+            try await waitUntil("the completion is lost", timeout: 90) { worker.stderr.contains("database unreachable while completing") }
+            try await door(open: true)
+            // Its leases run out; the worker's own heartbeat takes them back and its lanes do them.
+            try await waitUntil("every report is done", timeout: 90) {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 10
+            }
+            try await door(open: false)
+            worker.signal(SIGTERM)
+            let status = try await worker.wait(timeout: 60)
+            try await door(open: true)
+            #expect(status == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            #expect(!worker.stderr.contains("stopped with jobs it could not give back"), "\(worker.stderr.suffix(2000))")
+        }
+    }
 }
 
 /// Polls `condition` every 50 ms; fails after `timeout` seconds, naming what it waited for.
