@@ -42,14 +42,22 @@ actor EarlyShutdown {
     /// --follow`), until it ends or one of the signals comes: then it is cancelled where it waits and
     /// the command ends normally (exit 0), as `work` and `serve` do, instead of dying by the signal
     /// (exit 130 or 143, perhaps mid-line).
-    static func untilSignalled(_ body: sending @escaping () async throws -> Void) async throws {
+    ///
+    /// A database call already running cannot be interrupted (one waiting for a lock a migration
+    /// holds may wait long): after the signal the signals take their default action again, so a
+    /// second one ends the process at once, and after `grace` the process exits without the call.
+    static func untilSignalled(grace: Duration = .seconds(3), _ body: sending @escaping () async throws -> Void) async throws {
         let trapped = await UnixSignalsSequence(trapping: signals)
         let work = Task { try await body() }
         let watcher = Task {
-            for await _ in trapped {
-                work.cancel()
-                return
-            }
+            var arrived = trapped.makeAsyncIterator()
+            guard await arrived.next() != nil else { return }
+            work.cancel()
+            for trapped in signals { signal(trapped.rawValue, SIG_DFL) }
+            // Cancelled when the work ends in time (below).
+            guard (try? await Task.sleep(for: grace)) != nil else { return }
+            Output.errorLine("note: a database call had not returned \(grace.components.seconds) s after the signal; exiting without it")
+            exit(0)
         }
         defer { watcher.cancel() }
         do {

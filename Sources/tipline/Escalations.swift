@@ -28,27 +28,29 @@ struct Escalations: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let signal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        var listener: NotificationListener?
-        var ticker: Task<Void, Never>?
         if follow {
-            listener = NotificationListener(config: connection.config(application: "tipline-escalations"),
+            // From the start: a signal while the listener connects ends it cleanly too.
+            try await EarlyShutdown.untilSignalled { [self] in try await followRows() }
+        } else {
+            try await read(AsyncStream { $0.finish() })
+        }
+    }
+
+    /// `--follow`: reads, then waits for a notification or the 5 s poll, for ever.
+    private func followRows() async throws {
+        let signal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let listener = NotificationListener(config: connection.config(application: "tipline-escalations"),
                                             channels: [Queue.escalationsChannel]) { _ in signal.continuation.yield() }
-            listener?.start()
-            // The fallback poll: a row whose notification was lost is read within 5 s.
-            ticker = Task {
-                while (try? await Task.sleep(for: .seconds(5))) != nil { signal.continuation.yield() }
-            }
+        listener.start()
+        // The fallback poll: a row whose notification was lost is read within 5 s.
+        let ticker = Task {
+            while (try? await Task.sleep(for: .seconds(5))) != nil { signal.continuation.yield() }
         }
         defer {
-            listener?.stop()
-            ticker?.cancel()
+            listener.stop()
+            ticker.cancel()
         }
-        if follow {
-            try await EarlyShutdown.untilSignalled { [self] in try await read(signal.stream) }
-        } else {
-            try await read(signal.stream)
-        }
+        try await read(signal.stream)
     }
 
     /// Reads rows from `--after` on; with `--follow`, for ever, waiting for `wakes` between reads.
