@@ -50,7 +50,8 @@ struct Dead: AsyncParsableCommand {
             let requeued = try await connection.withDatabase(application: "tipline-dead") { database in
                 try await DeadJobs.retry(database, ids: all ? nil : ids)
             }
-            try confirmCommitted("queued \(requeued.count) dead report(s) again" + (requeued.isEmpty ? "" : ": \(requeued.map(String.init).joined(separator: ", "))"))
+            // Only a retry that changed something has a change to confirm.
+            try (requeued.isEmpty ? Output.line : confirmCommitted)("queued \(requeued.count) dead report(s) again" + (requeued.isEmpty ? "" : ": \(requeued.map(String.init).joined(separator: ", "))"))
             let skipped = Set(ids).subtracting(requeued)
             if !skipped.isEmpty {
                 Output.error("not dead, or no such report (left alone): \(skipped.sorted().map(String.init).joined(separator: ", "))\n")

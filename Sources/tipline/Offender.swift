@@ -21,32 +21,26 @@ struct SetLevel: AsyncParsableCommand {
         discussion: "Later reports can still raise the level again by the ladder; it never falls on its own."
     )
 
-    @Argument(help: "Offender id, 29 or #29 (merged ids resolve to the survivor).") var id: OffenderNumber
+    @Argument(help: "Offender id, 29 or #29 (merged ids resolve to the survivor).") var id: String
     @Argument(help: "none, review, restrict, suspend or refer.") var level: Level
     @Option(help: "Why (required, recorded).") var reason: String
     @Option(help: "Who (default: $USER, else admin).") var actor: String?
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
+        // Parsed here, not by the argument parser, whose refusal would quote it raw (control characters included).
+        if OffenderView.id(id) == nil {
+            throw ValidationError("expected an offender id (29 or #29), not \"\(String(id.prefix(64)).terminalSafe)\"")
+        }
         try AdminActor.validate(actor)
         try RecordedText.validate(reason, option: "--reason")
     }
 
     func run() async throws {
         let change = try await connection.withDatabase(application: "tipline-offender") { database in
-            try await OffenderAdmin.setLevel(id.value, to: level, reason: reason, actor: AdminActor.name(actor), in: database)
+            try await OffenderAdmin.setLevel(OffenderView.id(id)!, to: level, reason: reason, actor: AdminActor.name(actor), in: database)
         }
         try confirmCommitted("offender #\(change.offender): \(change.from.rawValue) -> \(change.to.rawValue) (recorded)")
-    }
-}
-
-/// An offender id on the command line: `29`, or `#29` as `status` and `offender` print it.
-struct OffenderNumber: ExpressibleByArgument {
-    let value: Int64
-
-    init?(argument: String) {
-        guard let value = OffenderView.id(argument) else { return nil }
-        self.value = value
     }
 }
 

@@ -37,14 +37,15 @@ struct Tipline: AsyncParsableCommand {
 /// A process started with standard input, output or error closed (`tipline ... >&-`) would give
 /// that descriptor number to the next file it opens (an event descriptor of the runtime, a
 /// database socket): output meant for the caller would go there, or fail with a baffling error
-/// (`Invalid argument`). Each closed one is held by /dev/null opened for reading only, so that
-/// reading it ends at once and writing to it fails as a closed descriptor does (`Bad file
-/// descriptor`): output that cannot be shown is still an error (a token never shown is revoked).
+/// (`Invalid argument`). Each closed one is held by /dev/null opened the other way round (input
+/// for writing only, output for reading only), so that using it fails as a closed descriptor does
+/// (`Bad file descriptor`): input that is not there is not an empty file, and output that cannot
+/// be shown is still an error (a token never shown is revoked).
 enum StandardDescriptors {
     static func keepClosedOnesClosed() {
         for descriptor in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(descriptor, F_GETFD) == -1 {
             // The lowest free number: this one, since those below it are open by now.
-            _ = open("/dev/null", O_RDONLY)
+            _ = open("/dev/null", descriptor == STDIN_FILENO ? O_WRONLY : O_RDONLY)
         }
     }
 }

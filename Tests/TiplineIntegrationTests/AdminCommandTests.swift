@@ -56,17 +56,23 @@ struct AdminCommandTests {
             // file the process opened next under its number.
             let errPath = NSTemporaryDirectory() + "tipline-closed-\(db.name).err"
             defer { try? FileManager.default.removeItem(atPath: errPath) }
-            let shell = Process()
-            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-            shell.arguments = ["-c", #"exec "$0" token create --source closed --channel app >&- 2>"$1""#,
-                               try TiplineProcess.binary, errPath]
-            shell.environment = ProcessInfo.processInfo.environment.merging(["DATABASE_URL": db.url]) { $1 }
-            try shell.run()
-            shell.waitUntilExit()
-            let closedErr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-            #expect(shell.terminationStatus == 1, "\(closedErr)")
+            /// `tipline ARGUMENTS` through the shell, with `redirection` (which closes a descriptor); its status and stderr.
+            func shell(_ arguments: String, _ redirection: String) throws -> (Int32, String) {
+                let shell = Process()
+                shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+                shell.arguments = ["-c", #"exec "$0" "# + arguments + " " + redirection + #" 2>"$1""#, try TiplineProcess.binary, errPath]
+                shell.environment = ProcessInfo.processInfo.environment.merging(["DATABASE_URL": db.url]) { $1 }
+                try shell.run()
+                shell.waitUntilExit()
+                return (shell.terminationStatus, (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+            }
+            let (closedStatus, closedErr) = try shell("token create --source closed --channel app", ">&-")
+            #expect(closedStatus == 1, "\(closedErr)")
             #expect(closedErr.contains("cannot write the output: Bad file descriptor") && closedErr.contains("so it was revoked"), "\(closedErr)")
             #expect(try await db.int("SELECT count(*) FROM api_tokens WHERE source = 'closed' AND revoked_at IS NULL") == 0)
+            // Standard input closed: not an empty file, an error.
+            let (inStatus, inErr) = try shell("submit --file - --source closed-in", "<&-")
+            #expect(inStatus == 1 && inErr.contains("cannot read standard input: Bad file descriptor"), "\(inStatus) \(inErr)")
         }
     }
 
@@ -164,6 +170,19 @@ struct AdminCommandTests {
                 #expect(list.status == .exit(64), "--limit \(limit): \(list.stderr)")
                 #expect(list.stderr.contains("--limit must be between 1 and 100000"), "\(list.stderr)")
             }
+            // A retry that changed nothing has no change to confirm when its line cannot be written.
+            let none = try await TiplineProcess.run(["dead", "retry", "--all"], databaseURL: db.url, stdoutPath: "/dev/full")
+            #expect(none.status == .exit(1) && none.stderr.contains("cannot write the output"), "\(none.stderr)")
+            #expect(!none.stderr.contains("the change was made"), "\(none.stderr)")
+            // A dead report's JSON line has every key.
+            _ = try await QueueTests.submit(["出租微信 V信: dead_keys1"], to: db)
+            _ = try await db.int("""
+                WITH j AS (DELETE FROM jobs RETURNING report_id)
+                UPDATE reports SET state = 'dead', last_error = NULL FROM j WHERE id = j.report_id RETURNING 1
+                """)
+            let listed = try await TiplineProcess.run(["dead", "list", "--json"], databaseURL: db.url)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any], "\(listed.stdout)")
+            #expect(object["last_error"] is NSNull, "\(listed.stdout)")
         }
     }
 
@@ -234,8 +253,9 @@ struct AdminCommandTests {
             #expect(!missing.stderr.contains("\u{1B}") && !missing.stderr.contains("\u{7}"), "\(missing.stderr)")
             #expect(missing.stderr.contains(#"\u{1B}]0;pwned\u{7}"#), "\(missing.stderr)")
             // Refused before any database work too: the usage error escapes what it quotes.
-            for reference in ["\u{1B}]0;pwned\u{7}", "x\u{1B}[2J\u{7}:1"] {
-                let refused = try await TiplineProcess.run(["offender", reference], databaseURL: db.url)
+            for arguments in [["offender", "\u{1B}]0;pwned\u{7}"], ["offender", "x\u{1B}[2J\u{7}:1"],
+                              ["offender", "set-level", "\u{1B}]0;pwned\u{7}", "review", "--reason", "r"]] {
+                let refused = try await TiplineProcess.run(arguments, databaseURL: db.url)
                 #expect(refused.status == .exit(64), "\(refused.stderr)")
                 #expect(!refused.stderr.contains("\u{1B}") && !refused.stderr.contains("\u{7}"), "\(refused.stderr)")
                 #expect(refused.stderr.contains(#"\u{1B}"#), "\(refused.stderr)")

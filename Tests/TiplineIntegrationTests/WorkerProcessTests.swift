@@ -461,7 +461,8 @@ extension WorkerRefusedTests {
                                      (["--name", "  "], "--name must be 1-100 characters"),
                                      (["--name", String(repeating: "w", count: 101)], "--name must be 1-100 characters"),
                                      (["--noop"], "Set TIPLINE_ALLOW_NOOP=1 to run it")] {
-            let run = try await TiplineProcess.run(["work"] + arguments, databaseURL: nil, timeout: 30)
+            // Whatever the shell running the suite exported.
+            let run = try await TiplineProcess.run(["work"] + arguments, databaseURL: nil, environment: ["TIPLINE_ALLOW_NOOP": ""], timeout: 30)
             #expect(run.status == .exit(64), "\(arguments.joined(separator: " ").prefix(40)): \(run.stderr)")
             #expect(run.stderr.contains(message), "\(arguments.joined(separator: " ").prefix(40)): \(run.stderr)")
         }

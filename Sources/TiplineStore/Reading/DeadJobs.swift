@@ -1,5 +1,6 @@
 public import Foundation
 public import Postgres
+public import TiplineCore
 
 /// Dead reports: listing them and sending them back to the queue.
 public enum DeadJobs {
@@ -9,8 +10,8 @@ public enum DeadJobs {
         public var source: String
         public var externalID: String
         public var attempts: Int
-        public var lastError: String?
-        public var diedAt: Date?
+        @ExplicitNull public var lastError: String?
+        @ExplicitNull public var diedAt: Date?
     }
 
     /// Dead reports, most recent first.
