@@ -585,25 +585,15 @@ struct DrainGiveUpTests {
     @Test("a drain that loses its database mid-batch gives up, and a later drain does every report once")
     func databaseLostMidDrain() async throws {
         try await TestDatabase.with { db in
-            let scenario = Scenario.make(count: 40, sellers: 10, seed: 5) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
-            try await WorkerProcessTests.submit(scenario, to: db)
-            let drain = try WorkerProcessTests.worker(
-                db, ["--until-idle", "--fault-injection", "--give-up-after", "3", "--lease", "4", "--batch", "100", "--concurrency", "1"],
-                name: "lost")
-            try drain.start()
-            // It holds the whole batch for 10 s before completing: freeze it there (however slow the
-            // machine), shut the database's door and end its sessions, then let it go on.
-            try await waitUntil("the drain claims the batch") {
-                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 40
-            }
+            let (scenario, drain) = try await Self.heldBatch(
+                db, count: 40, seed: 5, ["--until-idle", "--give-up-after", "3", "--lease", "4"], name: "lost")
+            // Frozen while it holds the batch (however slow the machine): the door shuts, its
+            // sessions end, then it goes on.
             drain.signal(SIGSTOP)
-            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
-            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
-            _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)")
+            try await Self.door(db, open: false)
             drain.signal(SIGCONT)
             let status = try await drain.wait(timeout: 120)
-            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true", binds: []))
-            await admin.shutdown()
+            try await Self.door(db, open: true)
             #expect(status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
             #expect(drain.stderr.contains("so the drain gives up"), "\(drain.stderr.suffix(2000))")
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 0)
@@ -619,25 +609,14 @@ struct DrainGiveUpTests {
     @Test("SIGTERM while the database is gone mid-batch: the worker says its jobs wait for their leases and exits 75, not 0")
     func stopWithJobsLeftToLeases() async throws {
         try await TestDatabase.with { db in
-            // The batch is held 10 s before its completion: time to see it claimed on a loaded machine.
-            let scenario = Scenario.make(count: 10, sellers: 5, seed: 6) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
-            try await WorkerProcessTests.submit(scenario, to: db)
             // A lease long enough that the shutdown watchdog (lease + 10 s) is not what ends it.
-            let worker = try WorkerProcessTests.worker(db, ["--fault-injection", "--lease", "60", "--batch", "100", "--concurrency", "1"],
-                                                       name: "stranded")
-            try worker.start()
-            try await waitUntil("the worker claims the batch") {
-                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 10
-            }
+            let (_, worker) = try await Self.heldBatch(db, count: 10, seed: 6, ["--lease", "60"], name: "stranded")
             worker.signal(SIGSTOP)
-            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
-            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
-            _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)")
+            try await Self.door(db, open: false)
             worker.signal(SIGCONT)
             worker.signal(SIGTERM)
             let status = try await worker.wait(timeout: 120)
-            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true", binds: []))
-            await admin.shutdown()
+            try await Self.door(db, open: true)
             #expect(status == .exit(75), "stderr: \(worker.stderr.suffix(2000))")
             #expect(worker.stderr.contains("stopped with jobs it could not give back"), "\(worker.stderr.suffix(2000))")
             #expect(!worker.stderr.contains("shutdown did not finish"), "\(worker.stderr.suffix(2000))")
@@ -648,36 +627,52 @@ struct DrainGiveUpTests {
     @Test("jobs lost in an earlier outage and done since do not make a later stop without the database exit 75")
     func earlierOutageIsNotHeld() async throws {
         try await TestDatabase.with { db in
-            let scenario = Scenario.make(count: 10, sellers: 5, seed: 7) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
-            try await WorkerProcessTests.submit(scenario, to: db)
-            let worker = try WorkerProcessTests.worker(db, ["--fault-injection", "--lease", "3", "--batch", "100", "--concurrency", "1"],
-                                                       name: "recovered")
-            try worker.start()
-            try await waitUntil("the worker claims the batch") {
-                try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 10
-            }
-            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
-            defer { Task { await admin.shutdown() } }
-            func door(open: Bool) async throws {
-                try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS \(open ? "true" : "false")", binds: []))
-                if !open { _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)") }
-            }
+            let (_, worker) = try await Self.heldBatch(db, count: 10, seed: 7, ["--lease", "3"], name: "recovered")
             worker.signal(SIGSTOP)
-            try await door(open: false)
+            try await Self.door(db, open: false)
             worker.signal(SIGCONT)
             try await waitUntil("the completion is lost", timeout: 90) { worker.stderr.contains("database unreachable while completing") }
-            try await door(open: true)
+            try await Self.door(db, open: true)
             // Its leases run out; the worker's own heartbeat takes them back and its lanes do them.
             try await waitUntil("every report is done", timeout: 90) {
                 try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 10
             }
-            try await door(open: false)
+            try await Self.door(db, open: false)
             worker.signal(SIGTERM)
             let status = try await worker.wait(timeout: 60)
-            try await door(open: true)
+            try await Self.door(db, open: true)
             #expect(status == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
             #expect(!worker.stderr.contains("stopped with jobs it could not give back"), "\(worker.stderr.suffix(2000))")
         }
+    }
+
+    /// Submits `count` reports of one batch, the first held 10 s before its batch completes, starts
+    /// a one-lane worker with `arguments` (and fault injection) and waits until it holds them all.
+    static func heldBatch(_ db: TestDatabase, count: Int, seed: UInt64, _ arguments: [String],
+                          name: String) async throws -> (Scenario, TiplineProcess) {
+        let scenario = Scenario.make(count: count, sellers: max(1, count / 4), seed: seed) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
+        try await WorkerProcessTests.submit(scenario, to: db)
+        let worker = try WorkerProcessTests.worker(
+            db, arguments + ["--fault-injection", "--batch", "100", "--concurrency", "1"], name: name)
+        try worker.start()
+        try await waitUntil("the worker claims the batch") {
+            try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == count
+        }
+        return (scenario, worker)
+    }
+
+    /// Opens the test database to new connections again, or shuts it and ends its sessions (as a
+    /// restart or a network cut would, on this database alone).
+    static func door(_ db: TestDatabase, open: Bool) async throws {
+        let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+        do {
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS \(open ? "true" : "false")", binds: []))
+            if !open { _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)") }
+        } catch {
+            await admin.shutdown()
+            throw error
+        }
+        await admin.shutdown()
     }
 }
 
