@@ -185,10 +185,13 @@ start_local_pg() {
         # then had to be planned again: with 1 s, the latency p99 at 50 reports/s was about 1 ms
         # higher (BENCHMARKS.md).
         # shared_buffers: a quarter of the memory, at most 1 GB (initdb's default is 128 MB).
+        # max_connections=1000: the test suite starts its tests at once, each with a database, a pool,
+        # workers and servers of its own: 280 client sessions at its peak, and a run at 300 failed
+        # with "too many clients" (a slot costs a few hundred kB of shared memory).
         local mem_mb buffers_mb
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
-        start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" \
+        start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" \
             "$TIPLINE_PG_PORT_GIVEN"
         TIPLINE_PG_PORT=$PG_NODE_PORT
         export TIPLINE_PG_PORT
