@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 
@@ -20,6 +21,9 @@ import NIOHTTP1
 /// - HTTP/1.1 without a `Host` field, with more than one, or with a value that is no host: the
 ///   request is marked (`hostProblemField`, which a client cannot send: one it sends is removed)
 ///   and `HostRuleMiddleware` answers it 400, as RFC 9112 3.2 requires.
+/// - A request the HTTP parser refuses (garbled headers, conflicting lengths) is answered with a
+///   bare 400 by Hummingbird, before any route or middleware: it is counted here, in
+///   `tipline_http_requests_total` with route `unparsed`, so that such a flood shows.
 final class RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -40,6 +44,13 @@ final class RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
             head.headers.add(name: Self.hostProblemField, value: problem)
         }
         context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError {
+            Counter(label: HTTPMetricName.requests, dimensions: [("route", "unparsed"), ("method", "-"), ("status", "400")]).increment()
+        }
+        context.fireErrorCaught(error)
     }
 
     /// What is wrong with an HTTP/1.1 request's `Host` lines, if anything. An empty value is allowed

@@ -596,12 +596,17 @@ struct HTTPErrorTests {
         }
     }
 
-    @Test("metrics count requests by route and status and record their latency")
+    @Test("metrics count requests by route and status, those the HTTP parser refuses included, and record their latency")
     func metrics() async throws {
         try await IntakeServer.with { _, server in
             let token = try await server.token(source: "app-one")
             #expect(try await server.post(sampleReport("m-1"), token: token).status == 201)
             #expect(try await server.post(sampleReport("m-2"), token: nil).status == 401)
+            // One the HTTP parser refuses (two lengths that disagree) is counted too.
+            let garbled = try RawHTTP.open(port: server.port)
+            defer { close(garbled) }
+            try RawHTTP.write(garbled, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+            #expect(try RawHTTP.reply(garbled).status == 400)
             let scrape = try await server.get("/metrics")
             #expect(scrape.status == 200)
             let text = scrape.text
@@ -609,6 +614,8 @@ struct HTTPErrorTests {
             let lines = text.split(separator: "\n")
             #expect(lines.contains { $0.hasPrefix("tipline_http_requests_total{") && $0.contains(#"route="/v1/reports""#) && $0.contains(#"status="201""#) })
             #expect(lines.contains { $0.hasPrefix("tipline_http_requests_total{") && $0.contains(#"status="401""#) })
+            #expect(lines.contains { $0.hasPrefix("tipline_http_requests_total{") && $0.contains(#"route="unparsed""#) && $0.contains(#"status="400""#) },
+                    "\(text)")
             #expect(lines.contains { $0.hasPrefix("tipline_http_request_duration_seconds_bucket{") })
             #expect(lines.contains("# HELP tipline_http_requests_total Requests answered, by route template, method and status."), "\(text)")
             #expect(lines.filter { $0.hasPrefix("# HELP tipline_http_request_duration_seconds ") }.count == 1, "\(text)")
