@@ -64,6 +64,18 @@ enum Scalar {
         isAlnum(c) || c == Ch.dot || c == Ch.underscore || c == Ch.minus || c == Ch.plus || c == 0x25
     }
 
+    /// A letter of a cased script other than ASCII (`ü`, `é`, `ж`), or a combining mark: inside a
+    /// word, so an e-mail address cannot start right after one (`müller@example.de` is no
+    /// `ller@example.de`). Ideographs and kana have no case: an address may follow them directly
+    /// (`联系张三zhang@163.com`).
+    static func continuesWord(_ c: UInt32) -> Bool {
+        guard c >= 0x80, let scalar = Unicode.Scalar(c) else { return false }
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .nonspacingMark, .spacingMark, .enclosingMark: return true
+        default: return false
+        }
+    }
+
     /// A character that may appear in a host name.
     @inline(__always)
     static func isHost(_ c: UInt32) -> Bool { isAlnum(c) || c == Ch.dot || c == Ch.minus }

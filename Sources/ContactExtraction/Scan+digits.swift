@@ -14,6 +14,18 @@ struct DigitRun {
     var hasSeparator = false
 }
 
+extension DigitRun {
+    /// The first `count` digits of the run, as a run of their own.
+    func prefix(_ count: Int) -> DigitRun {
+        var run = DigitRun(start: start, end: positions[count - 1] + 1)
+        run.digits = Array(digits.prefix(count))
+        run.positions = Array(positions.prefix(count))
+        run.gaps = gaps.filter { $0 < count }
+        run.hasSeparator = run.positions[count - 1] - start != count - 1
+        return run
+    }
+}
+
 /// The digits a number was finally read as, kept for a `同号` phrase that refers back to it.
 struct NumberReading {
     /// Scalar index just after the last digit read.
@@ -64,13 +76,40 @@ extension Scan {
         return Scalar.isLetter(c) || c == Ch.underscore
     }
 
+    /// Where an e-mail address that takes the end of `run` starts, and the digits before it, if
+    /// any: the digits of an address are read only as that address, and the number ends before it
+    /// (`13812345678 2024shop@163.com`, `QQ：12345678 12345678@qq.com`, `138 1234 5678@163.com`:
+    /// the address is `5678@163.com`, as an address has no spaces). Nil when no address takes any
+    /// of the run, or when one would start before it (the word there reads it, or it starts inside
+    /// a word: `josé13812345678@163.com` is no address of ours).
+    func addressTaking(_ run: DigitRun) -> (before: DigitRun?, address: Int)? {
+        var k = run.end
+        while k > run.start, Scalar.isLocal(at(k - 1)) { k -= 1 }
+        guard !Scalar.isLocal(at(k - 1)), !startsInsideWord(k) else { return nil }
+        // A `-`, `+`, `.` or `%` before its first letter or digit is punctuation.
+        while k < run.end, !Scalar.isAlnum(s[k]), s[k] != Ch.underscore { k += 1 }
+        guard k < run.end else { return nil }
+        let localEnd = localPartEnd(from: k)
+        guard at(localEnd - 1) != Ch.dot, startsEmailDomain(at: localEnd) else { return nil }
+        let taken = run.positions.firstIndex { $0 >= k } ?? run.digits.count
+        return (taken > 0 ? run.prefix(taken) : nil, k)
+    }
+
     /// Reads a number that no marker claimed: it can only be a phone.
     mutating func bareNumber(at start: Int) -> Int {
-        let run = digitRun(at: start)
-        if gluedBefore(run) || gluedAfter(run) || startsEmailDomain(at: run.end) { return run.end }
+        var run = digitRun(at: start)
+        var resume = run.end
+        if let taken = addressTaking(run) {
+            // The address is read where scanning resumes; an address taking the whole run is
+            // the word's, which tried it already.
+            guard let before = taken.before else { return run.end }
+            run = before
+            resume = taken.address
+        }
+        if gluedBefore(run) || gluedAfter(run) || startsEmailDomain(at: run.end) { return resume }
         let plus = at(start - 1) == Ch.plus
         _ = read(run, as: .phone, plus: plus)
-        return run.end
+        return resume
     }
 
     /// What a number is read as, which depends on the marker before it.

@@ -68,8 +68,10 @@ extension Scan {
         let plus = c == Ch.plus && Scalar.digit(at(after + 1)) >= 0
         var reading: NumberReading?
         if Scalar.digit(c) >= 0 || plus {
-            let run = digitRun(at: plus ? after + 1 : after)
-            if !gluedAfter(run) { reading = NumberReading(end: run.end, digits: run.digits[...], plus: plus) }
+            // The digits of an e-mail address after the phrase are the address's only.
+            if let (run, _) = numberBeforeAddress(digitRun(at: plus ? after + 1 : after)), !gluedAfter(run) {
+                reading = NumberReading(end: run.end, digits: run.digits[...], plus: plus)
+            }
         } else if let last = lastNumber {
             // Otherwise the number that ends right before it, past spaces and brackets.
             var q = start

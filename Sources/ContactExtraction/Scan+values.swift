@@ -54,15 +54,18 @@ extension Scan {
         let c = at(k)
         switch m.kind {
         case .qqGroup:
-            // A group number is no contact, but it must not be read as a phone either.
-            guard Scalar.digit(c) >= 0 else { return nil }
-            return digitRun(at: k).end
-        case .qq:
+            // A group number is no contact, but it must not be read as a phone either (nor take
+            // an address after it).
             guard Scalar.digit(c) >= 0 else { return nil }
             let run = digitRun(at: k)
+            guard let taken = addressTaking(run) else { return run.end }
+            return taken.before == nil ? nil : taken.address
+        case .qq:
+            guard Scalar.digit(c) >= 0 else { return nil }
+            guard let (run, resume) = numberBeforeAddress(digitRun(at: k)) else { return nil }
             if gluedAfter(run) || startsEmailDomain(at: run.end) { return nil }
             if m.singleQ && f.count == 0 && run.hasSeparator { return nil }
-            return read(run, as: .qq, plus: false) ? run.end : nil
+            return read(run, as: .qq, plus: false) ? resume : nil
         case .wechat:
             return weChatValue(at: k, filler: f)
         case .telegram:
@@ -76,9 +79,9 @@ extension Scan {
         let c = at(k)
         let plus = c == Ch.plus && Scalar.digit(at(k + 1)) >= 0
         if Scalar.digit(c) >= 0 || plus {
-            let run = digitRun(at: plus ? k + 1 : k)
+            guard let (run, resume) = numberBeforeAddress(digitRun(at: plus ? k + 1 : k)) else { return nil }
             if gluedAfter(run) { return nil }
-            return read(run, as: .mobile, plus: plus) ? run.end : nil
+            return read(run, as: .mobile, plus: plus) ? resume : nil
         }
         guard Scalar.isLetter(c) else { return nil }
         // A full `wxid_` token may exceed 20 characters; a short one is still read as an ID below.
@@ -97,6 +100,15 @@ extension Scan {
         if Self.markerWords.contains(Self.ascii(s[k..<j])) { return nil }
         emit(.wechat, s[k..<j])
         return j
+    }
+
+    /// A marker's number: `run`, or the digits before an e-mail address that takes its end (the
+    /// address is then read where scanning resumes, the second value); nil when an address takes
+    /// all of it (`微信：13812345678@163.com` is that address, not a phone).
+    func numberBeforeAddress(_ run: DigitRun) -> (run: DigitRun, resume: Int)? {
+        guard let taken = addressTaking(run) else { return (run, run.end) }
+        guard let before = taken.before else { return nil }
+        return (before, taken.address)
     }
 
     /// Reads a Telegram username at `k` (after `@`): 5 to 32 of `[a-z0-9_]`, first a letter.

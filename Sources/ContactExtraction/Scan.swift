@@ -100,11 +100,21 @@ struct Scan {
     /// The end of an e-mail address whose local part starts at `i`, if one does. A local part that
     /// leads to no address is not tried again from inside it (`noEmailBefore`).
     mutating func emailStarting(at i: Int) -> Int? {
-        guard i >= noEmailBefore else { return nil }
+        guard i >= noEmailBefore, !startsInsideWord(i) else { return nil }
         let localEnd = localPartEnd(from: i)
         if at(localEnd) == Ch.at, let end = email(from: i, at: localEnd) { return end }
         noEmailBefore = localEnd
         return nil
+    }
+
+    /// Whether an address starting at `i` would be cut out of a word of another script
+    /// (`müller@`, `Zoë_shop@`, `é.abc@`): a letter such as `ü` stands before it, directly or past
+    /// the punctuation an address may hold. The whole address is not an ordinary one, and a piece
+    /// of it would be a contact the text does not hold.
+    func startsInsideWord(_ i: Int) -> Bool {
+        var b = i
+        while i - b < 64, Scalar.isLocal(at(b - 1)), !Scalar.isAlnum(at(b - 1)) { b -= 1 }
+        return Scalar.continuesWord(at(b - 1))
     }
 
     /// Handles an ASCII letter or digit that starts a word; returns where scanning resumes.
@@ -123,13 +133,15 @@ struct Scan {
     /// The end of the ASCII word from `k`. A word that ends in digits also takes the rest of their
     /// run (`abc1 13812345678`, `x86-138-1234-5678`): that run touches a letter before its first
     /// digit, so it is no phone, and no phone may be cut out of it either. A run that ends in an
-    /// e-mail address is left alone, so the address is read (`abc1 12345678@qq.com`).
+    /// e-mail address is left alone, so the address is read (`abc1 12345678@qq.com`), and so is one
+    /// whose end begins an address (`abc1 2024shop@163.com`).
     func wordEnd(from k: Int) -> Int {
         let end = alnumEnd(from: k)
         guard end > k, Scalar.isASCIIDigit(s[end - 1]) else { return end }
         var first = end - 1
         while first > k, Scalar.isASCIIDigit(s[first - 1]) { first -= 1 }
         let run = digitRun(at: first)
+        if let taken = addressTaking(run) { return max(end, taken.address) }
         return startsEmailDomain(at: run.end) ? end : max(end, run.end)
     }
 

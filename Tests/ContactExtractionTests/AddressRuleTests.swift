@@ -43,6 +43,46 @@ struct AddressRuleTests {
         #expect(contacts(in: "abc@def").isEmpty)
     }
 
+    @Test("an address after a number keeps its digits, and the number before it is read on its own", arguments: [
+        ("QQ：12345678 12345678@QQ.COM", ["email:12345678@qq.com", "qq:12345678"]),
+        ("电话 13812345678 2024shop@163.com", ["email:2024shop@163.com", "phone:+8613812345678"]),
+        ("13812345678 13812345678@163.com", ["email:13812345678@163.com", "phone:+8613812345678"]),
+        ("价格 50 12345678@qq.com", ["email:12345678@qq.com", "qq:12345678"]),
+        ("电话13812345678 88888@qq.com", ["email:88888@qq.com", "phone:+8613812345678", "qq:88888"]),
+        ("联系：13812345678 / 13812345678@163.com", ["email:13812345678@163.com", "phone:+8613812345678"]),
+        ("QQ群：12345678 12345678@qq.com", ["email:12345678@qq.com", "qq:12345678"]),
+        ("abc1 2024shop@163.com", ["email:2024shop@163.com"]),
+        // An address has no spaces: the digits before the last one are a number of their own (too short here).
+        ("138 1234 5678@163.com", ["email:5678@163.com"]),
+        ("138-1234-5678@163.com", ["email:138-1234-5678@163.com"]),
+    ])
+    func addressAfterNumber(text: String, expected: [String]) {
+        #expect(contacts(in: text).sorted() == expected.sorted())
+    }
+
+    @Test("the digits of an address after a WeChat marker or a 同号 phrase are the address's only", arguments: [
+        ("微信：13812345678@163.com", ["email:13812345678@163.com"]),
+        ("VX: 13812345678@qq.com", ["email:13812345678@qq.com", "qq:13812345678"]),
+        ("QQ同号 13812345678@163.com", ["email:13812345678@163.com"]),
+        ("微信同号 13812345678@163.com", ["email:13812345678@163.com"]),
+    ])
+    func addressAfterMarker(text: String, expected: [String]) {
+        #expect(contacts(in: text).sorted() == expected.sorted())
+    }
+
+    @Test("an address is never cut out of a word of another script: the whole address or nothing", arguments: [
+        "m\u{FC}ller@example.de", "na\u{EF}ve@example.com", "Zo\u{EB}_shop@example.com", "\u{E9}.abc@y.com",
+        "jos\u{E9}13812345678@163.com", "caf\u{E9}12345678@qq.com",
+    ])
+    func addressInsideWord(text: String) {
+        #expect(contacts(in: text).isEmpty)
+    }
+
+    @Test("an address may follow ideographs directly")
+    func addressAfterIdeographs() {
+        #expect(contacts(in: "联系张三zhang@163.com") == ["email:zhang@163.com"])
+    }
+
     @Test("an address whose local part starts with _ is read whole")
     func underscoreLocalPart() {
         #expect(contacts(in: "邮箱：_shop@example.com") == ["email:_shop@example.com"])
