@@ -69,7 +69,10 @@ enum Scalar {
     /// `ller@example.de`). Ideographs and kana have no case: an address may follow them directly
     /// (`联系张三zhang@163.com`).
     static func continuesWord(_ c: UInt32) -> Bool {
-        guard c >= 0x80, let scalar = Unicode.Scalar(c) else { return false }
+        // Cased scripts and their marks lie below U+2000 and in a few blocks above; ideographs,
+        // kana and CJK punctuation, the usual neighbours here, are settled without a lookup.
+        guard c >= 0x80, c < 0x2000 || (0x2C00..<0x2E00).contains(c) || (0xA640..<0xAB70).contains(c) || (0xFE20..<0xFE30).contains(c),
+              let scalar = Unicode.Scalar(c) else { return false }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .nonspacingMark, .spacingMark, .enclosingMark: return true
         default: return false

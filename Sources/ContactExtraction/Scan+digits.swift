@@ -82,17 +82,29 @@ extension Scan {
     /// the address is `5678@163.com`, as an address has no spaces). Nil when no address takes any
     /// of the run, or when one would start before it (the word there reads it, or it starts inside
     /// a word: `josé13812345678@163.com` is no address of ours).
-    func addressTaking(_ run: DigitRun) -> (before: DigitRun?, address: Int)? {
+    mutating func addressTaking(_ run: DigitRun) -> (before: DigitRun?, address: Int)? {
+        // Most runs (prices, dates, counts) have no `@` after them: settled in a look.
+        guard at(localRunEnd(from: run.end)) == Ch.at else { return nil }
         var k = run.end
         while k > run.start, Scalar.isLocal(at(k - 1)) { k -= 1 }
         guard !Scalar.isLocal(at(k - 1)), !startsInsideWord(k) else { return nil }
         // A `-`, `+`, `.` or `%` before its first letter or digit is punctuation.
         while k < run.end, !Scalar.isAlnum(s[k]), s[k] != Ch.underscore { k += 1 }
         guard k < run.end else { return nil }
-        let localEnd = localPartEnd(from: k)
+        let localEnd = localRunEnd(from: k)
         guard at(localEnd - 1) != Ch.dot, startsEmailDomain(at: localEnd) else { return nil }
         let taken = run.positions.firstIndex { $0 >= k } ?? run.digits.count
         return (taken > 0 ? run.prefix(taken) : nil, k)
+    }
+
+    /// `localPartEnd(from: k)`, remembered for the run of local-part characters it ends: every
+    /// number in one such run (`1-a-1-a-…`) asks for the same end, which is then read once, not
+    /// once per number.
+    mutating func localRunEnd(from k: Int) -> Int {
+        if localRun.lowerBound <= k, k <= localRun.upperBound { return localRun.upperBound }
+        let end = localPartEnd(from: k)
+        localRun = k...end
+        return end
     }
 
     /// Reads a number that no marker claimed: it can only be a phone.

@@ -105,7 +105,7 @@ extension Scan {
     /// A marker's number: `run`, or the digits before an e-mail address that takes its end (the
     /// address is then read where scanning resumes, the second value); nil when an address takes
     /// all of it (`微信：13812345678@163.com` is that address, not a phone).
-    func numberBeforeAddress(_ run: DigitRun) -> (run: DigitRun, resume: Int)? {
+    mutating func numberBeforeAddress(_ run: DigitRun) -> (run: DigitRun, resume: Int)? {
         guard let taken = addressTaking(run) else { return (run, run.end) }
         guard let before = taken.before else { return nil }
         return (before, taken.address)

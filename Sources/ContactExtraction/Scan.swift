@@ -13,6 +13,9 @@ struct Scan {
     var lastNumber: NumberReading?
     /// Words that start before this index were already checked for an `@` and have none.
     var noEmailBefore = 0
+    /// The last run of e-mail local-part characters measured (`localRunEnd`): from where it was
+    /// read to its end.
+    var localRun = -1 ... -1
 
     init(_ text: String) {
         var folded: [UInt32] = []
@@ -135,7 +138,7 @@ struct Scan {
     /// digit, so it is no phone, and no phone may be cut out of it either. A run that ends in an
     /// e-mail address is left alone, so the address is read (`abc1 12345678@qq.com`), and so is one
     /// whose end begins an address (`abc1 2024shop@163.com`).
-    func wordEnd(from k: Int) -> Int {
+    mutating func wordEnd(from k: Int) -> Int {
         let end = alnumEnd(from: k)
         guard end > k, Scalar.isASCIIDigit(s[end - 1]) else { return end }
         var first = end - 1

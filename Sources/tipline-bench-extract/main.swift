@@ -136,7 +136,7 @@ print("median: \(Double(bytes) / 1e6 / median) MB/s, \(Int(Double(ads.count) / m
 
 // Adversarial shapes: a report's text is at most 64 KiB; each of these is one piece repeated to
 // that size. A linear scan reads them at about the corpus's rate; a quadratic one took seconds.
-let shapes = ["vx-", "wx-", "weixin-", "www.a1.", "t.me.", "vx-abcdef.", "TG @a", "a.", "1 ", "QQ 1", "微信 a", "@a.", "_a@"]
+let shapes = ["vx-", "wx-", "weixin-", "www.a1.", "t.me.", "vx-abcdef.", "TG @a", "a.", "1 ", "QQ 1", "微信 a", "@a.", "_a@", "1-a-", "1-a-@"]
 for piece in shapes {
     let text = String(repeating: piece, count: 65_536 / piece.utf8.count)
     var times: [Double] = []

@@ -14,6 +14,8 @@ struct LongInputTests {
     @Test("runs of markers, links and hosts", arguments: [
         ("vx-", "wechat:vx-vx-vx-vx-vx-vx-"), ("wx-", "wechat:wx-wx-wx-wx-wx-wx-"), ("weixin-", "wechat:weixin-weixin-"),
         ("www.a1.", nil), ("t.me.", nil), ("vx-abcdef.", nil), ("TG @a", nil),
+        // Every number in one run of address characters asks where it ends (is an address next?).
+        ("1-a-", nil), ("1-a-@", nil),
     ] as [(String, String?)])
     func repeatedPieces(piece: String, last: String?) {
         // Inside a longer ID run a marker's value is the rest of the run: only the last few
