@@ -86,6 +86,11 @@ extension Scan {
             hostStart = i + Self.http.count
         } else if !matches(Self.www, at: i) && !matches(Self.tMe, at: i) && !matches(Self.telegramMe, at: i) {
             return nil
+        } else if at(i - 1) == Ch.dot || at(i - 1) == Ch.minus, Scalar.isAlnum(at(i - 2)) {
+            // Inside a longer host (`x-www.haoshop.cn`, `a.www.haoshop.cn`): not a bare `www.` host
+            // or a `t.me` link, and `haoshop.cn` would be another domain than the one written.
+            // (`网址-www.haoshop.cn`: the dash is punctuation.)
+            return nil
         }
         if hostStart > i {
             // User information before the host (`http://user:pass@shop.cn/`) is skipped.

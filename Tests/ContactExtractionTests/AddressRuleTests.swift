@@ -90,6 +90,15 @@ struct AddressRuleTests {
         #expect(contacts(in: "shop@example.com _shop@example.com") == ["email:_shop@example.com", "email:shop@example.com"])
     }
 
+    @Test("a www. host or t.me link inside a longer host is neither: the domain written is another one")
+    func linkInsideHost() {
+        #expect(contacts(in: "x-www.haoshop.cn").isEmpty)
+        #expect(contacts(in: "a.www.haoshop.cn").isEmpty)
+        #expect(contacts(in: "x.t.me/abcdef").isEmpty)
+        // A dash after a word of another script is punctuation.
+        #expect(contacts(in: "网址-www.haoshop.cn") == ["site:haoshop.cn"])
+    }
+
     @Test("a site is the URL's host without www. or port")
     func site() {
         #expect(contacts(in: "https://www.HaoShop.cn/buy?id=3") == ["site:haoshop.cn"])
