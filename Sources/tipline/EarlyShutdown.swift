@@ -32,6 +32,36 @@ actor EarlyShutdown {
         }
     }
 
+    /// Whether a signal has come.
+    var isRequested: Bool { requested }
+
+    /// Runs `body`, a start-up step that may wait long for the database (`serve`'s key check on a
+    /// server that accepts connections but never answers), unless a signal comes first: then it
+    /// returns false at once and leaves the step behind (a blocked libpq call cannot be
+    /// interrupted; the pool abandons it at exit). Without this a signal waited for the step's
+    /// `connect_timeout`, by default for ever.
+    nonisolated func unlessRequested(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
+        let (stream, continuation) = AsyncStream<Result<Bool, any Error>>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        Task {
+            do {
+                try await body()
+                continuation.yield(.success(true))
+            } catch {
+                continuation.yield(.failure(error))
+            }
+        }
+        let watcher = Task {
+            while await !self.isRequested {
+                guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+            }
+            continuation.yield(.success(false))
+        }
+        defer { watcher.cancel() }
+        var iterator = stream.makeAsyncIterator()
+        guard let first = await iterator.next() else { return false }
+        return try first.get()
+    }
+
     /// A signal arrived.
     private func request() async {
         requested = true

@@ -84,7 +84,10 @@ struct Serve: AsyncParsableCommand {
         try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections, settings: sessions,
                                           connectBackoff: .seconds(1)) { database in
             do {
-                try await key.verify(against: database)
+                guard try await early.unlessRequested({ try await key.verify(against: database) }) else {
+                    logger.notice("stopped while starting: a signal came while the database was checked")
+                    return
+                }
             } catch let error as PostgresError where error.isConnectionProblem {
                 // Start anyway: /healthz and /readyz must answer while the database is down; the
                 // key is checked again before the first report is stored.

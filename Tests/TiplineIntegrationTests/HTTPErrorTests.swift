@@ -175,14 +175,17 @@ struct HTTPErrorTests {
         // waits for the server's first message until connect_timeout.
         let (listener, port) = try RawHTTP.listener()
         defer { close(listener) }
-        // connect_timeout: how long the key check waits; the signal must come within it.
-        let server = try TiplineProcess(["serve", "--port", "0"], databaseURL: "postgresql://tipline@127.0.0.1:\(port)/tipline?connect_timeout=5")
+        // connect_timeout: how long the key check waits; the signal must come within it. 30 s: with 5,
+        // a full suite on a loaded machine once took longer to see the trap set, and serve had started.
+        let server = try TiplineProcess(["serve", "--port", "0"], databaseURL: "postgresql://tipline@127.0.0.1:\(port)/tipline?connect_timeout=30")
         try server.start()
         // A fixed pause raced the process's own start on a loaded machine (SIGTERM before the trap).
         try await server.waitUntilCatching(SIGTERM)
         #expect(server.stdout.isEmpty, "serve was still starting: \(server.stdout)")
         server.signal(SIGTERM)
         #expect(try await server.wait(timeout: 60) == .exit(0), "stderr: \(server.stderr.suffix(2000))")
+        // It stopped without waiting for the check's connect_timeout.
+        #expect(server.stderr.contains("stopped while starting"), "stderr: \(server.stderr.suffix(2000))")
     }
 
     @Test("a connection that sends nothing, half its headers or half its body is closed after --idle-timeout, and SIGTERM is not held by one")
