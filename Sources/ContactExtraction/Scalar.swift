@@ -64,19 +64,32 @@ enum Scalar {
         isAlnum(c) || c == Ch.dot || c == Ch.underscore || c == Ch.minus || c == Ch.plus || c == 0x25
     }
 
-    /// A letter of a cased script other than ASCII (`ü`, `é`, `ж`), or a combining mark: inside a
-    /// word, so an e-mail address cannot start right after one (`müller@example.de` is no
-    /// `ller@example.de`). Ideographs and kana have no case: an address may follow them directly
+    /// A letter of a cased script other than ASCII (`ü`, `é`, `ж`): inside a word, so an e-mail
+    /// address cannot start right after one (`müller@example.de` is no `ller@example.de`).
+    /// Ideographs, kana and Thai have no case: an address may follow them directly
     /// (`联系张三zhang@163.com`).
-    static func continuesWord(_ c: UInt32) -> Bool {
-        // Cased scripts and their marks lie below U+2000 and in a few blocks above; ideographs,
-        // kana and CJK punctuation, the usual neighbours here, are settled without a lookup.
-        guard c >= 0x80, c < 0x2000 || (0x2C00..<0x2E00).contains(c) || (0xA640..<0xAB70).contains(c) || (0xFE20..<0xFE30).contains(c),
-              let scalar = Unicode.Scalar(c) else { return false }
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .nonspacingMark, .spacingMark, .enclosingMark: return true
-        default: return false
+    static func isCasedLetter(_ c: UInt32) -> Bool {
+        switch category(c) {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter: true
+        default: false
         }
+    }
+
+    /// A combining mark (on the letter before it).
+    static func isMark(_ c: UInt32) -> Bool {
+        switch category(c) {
+        case .nonspacingMark, .spacingMark, .enclosingMark: true
+        default: false
+        }
+    }
+
+    /// The general category of a non-ASCII scalar in the blocks where cased letters and marks
+    /// lie (below U+2000 and a few above); nil elsewhere: ideographs, kana and CJK punctuation,
+    /// the usual neighbours here, are settled without a lookup.
+    private static func category(_ c: UInt32) -> Unicode.GeneralCategory? {
+        guard c >= 0x80, c < 0x2000 || (0x2C00..<0x2E00).contains(c) || (0xA640..<0xAB70).contains(c) || (0xFE20..<0xFE30).contains(c),
+              let scalar = Unicode.Scalar(c) else { return nil }
+        return scalar.properties.generalCategory
     }
 
     /// A character that may appear in a host name.

@@ -49,6 +49,14 @@ extension Scan {
         return labels >= 2
     }
 
+    /// Whether the text before `i` ends a host (`x-`, `a.`, `xn--`): a letter or digit, then `-` or
+    /// `.` (up to a few of them) right before `i`.
+    func endsHost(before i: Int) -> Bool {
+        var b = i
+        while i - b < 4, at(b - 1) == Ch.dot || at(b - 1) == Ch.minus { b -= 1 }
+        return b < i && Scalar.isAlnum(at(b - 1))
+    }
+
     /// Whether `k` holds an `@` followed by an e-mail domain: digits right before it belong to an
     /// address (`138 1234 5678@163.com`), while a lone `@` (`13812345678@张先生`) takes nothing.
     func startsEmailDomain(at k: Int) -> Bool {
@@ -86,7 +94,7 @@ extension Scan {
             hostStart = i + Self.http.count
         } else if !matches(Self.www, at: i) && !matches(Self.tMe, at: i) && !matches(Self.telegramMe, at: i) {
             return nil
-        } else if at(i - 1) == Ch.dot || at(i - 1) == Ch.minus, Scalar.isAlnum(at(i - 2)) {
+        } else if endsHost(before: i) {
             // Inside a longer host (`x-www.haoshop.cn`, `a.www.haoshop.cn`): not a bare `www.` host
             // or a `t.me` link, and `haoshop.cn` would be another domain than the one written.
             // (`网址-www.haoshop.cn`: the dash is punctuation.)

@@ -82,6 +82,11 @@ extension Scan {
     /// the address is `5678@163.com`, as an address has no spaces). Nil when no address takes any
     /// of the run, or when one would start before it (the word there reads it, or it starts inside
     /// a word: `josé13812345678@163.com` is no address of ours).
+    ///
+    /// Digits before the address count only when a space or `/` parts them from it, and are then
+    /// read as a list (`readList`): each group must be a number of its own. Otherwise they are the
+    /// rest of one number the address cut (`+86 138 1234 5678@163.com`, `一三八…八2024@x.cn`), and
+    /// no number: a piece of one would be a contact the text does not hold.
     mutating func addressTaking(_ run: DigitRun) -> (before: DigitRun?, address: Int)? {
         // Most runs (prices, dates, counts) have no `@` after them: settled in a look.
         guard at(localRunEnd(from: run.end)) == Ch.at else { return nil }
@@ -94,7 +99,22 @@ extension Scan {
         let localEnd = localRunEnd(from: k)
         guard at(localEnd - 1) != Ch.dot, startsEmailDomain(at: localEnd) else { return nil }
         let taken = run.positions.firstIndex { $0 >= k } ?? run.digits.count
-        return (taken > 0 ? run.prefix(taken) : nil, k)
+        return (taken > 0 && run.gaps.contains(taken) ? run.prefix(taken) : nil, k)
+    }
+
+    /// Reads the digits before an address (`addressTaking`) as a list split at its spaces and `/`:
+    /// every group a number of its own under `reading` (the first as the marker says, as in
+    /// `split`), or nothing.
+    mutating func readList(_ run: DigitRun, as reading: Reading, plus: Bool) -> Bool {
+        let cuts = [0] + run.gaps + [run.digits.count]
+        var values: [(ContactKind, String)] = []
+        for j in 1..<cuts.count {
+            guard let value = partValue(run, from: cuts[j - 1], to: cuts[j], as: reading, plus: plus) else { return false }
+            values.append(value)
+        }
+        for (kind, value) in values { emit(kind, value) }
+        lastNumber = NumberReading(end: run.end, digits: run.digits[cuts[cuts.count - 2]...], plus: plus && cuts.count == 2)
+        return true
     }
 
     /// `localPartEnd(from: k)`, remembered for the run of local-part characters it ends: every
@@ -111,16 +131,18 @@ extension Scan {
     mutating func bareNumber(at start: Int) -> Int {
         var run = digitRun(at: start)
         var resume = run.end
+        var cut = false
         if let taken = addressTaking(run) {
             // The address is read where scanning resumes; an address taking the whole run is
             // the word's, which tried it already.
-            guard let before = taken.before else { return run.end }
+            guard let before = taken.before else { return taken.address > run.start ? taken.address : run.end }
             run = before
             resume = taken.address
+            cut = true
         }
         if gluedBefore(run) || gluedAfter(run) || startsEmailDomain(at: run.end) { return resume }
         let plus = at(start - 1) == Ch.plus
-        _ = read(run, as: .phone, plus: plus)
+        _ = cut ? readList(run, as: .phone, plus: plus) : read(run, as: .phone, plus: plus)
         return resume
     }
 

@@ -69,7 +69,8 @@ extension Scan {
         var reading: NumberReading?
         if Scalar.digit(c) >= 0 || plus {
             // The digits of an e-mail address after the phrase are the address's only.
-            if let (run, _) = numberBeforeAddress(digitRun(at: plus ? after + 1 : after)), !gluedAfter(run) {
+            // Before an address, only one group set apart from it (`QQ同号 12345678 12345678@qq.com`).
+            if let (run, _, cut) = numberBeforeAddress(digitRun(at: plus ? after + 1 : after)), !gluedAfter(run), !cut || run.gaps.isEmpty {
                 reading = NumberReading(end: run.end, digits: run.digits[...], plus: plus)
             }
         } else if let last = lastNumber {

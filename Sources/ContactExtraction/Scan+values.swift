@@ -62,10 +62,10 @@ extension Scan {
             return taken.before == nil ? nil : taken.address
         case .qq:
             guard Scalar.digit(c) >= 0 else { return nil }
-            guard let (run, resume) = numberBeforeAddress(digitRun(at: k)) else { return nil }
+            guard let (run, resume, cut) = numberBeforeAddress(digitRun(at: k)) else { return nil }
             if gluedAfter(run) || startsEmailDomain(at: run.end) { return nil }
             if m.singleQ && f.count == 0 && run.hasSeparator { return nil }
-            return read(run, as: .qq, plus: false) ? resume : nil
+            return (cut ? readList(run, as: .qq, plus: false) : read(run, as: .qq, plus: false)) ? resume : nil
         case .wechat:
             return weChatValue(at: k, filler: f)
         case .telegram:
@@ -79,9 +79,9 @@ extension Scan {
         let c = at(k)
         let plus = c == Ch.plus && Scalar.digit(at(k + 1)) >= 0
         if Scalar.digit(c) >= 0 || plus {
-            guard let (run, resume) = numberBeforeAddress(digitRun(at: plus ? k + 1 : k)) else { return nil }
+            guard let (run, resume, cut) = numberBeforeAddress(digitRun(at: plus ? k + 1 : k)) else { return nil }
             if gluedAfter(run) { return nil }
-            return read(run, as: .mobile, plus: plus) ? resume : nil
+            return (cut ? readList(run, as: .mobile, plus: plus) : read(run, as: .mobile, plus: plus)) ? resume : nil
         }
         guard Scalar.isLetter(c) else { return nil }
         // A full `wxid_` token may exceed 20 characters; a short one is still read as an ID below.
@@ -103,12 +103,13 @@ extension Scan {
     }
 
     /// A marker's number: `run`, or the digits before an e-mail address that takes its end (the
-    /// address is then read where scanning resumes, the second value); nil when an address takes
-    /// all of it (`微信：13812345678@163.com` is that address, not a phone).
-    mutating func numberBeforeAddress(_ run: DigitRun) -> (run: DigitRun, resume: Int)? {
-        guard let taken = addressTaking(run) else { return (run, run.end) }
+    /// address is then read where scanning resumes, `resume`; the digits are a list, `cut`); nil
+    /// when an address takes all of it (`微信：13812345678@163.com` is that address, not a phone)
+    /// or what it leaves is no number of its own.
+    mutating func numberBeforeAddress(_ run: DigitRun) -> (run: DigitRun, resume: Int, cut: Bool)? {
+        guard let taken = addressTaking(run) else { return (run, run.end, false) }
         guard let before = taken.before else { return nil }
-        return (before, taken.address)
+        return (before, taken.address, true)
     }
 
     /// Reads a Telegram username at `k` (after `@`): 5 to 32 of `[a-z0-9_]`, first a letter.

@@ -117,7 +117,10 @@ struct Scan {
     func startsInsideWord(_ i: Int) -> Bool {
         var b = i
         while i - b < 64, Scalar.isLocal(at(b - 1)), !Scalar.isAlnum(at(b - 1)) { b -= 1 }
-        return Scalar.continuesWord(at(b - 1))
+        // Combining marks belong to the letter before them (`nai\u{308}ve`): that letter decides.
+        var p = b - 1
+        while b - p < 16, Scalar.isMark(at(p)) { p -= 1 }
+        return Scalar.isCasedLetter(at(p)) || (p < b - 1 && Scalar.isAlnum(at(p)))
     }
 
     /// Handles an ASCII letter or digit that starts a word; returns where scanning resumes.

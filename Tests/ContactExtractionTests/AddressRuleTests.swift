@@ -55,6 +55,14 @@ struct AddressRuleTests {
         // An address has no spaces: the digits before the last one are a number of their own (too short here).
         ("138 1234 5678@163.com", ["email:5678@163.com"]),
         ("138-1234-5678@163.com", ["email:138-1234-5678@163.com"]),
+        ("13812345678 13987654321 2024shop@163.com", ["email:2024shop@163.com", "phone:+8613812345678", "phone:+8613987654321"]),
+        ("QQ同号 12345678 12345678@qq.com", ["email:12345678@qq.com", "qq:12345678"]),
+        // What an address leaves of one number is no number: each group before it must be one of its own.
+        ("+86 138 1234 5678@163.com", ["email:5678@163.com"]),
+        ("微信 +86 138 1234 5678@x.cn", ["email:5678@x.cn"]),
+        ("QQ 138 1234 5678@x.cn", ["email:5678@x.cn"]),
+        ("QQ同号 138 1234 5678@x.cn", ["email:5678@x.cn"]),
+        ("一三八一二三四五六七八2024@x.cn", ["email:2024@x.cn"]),
     ])
     func addressAfterNumber(text: String, expected: [String]) {
         #expect(contacts(in: text).sorted() == expected.sorted())
@@ -72,15 +80,16 @@ struct AddressRuleTests {
 
     @Test("an address is never cut out of a word of another script: the whole address or nothing", arguments: [
         "m\u{FC}ller@example.de", "na\u{EF}ve@example.com", "Zo\u{EB}_shop@example.com", "\u{E9}.abc@y.com",
-        "jos\u{E9}13812345678@163.com", "caf\u{E9}12345678@qq.com",
+        "jos\u{E9}13812345678@163.com", "caf\u{E9}12345678@qq.com", "nai\u{308}ve@example.com",
     ])
     func addressInsideWord(text: String) {
         #expect(contacts(in: text).isEmpty)
     }
 
-    @Test("an address may follow ideographs directly")
+    @Test("an address may follow a script without case directly: ideographs, Thai with its marks")
     func addressAfterIdeographs() {
         #expect(contacts(in: "联系张三zhang@163.com") == ["email:zhang@163.com"])
+        #expect(contacts(in: "ติดต่อ ที่shop@x.cn") == ["email:shop@x.cn"])
     }
 
     @Test("an address whose local part starts with _ is read whole")
@@ -95,6 +104,8 @@ struct AddressRuleTests {
         #expect(contacts(in: "x-www.haoshop.cn").isEmpty)
         #expect(contacts(in: "a.www.haoshop.cn").isEmpty)
         #expect(contacts(in: "x.t.me/abcdef").isEmpty)
+        #expect(contacts(in: "xn--www.haoshop.cn").isEmpty)
+        #expect(contacts(in: "x--t.me/abcdef").isEmpty)
         // A dash after a word of another script is punctuation.
         #expect(contacts(in: "网址-www.haoshop.cn") == ["site:haoshop.cn"])
     }
