@@ -117,6 +117,7 @@ struct Scan {
     func startsInsideWord(_ i: Int) -> Bool {
         var b = i
         while i - b < 64, Scalar.isLocal(at(b - 1)), !Scalar.isAlnum(at(b - 1)) { b -= 1 }
+        if at(b - 1) < 0x80 { return false }  // the usual case: a space, punctuation, the text's start
         // Combining marks belong to the letter before them (`nai\u{308}ve`): that letter decides.
         var p = b - 1
         while b - p < 16, Scalar.isMark(at(p)) { p -= 1 }
