@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Postgres
 import ServiceLifecycle
 import UnixSignals
 
@@ -41,25 +42,12 @@ actor EarlyShutdown {
     /// interrupted; the pool abandons it at exit). Without this a signal waited for the step's
     /// `connect_timeout`, by default for ever.
     nonisolated func unlessRequested(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        let (stream, continuation) = AsyncStream<Result<Bool, any Error>>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        Task {
-            do {
-                try await body()
-                continuation.yield(.success(true))
-            } catch {
-                continuation.yield(.failure(error))
-            }
-        }
-        let watcher = Task {
-            while await !self.isRequested {
+        let requested: @Sendable () async -> Void = { [self] in
+            while await !isRequested {
                 guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
             }
-            continuation.yield(.success(false))
         }
-        defer { watcher.cancel() }
-        var iterator = stream.makeAsyncIterator()
-        guard let first = await iterator.next() else { return false }
-        return try first.get()
+        return try await unlessFirst(requested, body) != nil
     }
 
     /// A signal arrived.
