@@ -117,6 +117,11 @@ extension Scan {
         return true
     }
 
+    /// `read`, or `readList` for the digits an address left before it (`addressTaking`).
+    mutating func read(_ run: DigitRun, as reading: Reading, plus: Bool, beforeAddress: Bool) -> Bool {
+        beforeAddress ? readList(run, as: reading, plus: plus) : read(run, as: reading, plus: plus)
+    }
+
     /// `localPartEnd(from: k)`, remembered for the run of local-part characters it ends: every
     /// number in one such run (`1-a-1-a-…`) asks for the same end, which is then read once, not
     /// once per number.
@@ -142,7 +147,7 @@ extension Scan {
         }
         if gluedBefore(run) || gluedAfter(run) || startsEmailDomain(at: run.end) { return resume }
         let plus = at(start - 1) == Ch.plus
-        _ = cut ? readList(run, as: .phone, plus: plus) : read(run, as: .phone, plus: plus)
+        _ = read(run, as: .phone, plus: plus, beforeAddress: cut)
         return resume
     }
 

@@ -65,7 +65,7 @@ extension Scan {
             guard let (run, resume, cut) = numberBeforeAddress(digitRun(at: k)) else { return nil }
             if gluedAfter(run) || startsEmailDomain(at: run.end) { return nil }
             if m.singleQ && f.count == 0 && run.hasSeparator { return nil }
-            return (cut ? readList(run, as: .qq, plus: false) : read(run, as: .qq, plus: false)) ? resume : nil
+            return read(run, as: .qq, plus: false, beforeAddress: cut) ? resume : nil
         case .wechat:
             return weChatValue(at: k, filler: f)
         case .telegram:
@@ -81,7 +81,7 @@ extension Scan {
         if Scalar.digit(c) >= 0 || plus {
             guard let (run, resume, cut) = numberBeforeAddress(digitRun(at: plus ? k + 1 : k)) else { return nil }
             if gluedAfter(run) { return nil }
-            return (cut ? readList(run, as: .mobile, plus: plus) : read(run, as: .mobile, plus: plus)) ? resume : nil
+            return read(run, as: .mobile, plus: plus, beforeAddress: cut) ? resume : nil
         }
         guard Scalar.isLetter(c) else { return nil }
         // A full `wxid_` token may exceed 20 characters; a short one is still read as an ID below.
