@@ -14,9 +14,8 @@ public enum QueueHealth {
         if waiting > 0, liveWorkers == 0 {
             // A retry in its backoff is not waiting yet (the screen's "Oldest" leaves it out), but
             // nobody will make it either.
-            let what = inBackoff == waiting ? "\(waiting) \(waiting == 1 ? "report waits" : "reports wait") for a retry"
-                : "\(waiting) \(waiting == 1 ? "report waits" : "reports wait")" + (inBackoff > 0 ? " (\(inBackoff) of them for a retry)" : "")
-            problems.append(what + " and no worker is live: start `tipline work`")
+            let retry = inBackoff == 0 ? "" : inBackoff == waiting ? " for a retry" : " (\(inBackoff) of them for a retry)"
+            problems.append("\(waiting) \(waiting == 1 ? "report waits" : "reports wait")\(retry) and no worker is live: start `tipline work`")
         }
         if expiredLeases > 0 {
             // Only a live worker's heartbeat returns them to the queue.

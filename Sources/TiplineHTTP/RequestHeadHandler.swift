@@ -53,14 +53,17 @@ final class RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireErrorCaught(error)
     }
 
+    /// What a host and port may be written with: a URI's unreserved, sub-delimiter and
+    /// percent-encoding characters, `:` and the brackets of an IPv6 address.
+    static let hostCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]".unicodeScalars)
+
     /// What is wrong with an HTTP/1.1 request's `Host` lines, if anything. An empty value is allowed
     /// (a target without an authority); otherwise a host as a URI writes it (a name, an address, an
     /// IPv6 address in brackets) and an optional port.
     static func hostProblem(_ values: [String]) -> String? {
         guard !values.isEmpty else { return "an HTTP/1.1 request must have a Host header" }
         guard values.count == 1 else { return "an HTTP/1.1 request must have one Host header, not \(values.count)" }
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]".unicodeScalars)
-        guard values[0].unicodeScalars.allSatisfy(allowed.contains) else { return "the Host header is not a host and port" }
+        guard values[0].unicodeScalars.allSatisfy(hostCharacters.contains) else { return "the Host header is not a host and port" }
         return nil
     }
 }
