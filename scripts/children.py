@@ -1,14 +1,16 @@
-"""The processes a test driver starts (scripts/chaos.py, partition.py, failover.py): none may
-outlive it, however it ends."""
-import signal, subprocess
+"""The processes a test driver or benchmark starts (scripts/chaos.py, partition.py, failover.py,
+bench.py, profile.py): none may outlive it, however it ends."""
+import os, signal, subprocess
 
 _started = []
 
 
-def popen(*args, **kwargs):
-    """subprocess.Popen, remembered so that `run` kills the process on the way out."""
-    process = subprocess.Popen(*args, **kwargs)
-    _started.append(process)
+def popen(*args, group=False, **kwargs):
+    """subprocess.Popen, remembered so that `run` kills the process on the way out. With `group`,
+    the process leads a process group of its own, and `run` kills the whole group: for a wrapper
+    such as /usr/bin/time, whose child a kill of the wrapper alone would leave running."""
+    process = subprocess.Popen(*args, start_new_session=group, **kwargs)
+    _started.append((process, group))
     return process
 
 
@@ -18,8 +20,17 @@ def run(main):
     try:
         main()
     finally:
-        for process in _started:
-            if process.poll() is None:
+        for process, group in _started:
+            if group and process.returncode is None:
+                # Not reaped yet (so its id is not reused), perhaps exited and left its children: the
+                # group outlives the leader.
+                for sig in (signal.SIGCONT, signal.SIGKILL):
+                    try:
+                        os.killpg(process.pid, sig)
+                    except ProcessLookupError:
+                        break
+                process.wait()
+            elif process.poll() is None:
                 process.send_signal(signal.SIGCONT)
                 process.kill()
                 process.wait()

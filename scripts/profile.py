@@ -5,7 +5,9 @@ pg_stat_statements reset; then one worker (or --procs of them at once) drains it
 /usr/bin/time while /proc/stat counts the whole machine's CPU. Printed per run: reports/s (from
 the workers' start to the last outcome's `processed_at`), the workers' CPU and the highest peak
 RSS, the machine's CPU (all processes: the server, autovacuum, the workers) in all and per item,
-the time the hypervisor gave the CPUs to other guests meanwhile (steal, not counted as CPU), and
+the time the hypervisor gave the CPUs to other guests meanwhile (steal, not counted as CPU), the
+transactions committed and rolled back (a completion retried after a deadlock or a lock it could
+not take is one rolled back), and
 the statements that took the most time (with shared buffers hit and dirtied per call). With several binaries, their runs alternate and a
 summary compares medians.
 """
@@ -16,6 +18,7 @@ ADMIN = os.environ["TIPLINE_ADMIN_URL"]
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from chaos import generate, noop_reports  # noqa: E402  (scripts/bench's inputs)
 from cpu import cpu_times  # noqa: E402
+from children import popen, run as run_children  # noqa: E402  (no worker outlives a failed run)
 
 DB = "tipline_profile"
 
@@ -38,6 +41,18 @@ def drop_database():
     psql(None, f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
 
 
+def transactions():
+    """Commits, rollbacks and deadlocks of the drain's database so far. A session's counts are in
+    once its server process has exited, which it does just after its client: so this waits (up
+    to 5 s) until none of the database's sessions is left."""
+    for _ in range(50):
+        if psql(None, f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{DB}'")[0][0] == "0":
+            break
+        time.sleep(0.1)
+    row = psql(None, f"SELECT xact_commit, xact_rollback, deadlocks FROM pg_stat_database WHERE datname = '{DB}'")[0]
+    return [int(x) for x in row]
+
+
 def run_once(binary, path, n, a):
     binary, _, extra = binary.partition("@@")
     env = {**os.environ, "DATABASE_URL": url(DB)}
@@ -52,6 +67,7 @@ def run_once(binary, path, n, a):
     psql(DB, "VACUUM ANALYZE")
     psql(DB, "SELECT pg_stat_statements_reset()")
     psql(DB, "SELECT pg_stat_reset_shared('wal')")
+    xacts0 = transactions()
     args = [binary, "work", "--until-idle", "--concurrency", str(a.lanes), "--batch", str(a.batch), "--log-level", "warning"]
     if a.noop:
         args.append("--noop")
@@ -61,8 +77,8 @@ def run_once(binary, path, n, a):
     logs = [tempfile.TemporaryFile("w+") for _ in range(a.procs)]
     try:
         (cpu0, stolen0), t0 = cpu_times(), time.time()
-        workers = [subprocess.Popen(["/usr/bin/time", "-f", "%U %S %M", "-o", timing.name] + args + ["--name", f"profile-{i}"],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=log)
+        workers = [popen(["/usr/bin/time", "-f", "%U %S %M", "-o", timing.name] + args + ["--name", f"profile-{i}"],
+                         group=True, env=env, stdout=subprocess.DEVNULL, stderr=log)
                    for i, (timing, log) in enumerate(zip(timings, logs))]
         codes = [w.wait() for w in workers]
         cpu1, stolen1 = cpu_times()
@@ -74,6 +90,8 @@ def run_once(binary, path, n, a):
     finally:
         for f in timings + logs:
             f.close()
+    # A completion retried after a deadlock or a lock it could not wait for is a rollback.
+    xacts = [after - before for after, before in zip(transactions(), xacts0)]
     user = sum(t[0] for t in times)
     system = sum(t[1] for t in times)
     rss_kb = max(t[2] for t in times)
@@ -96,7 +114,8 @@ def run_once(binary, path, n, a):
                                WHERE autoanalyze_count + autovacuum_count > 0 ORDER BY relname""")
     return {"rate": n / (float(last) - t0), "worker_cpu": user + system, "rss_mib": rss_kb / 1024,
             "machine_cpu": cpu1 - cpu0, "cpu_per_item": 1e6 * (cpu1 - cpu0) / n, "steal": stolen1 - stolen0, "statements": statements, "maintenance": maintenance,
-            "wal_per_item": [x / n for x in wal], "writes": writes}
+            "wal_per_item": [x / n for x in wal], "writes": writes,
+            "xacts": xacts}
 
 
 def main():
@@ -136,6 +155,8 @@ def main():
             results[binary].append(r)
             print(f"\n{binary} (run {run + 1}): {r['rate']:,.0f}/s; worker CPU {r['worker_cpu']:.2f} s (all processes), peak RSS {r['rss_mib']:.1f} MiB; "
                   f"machine CPU {r['machine_cpu']:.2f} s ({r['cpu_per_item']:.0f} µs per item); steal {r['steal']:.2f} s")
+            commits, rollbacks, deadlocks = r["xacts"]
+            print(f"  transactions: {commits:,} committed, {rollbacks:,} rolled back ({deadlocks:,} deadlocks)")
             records, fpi, wal_bytes = r["wal_per_item"]
             print(f"  WAL per item: {records:.1f} records, {fpi:.2f} full-page images, {wal_bytes:,.0f} bytes")
             print("  rows per item, inserted / updated (HOT) / deleted: " + "; ".join(
@@ -157,4 +178,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_children(main)
