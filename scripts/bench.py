@@ -15,7 +15,7 @@ into BENCHMARKS.md between the bench markers. What each section measures:
 - bulk:     (--bulk) one `tipline submit --file` of a 1 GiB file: rate, and peak RSS beside a small file's.
 - growth:   (--growth) 1,000,000 reports in chunks of 100,000, first vs last chunk's drain rate and machine CPU per report; three runs.
 """
-import argparse, datetime, json, os, platform, re, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, re, shlex, shutil, signal, statistics, subprocess, sys, tempfile, time
 import urllib.parse, http.client, threading
 
 ROOT = os.environ["TIPLINE_ROOT"]
@@ -27,6 +27,7 @@ HERE = os.path.join(ROOT, "bench")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from chaos import generate, noop_reports  # noqa: E402  (the inputs; chaos.py reads the same env)
 from cpu import cpu_times, machine_cpu  # noqa: E402
+from children import popen, run as run_children  # noqa: E402  (no server or worker outlives a failed run)
 
 STATE = os.path.join(ROOT, ".tipline", "bench")
 COMMANDS = []  # the exact commands, for the report (database URLs elided)
@@ -199,7 +200,7 @@ def drain(db, procs, n, a, extra=(), lanes=None):
     note("tipline " + " ".join(args) + "   # N of these at once")
     cpu, t = machine_cpu(), time.time()
     logs = [open(os.path.join(STATE, f"worker-{i}.log"), "w+") for i in range(procs)]
-    ps = [subprocess.Popen([BIN] + args + ["--name", f"bench-{i}"], env=env(db), stdout=subprocess.DEVNULL, stderr=logs[i])
+    ps = [popen([BIN] + args + ["--name", f"bench-{i}"], env=env(db), stdout=subprocess.DEVNULL, stderr=logs[i])
           for i in range(procs)]
     for p, f in zip(ps, logs):
         if p.wait() != 0:
@@ -305,12 +306,12 @@ def latency(a, results):
     for rep in range(a.reps):
         fresh("bench_latency")
         psql("bench_latency", STAMP_SQL)
-        worker = subprocess.Popen([BIN, "work", "--log-level", "warning", "--name", "bench-idle"], env=env("bench_latency"),
+        worker = popen([BIN, "work", "--log-level", "warning", "--name", "bench-idle"], env=env("bench_latency"),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         note("tipline work   # one idle worker, defaults (--concurrency 2, --poll 5)")
         wait_for(lambda: scalar("bench_latency", "SELECT count(*) FROM workers WHERE stopped_at IS NULL") == "1", 30)
         time.sleep(1)
-        feeder = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url("bench_latency")], stdin=subprocess.PIPE,
+        feeder = popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url("bench_latency")], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # The clock starts once psql has connected: before, the reports written while it connected
         # went in together (the first three within 4 ms), not at the steady rate.
@@ -378,7 +379,7 @@ def cost(a, results):
     fresh("bench_idle")
     if os.environ.get("TIPLINE_PG_LOG"):
         psql(None, "ALTER DATABASE bench_idle SET log_statement = 'all'")
-    worker = subprocess.Popen([BIN, "work", "--log-level", "warning", "--name", "bench-idle"], env=env("bench_idle"),
+    worker = popen([BIN, "work", "--log-level", "warning", "--name", "bench-idle"], env=env("bench_idle"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     note(f"tipline work   # idle, defaults; pg_stat_database.xact_commit of its database over {a.idle_seconds} s")
     wait_for(lambda: scalar("bench_idle", "SELECT count(*) FROM workers WHERE stopped_at IS NULL") == "1", 30)
@@ -421,7 +422,7 @@ def http_intake(a, results):
         fresh("bench_http")
         token = tipline(["token", "create", "--source", "bench", "--channel", "app"], "bench_http").stdout.strip()
         port = free_port()
-        server = subprocess.Popen([BIN, "serve", "--port", str(port), "--db-connections", "4", "--log-level", "warning"],
+        server = popen([BIN, "serve", "--port", str(port), "--db-connections", "4", "--log-level", "warning"],
                                   env=env("bench_http"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         note(f"tipline serve --port PORT --db-connections 4 --log-level warning   # token from: tipline token create --source bench --channel app")
         wait_for(lambda: healthy(port), 30)
@@ -589,8 +590,8 @@ def machine():
                                                  'log_timezone', 'default_text_search_config', 'dynamic_shared_memory_type',
                                                  'listen_addresses', 'port', 'unix_socket_directories', 'application_name')
                               ORDER BY name""")
-    commit = sh(f"git -C {ROOT} rev-parse --short HEAD")
-    dirty = sh(f"git -C {ROOT} status --porcelain -- Sources Package.swift")
+    commit = sh(f"git -C {shlex.quote(ROOT)} rev-parse --short HEAD")
+    dirty = sh(f"git -C {shlex.quote(ROOT)} status --porcelain -- Sources Package.swift")
     return {"nproc": os.cpu_count(), "cpu": model, "memory": mem, "pg": version, "settings": settings,
             "commit": commit + (" + uncommitted changes" if dirty else ""), "swift": sh("swift --version 2>&1 | head -1"),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -778,7 +779,7 @@ def main():
     ap.add_argument("--lanes", default="1,2,4", help="--concurrency values tried for queue-only and pipeline; the best median per process count "
                     "is reported (default 1,2,4: on two cores, four processes of one lane each can beat four of two)")
     ap.add_argument("--batch", type=int, default=50, help="worker --batch (default 50, the ceiling's batch)")
-    ap.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
+    ap.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md (always so with --only or --quick)")
     a = ap.parse_args()
     q = a.quick
     # Five: on a shared machine single repetitions of the same drain spread by a third, and a
@@ -800,7 +801,15 @@ def main():
     a.growth_reports, a.growth_chunk = (100_000, 10_000) if q else (1_000_000, 100_000)
     a.growth_reps = 1 if q else 3
     a.bulk_bytes = (64 if q else 1024) * 2**20
-    wanted = set(filter(None, a.only.split(","))) or {"ceiling", "queue", "pipeline", "latency", "cost", "intake"} | ({"growth"} if a.growth else set()) | ({"bulk"} if a.bulk else set())
+    sections = {"ceiling", "queue", "pipeline", "latency", "cost", "intake", "bulk", "growth"}
+    named = [x.strip() for x in a.only.split(",") if x.strip()]
+    if unknown := [x for x in named if x not in sections]:
+        raise SystemExit(f"--only {a.only!r}: no section named {', '.join(map(repr, unknown))} (sections: {', '.join(sorted(sections))})")
+    # A partial or smoke run's figures would replace the whole table: they are printed instead.
+    if (named or q) and not a.no_write:
+        a.no_write = True
+        log("bench: a partial (--only) or smoke (--quick) run: the section is printed, BENCHMARKS.md is left as it is")
+    wanted = set(named) or {"ceiling", "queue", "pipeline", "latency", "cost", "intake"} | ({"growth"} if a.growth else set()) | ({"bulk"} if a.bulk else set())
     a.growth = "growth" in wanted
     a.bulk = "bulk" in wanted
     os.makedirs(STATE, exist_ok=True)
@@ -850,4 +859,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_children(main)
