@@ -79,11 +79,17 @@ pg_bindir() {
     return 1
 }
 
+# Installs what the scripts use and a fresh Debian image may lack. With `client` (a DATABASE_URL
+# names the server), the PostgreSQL server itself is not needed.
 ensure_packages() {
     local missing=()
-    pg_bindir >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
+    [ "${1:-}" = client ] || pg_bindir >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
     [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    # The demo reads the status's JSON, and the fault-injection runs and benchmarks are Python;
+    # the benchmarks time processes with /usr/bin/time.
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    [ -x /usr/bin/time ] || missing+=(time)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" -ne 0 ]; then
             echo "missing packages: ${missing[*]} (run as root, or install them: apt-get install -y ${missing[*]})" >&2
@@ -112,12 +118,15 @@ pg_ctl_cmd() {
 # Waits (up to 60 s) until no socket but one in TIME_WAIT holds local port $1. Our ports lie in
 # Linux's ephemeral range (32768-60999), so a client connection to another server (the tests' many
 # connections, say) can hold one for a while, and a server binding it then fails ("Address already
-# in use"). A listening server on the port is left alone: starting on it fails with its own message.
+# in use"). A listening server on the port is left alone at once: starting on it fails with its own
+# message (and the connections it accepted, which show the port as theirs, are not waited for).
 wait_port_free() {
     local hex state waited=0
     hex=$(printf '%04X' "$1")
     while [ "$waited" -lt 60 ]; do
-        state=$(awk -v p=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == p && $4 != "06" && $4 != "0A" {print $4; exit}' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+        state=$(awk -v p=":$hex" '
+            FNR > 1 && substr($2, length($2) - 4) == p { if ($4 == "0A") listening = 1; else if ($4 != "06" && held == "") held = $4 }
+            END { if (!listening) print held }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
         [ -z "$state" ] && return 0
         [ "$waited" -eq 0 ] && say "port $1 is held by a client connection; waiting for it to close"
         sleep 1
@@ -151,6 +160,24 @@ start_pg_node() {
     echo "PostgreSQL in $data did not start on port $port (${said//$'\n'/ }). Its log ($log) says:" >&2
     tail -n "+$((seen + 1))" "$log" 2>/dev/null | tail -n 25 | sed 's/^/    /' >&2
     return 1
+}
+
+# $1 quoted for the shell that pg_ctl runs the server through (its -o options are pasted into a
+# `sh -c` command line): a path with a space stays one word.
+sh_quote() {
+    printf "'%s'" "${1//\'/\'\\\'\'}"
+}
+
+# The directory for the server's Unix socket: $1, or nothing (TCP only; every script connects to
+# 127.0.0.1) when a socket there would be too long a path (a Unix socket's path holds at most 107
+# bytes, and PostgreSQL refuses to start with a longer one: a checkout deep in a CI workspace).
+pg_socket_dir() {
+    local LC_ALL=C  # the length in bytes
+    if [ $((${#1} + 15)) -le 107 ]; then  # 15: /.s.PGSQL.NNNNN
+        echo "$1"
+    else
+        say "the socket path under $1 would be too long for a Unix socket; the server listens on TCP only"
+    fi
 }
 
 pg_running() {
@@ -191,7 +218,7 @@ start_local_pg() {
         local mem_mb buffers_mb
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
-        start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" \
+        start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-c unix_socket_directories=$(sh_quote "$(pg_socket_dir "$PG_SOCKET_DIR")") -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" \
             "$TIPLINE_PG_PORT_GIVEN"
         TIPLINE_PG_PORT=$PG_NODE_PORT
         export TIPLINE_PG_PORT
@@ -213,7 +240,7 @@ stop_local_pg() {
 
 # Sets TIPLINE_ADMIN_URL (the server) and defines db_url NAME (a database on it).
 setup_database_server() {
-    ensure_packages
+    ensure_packages ${DATABASE_URL:+client}
     if [ -n "${DATABASE_URL:-}" ]; then
         TIPLINE_OWN_PG=0
         TIPLINE_ADMIN_URL=$DATABASE_URL
