@@ -430,6 +430,9 @@ public final class Worker: Service, Sendable {
         if options.faultInjection, let pause = ready.compactMap({ FaultMarker.pause(in: $0.job.body) }).max() {
             try? await Task.sleep(for: .seconds(pause))
         }
+        if options.faultInjection, let release = options.faultReleaseFile, ready.contains(where: { $0.job.body.contains(FaultMarker.held) }) {
+            await FaultMarker.waitForRelease(release) { self.stopping.load(ordering: .relaxed) }
+        }
         for part in Queue.completionParts(ready) {
             do {
                 try await completeWithRetry(part)
@@ -702,15 +705,24 @@ public enum FaultMarker {
     /// The batch holding this report waits 3 seconds between reading and completing (to stop or
     /// kill a worker while it holds a lease).
     public static let slow = "[[tipline-fault:slow]]"
-    /// The same wait, for `seconds` (a test that must freeze the worker while it holds the lease,
-    /// however slowly its own steps run on a loaded machine).
-    public static func slow(seconds: Int) -> String { "[[tipline-fault:slow:\(seconds)]]" }
 
-    /// How long a batch holding `body` waits before completing: 3 s for `slow`, N for `slow(seconds: N)`.
+    /// The batch holding this report waits before completing until the file named by
+    /// `TIPLINE_FAULT_RELEASE_FILE` exists (not at all without that variable), the worker is asked
+    /// to stop, or ten minutes pass: a test freezes the worker while it holds the lease, does what it needs
+    /// (shuts the database, say), then releases it, however slowly the machine ran until then.
+    public static let held = "[[tipline-fault:held]]"
+
+    /// Waits until `path` exists, `stopped()`, the task is cancelled, or ten minutes pass (`held`).
+    static func waitForRelease(_ path: String, stopped: () -> Bool) async {
+        let deadline = ContinuousClock.now + .seconds(600)
+        while !FileManager.default.fileExists(atPath: path), !stopped(), !Task.isCancelled, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// How long a batch holding `body` waits before completing: 3 s for `slow`.
     static func pause(in body: String) -> Int? {
-        if body.contains(slow) { return 3 }
-        guard let start = body.range(of: "[[tipline-fault:slow:") else { return nil }
-        return Int(body[start.upperBound...].prefix(while: \.isASCII).prefix(while: \.isNumber))
+        body.contains(slow) ? 3 : nil
     }
 
     /// True when `body` carries any of the markers.

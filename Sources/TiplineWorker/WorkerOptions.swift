@@ -24,6 +24,9 @@ public struct WorkerOptions: Sendable {
     public var retryCapSeconds: Double = 600
     /// Enables the fault-injection markers (tests only; see README).
     public var faultInjection = false
+    /// With fault injection: the file whose existence releases a batch holding `FaultMarker.held`
+    /// (`TIPLINE_FAULT_RELEASE_FILE`); without one, such a batch is not held.
+    public var faultReleaseFile: String?
     /// Completes claimed jobs without reading their ads (outcome `no_contact`, no grouping), through
     /// the same fenced completion: a queue-only benchmark (`scripts/bench`), never for production.
     public var noop = false

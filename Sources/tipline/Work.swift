@@ -111,6 +111,7 @@ struct Work: AsyncParsableCommand {
         options.retryBaseSeconds = retryBase
         options.noop = noop
         options.faultInjection = faultInjection || ProcessInfo.processInfo.environment["TIPLINE_FAULT_INJECTION"] == "1"
+        options.faultReleaseFile = ProcessInfo.processInfo.environment["TIPLINE_FAULT_RELEASE_FILE"]
         // Tests only: hold the start-up here, before the service group exists, so that a signal can
         // be sent into it.
         if options.faultInjection, let delay = ProcessInfo.processInfo.environment["TIPLINE_FAULT_START_DELAY"].flatMap(Double.init) {

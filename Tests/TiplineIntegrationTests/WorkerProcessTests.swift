@@ -18,8 +18,8 @@ struct WorkerProcessTests {
         }
     }
 
-    static func worker(_ db: TestDatabase, _ extra: [String] = [], name: String) throws -> TiplineProcess {
-        try TiplineProcess(["work", "--name", name, "--log-level", "notice"] + extra, databaseURL: db.url)
+    static func worker(_ db: TestDatabase, _ extra: [String] = [], name: String, environment: [String: String] = [:]) throws -> TiplineProcess {
+        try TiplineProcess(["work", "--name", name, "--log-level", "notice"] + extra, databaseURL: db.url, environment: environment)
     }
 
     @Test("two worker processes drain 10,000 reports, each applied exactly once")
@@ -60,11 +60,13 @@ struct WorkerProcessTests {
     @Test("a stopped worker's jobs are rescued after its lease, and its late completion is refused")
     func stoppedWorkerIsFencedOut() async throws {
         try await TestDatabase.with { db in
-            // It waits 10 s before completing: time enough to freeze it there on a loaded machine.
-            let scenario = Scenario.make(count: 40, sellers: 10, seed: 7) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
+            // It holds its batch until released (however slowly the machine runs, it is frozen there);
+            // the rescuer, given no release file, does not hold.
+            let scenario = Scenario.make(count: 40, sellers: 10, seed: 7) { $0 == 0 ? " " + FaultMarker.held : "" }
             try await Self.submit(scenario, to: db)
             let faults = ["--fault-injection", "--lease", "2", "--batch", "100", "--concurrency", "1"]
-            let stalled = try Self.worker(db, faults, name: "stalled")
+            let release = FaultRelease()
+            let stalled = try Self.worker(db, faults, name: "stalled", environment: release.environment)
             try stalled.start()
             // Wait until it holds the whole batch, then freeze it.
             try await waitUntil("the first worker claims the batch") {
@@ -78,6 +80,7 @@ struct WorkerProcessTests {
             // Let the stalled worker resume: its completion must be refused, and change nothing.
             let before = try await db.int("SELECT count(*) FROM escalations") + 1000 * (try await db.int("SELECT coalesce(sum(cardinality(contact_ids)), 0) FROM reports"))
             stalled.signal(SIGCONT)
+            release.open()
             try await waitUntil("the resumed worker reports its lease lost", timeout: 60) {
                 stalled.stderr.contains("lease lost before completion")
             }
@@ -585,13 +588,13 @@ struct DrainGiveUpTests {
     @Test("a drain that loses its database mid-batch gives up, and a later drain does every report once")
     func databaseLostMidDrain() async throws {
         try await TestDatabase.with { db in
-            let (scenario, drain) = try await Self.heldBatch(
+            let (scenario, drain, release) = try await Self.heldBatch(
                 db, count: 40, seed: 5, ["--until-idle", "--give-up-after", "3", "--lease", "4"], name: "lost")
-            // Frozen while it holds the batch (however slow the machine): the door shuts, its
-            // sessions end, then it goes on.
+            // Frozen while it holds the batch: the door shuts, its sessions end, then it goes on.
             drain.signal(SIGSTOP)
             try await Self.door(db, open: false)
             drain.signal(SIGCONT)
+            release.open()
             let status = try await drain.wait(timeout: 120)
             try await Self.door(db, open: true)
             #expect(status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
@@ -610,10 +613,11 @@ struct DrainGiveUpTests {
     func stopWithJobsLeftToLeases() async throws {
         try await TestDatabase.with { db in
             // A lease long enough that the shutdown watchdog (lease + 10 s) is not what ends it.
-            let (_, worker) = try await Self.heldBatch(db, count: 10, seed: 6, ["--lease", "60"], name: "stranded")
+            let (_, worker, _) = try await Self.heldBatch(db, count: 10, seed: 6, ["--lease", "60"], name: "stranded")
             worker.signal(SIGSTOP)
             try await Self.door(db, open: false)
             worker.signal(SIGCONT)
+            // The stop ends the hold: the batch's completion then finds no database.
             worker.signal(SIGTERM)
             let status = try await worker.wait(timeout: 120)
             try await Self.door(db, open: true)
@@ -627,16 +631,21 @@ struct DrainGiveUpTests {
     @Test("jobs lost in an earlier outage and done since do not make a later stop without the database exit 75")
     func earlierOutageIsNotHeld() async throws {
         try await TestDatabase.with { db in
-            let (_, worker) = try await Self.heldBatch(db, count: 10, seed: 7, ["--lease", "3"], name: "recovered")
+            let (_, worker, release) = try await Self.heldBatch(db, count: 10, seed: 7, ["--lease", "3"], name: "recovered")
             worker.signal(SIGSTOP)
             try await Self.door(db, open: false)
             worker.signal(SIGCONT)
+            release.open()
             try await waitUntil("the completion is lost", timeout: 90) { worker.stderr.contains("database unreachable while completing") }
+            let lost = ContinuousClock.now
             try await Self.door(db, open: true)
             // Its leases run out; the worker's own heartbeat takes them back and its lanes do them.
             try await waitUntil("every report is done", timeout: 90) {
                 try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 10
             }
+            // The later stop comes more than a lease (3 s) after the loss: only that long may the
+            // jobs it could not complete still be under its lease, for all the worker can know.
+            try await Task.sleep(until: lost + .seconds(5), clock: .continuous)
             try await Self.door(db, open: false)
             worker.signal(SIGTERM)
             let status = try await worker.wait(timeout: 60)
@@ -646,19 +655,21 @@ struct DrainGiveUpTests {
         }
     }
 
-    /// Submits `count` reports of one batch, the first held 10 s before its batch completes, starts
-    /// a one-lane worker with `arguments` (and fault injection) and waits until it holds them all.
+    /// Submits `count` reports of one batch, the first marked `FaultMarker.held`, starts a one-lane
+    /// worker with `arguments` (and fault injection) and waits until it holds them all: it then
+    /// waits to complete them until the release returned is opened (or it is asked to stop).
     static func heldBatch(_ db: TestDatabase, count: Int, seed: UInt64, _ arguments: [String],
-                          name: String) async throws -> (Scenario, TiplineProcess) {
-        let scenario = Scenario.make(count: count, sellers: max(1, count / 4), seed: seed) { $0 == 0 ? " " + FaultMarker.slow(seconds: 10) : "" }
+                          name: String) async throws -> (Scenario, TiplineProcess, FaultRelease) {
+        let scenario = Scenario.make(count: count, sellers: max(1, count / 4), seed: seed) { $0 == 0 ? " " + FaultMarker.held : "" }
         try await WorkerProcessTests.submit(scenario, to: db)
+        let release = FaultRelease()
         let worker = try WorkerProcessTests.worker(
-            db, arguments + ["--fault-injection", "--batch", "100", "--concurrency", "1"], name: name)
+            db, arguments + ["--fault-injection", "--batch", "100", "--concurrency", "1"], name: name, environment: release.environment)
         try worker.start()
         try await waitUntil("the worker claims the batch") {
             try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == count
         }
-        return (scenario, worker)
+        return (scenario, worker, release)
     }
 
     /// Opens the test database to new connections again, or shuts it and ends its sessions (as a
