@@ -95,10 +95,12 @@ struct WorkerProcessTests {
     @Test("SIGKILL of a worker mid-batch loses nothing")
     func killedWorkerLosesNothing() async throws {
         try await TestDatabase.with { db in
-            let scenario = Scenario.make(count: 300, sellers: 40, seed: 11) { $0 == 5 ? " " + FaultMarker.slow : "" }
+            // The victim holds its batch until it is killed (never released); the survivor, given no
+            // release file, does not hold.
+            let scenario = Scenario.make(count: 300, sellers: 40, seed: 11) { $0 == 5 ? " " + FaultMarker.held : "" }
             try await Self.submit(scenario, to: db)
             let faults = ["--fault-injection", "--lease", "2", "--batch", "300", "--concurrency", "1"]
-            let victim = try Self.worker(db, faults, name: "victim")
+            let victim = try Self.worker(db, faults, name: "victim", environment: FaultRelease().environment)
             try victim.start()
             try await waitUntil("the victim claims the batch") {
                 try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") > 0
@@ -334,9 +336,11 @@ struct WorkerProcessTests {
     @Test("SIGTERM, SIGINT and SIGHUP stop claiming, finish the batch in hand and exit 0", arguments: [SIGTERM, SIGINT, SIGHUP])
     func signalDrains(_ signal: Int32) async throws {
         try await TestDatabase.with { db in
-            let scenario = Scenario.make(count: 200, sellers: 30, seed: 9) { $0 == 0 ? " " + FaultMarker.slow : "" }
+            // Its first batch is held until the signal asks it to stop.
+            let scenario = Scenario.make(count: 200, sellers: 30, seed: 9) { $0 == 0 ? " " + FaultMarker.held : "" }
             try await Self.submit(scenario, to: db)
-            let worker = try Self.worker(db, ["--fault-injection", "--batch", "20", "--concurrency", "1"], name: "t")
+            let worker = try Self.worker(db, ["--fault-injection", "--batch", "20", "--concurrency", "1"], name: "t",
+                                         environment: FaultRelease().environment)
             try worker.start()
             try await waitUntil("the worker holds a batch") {
                 try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 20
