@@ -94,7 +94,12 @@ struct AdminCommandTests {
                     try admin.start()
                     var waiting = false
                     for _ in 0..<400 where !waiting {
-                        waiting = try tx.query("SELECT count(*) FROM pg_locks WHERE NOT granted").one().decode(Int.self, at: 0) > 0
+                        // A session waiting for this transaction (other tests' lock waits are for
+                        // theirs; pg_stat_activity would not do: it is read once per transaction).
+                        waiting = try tx.query("""
+                            SELECT count(*) FROM pg_locks
+                             WHERE NOT granted AND locktype = 'transactionid' AND transactionid = pg_current_xact_id()::xid
+                            """).one().decode(Int.self, at: 0) > 0
                         if !waiting { usleep(25_000) }
                     }
                     #expect(waiting, "the administrator's change never waited for the seller")

@@ -594,7 +594,9 @@ struct QueueTests {
                     var waited = false
                     for _ in 0..<400 where !waited {
                         waited = try tx.query("""
-                            SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                            SELECT count(*) FROM pg_locks
+                             WHERE locktype = 'advisory' AND NOT granted
+                               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                             """).one().decode(Int.self, at: 0) > 0
                         if !waited { usleep(25_000) }
                     }
