@@ -34,11 +34,12 @@ struct WorkerMetricsTests {
                 return port > 0
             }
             var page = ""
-            try await waitUntil("every job is completed or dead", timeout: 60) {
+            // In flight goes down just after a batch's counts go up: both are waited for.
+            try await waitUntil("every job is completed or dead, and none in flight", timeout: 60) {
                 let reply = try await RawHTTP.send(port: port, "GET", "/metrics")
                 page = reply.text
                 let values = Self.samples(page)
-                return values[WorkerMetricName.completed] == 28 && values[WorkerMetricName.dead] == 2
+                return values[WorkerMetricName.completed] == 28 && values[WorkerMetricName.dead] == 2 && values[WorkerMetricName.inFlight] == 0
             }
             let values = Self.samples(page)
             #expect(values[WorkerMetricName.retried] == 8, "\(page)")
