@@ -37,16 +37,21 @@ def main():
     tipline(["migrate"], LOCAL)
     lines = []
     for i in range(200):
-        marker = " [[tipline-fault:slow]]" if i == 0 else ""
+        marker = " [[tipline-fault:held]]" if i == 0 else ""
         lines.append('{"external_id":"p%d","channel":"app","reporter":"u%d","text":"出租微信 V信: part_%dx%s"}' % (i, i % 17, i % 23, marker))
     path = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "partition.jsonl")
     open(path, "w").write("\n".join(lines) + "\n")
     tipline(["submit", "--file", path], LOCAL)
 
     log = open(os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "partition-cutoff.log"), "w")
+    # The cut-off worker holds its batch until the link is back (the release file), however late
+    # the link goes down; the rescuer, given no release file, does not hold.
+    release = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "partition-release")
+    if os.path.exists(release):
+        os.remove(release)
     cut = popen(["ip", "netns", "exec", NS, BIN, "work", "--fault-injection", "--lease", str(LEASE), "--batch", "200",
                             "--concurrency", "1", "--name", "cut-off", "--log-level", "notice"],
-                           env={**os.environ, "DATABASE_URL": REMOTE}, stdout=log, stderr=log)
+                           env={**os.environ, "DATABASE_URL": REMOTE, "TIPLINE_FAULT_RELEASE_FILE": release}, stdout=log, stderr=log)
     wait_for("the cut-off worker holds the batch", lambda: sql("SELECT count(*) FROM jobs WHERE state = 'running'") == "200")
     subprocess.run(["ip", "link", "set", HOST_IF, "down"], check=True)
     print("partition: link cut while the worker holds 200 jobs", flush=True)
@@ -57,6 +62,7 @@ def main():
     links_before = sql("SELECT coalesce(sum(cardinality(contact_ids)), 0) FROM reports") + "/" + sql("SELECT count(*) FROM escalations")
     subprocess.run(["ip", "link", "set", HOST_IF, "up"], check=True)
     print("partition: link restored", flush=True)
+    open(release, "w").close()
     wait_for("the cut-off worker reports its lease lost",
              lambda: "lease lost before completion" in open(log.name).read(), timeout=120)
     cut.send_signal(signal.SIGTERM)
