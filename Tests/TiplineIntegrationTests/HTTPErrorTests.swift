@@ -192,19 +192,19 @@ struct HTTPErrorTests {
     func idleConnectionsClosed() async throws {
         try await IntakeServer.with(arguments: ["--idle-timeout", "1"]) { _, server in
             let token = try await server.token(source: "idle")
-            let silent = try RawHTTP.open(port: server.port)
-            let halfHead = try RawHTTP.open(port: server.port)
-            try RawHTTP.write(halfHead, "POST /v1/reports HTTP/1.1\r\nHost: x\r\n")
-            let halfBody = try RawHTTP.open(port: server.port)
-            try RawHTTP.write(halfBody, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            let silent = try await RawHTTP.open(port: server.port)
+            let halfHead = try await RawHTTP.open(port: server.port)
+            try await RawHTTP.write(halfHead, "POST /v1/reports HTTP/1.1\r\nHost: x\r\n")
+            let halfBody = try await RawHTTP.open(port: server.port)
+            try await RawHTTP.write(halfBody, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                               + "Authorization: Bearer \(token)\r\nContent-Length: 100\r\n\r\n{")
             defer { for fd in [silent, halfHead, halfBody] { close(fd) } }
-            #expect(RawHTTP.closedByServer(silent, within: 20), "a connection that sent nothing stayed open")
-            #expect(RawHTTP.closedByServer(halfHead, within: 20), "a connection with half its headers stayed open")
-            #expect(RawHTTP.closedByServer(halfBody, within: 20), "a connection with half its body stayed open")
+            #expect(await RawHTTP.closedByServer(silent, within: 20), "a connection that sent nothing stayed open")
+            #expect(await RawHTTP.closedByServer(halfHead, within: 20), "a connection with half its headers stayed open")
+            #expect(await RawHTTP.closedByServer(halfBody, within: 20), "a connection with half its body stayed open")
             // One more stalled request is in hand when IntakeServer.with sends SIGTERM: serve must still exit 0.
-            let stalled = try RawHTTP.open(port: server.port)
-            try RawHTTP.write(stalled, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            let stalled = try await RawHTTP.open(port: server.port)
+            try await RawHTTP.write(stalled, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                               + "Authorization: Bearer \(token)\r\nContent-Length: 100\r\n\r\n{")
             _ = stalled
         }
@@ -215,8 +215,8 @@ struct HTTPErrorTests {
         try await IntakeServer.with { _, server in
             let token = try await server.token(source: "abort")
             for _ in 0..<3 {
-                let fd = try RawHTTP.open(port: server.port)
-                try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                let fd = try await RawHTTP.open(port: server.port)
+                try await RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                   + "Authorization: Bearer \(token)\r\nContent-Length: 100\r\n\r\n{")
                 close(fd)
             }
@@ -323,9 +323,12 @@ struct HTTPErrorTests {
             }
             try #require(connected == 0)
             let requests = Array(String(repeating: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", count: 100).utf8)
-            var stalled = false
-            for _ in 0..<20_000 where !stalled {
-                stalled = requests.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } < requests.count
+            let stalled = await RawHTTP.offPool {
+                var stalled = false
+                for _ in 0..<20_000 where !stalled {
+                    stalled = requests.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } < requests.count
+                }
+                return stalled
             }
             #expect(stalled, "the server read 2,000,000 requests without its answers being read")
             try await Task.sleep(for: .seconds(3))
@@ -434,19 +437,19 @@ struct HTTPErrorTests {
     @Test("a request that asks for Connection: close gets an answer that says so, and the connection ends")
     func connectionCloseIsSaid() async throws {
         try await IntakeServer.with { _, server in
-            let fd = try RawHTTP.open(port: server.port)
+            let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
-            try RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            let reply = try RawHTTP.reply(fd)
+            try await RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let reply = try await RawHTTP.reply(fd)
             #expect(reply.status == 200 && reply.headers["connection"] == "close", "\(reply.headers)")
-            #expect(RawHTTP.closedByServer(fd, within: 5))
+            #expect(await RawHTTP.closedByServer(fd, within: 5))
             // A request that does not ask keeps its connection, and its answer says nothing of closing.
-            let kept = try RawHTTP.open(port: server.port)
+            let kept = try await RawHTTP.open(port: server.port)
             defer { close(kept) }
-            try RawHTTP.write(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(try RawHTTP.reply(kept).headers["connection"] == nil)
-            try RawHTTP.write(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(try RawHTTP.reply(kept).status == 200)
+            try await RawHTTP.write(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await RawHTTP.reply(kept).headers["connection"] == nil)
+            try await RawHTTP.write(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await RawHTTP.reply(kept).status == 200)
         }
     }
 
@@ -454,26 +457,26 @@ struct HTTPErrorTests {
     func http10() async throws {
         try await IntakeServer.with { db, server in
             // The idle timeout is 30 s: a close within 5 s is the server ending the connection itself.
-            let fd = try RawHTTP.open(port: server.port)
+            let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
-            try RawHTTP.write(fd, "GET /healthz HTTP/1.0\r\n\r\n")
-            let reply = try RawHTTP.reply(fd)
+            try await RawHTTP.write(fd, "GET /healthz HTTP/1.0\r\n\r\n")
+            let reply = try await RawHTTP.reply(fd)
             #expect(reply.status == 200 && reply.headers["connection"] == "close", "\(reply.headers)")
-            #expect(RawHTTP.closedByServer(fd, within: 5), "an HTTP/1.0 connection stayed open after its answer")
+            #expect(await RawHTTP.closedByServer(fd, within: 5), "an HTTP/1.0 connection stayed open after its answer")
 
             // RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
             let token = try await server.token(source: "http10")
             let body = Array(try JSONSerialization.data(withJSONObject: sampleReport("old-client")))
-            let post = try RawHTTP.open(port: server.port)
+            let post = try await RawHTTP.open(port: server.port)
             defer { close(post) }
-            try RawHTTP.write(post, "POST /v1/reports HTTP/1.0\r\nContent-Type: application/json\r\n"
+            try await RawHTTP.write(post, "POST /v1/reports HTTP/1.0\r\nContent-Type: application/json\r\n"
                               + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n")
-            let interim = RawHTTP.head(post, within: 2)
+            let interim = await RawHTTP.head(post, within: 2)
             #expect(interim == nil, "an HTTP/1.0 client was sent: \(interim ?? "")")
-            try RawHTTP.write(post, body)
-            let created = try RawHTTP.reply(post)
+            try await RawHTTP.write(post, body)
+            let created = try await RawHTTP.reply(post)
             #expect(created.status == 201 && created.headers["connection"] == "close", "\(created.status) \(created.headers)")
-            #expect(RawHTTP.closedByServer(post, within: 5))
+            #expect(await RawHTTP.closedByServer(post, within: 5))
             #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = 'old-client'") == 1)
         }
     }
@@ -487,20 +490,20 @@ struct HTTPErrorTests {
                                     ("GET /healthz HTTP/1.1\r\nHost: x/y\r\n", "is not a host and port"),
                                     // The mark the server sets cannot be sent by a client.
                                     ("GET /healthz HTTP/1.1\r\nTipline-Host-Problem: forged\r\n", "must have a Host header")] {
-                let fd = try RawHTTP.open(port: server.port)
+                let fd = try await RawHTTP.open(port: server.port)
                 defer { close(fd) }
-                try RawHTTP.write(fd, head + "\r\n")
-                let reply = try RawHTTP.reply(fd)
+                try await RawHTTP.write(fd, head + "\r\n")
+                let reply = try await RawHTTP.reply(fd)
                 #expect(reply.status == 400 && reply.error.code == "malformed_request", "\(head): \(reply.text)")
                 #expect(reply.error.message?.contains(problem) == true, "\(head): \(reply.text)")
             }
             for head in ["GET /healthz HTTP/1.1\r\nHost:\r\n", "GET /healthz HTTP/1.1\r\nHost: [::1]:8080\r\n",
                          "GET /healthz HTTP/1.1\r\nHost: tipline.example.org\r\nTipline-Host-Problem: forged\r\n",
                          "GET /healthz HTTP/1.0\r\n"] {
-                let fd = try RawHTTP.open(port: server.port)
+                let fd = try await RawHTTP.open(port: server.port)
                 defer { close(fd) }
-                try RawHTTP.write(fd, head + "\r\n")
-                #expect(try RawHTTP.reply(fd).status == 200, "\(head)")
+                try await RawHTTP.write(fd, head + "\r\n")
+                #expect(try await RawHTTP.reply(fd).status == 200, "\(head)")
             }
         }
     }
@@ -508,12 +511,12 @@ struct HTTPErrorTests {
     @Test("CONNECT is answered (404: no proxy here) and its connection closed, the only way its unframed answer can end")
     func connectIsClosed() async throws {
         try await IntakeServer.with { _, server in
-            let fd = try RawHTTP.open(port: server.port)
+            let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
-            try RawHTTP.write(fd, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
-            let head = try #require(RawHTTP.head(fd, within: 5), "no answer")
+            try await RawHTTP.write(fd, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+            let head = try #require(await RawHTTP.head(fd, within: 5), "no answer")
             #expect(head.hasPrefix("HTTP/1.1 404 ") && head.contains("Connection: close"), "\(head)")
-            #expect(RawHTTP.closedByServer(fd, within: 5), "the connection stayed open after an answer without a length")
+            #expect(await RawHTTP.closedByServer(fd, within: 5), "the connection stayed open after an answer without a length")
         }
     }
 
@@ -523,17 +526,17 @@ struct HTTPErrorTests {
             let token = try await server.token(source: "te-one")
             // (`chunked, gzip` is refused by the HTTP parser itself, with a bare 400, before any route.)
             for coding in ["gzip", "identity", "chunked, gzip"] {
-                let fd = try RawHTTP.open(port: server.port)
+                let fd = try await RawHTTP.open(port: server.port)
                 defer { close(fd) }
-                try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                try await RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
                                   + "Content-Type: application/json\r\nTransfer-Encoding: \(coding)\r\n\r\n")
-                let reply = try RawHTTP.reply(fd)
+                let reply = try await RawHTTP.reply(fd)
                 #expect(reply.status == 400, "\(coding): \(reply.text)")
                 if !coding.hasPrefix("chunked") {
                     #expect(reply.error.message?.contains("must end with chunked") == true, "\(coding): \(reply.text)")
                 }
-                #expect(RawHTTP.head(fd, within: 2) == nil, "\(coding): a second answer to one request")
-                #expect(RawHTTP.closedByServer(fd, within: 5), "\(coding): the connection stayed open")
+                #expect(await RawHTTP.head(fd, within: 2) == nil, "\(coding): a second answer to one request")
+                #expect(await RawHTTP.closedByServer(fd, within: 5), "\(coding): the connection stayed open")
             }
         }
     }
@@ -542,20 +545,19 @@ struct HTTPErrorTests {
     func bodyDeadline() async throws {
         try await IntakeServer.with(arguments: ["--body-timeout", "2", "--idle-timeout", "10"]) { _, server in
             let token = try await server.token(source: "slow-one")
-            let fd = try RawHTTP.open(port: server.port)
+            let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
-            try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+            try await RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
                               + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
             // 40 bytes at most, half a second apart, until an answer is there to read: the body never
             // ends, and never idles 10 s.
             for _ in 0..<40 {
-                try? RawHTTP.write(fd, "{")
-                var readable = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                if poll(&readable, 1, 500) > 0 { break }
+                try? await RawHTTP.write(fd, "{")
+                if await RawHTTP.readable(fd, within: 0.5) { break }
             }
-            let head = RawHTTP.head(fd, within: 5)
+            let head = await RawHTTP.head(fd, within: 5)
             #expect(head?.hasPrefix("HTTP/1.1 408") == true && head?.contains("Connection: close") == true, "\(head ?? "no answer")")
-            #expect(RawHTTP.closedByServer(fd, within: 5))
+            #expect(await RawHTTP.closedByServer(fd, within: 5))
             // A request sent whole meanwhile is served as ever.
             #expect(try await server.get("/healthz").status == 200)
         }
@@ -564,18 +566,19 @@ struct HTTPErrorTests {
     @Test("connections past --max-connections are closed when accepted, and served again once one ends")
     func connectionLimit() async throws {
         try await IntakeServer.with(arguments: ["--max-connections", "3"]) { _, server in
-            let held = try (0..<3).map { _ in try RawHTTP.open(port: server.port) }
+            var held: [Int32] = []
+            for _ in 0..<3 { held.append(try await RawHTTP.open(port: server.port)) }
             defer { held.forEach { close($0) } }
             // Each held connection is admitted before the fourth is opened: a request on each is
             // answered. (Connections are counted on their own event loops, in no set order: without
             // this, the fourth could be counted before the third, and the third closed instead.)
             for fd in held {
-                try RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                #expect(try RawHTTP.reply(fd).status == 200)
+                try await RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await RawHTTP.reply(fd).status == 200)
             }
-            let extra = try RawHTTP.open(port: server.port)
+            let extra = try await RawHTTP.open(port: server.port)
             defer { close(extra) }
-            #expect(RawHTTP.closedByServer(extra, within: 5), "a fourth connection was kept")
+            #expect(await RawHTTP.closedByServer(extra, within: 5), "a fourth connection was kept")
             close(held[2])
             try await waitUntil("a connection is served once one of the three ended", timeout: 10) {
                 (try? await server.get("/healthz").status) == 200
@@ -586,15 +589,15 @@ struct HTTPErrorTests {
     @Test("a body refused before it is read is dropped only up to 16 MiB: then the connection is closed, its answer sent first")
     func refusedBodyIsBounded() async throws {
         try await IntakeServer.with { _, server in
-            let fd = try RawHTTP.open(port: server.port)
+            let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
             // No token: 401 before the body is read; the body never ends.
-            try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            try await RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
             let chunk = Array("100000\r\n".utf8) + [UInt8](repeating: 0x61, count: 1 << 20) + Array("\r\n".utf8)
             var sent = 0
-            while sent < 200, (try? RawHTTP.write(fd, chunk)) != nil { sent += 1 }
+            while sent < 200, (try? await RawHTTP.write(fd, chunk)) != nil { sent += 1 }
             #expect(sent < 200, "the server read 200 MiB of a refused body")
-            let head = RawHTTP.head(fd, within: 5)
+            let head = await RawHTTP.head(fd, within: 5)
             #expect(head?.hasPrefix("HTTP/1.1 401") == true && head?.contains("Connection: close") == true, "\(head ?? "no answer")")
         }
     }
@@ -606,10 +609,10 @@ struct HTTPErrorTests {
             #expect(try await server.post(sampleReport("m-1"), token: token).status == 201)
             #expect(try await server.post(sampleReport("m-2"), token: nil).status == 401)
             // One the HTTP parser refuses (two lengths that disagree) is counted too.
-            let garbled = try RawHTTP.open(port: server.port)
+            let garbled = try await RawHTTP.open(port: server.port)
             defer { close(garbled) }
-            try RawHTTP.write(garbled, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
-            #expect(try RawHTTP.reply(garbled).status == 400)
+            try await RawHTTP.write(garbled, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+            #expect(try await RawHTTP.reply(garbled).status == 400)
             let scrape = try await server.get("/metrics")
             #expect(scrape.status == 200)
             let text = scrape.text

@@ -38,30 +38,30 @@ struct HTTPIntakeTests {
             let body = Array(try JSONSerialization.data(withJSONObject: sampleReport("c-1", text: "出租微信 V信: seller_1x " + String(repeating: "租", count: 2000))))
             // The head of a POST that waits for 100-continue, and its first reply's head (nil: none within 5 s;
             // curl gives up waiting after a second and sends the body anyway).
-            func expecting(length: String, on fd: Int32, expect: String = "100-continue") throws -> String? {
-                try RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            func expecting(length: String, on fd: Int32, expect: String = "100-continue") async throws -> String? {
+                try await RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                   + "Authorization: Bearer \(token)\r\nExpect: \(expect)\r\nContent-Length: \(length)\r\n\r\n")
-                return RawHTTP.head(fd, within: 5)
+                return await RawHTTP.head(fd, within: 5)
             }
-            let fd = try RawHTTP.open(port: server.port)
+            let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
-            let interim = try expecting(length: "\(body.count)", on: fd)
+            let interim = try await expecting(length: "\(body.count)", on: fd)
             #expect(interim?.hasPrefix("HTTP/1.1 100 Continue\r\n") == true, "\(interim ?? "no reply within 5 s")")
-            try RawHTTP.write(fd, body)
-            let reply = try RawHTTP.reply(fd)
+            try await RawHTTP.write(fd, body)
+            let reply = try await RawHTTP.reply(fd)
             #expect(reply.status == 201, "\(reply.text)")
             #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = 'c-1'") == 1)
             // The expectation in a list, beside one the server does not know: still a 100.
-            let listed = try RawHTTP.open(port: server.port)
+            let listed = try await RawHTTP.open(port: server.port)
             defer { close(listed) }
-            let listedInterim = try expecting(length: "\(body.count)", on: listed, expect: "100-Continue, x-other")
+            let listedInterim = try await expecting(length: "\(body.count)", on: listed, expect: "100-Continue, x-other")
             #expect(listedInterim?.hasPrefix("HTTP/1.1 100 Continue\r\n") == true, "\(listedInterim ?? "no reply within 5 s")")
 
             // Too large, also past what an Int holds (the parser takes up to 2^64 - 1).
             for length in ["10000000", "9223372036854775808", "18446744073709551615"] {
-                let large = try RawHTTP.open(port: server.port)
+                let large = try await RawHTTP.open(port: server.port)
                 defer { close(large) }
-                let refused = try expecting(length: length, on: large)
+                let refused = try await expecting(length: length, on: large)
                 #expect(refused?.hasPrefix("HTTP/1.1 413 ") == true, "\(length): \(refused ?? "no reply within 5 s")")
             }
         }
@@ -72,22 +72,22 @@ struct HTTPIntakeTests {
         try await IntakeServer.with { db, server in
             let token = try await server.token(source: "pipelined")
             let body = Array(try JSONSerialization.data(withJSONObject: sampleReport("p-1")))
-            let fd = try RawHTTP.open(port: server.port)
+            let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
             // Both heads in one write: the second is read before the first is answered.
-            try RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            try await RawHTTP.write(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
                               + "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                               + "Authorization: Bearer \(token)\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n")
             // Read byte by byte, so that nothing after the first reply is consumed with it.
-            let first = try #require(RawHTTP.head(fd, within: 5), "no reply within 5 s")
+            let first = try #require(await RawHTTP.head(fd, within: 5), "no reply within 5 s")
             #expect(first.hasPrefix("HTTP/1.1 200 "), "the first reply on the connection is not the first request's: \(first)")
             let length = first.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                 .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
-            _ = try RawHTTP.read(fd, count: try #require(length, "\(first)"))
-            let interim = RawHTTP.head(fd, within: 5)
+            _ = try await RawHTTP.read(fd, count: try #require(length, "\(first)"))
+            let interim = await RawHTTP.head(fd, within: 5)
             #expect(interim?.hasPrefix("HTTP/1.1 100 Continue\r\n") == true, "\(interim ?? "no reply within 5 s")")
-            try RawHTTP.write(fd, body)
-            #expect(try RawHTTP.reply(fd).status == 201)
+            try await RawHTTP.write(fd, body)
+            #expect(try await RawHTTP.reply(fd).status == 201)
             #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = 'p-1'") == 1)
         }
     }

@@ -120,11 +120,11 @@ struct HTTPOpenAPITests {
         try await IntakeServer.with(arguments: ["--body-timeout", "3"]) { _, server in
             let token = try await server.token(source: "doc")
             let reports = "/v1/reports"
-            let slow = try RawHTTP.open(port: server.port)
+            let slow = try await RawHTTP.open(port: server.port)
             defer { close(slow) }
-            try RawHTTP.write(slow, "POST \(reports) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+            try await RawHTTP.write(slow, "POST \(reports) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
                               + "Content-Type: application/json\r\nContent-Length: 10\r\n\r\n{")
-            record(reports, "post", try RawHTTP.reply(slow))
+            record(reports, "post", try await RawHTTP.reply(slow))
             let first = try await server.post(sampleReport("d-1"), token: token)
             record(reports, "post", first)
             record(reports, "post", try await server.post(sampleReport("d-1"), token: token))

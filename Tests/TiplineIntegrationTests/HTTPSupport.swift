@@ -22,11 +22,22 @@ struct HTTPReply: Sendable {
 enum RawHTTP {
     static func send(port: Int, _ method: String, _ path: String, headers: [String: String] = [:],
                      body: [UInt8] = [], chunked: Bool = false) async throws -> HTTPReply {
+        try await offPool { try exchange(port: port, method, path, headers: headers, body: body, chunked: chunked) }
+    }
+
+    /// Runs blocking socket calls on a thread of their own, never on the cooperative pool: on two
+    /// cores that pool has two threads, and a test blocked in `poll` on one of them for seconds
+    /// stalls every other test's polling, sleeps and replies with it.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            // Blocking socket calls run on a thread of their own, never on the cooperative pool.
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try exchange(port: port, method, path, headers: headers, body: body, chunked: chunked) })
-            }
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// `offPool` for work that cannot fail.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: work()) }
         }
     }
 
@@ -62,7 +73,11 @@ enum RawHTTP {
     }
 
     /// A raw connection to the server (the caller closes it), for requests sent in part.
-    static func open(port: Int) throws -> Int32 {
+    static func open(port: Int) async throws -> Int32 {
+        try await offPool { try openNow(port: port) }
+    }
+
+    private static func openNow(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSetupError("socket failed") }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
@@ -82,12 +97,17 @@ enum RawHTTP {
     }
 
     /// Writes bytes on a raw connection.
-    static func write(_ fd: Int32, _ text: String) throws {
-        try writeAll(fd, Array(text.utf8))
+    static func write(_ fd: Int32, _ text: String) async throws {
+        let bytes = Array(text.utf8)
+        try await offPool { try writeAll(fd, bytes) }
     }
 
     /// Whether the server closes `fd` within `timeout` seconds (whatever it sends first is read and dropped).
-    static func closedByServer(_ fd: Int32, within timeout: Double) -> Bool {
+    static func closedByServer(_ fd: Int32, within timeout: Double) async -> Bool {
+        await offPool { closedByServerNow(fd, within: timeout) }
+    }
+
+    private static func closedByServerNow(_ fd: Int32, within timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 4096)
         while Date() < deadline {
@@ -99,9 +119,21 @@ enum RawHTTP {
         return false
     }
 
+    /// Whether `fd` has something to read (or has ended) within `timeout` seconds.
+    static func readable(_ fd: Int32, within timeout: Double) async -> Bool {
+        await offPool {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            return poll(&descriptor, 1, Int32(timeout * 1000)) > 0
+        }
+    }
+
     /// The head of the next reply on `fd` (status line and headers, up to the blank line), or nil
     /// when none arrives within `timeout` seconds. For replies without a body (`100 Continue`).
-    static func head(_ fd: Int32, within timeout: Double) -> String? {
+    static func head(_ fd: Int32, within timeout: Double) async -> String? {
+        await offPool { headNow(fd, within: timeout) }
+    }
+
+    private static func headNow(_ fd: Int32, within timeout: Double) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         var data: [UInt8] = []
         var byte: UInt8 = 0
@@ -116,7 +148,11 @@ enum RawHTTP {
     }
 
     /// Exactly `count` bytes from `fd` (a body whose head `head(_:within:)` read), nothing past them.
-    static func read(_ fd: Int32, count: Int) throws -> [UInt8] {
+    static func read(_ fd: Int32, count: Int) async throws -> [UInt8] {
+        try await offPool { try readNow(fd, count: count) }
+    }
+
+    private static func readNow(_ fd: Int32, count: Int) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var got = 0
         while got < count {
@@ -128,18 +164,18 @@ enum RawHTTP {
     }
 
     /// Writes bytes on a raw connection.
-    static func write(_ fd: Int32, _ bytes: [UInt8]) throws {
-        try writeAll(fd, bytes)
+    static func write(_ fd: Int32, _ bytes: [UInt8]) async throws {
+        try await offPool { try writeAll(fd, bytes) }
     }
 
     /// The next whole reply on a raw connection.
-    static func reply(_ fd: Int32) throws -> HTTPReply {
-        try readReply(fd)
+    static func reply(_ fd: Int32) async throws -> HTTPReply {
+        try await offPool { try readReply(fd) }
     }
 
     private static func exchange(port: Int, _ method: String, _ path: String, headers: [String: String],
                                  body: [UInt8], chunked: Bool) throws -> HTTPReply {
-        let fd = try open(port: port)
+        let fd = try openNow(port: port)
         defer { close(fd) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
