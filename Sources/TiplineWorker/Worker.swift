@@ -713,7 +713,7 @@ public enum FaultMarker {
     public static let held = "[[tipline-fault:held]]"
 
     /// Waits until `path` exists, `stopped()`, the task is cancelled, or ten minutes pass (`held`).
-    static func waitForRelease(_ path: String, stopped: () -> Bool) async {
+    public static func waitForRelease(_ path: String, stopped: () -> Bool) async {
         let deadline = ContinuousClock.now + .seconds(600)
         while !FileManager.default.fileExists(atPath: path), !stopped(), !Task.isCancelled, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))

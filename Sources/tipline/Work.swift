@@ -112,10 +112,11 @@ struct Work: AsyncParsableCommand {
         options.noop = noop
         options.faultInjection = faultInjection || ProcessInfo.processInfo.environment["TIPLINE_FAULT_INJECTION"] == "1"
         options.faultReleaseFile = ProcessInfo.processInfo.environment["TIPLINE_FAULT_RELEASE_FILE"]
-        // Tests only: hold the start-up here, before the service group exists, so that a signal can
-        // be sent into it.
-        if options.faultInjection, let delay = ProcessInfo.processInfo.environment["TIPLINE_FAULT_START_DELAY"].flatMap(Double.init) {
-            try await Task.sleep(for: .seconds(delay))
+        // Tests only: hold the start-up here, before the service group exists, until the release
+        // file exists, so that a signal can be sent into it.
+        if options.faultInjection, ProcessInfo.processInfo.environment["TIPLINE_FAULT_START_HOLD"] == "1",
+           let release = options.faultReleaseFile {
+            await FaultMarker.waitForRelease(release) { false }
         }
         let logger = log.logger("tipline.worker")
         let registry = metricsPort == nil ? nil
