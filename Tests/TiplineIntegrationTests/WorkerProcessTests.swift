@@ -27,8 +27,16 @@ struct WorkerProcessTests {
         try await TestDatabase.with { db in
             let scenario = Scenario.make(count: 10_000, sellers: 600, seed: 42)
             try await Self.submit(scenario, to: db)
-            let workers = try (1...2).map { try Self.worker(db, ["--until-idle", "--concurrency", "2", "--batch", "50"], name: "w\($0)") }
+            // Both start-ups are held until both processes are up, then let go together: a second
+            // process a loaded machine started seconds late could find the queue drained already.
+            let release = FaultRelease()
+            let workers = try (1...2).map {
+                try Self.worker(db, ["--until-idle", "--concurrency", "2", "--batch", "50", "--fault-injection"], name: "w\($0)",
+                                environment: release.environment.merging(["TIPLINE_FAULT_START_HOLD": "1"]) { $1 })
+            }
             for worker in workers { try worker.start() }
+            for worker in workers { try await worker.waitUntilCatching(SIGTERM) }
+            release.open()
             for worker in workers {
                 let status = try await worker.wait(timeout: 600)
                 #expect(status == .exit(0), "worker stderr: \(worker.stderr.suffix(2000))")
