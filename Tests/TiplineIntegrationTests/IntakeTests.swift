@@ -101,9 +101,14 @@ struct IntakeTests {
                 let input = Pipe()
                 process.process.standardInput = input
                 try process.start()
-                // The first read finds one byte of the mark; the rest comes later.
+                // The first read finds one byte of the mark (the pipe holds nothing once submit has
+                // read it: either end of a pipe answers FIONREAD); the rest comes later.
                 try input.fileHandleForWriting.write(contentsOf: Data(utf16.prefix(1)))
-                try await Task.sleep(for: .seconds(1))
+                let writeEnd = input.fileHandleForWriting.fileDescriptor
+                try await waitUntil("submit reads the first byte", timeout: 30) {
+                    var pending: Int32 = -1
+                    return ioctl(writeEnd, UInt(FIONREAD), &pending) == 0 && pending == 0
+                }
                 try input.fileHandleForWriting.write(contentsOf: Data(utf16.dropFirst()))
                 try input.fileHandleForWriting.close()
                 #expect(try await process.wait(timeout: 60) == .exit(1), "\(format): \(process.stderr)")
