@@ -201,15 +201,6 @@ start_local_pg() {
         as_pg_owner "$bindir/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     fi
     as_pg_owner mkdir -p "$PG_SOCKET_DIR"
-    # Scripts share the throwaway server: each holds a shared lock on .tipline/NAME.users while it
-    # runs, and the one that started the server stops it only when no other holds one
-    # (stop_started_pg). One script at a time finds it stopped and starts it (NAME.start); the
-    # users' lock is taken first, so a server being stopped by another script is waited for and
-    # then started again, not followed.
-    exec {PG_START_FD}>>"$TIPLINE_STATE/$TIPLINE_PG_NAME.start"
-    flock -x "$PG_START_FD"
-    exec {PG_USERS_FD}>>"$TIPLINE_STATE/$TIPLINE_PG_NAME.users"
-    flock -s "$PG_USERS_FD"
     TIPLINE_STARTED_PG=${TIPLINE_STARTED_PG:-0}
     if ! follow_running_pg; then
         TIPLINE_STARTED_PG=1
@@ -228,31 +219,16 @@ start_local_pg() {
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
         start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-c unix_socket_directories=$(sh_quote "$(pg_socket_dir "$PG_SOCKET_DIR")") -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" \
-            "$TIPLINE_PG_PORT_GIVEN" {PG_START_FD}>&- {PG_USERS_FD}>&-  # the server keeps neither lock
+            "$TIPLINE_PG_PORT_GIVEN"
         TIPLINE_PG_PORT=$PG_NODE_PORT
         export TIPLINE_PG_PORT
     fi
-    flock -u "$PG_START_FD"
-    exec {PG_START_FD}>&-
 }
 
-# Stops the throwaway server if this script started it, or took over stopping it from the script
-# that did, and no other script still uses it. Otherwise the last script using it stops it: the
-# starter leaves .tipline/NAME.stop-when-unused behind (`scripts/db start` removes it: a server
-# started by hand stays).
+# Stops the throwaway server if this script started it (another script may be using it).
 stop_started_pg() {
-    local marker="$TIPLINE_STATE/$TIPLINE_PG_NAME.stop-when-unused"
-    [ "${TIPLINE_STARTED_PG:-0}" = 1 ] || [ -f "$marker" ] || return 0
-    if [ -n "${PG_USERS_FD:-}" ]; then
-        flock -u "$PG_USERS_FD"
-        if ! flock -xn "$PG_USERS_FD"; then
-            touch "$marker"
-            say "another script still uses the throwaway PostgreSQL: the last one to finish stops it"
-            return 0
-        fi
-    fi
-    rm -f "$marker"
-    stop_local_pg
+    [ "${TIPLINE_STARTED_PG:-0}" = 1 ] && stop_local_pg
+    return 0
 }
 
 stop_local_pg() {
