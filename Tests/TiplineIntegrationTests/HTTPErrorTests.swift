@@ -296,11 +296,12 @@ struct HTTPErrorTests {
             #expect(post.status == 503 && post.error.code == "database_unavailable", "\(post.status) \(post.text)")
             #expect(get.status == 503 && get.error.code == "database_unavailable", "\(get.status) \(get.text)")
             #expect(Date().timeIntervalSince(started) < 20)
-            // Continued at once (not only on the way out): while a backend is stopped, every DROP
-            // DATABASE on the server (other tests' teardowns) waits for it.
-            for pid in pids { kill(pid, SIGCONT) }
+            // Still stopped: the shutdown must not wait for the call stuck on it.
             server.process.signal(SIGTERM)
             #expect(try await server.process.wait(timeout: 40) == .exit(0), "serve did not exit: \(server.process.stderr.suffix(500))")
+            // Continued as soon as serve is gone, not only on the way out: while a backend is
+            // stopped, every DROP DATABASE on the server (other tests' teardowns) waits for it.
+            for pid in pids { kill(pid, SIGCONT) }
         }
     }
 
