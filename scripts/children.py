@@ -1,6 +1,6 @@
 """The processes a test driver or benchmark starts (scripts/chaos.py, partition.py, failover.py,
 bench.py, profile.py): none may outlive it, however it ends."""
-import os, signal, subprocess
+import os, signal, subprocess, sys
 
 _started = []
 
@@ -17,6 +17,9 @@ def popen(*args, group=False, **kwargs):
 def run(main):
     """Runs main(); then every process started with `popen` that still runs is killed (a stopped
     one is continued first, to die), whether main returned, failed or exited."""
+    # A SIGTERM (a CI timeout, a kill of the script's group) ends main() through the same clean-up:
+    # by default it would end Python at once, and processes in groups of their own would stay.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         main()
     finally:

@@ -79,17 +79,20 @@ pg_bindir() {
     return 1
 }
 
-# Installs what the scripts use and a fresh Debian image may lack. With `client` (a DATABASE_URL
-# names the server), the PostgreSQL server itself is not needed.
+# Installs what the scripts use and a fresh Debian image may lack. Words: `client` (the PostgreSQL
+# server itself is not needed: scripts/demo with a DATABASE_URL), `time` (/usr/bin/time, which
+# the benchmarks time processes with).
 ensure_packages() {
-    local missing=()
-    [ "${1:-}" = client ] || pg_bindir >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
+    local missing=() word client=0 timing=0
+    for word in "$@"; do
+        case $word in client) client=1 ;; time) timing=1 ;; esac
+    done
+    [ "$client" = 1 ] || pg_bindir >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
     [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
-    # The demo reads the status's JSON, and the fault-injection runs and benchmarks are Python;
-    # the benchmarks time processes with /usr/bin/time.
+    # The demo reads the status's JSON; the fault-injection runs and benchmarks are Python.
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
-    [ -x /usr/bin/time ] || missing+=(time)
+    [ "$timing" = 0 ] || [ -x /usr/bin/time ] || missing+=(time)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" -ne 0 ]; then
             echo "missing packages: ${missing[*]} (run as root, or install them: apt-get install -y ${missing[*]})" >&2
@@ -238,9 +241,15 @@ stop_local_pg() {
     fi
 }
 
-# Sets TIPLINE_ADMIN_URL (the server) and defines db_url NAME (a database on it).
+# Sets TIPLINE_ADMIN_URL (the server) and defines db_url NAME (a database on it). Words: `client-ok`
+# (with a DATABASE_URL this script needs no server of its own installed: scripts/demo), `time`
+# (as for ensure_packages).
 setup_database_server() {
-    ensure_packages ${DATABASE_URL:+client}
+    local words=() word
+    for word in "$@"; do
+        case $word in client-ok) [ -z "${DATABASE_URL:-}" ] || words+=(client) ;; time) words+=(time) ;; esac
+    done
+    ensure_packages "${words[@]}"
     if [ -n "${DATABASE_URL:-}" ]; then
         TIPLINE_OWN_PG=0
         TIPLINE_ADMIN_URL=$DATABASE_URL
