@@ -90,24 +90,16 @@ class Workers:
     def alive(self):
         return [p for p in self.procs if p.poll() is None]
 
-    def registered(self, timeout=30):
-        """Waits (up to `timeout` s) until every live worker has registered, so that each of them
-        handles a signal (however long a loaded machine takes to start one)."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            names = {r[0] for r in psql(self.db, "SELECT name FROM workers WHERE stopped_at IS NULL")}
-            if all(p.name in names for p in self.alive()):
-                return
-            time.sleep(0.05)
-
-    def running(self, timeout=30):
+    def running(self, timeout=30, every=False):
         """Live workers that have registered (their signal handling is in place), waiting for one
-        if need be: a SIGTERM that lands while a process is still loading has nothing to handle it."""
+        (with `every`, for all of them) if need be: a SIGTERM that lands while a process is still
+        loading has nothing to handle it."""
         deadline = time.time() + timeout
         while True:
             registered = {r[0] for r in psql(self.db, "SELECT name FROM workers WHERE stopped_at IS NULL")}
-            ready = [p for p in self.alive() if p.name in registered]
-            if ready or time.time() > deadline:
+            alive = self.alive()
+            ready = [p for p in alive if p.name in registered]
+            if (len(ready) == len(alive) if every else ready) or time.time() > deadline:
                 return ready
             time.sleep(0.05)
 
@@ -303,7 +295,7 @@ def main():
             workers.start()
         time.sleep(0.5)
     elapsed = time.time() - t0
-    workers.registered()  # a worker started a moment ago may not have installed its signal handlers yet
+    workers.running(every=True)  # a worker started a moment ago may not have installed its signal handlers yet
     for p in workers.alive():
         p.send_signal(signal.SIGTERM)
     for p in workers.procs:
