@@ -801,7 +801,9 @@ def main():
     a.growth_reports, a.growth_chunk = (100_000, 10_000) if q else (1_000_000, 100_000)
     a.growth_reps = 1 if q else 3
     a.bulk_bytes = (64 if q else 1024) * 2**20
-    sections = {"ceiling", "queue", "pipeline", "latency", "cost", "intake", "bulk", "growth"}
+    steps = [("ceiling", ceiling), ("queue", queue_only), ("pipeline", pipeline), ("latency", latency), ("cost", cost),
+             ("intake", http_intake), ("bulk", bulk), ("growth", growth)]
+    sections = {name for name, _ in steps}
     named = [x.strip() for x in a.only.split(",") if x.strip()]
     if unknown := [x for x in named if x not in sections]:
         raise SystemExit(f"--only {a.only!r}: no section named {', '.join(map(repr, unknown))} (sections: {', '.join(sorted(sections))})")
@@ -817,8 +819,6 @@ def main():
     log(f"bench: {m['nproc']} cores, PostgreSQL {m['pg']}, commit {m['commit']}; sections: {', '.join(sorted(wanted))}")
     stolen, started = cpu_times()[1], time.time()
     results = {}
-    steps = [("ceiling", ceiling), ("queue", queue_only), ("pipeline", pipeline), ("latency", latency), ("cost", cost),
-             ("intake", http_intake), ("bulk", bulk), ("growth", growth)]
     # The repetitions of the ceiling, queue-only and pipeline sections alternate (ceiling, queue,
     # pipeline, ceiling, ...), so that their ratios compare figures from the same minutes: on a
     # shared machine a slow spell during one whole section skewed them.
