@@ -32,7 +32,7 @@ struct WorkerProcessTests {
             let release = FaultRelease()
             let workers = try (1...2).map {
                 try Self.worker(db, ["--until-idle", "--concurrency", "2", "--batch", "50", "--fault-injection"], name: "w\($0)",
-                                environment: release.environment.merging(["TIPLINE_FAULT_START_HOLD": "1"]) { $1 })
+                                environment: release.startHeldEnvironment)
             }
             for worker in workers { try worker.start() }
             for worker in workers { try await worker.waitUntilCatching(SIGTERM) }
@@ -409,7 +409,7 @@ struct WorkerProcessTests {
             // The start-up is held (tests only) before the service group exists, until released.
             let release = FaultRelease()
             let worker = try TiplineProcess(["work", "--name", "early", "--fault-injection", "--log-level", "info"],
-                                            databaseURL: db.url, environment: release.environment.merging(["TIPLINE_FAULT_START_HOLD": "1"]) { $1 })
+                                            databaseURL: db.url, environment: release.startHeldEnvironment)
             try worker.start()
             // Caught while the start-up is held, not only once the service group runs.
             try await worker.waitUntilCatching(SIGTERM)

@@ -8,6 +8,9 @@ struct FaultRelease: Sendable {
 
     var environment: [String: String] { ["TIPLINE_FAULT_RELEASE_FILE": path] }
 
+    /// `environment`, and the worker's start-up held too (`TIPLINE_FAULT_START_HOLD`).
+    var startHeldEnvironment: [String: String] { environment.merging(["TIPLINE_FAULT_START_HOLD": "1"]) { $1 } }
+
     func open() {
         FileManager.default.createFile(atPath: path, contents: nil)
     }
