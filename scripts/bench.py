@@ -19,8 +19,9 @@ import argparse, datetime, json, os, platform, re, shlex, shutil, signal, statis
 import urllib.parse, http.client, threading
 
 ROOT = os.environ["TIPLINE_ROOT"]
-BIN = os.environ["TIPLINE_BIN"]
-ADMIN = os.environ["TIPLINE_ADMIN_URL"]
+# Set by scripts/bench; only TIPLINE_ROOT when it checks the arguments first (TIPLINE_CHECK_ARGS).
+BIN = os.environ.get("TIPLINE_BIN", "")
+ADMIN = os.environ.get("TIPLINE_ADMIN_URL", "")
 PGBENCH = os.environ.get("TIPLINE_PGBENCH", "pgbench")
 SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "bench"))
 HERE = os.path.join(ROOT, "bench")
@@ -807,6 +808,8 @@ def main():
     named = [x.strip() for x in a.only.split(",") if x.strip()]
     if unknown := [x for x in named if x not in sections]:
         raise SystemExit(f"--only {a.only!r}: no section named {', '.join(map(repr, unknown))} (sections: {', '.join(sorted(sections))})")
+    if os.environ.get("TIPLINE_CHECK_ARGS"):
+        return  # scripts/bench checks the arguments before it starts a server or builds
     # A partial or smoke run's figures would replace the whole table: they are printed instead.
     if (named or q) and not a.no_write:
         a.no_write = True

@@ -163,7 +163,7 @@ def ladder_check(db):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(prog="scripts/chaos")
     ap.add_argument("--reports", type=int, default=50000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
@@ -171,6 +171,10 @@ def main():
     ap.add_argument("--batch", type=int, default=50, help="worker --batch (smaller means more transactions to interrupt)")
     ap.add_argument("--kills", type=int, default=0, help="SIGKILLs to inject (default: about one per 5,000 reports, at least 3)")
     a = ap.parse_args()
+    if a.reports < 1 or a.workers < 1 or a.batch < 1 or a.kills < 0 or not a.lease > 0:
+        raise SystemExit("--reports, --workers, --batch and --lease must be positive, --kills at least 0")
+    if os.environ.get("TIPLINE_CHECK_ARGS"):
+        return  # scripts/chaos checks the arguments before it starts a server or builds
     kills_wanted = a.kills or max(3, a.reports // 5000)
     logdir = os.path.join(os.environ["TIPLINE_ROOT"], ".tipline", "chaos-logs")
     os.makedirs(logdir, exist_ok=True)

@@ -16,6 +16,39 @@ TIPLINE_PG_PORT=${TIPLINE_PG_PORT:-55432}
 # A second throwaway cluster (scripts/profile's) has a name of its own and extra server options.
 TIPLINE_PG_NAME=${TIPLINE_PG_NAME:-pg}
 TIPLINE_PG_OPTIONS=${TIPLINE_PG_OPTIONS:-}
+# Answers -h/--help with the calling script's header comment (its lines after the shebang up to
+# the first line that is not a comment), and refuses any other argument when the script takes
+# none ("$1" = none). Runs before anything is installed, started or built.
+script_usage() {
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+}
+answer_help() {
+    local takes=$1 word
+    shift
+    for word in "$@"; do
+        case $word in -h|--help) script_usage; exit 0 ;; esac
+    done
+    if [ "$takes" = none ] && [ $# -gt 0 ]; then
+        echo "${0##*/}: takes no arguments (got: $*); --help says what it does" >&2
+        exit 2
+    fi
+}
+
+# Checks a Python-backed script's arguments before anything is installed, started or built: the
+# Python half runs with TIPLINE_CHECK_ARGS=1, parses and checks its arguments and stops. --help
+# prints its help and ends the script; a bad argument ends it with the parser's message. Where
+# python3 is not installed yet, the check waits for the real run (which checks them the same way).
+check_script_args() {
+    local script=$1 out
+    shift
+    command -v python3 >/dev/null 2>&1 || return 0
+    out=$(TIPLINE_CHECK_ARGS=1 TIPLINE_ROOT="$TIPLINE_ROOT" python3 "$script" "$@") || exit $?
+    if [ -n "$out" ]; then
+        printf '%s\n' "$out"
+        exit 0
+    fi
+}
+
 # The cluster's directory: .tipline/NAME, or the private /tmp directory it links to (pg_cluster_dir).
 set_pg_paths() {
     PG_DIR=$1

@@ -14,7 +14,8 @@ summary compares medians.
 import argparse, os, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.environ["TIPLINE_ROOT"]
-ADMIN = os.environ["TIPLINE_ADMIN_URL"]
+# Set by scripts/profile; not when it checks the arguments first (TIPLINE_CHECK_ARGS).
+ADMIN = os.environ.get("TIPLINE_ADMIN_URL", "")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from chaos import generate, noop_reports  # noqa: E402  (scripts/bench's inputs)
 from cpu import cpu_times  # noqa: E402
@@ -120,7 +121,8 @@ def run_once(binary, path, n, a):
 
 def main():
     ap = argparse.ArgumentParser(prog="scripts/profile")
-    ap.add_argument("--bin", action="append", required=True, help="tipline binary; give it twice or more to compare builds. PATH@@FILE.sql also runs that "
+    ap.add_argument("--bin", action="append", help="tipline binary; give it twice or more to compare builds (default: this checkout's release "
+                         "build, which scripts/profile builds). PATH@@FILE.sql also runs that "
                          "SQL in each run's database after `tipline migrate` (a schema experiment: the same binary "
                          "with and without an index)")
     ap.add_argument("--noop", action="store_true", help="no-op jobs (`tipline work --noop`) instead of the report mix")
@@ -133,12 +135,15 @@ def main():
     a = ap.parse_args()
     if a.runs < 1 or a.procs < 1 or a.lanes < 1 or a.batch < 1 or (a.reports is not None and a.reports < 1):
         raise SystemExit("--runs, --procs, --lanes, --batch and --reports must be positive")
-    for binary in a.bin:
+    for binary in a.bin or []:
         path, _, sql = binary.partition("@@")
         if not os.access(path, os.X_OK):
             raise SystemExit(f"--bin {path}: not an executable file")
         if sql and not os.path.isfile(sql):
             raise SystemExit(f"--bin {binary}: no such SQL file: {sql}")
+    if os.environ.get("TIPLINE_CHECK_ARGS"):
+        return  # scripts/profile checks the arguments before it starts a server or builds
+    a.bin = a.bin or [os.environ["TIPLINE_PROFILE_BIN"]]
     if "pg_stat_statements" not in "".join(row[0] for row in psql(None, "SHOW shared_preload_libraries")):
         raise SystemExit("the server does not load pg_stat_statements (shared_preload_libraries): unset DATABASE_URL to use scripts/profile's own")
     n = a.reports or (100_000 if a.noop else 50_000)
