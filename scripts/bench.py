@@ -247,10 +247,19 @@ def queue_only(a, results):
     return repetition
 
 
+def mix_file(a):
+    """The pipeline's mix (`a.reports` reports, seed 1), written once per run: a file an earlier run
+    left may hold another size (a --quick run's 10,000 reports)."""
+    path = os.path.join(STATE, "mix.jsonl")
+    if not getattr(a, "mix_written", False):
+        write_jsonl(path, generate(a.reports, 1))
+        a.mix_written = True
+    return path
+
+
 def pipeline(a, results):
     """Sets the pipeline section up; returns one repetition of it, like `queue_only`."""
-    path = os.path.join(STATE, "mix.jsonl")
-    write_jsonl(path, generate(a.reports, 1))
+    path = mix_file(a)
     note(f"python3 -c 'from chaos import generate; ...' > mix.jsonl   # scripts/chaos.py's generator, {a.reports:,} reports, seed 1")
     note("tipline submit --file mix.jsonl --source bench")
     out, intake = {}, []
@@ -363,9 +372,7 @@ def wait_for(cond, timeout):
 
 
 def cost(a, results):
-    path = os.path.join(STATE, "mix.jsonl")
-    if not os.path.exists(path):
-        write_jsonl(path, generate(a.reports, 1))
+    path = mix_file(a)
     rss = []
     for rep in range(a.reps):
         fresh("bench_cost")
@@ -509,9 +516,7 @@ def timed_submit(db, path):
 
 
 def bulk(a, results):
-    small = os.path.join(STATE, "mix.jsonl")
-    if not os.path.exists(small):
-        write_jsonl(small, generate(a.reports, 1))
+    small = mix_file(a)
     big = os.path.join(STATE, "bulk.jsonl")
     lines = write_bulk_file(big, a.bulk_bytes)
     size = os.path.getsize(big)
