@@ -652,7 +652,12 @@ struct DrainGiveUpTests {
     @Test("jobs lost in an earlier outage and done since do not make a later stop without the database exit 75")
     func earlierOutageIsNotHeld() async throws {
         try await TestDatabase.with { db in
-            let (_, worker, release) = try await Self.heldBatch(db, count: 10, seed: 7, ["--lease", "3"], name: "recovered")
+            // No fallback poll: a claim whose answer the second shutdown cut off would count as jobs
+            // that may be under its lease (exit 75). Its lanes wake by notification alone (the
+            // heartbeat's rescue sends one), so at that shutdown, once every report is done, no
+            // lane has a claim in flight.
+            let (_, worker, release) = try await Self.heldBatch(
+                db, count: 10, seed: 7, ["--lease", "3", "--poll", "3600"], name: "recovered")
             worker.signal(SIGSTOP)
             try await Self.door(db, open: false)
             worker.signal(SIGCONT)
