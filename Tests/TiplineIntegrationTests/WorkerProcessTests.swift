@@ -190,21 +190,62 @@ struct WorkerProcessTests {
     func rescueRacingTheFirstClaim() async throws {
         try await TestDatabase.with { db in
             try await Self.orphanThreeJobs(db)
-            // Server-side delays in this test database: the heartbeat waits 0.1 s inside its statement,
-            // the claim 0.3 s after taking its snapshot. The first claim then looks before the first
-            // rescue commits, and answers (no solo job) after the heartbeat said one is waiting.
+            // A handshake in this test database (triggers, test only) forces the interleaving: the
+            // first claim takes an advisory lock as it starts (its snapshot taken), the first
+            // heartbeat waits for that lock before it rescues, and the claim answers only once the
+            // rescue has committed. So the claim looks before the rescue and answers (no solo job)
+            // after the heartbeat said one is waiting. test_race records that it happened.
+            try await db.database.execute("CREATE SEQUENCE test_claims")
+            try await db.database.execute("CREATE SEQUENCE test_beats")
+            try await db.database.execute("CREATE TABLE test_race (claim_seen_by_heartbeat boolean)")
             try await db.database.execute("""
-                CREATE FUNCTION test_delay() RETURNS trigger LANGUAGE plpgsql AS $$
+                CREATE FUNCTION test_claim_starts() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
                 BEGIN
-                    IF TG_TABLE_NAME = 'workers' AND current_query() LIKE '%WITH me AS (%' THEN PERFORM pg_sleep(0.1); END IF;
-                    IF TG_TABLE_NAME = 'jobs' AND current_query() LIKE '%no_flush_wait%' THEN PERFORM pg_sleep(0.3); END IF;
+                    IF current_query() LIKE '%no_flush_wait%' AND nextval('test_claims') = 1 THEN
+                        PERFORM pg_advisory_lock(4242);
+                    END IF;
                     RETURN NULL;
                 END
                 $$
                 """)
-            try await db.database.execute("CREATE TRIGGER test_delay BEFORE UPDATE ON workers FOR EACH STATEMENT EXECUTE FUNCTION test_delay()")
-            try await db.database.execute("CREATE TRIGGER test_delay AFTER UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION test_delay()")
+            try await db.database.execute("""
+                CREATE FUNCTION test_claim_answers() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+                BEGIN
+                    IF current_query() LIKE '%no_flush_wait%' AND EXISTS (
+                        SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND pid = pg_backend_pid() AND granted)
+                    THEN
+                        FOR i IN 1..2000 LOOP  -- up to 20 s for the rescue to commit
+                            EXIT WHEN EXISTS (SELECT 1 FROM jobs WHERE solo);
+                            PERFORM pg_sleep(0.01);
+                        END LOOP;
+                        PERFORM pg_advisory_unlock(4242);
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """)
+            try await db.database.execute("""
+                CREATE FUNCTION test_heartbeat_waits() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+                BEGIN
+                    IF current_query() LIKE '%WITH me AS (%' AND nextval('test_beats') = 1 THEN
+                        FOR i IN 1..2000 LOOP  -- up to 20 s for the first claim to start
+                            IF NOT pg_try_advisory_lock_shared(4242) THEN
+                                INSERT INTO test_race VALUES (true);
+                                RETURN NULL;
+                            END IF;
+                            PERFORM pg_advisory_unlock_shared(4242);
+                            PERFORM pg_sleep(0.01);
+                        END LOOP;
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """)
+            try await db.database.execute("CREATE TRIGGER test_claim_starts BEFORE UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION test_claim_starts()")
+            try await db.database.execute("CREATE TRIGGER test_claim_answers AFTER UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION test_claim_answers()")
+            try await db.database.execute("CREATE TRIGGER test_heartbeat_waits BEFORE UPDATE ON workers FOR EACH STATEMENT EXECUTE FUNCTION test_heartbeat_waits()")
             try await Self.drainWithALongLease(db)
+            #expect(try await db.int("SELECT count(*)::int FROM test_race") == 1, "the first claim did not start before the first rescue")
         }
     }
 
