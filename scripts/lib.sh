@@ -228,18 +228,61 @@ follow_running_pg() {
     export TIPLINE_PG_PORT
 }
 
+# Locks between scripts that share a throwaway cluster, in .tipline/: NAME.users.lock (shared by
+# every script using the server while it runs; the last to finish takes it exclusively and stops
+# the server, if a script started it: NAME.started-by-script), NAME.start.lock (one start at a
+# time). Each lock is held by a holder process of its own (flock running `tail --pid`), never by
+# the script: a postmaster the script starts inherits the script's open files, and a lock it
+# inherited would outlive the script. A holder ends when released or when its script ends (tail's
+# output goes to /dev/null: `tail -f` ends as soon as the reader of an output pipe is gone).
+# lock_hold -s|-x FILE: returns once the lock is held; LOCK_HOLDER is "FLOCK_PID TAIL_PID".
+lock_hold() {
+    local mode=$1 file=$2 fd line
+    exec {fd}< <(exec flock "$mode" "$file" sh -c 'echo "$$"; exec tail --pid="$1" -f /dev/null >/dev/null' sh "$$" </dev/null 2>/dev/null)
+    local holder=$!
+    if ! read -r -u "$fd" line; then
+        exec {fd}<&-
+        echo "could not lock $file" >&2
+        exit 1
+    fi
+    exec {fd}<&-
+    LOCK_HOLDER="$holder $line"
+}
+
+# Ends a holder (lock_hold's LOCK_HOLDER) and returns once its lock is let go.
+lock_release() {
+    local flock_pid=$1 tail_pid=$2 i
+    kill "$tail_pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$flock_pid" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    kill -KILL "$flock_pid" 2>/dev/null || true
+}
+
+# Starts the throwaway server unless it runs. `use` (the scripts): this script uses it until
+# stop_started_pg, and the last script using it stops it if a script started it. `keep`
+# (scripts/db start): it runs until scripts/db stop, whichever scripts use it meanwhile.
 start_local_pg() {
-    local bindir
+    local purpose=${1:-use} bindir starter
     bindir=$(pg_bindir)
+    mkdir -p "$TIPLINE_STATE"
+    local locks="$TIPLINE_STATE/$TIPLINE_PG_NAME"
+    if [ "$purpose" = use ]; then
+        # First the use, then the start: a script stopping the server holds the users' lock
+        # exclusively, so this waits until that stop is over and then starts it again.
+        lock_hold -s "$locks.users.lock"
+        TIPLINE_PG_USE=$LOCK_HOLDER
+    fi
+    lock_hold -x "$locks.start.lock"
+    starter=$LOCK_HOLDER
     set_pg_paths "$(pg_cluster_dir "$TIPLINE_PG_NAME")"
     if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
         say "creating a throwaway PostgreSQL cluster in $PG_DIR"
         as_pg_owner "$bindir/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     fi
     as_pg_owner mkdir -p "$PG_SOCKET_DIR"
-    TIPLINE_STARTED_PG=${TIPLINE_STARTED_PG:-0}
     if ! follow_running_pg; then
-        TIPLINE_STARTED_PG=1
         say "starting PostgreSQL on 127.0.0.1:$TIPLINE_PG_PORT"
         # autovacuum_naptime=10s: tables here grow from empty within seconds (tests, benchmarks), and
         # the hot jobs table must be vacuumed as it churns (the default is 60 s). Not 1 s: the
@@ -255,15 +298,33 @@ start_local_pg() {
         mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo 2>/dev/null || echo 512)
         buffers_mb=$((mem_mb / 4)); [ "$buffers_mb" -gt 1024 ] && buffers_mb=1024; [ "$buffers_mb" -lt 128 ] && buffers_mb=128
         start_pg_node "$PGDATA_DIR" "$PG_LOG" "$TIPLINE_PG_PORT" "-c unix_socket_directories=$(sh_quote "$(pg_socket_dir "$PG_SOCKET_DIR")") -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=on -c autovacuum_naptime=10s -c shared_buffers=${buffers_mb}MB $TIPLINE_PG_OPTIONS" \
-            "$TIPLINE_PG_PORT_GIVEN"
+            "$TIPLINE_PG_PORT_GIVEN" || { lock_release $starter; return 1; }
         TIPLINE_PG_PORT=$PG_NODE_PORT
         export TIPLINE_PG_PORT
+        [ "$purpose" = use ] && : > "$locks.started-by-script"
     fi
+    [ "$purpose" = use ] || rm -f "$locks.started-by-script"
+    lock_release $starter
 }
 
-# Stops the throwaway server if this script started it (another script may be using it).
+# The end of this script's use of the throwaway server: the last script using it stops it, if a
+# script started it (not scripts/db start). TIPLINE_PG_STOPPED=1 when this one stopped it.
 stop_started_pg() {
-    [ "${TIPLINE_STARTED_PG:-0}" = 1 ] && stop_local_pg
+    [ -n "${TIPLINE_PG_USE:-}" ] || return 0
+    lock_release $TIPLINE_PG_USE
+    TIPLINE_PG_USE=
+    local locks="$TIPLINE_STATE/$TIPLINE_PG_NAME" fd
+    exec {fd}>>"$locks.users.lock"
+    if flock -x -n "$fd"; then
+        if [ -f "$locks.started-by-script" ]; then
+            stop_local_pg
+            rm -f "$locks.started-by-script"
+            TIPLINE_PG_STOPPED=1
+        fi
+    elif [ -f "$locks.started-by-script" ]; then
+        say "the throwaway PostgreSQL keeps running: another script uses it (the last one stops it)"
+    fi
+    exec {fd}>&-
     return 0
 }
 
