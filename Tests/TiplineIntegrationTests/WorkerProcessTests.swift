@@ -198,52 +198,44 @@ struct WorkerProcessTests {
             try await db.database.execute("CREATE SEQUENCE test_claims")
             try await db.database.execute("CREATE SEQUENCE test_beats")
             try await db.database.execute("CREATE TABLE test_race (claim_seen_by_heartbeat boolean)")
-            try await db.database.execute("""
-                CREATE FUNCTION test_claim_starts() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-                BEGIN
-                    IF current_query() LIKE '%no_flush_wait%' AND nextval('test_claims') = 1 THEN
-                        PERFORM pg_advisory_lock(4242);
-                    END IF;
-                    RETURN NULL;
-                END
-                $$
+            // A statement-level trigger running `body` (PL/pgSQL) when `condition` holds.
+            func trigger(_ name: String, _ timing: String, on table: String, when condition: String, _ body: String) async throws {
+                try await db.database.execute(Query(sql: """
+                    CREATE FUNCTION \(name)() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+                    BEGIN
+                        IF \(condition) THEN
+                            \(body)
+                        END IF;
+                        RETURN NULL;
+                    END
+                    $$
+                    """, binds: []))
+                try await db.database.execute(Query(
+                    sql: "CREATE TRIGGER \(name) \(timing) UPDATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION \(name)()", binds: []))
+            }
+            try await trigger("test_claim_starts", "BEFORE", on: "jobs",
+                              when: "current_query() LIKE '%no_flush_wait%' AND nextval('test_claims') = 1", "PERFORM pg_advisory_lock(4242);")
+            try await trigger("test_claim_answers", "AFTER", on: "jobs", when: """
+                current_query() LIKE '%no_flush_wait%' AND EXISTS (
+                    SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND pid = pg_backend_pid() AND granted)
+                """, """
+                FOR i IN 1..2000 LOOP  -- up to 20 s for the rescue to commit
+                    EXIT WHEN EXISTS (SELECT 1 FROM jobs WHERE solo);
+                    PERFORM pg_sleep(0.01);
+                END LOOP;
+                PERFORM pg_advisory_unlock(4242);
                 """)
-            try await db.database.execute("""
-                CREATE FUNCTION test_claim_answers() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-                BEGIN
-                    IF current_query() LIKE '%no_flush_wait%' AND EXISTS (
-                        SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND pid = pg_backend_pid() AND granted)
-                    THEN
-                        FOR i IN 1..2000 LOOP  -- up to 20 s for the rescue to commit
-                            EXIT WHEN EXISTS (SELECT 1 FROM jobs WHERE solo);
-                            PERFORM pg_sleep(0.01);
-                        END LOOP;
-                        PERFORM pg_advisory_unlock(4242);
+            try await trigger("test_heartbeat_waits", "BEFORE", on: "workers",
+                              when: "current_query() LIKE '%WITH me AS (%' AND nextval('test_beats') = 1", """
+                FOR i IN 1..2000 LOOP  -- up to 20 s for the first claim to start
+                    IF NOT pg_try_advisory_lock_shared(4242) THEN
+                        INSERT INTO test_race VALUES (true);
+                        RETURN NULL;
                     END IF;
-                    RETURN NULL;
-                END
-                $$
+                    PERFORM pg_advisory_unlock_shared(4242);
+                    PERFORM pg_sleep(0.01);
+                END LOOP;
                 """)
-            try await db.database.execute("""
-                CREATE FUNCTION test_heartbeat_waits() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-                BEGIN
-                    IF current_query() LIKE '%WITH me AS (%' AND nextval('test_beats') = 1 THEN
-                        FOR i IN 1..2000 LOOP  -- up to 20 s for the first claim to start
-                            IF NOT pg_try_advisory_lock_shared(4242) THEN
-                                INSERT INTO test_race VALUES (true);
-                                RETURN NULL;
-                            END IF;
-                            PERFORM pg_advisory_unlock_shared(4242);
-                            PERFORM pg_sleep(0.01);
-                        END LOOP;
-                    END IF;
-                    RETURN NULL;
-                END
-                $$
-                """)
-            try await db.database.execute("CREATE TRIGGER test_claim_starts BEFORE UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION test_claim_starts()")
-            try await db.database.execute("CREATE TRIGGER test_claim_answers AFTER UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION test_claim_answers()")
-            try await db.database.execute("CREATE TRIGGER test_heartbeat_waits BEFORE UPDATE ON workers FOR EACH STATEMENT EXECUTE FUNCTION test_heartbeat_waits()")
             try await Self.drainWithALongLease(db)
             #expect(try await db.int("SELECT count(*)::int FROM test_race") == 1, "the first claim did not start before the first rescue")
         }
