@@ -775,7 +775,7 @@ def write_markdown(section):
 
 
 def main():
-    ap = argparse.ArgumentParser(prog="scripts/bench")
+    ap = argparse.ArgumentParser(prog="scripts/bench", allow_abbrev=False)
     ap.add_argument("--quick", action="store_true", help="small sizes, 1 repetition, 3 s pgbench runs (a smoke run)")
     ap.add_argument("--growth", action="store_true", help="also the 1,000,000-report growth run, three times (long; once with --quick)")
     ap.add_argument("--bulk", action="store_true", help="also the bulk import of a 1 GiB file (long; 64 MiB with --quick)")
@@ -790,6 +790,8 @@ def main():
     q = a.quick
     # Five: on a shared machine single repetitions of the same drain spread by a third, and a
     # median of three moved the pipeline-to-queue ratios by several points from run to run.
+    if (a.reps is not None and a.reps < 1) or a.concurrency < 1 or a.batch < 1:
+        raise SystemExit("--reps, --concurrency and --batch must be positive")
     a.reps = a.reps or (1 if q else 5)
     try:
         a.lane_options = [int(x) for x in a.lanes.split(",") if x.strip()]

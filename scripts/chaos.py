@@ -163,7 +163,7 @@ def ladder_check(db):
 
 
 def main():
-    ap = argparse.ArgumentParser(prog="scripts/chaos")
+    ap = argparse.ArgumentParser(prog="scripts/chaos", allow_abbrev=False)
     ap.add_argument("--reports", type=int, default=50000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
@@ -271,6 +271,10 @@ def main():
                    "-m", "immediate", "restart"]
             if os.environ.get("TIPLINE_PG_AS"):
                 cmd = ["runuser", "-u", os.environ["TIPLINE_PG_AS"], "--"] + cmd
+            # Under the start lock (scripts/lib.sh): a script starting the server meanwhile would
+            # see none running, start one, and fail on the restart's postmaster.pid (or make it
+            # fail). -o: the restarted postmaster must not inherit the lock.
+            cmd = ["flock", "-o", "-x", os.environ["TIPLINE_PG_START_LOCK"]] + cmd
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         elif fault == "sigterm":
             ready = workers.running()

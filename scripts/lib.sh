@@ -182,7 +182,9 @@ start_pg_node() {
         wait_port_free "$port"
         seen=0
         [ ! -f "$log" ] || seen=$(wc -l < "$log")
-        if said=$(as_pg_owner "$(pg_bindir)/pg_ctl" -D "$data" -w -t 120 -l "$log" -o "-p $port $opts" start 2>&1 >/dev/null); then
+        # The server outlives this script (the last script using it stops it): it gets none of
+        # the files this script has open (a caller's `flock` on the machine, pipes), only 0-2.
+        if said=$(close_inherited_fds; as_pg_owner "$(pg_bindir)/pg_ctl" -D "$data" -w -t 120 -l "$log" -o "-p $port $opts" start 2>&1 >/dev/null); then
             PG_NODE_PORT=$port
             return 0
         fi
@@ -196,6 +198,16 @@ start_pg_node() {
     echo "PostgreSQL in $data did not start on port $port (${said//$'\n'/ }). Its log ($log) says:" >&2
     tail -n "+$((seen + 1))" "$log" 2>/dev/null | tail -n 25 | sed 's/^/    /' >&2
     return 1
+}
+
+# Closes every file descriptor of this (sub)shell above 2.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    return 0
 }
 
 # $1 quoted for the shell that pg_ctl runs the server through (its -o options are pasted into a
@@ -238,7 +250,9 @@ follow_running_pg() {
 # lock_hold -s|-x FILE: returns once the lock is held; LOCK_HOLDER is "FLOCK_PID TAIL_PID".
 lock_hold() {
     local mode=$1 file=$2 fd line
-    exec {fd}< <(exec flock "$mode" "$file" sh -c 'echo "$$"; exec tail --pid="$1" -f /dev/null >/dev/null' sh "$$" </dev/null 2>/dev/null)
+    # setsid: a session of its own, so that a signal to the script's process group (Ctrl-C, a
+    # timeout) does not end the holder while the script's cleanup still uses the server.
+    exec {fd}< <(exec setsid -w flock "$mode" "$file" sh -c 'echo "$$"; exec tail --pid="$1" -f /dev/null >/dev/null' sh "$$" </dev/null 2>/dev/null)
     local holder=$!
     if ! read -r -u "$fd" line; then
         exec {fd}<&-
@@ -252,7 +266,8 @@ lock_hold() {
 # Ends a holder (lock_hold's LOCK_HOLDER) and returns once its lock is let go.
 lock_release() {
     local flock_pid=$1 tail_pid=$2 i
-    kill "$tail_pid" 2>/dev/null || true
+    # KILL: a script started with SIGTERM ignored passes the ignoring on to the holder.
+    kill -KILL "$tail_pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
         kill -0 "$flock_pid" 2>/dev/null || return 0
         sleep 0.05
@@ -268,12 +283,12 @@ start_local_pg() {
     bindir=$(pg_bindir)
     mkdir -p "$TIPLINE_STATE"
     local locks="$TIPLINE_STATE/$TIPLINE_PG_NAME"
-    if [ "$purpose" = use ]; then
-        # First the use, then the start: a script stopping the server holds the users' lock
-        # exclusively, so this waits until that stop is over and then starts it again.
-        lock_hold -s "$locks.users.lock"
-        TIPLINE_PG_USE=$LOCK_HOLDER
-    fi
+    # First the use, then the start: a script stopping the server holds the users' lock
+    # exclusively, so this waits until that stop is over and then starts it again. `keep` holds
+    # it only while it starts.
+    lock_hold -s "$locks.users.lock"
+    local use=$LOCK_HOLDER
+    [ "$purpose" = use ] && TIPLINE_PG_USE=$use
     lock_hold -x "$locks.start.lock"
     starter=$LOCK_HOLDER
     set_pg_paths "$(pg_cluster_dir "$TIPLINE_PG_NAME")"
@@ -305,6 +320,7 @@ start_local_pg() {
     fi
     [ "$purpose" = use ] || rm -f "$locks.started-by-script"
     lock_release $starter
+    [ "$purpose" = use ] || lock_release $use
 }
 
 # The end of this script's use of the throwaway server: the last script using it stops it, if a

@@ -120,7 +120,7 @@ def run_once(binary, path, n, a):
 
 
 def main():
-    ap = argparse.ArgumentParser(prog="scripts/profile")
+    ap = argparse.ArgumentParser(prog="scripts/profile", allow_abbrev=False)
     ap.add_argument("--bin", action="append", help="tipline binary; give it twice or more to compare builds (default: this checkout's release "
                          "build, which scripts/profile builds). PATH@@FILE.sql also runs that "
                          "SQL in each run's database after `tipline migrate` (a schema experiment: the same binary "
