@@ -15,9 +15,10 @@ struct HealthRoutes: Sendable {
         router.get("/healthz") { _, _ in try JSONBody.response(.ok, ["status": "ok"]) }
         router.get("/readyz") { _, context in
             do {
+                let logger = context.logger
                 let pending = try await withDeadline(readinessTimeout) { [intake, reporterKeyCheck] in
                     let pending = try await Migrator().pending(intake.database)
-                    if pending.isEmpty { try await reporterKeyCheck.ensure(intake, always: true) }
+                    if pending.isEmpty { try await reporterKeyCheck.ensure(intake, always: true, logger: logger) }
                     return pending
                 }
                 guard let pending else {

@@ -38,8 +38,9 @@ struct ReportRoutes: Sendable {
             throw APIError.tooLarge(limit: maxBodyBytes)
         }
         let input = try self.request.decode(Array(buffer.readableBytesView), channel: client.channel)
+        let logger = context.logger
         let (result, status) = try await bounded { [intake, reporterKeyCheck] in
-            try await reporterKeyCheck.ensure(intake)
+            try await reporterKeyCheck.ensure(intake, logger: logger)
             let outcome = try await intake.submit([input], source: client.source)
             guard let result = outcome.results.first, result.reportID > 0 else { throw APIError.internalError }
             if result.isNew { return (result, "queued") }

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import Synchronization
 import TiplineStore
 
@@ -14,15 +15,20 @@ final class ReporterKeyCheck: Sendable {
     private let verifiedAt = Mutex<ContinuousClock.Instant?>(nil)
     let maxAge: Duration = .seconds(10)
 
-    func ensure(_ intake: Intake, always: Bool = false) async throws {
+    /// The failure says what is wrong in the server's log (`logger`) only: its fingerprints would
+    /// let whoever asks confirm a guessed key offline, and a weak key would give away every
+    /// reporter's hash.
+    func ensure(_ intake: Intake, always: Bool = false, logger: Logger) async throws {
         let now = ContinuousClock.now
         if !always, let last = verifiedAt.withLock({ $0 }), now - last < maxAge { return }
         do {
             try await intake.reporterKey.verify(against: intake.database)
         } catch let error as TiplineError where error.code == .configuration {
             verifiedAt.withLock { $0 = nil }
+            logger.error("reports refused: \(error.message)")
             // The server's configuration, not the client's request: not ready, retry later.
-            throw APIError(.serviceUnavailable, code: "reporter_key_mismatch", error.message)
+            throw APIError(.serviceUnavailable, code: "reporter_key_mismatch",
+                "the server's reporter key does not fit this database (its log says why); reports are refused until it does")
         }
         verifiedAt.withLock { $0 = now }
     }
