@@ -5,9 +5,15 @@ import TiplineCore
 /// exactly what is wrong. No I/O: every check here is cheap and testable on its own.
 struct ReportRequest {
     /// Fields a report may carry; anything else is refused so that a misspelt field is not lost silently.
-    static let knownFields: Set<String> = ["external_id", "channel", "reporter", "text", "reported_at", "platform"]
+    static let knownFields = ReportValidator.fieldNames
 
     let validator: ReportValidator
+
+    /// 1 to 32 ASCII letters and underscores: what a field's name, or a typo of one, is made of.
+    static func looksLikeAFieldName(_ name: String) -> Bool {
+        (1...32).contains(name.utf8.count)
+            && name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0 | 0x20) || $0 == UInt8(ascii: "_") }
+    }
 
     /// Checks a `Content-Type` header: JSON, and UTF-8 if a charset is named.
     static func checkContentType(_ header: String?) throws(APIError) {
@@ -64,7 +70,7 @@ struct ReportRequest {
         }
         if bytes.isEmpty { throw .malformed("request body is empty (expected a JSON object)") }
         // Stricter than Foundation's parser: no trailing commas, no member named twice.
-        if let problem = StrictJSON.problem(in: bytes) { throw .malformed("request body is not valid JSON: \(problem)") }
+        if let problem = StrictJSON.problem(in: bytes, naming: Self.knownFields) { throw .malformed("request body is not valid JSON: \(problem)") }
         let object: Any
         do {
             // Fragments too: `"x"` or `42` is valid JSON, just not an object (said below).
@@ -78,7 +84,12 @@ struct ReportRequest {
             throw .malformed("request body must be a JSON object")
         }
         if let unknown = fields.keys.filter({ !Self.knownFields.contains($0) }).sorted().first {
-            throw .invalid(field: String(unknown.prefix(64)), "unknown field (expected external_id, channel, reporter, text, reported_at, platform)")
+            // A name that could be a misspelt field is named; any other is the client's data, which
+            // may be personal (a member keyed by a caller's number), and errors are logged.
+            let named = Self.looksLikeAFieldName(unknown)
+            throw .invalid(field: named ? unknown : nil,
+                           (named ? "unknown field" : "a field that is none of a report's (its name is not shown: only names of letters and _ are)")
+                           + " (expected external_id, channel, reporter, text, reported_at, platform)")
         }
         // A token belongs to one channel: a missing channel is the token's, a different one is refused.
         if fields["channel"] == nil || fields["channel"] is NSNull { fields["channel"] = channel.rawValue }

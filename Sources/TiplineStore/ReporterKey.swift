@@ -50,13 +50,31 @@ extension ReporterKey {
     /// different ones about once in a billion).
     var distinctBytes: Int { Set(secret).count }
 
+    /// The length of the shortest run the key repeats (`abcdabcd...`: 4), or nil when it repeats
+    /// none at least twice. A random key of 16 or more hex digits does so about once in 10^9.
+    var repeatedRun: Int? {
+        let bytes = Array(secret)
+        return (1...max(1, bytes.count / 2)).first { run in
+            bytes.count.isMultiple(of: run) && bytes.indices.allSatisfy { bytes[$0] == bytes[$0 % run] }
+        }
+    }
+
+    /// Why the key looks like a placeholder rather than key material, or nil. Such a key makes the
+    /// hashes of phone numbers easy to reverse: whoever guesses it can hash every number.
+    var weakness: String? {
+        if distinctBytes < 4 { return "only \(distinctBytes) different characters" }
+        if let run = repeatedRun { return "a run of \(run) characters repeated" }
+        return nil
+    }
+
     /// Records the key's fingerprint on first use and refuses a different key afterwards: a process
     /// hashing with another key would count one reporter as two and break every level. A
     /// placeholder key is refused on first use; a database already filled with one keeps it (there
     /// is no other key its reporters' hashes match).
     public func verify(against database: Database) async throws {
         let fingerprint = self.fingerprint
-        let placeholder = distinctBytes < 4
+        let weakness = self.weakness
+        let placeholder = weakness != nil
         let stored = try await database.transaction { tx in
             if !placeholder {
                 try tx.execute("""
@@ -69,7 +87,7 @@ extension ReporterKey {
         }
         if placeholder, stored == nil {
             throw TiplineError(.configuration,
-                "\(Self.environmentVariable) looks like a placeholder (only \(distinctBytes) different characters); "
+                "\(Self.environmentVariable) looks like a placeholder (\(weakness ?? "")); "
                 + "make a real one with: openssl rand -hex 32")
         }
         guard stored == fingerprint else {

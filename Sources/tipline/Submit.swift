@@ -35,10 +35,14 @@ struct Submit: AsyncParsableCommand {
     // option with its value missing still shows the help instead of becoming the value.
     @Option(parsing: .unconditional, help: "The ad text of a single report (taken whatever it starts with).")
     var text: String?
-    @Option(help: "The reporter's identity for --text (app user id or caller's number; stored only hashed).")
+    @Option(help: ArgumentHelp(
+        "The reporter's identity for --text (app user id or caller's number; stored only hashed).",
+        discussion: "A command line can be read by other users (ps) and lands in shell history: --reporter - reads the identity from standard input (its first line) instead."))
     var reporter: String?
+    // Read as text and checked in validate(): the parser would repeat a wrong value in its error,
+    // and a value out of place may be the reporter's identity.
     @Option(help: "Channel for --text: app or hotline (default app).")
-    var channel: Channel?
+    var channel: String?
     @Option(name: .customLong("external-id"), help: "External id for --text (default: derived from channel, reporter and text, so a retry is a duplicate).")
     var externalID: String?
     @Option(name: .customLong("reported-at"), help: "When the ad was reported, ISO 8601 (default now).")
@@ -58,6 +62,12 @@ struct Submit: AsyncParsableCommand {
         if file == nil, text == nil { throw ValidationError("give --file PATH or --text TEXT --reporter ID") }
         if file != nil, text != nil { throw ValidationError("--file and --text cannot be combined") }
         if text != nil, reporter == nil { throw ValidationError("--text needs --reporter") }
+        if let channel, Channel(rawValue: channel) == nil {
+            if let known = Channel(rawValue: channel.lowercased()) {
+                throw ValidationError("--channel must be app or hotline (channels are lower case: \(known.rawValue))")
+            }
+            throw ValidationError("--channel must be app or hotline (the value given is not shown: it may be a reporter's identity)")
+        }
         if file != nil {
             let given = [("--reporter", reporter != nil), ("--channel", channel != nil), ("--external-id", externalID != nil),
                          ("--reported-at", reportedAt != nil), ("--platform", platform != nil)].filter(\.1).map(\.0)
@@ -105,12 +115,21 @@ struct Submit: AsyncParsableCommand {
         Output.errorLine("note: --source \(source.terminalSafe) \(rule); taken because this database holds reports under it already")
     }
 
+    /// `--reporter`, or with `-` the first line of standard input (out of `ps` and shell history).
+    private func reporterGiven() throws -> String {
+        guard reporter == "-" else { return reporter! }
+        guard let line = readLine(strippingNewline: true) else {
+            throw CommandFailure(TiplineError(.invalidInput, "--reporter -: standard input is empty (the reporter's identity goes on its first line)"))
+        }
+        return line.hasSuffix("\r") ? String(line.dropLast()) : line
+    }
+
     private func submitOne(text: String, key: ReporterKey) async throws {
         // Keyed like the reporter's hash: a plain digest of the reporter and the text, stored and
         // exported as the external id, let anyone with the text try every phone number until it matched.
-        let channel = self.channel ?? .app
+        let channel = self.channel.flatMap(Channel.init(rawValue:)) ?? .app
         var fields: [String: Any] = [
-            "external_id": externalID ?? "derived below", "channel": channel.rawValue, "reporter": reporter!, "text": text,
+            "external_id": externalID ?? "derived below", "channel": channel.rawValue, "reporter": try reporterGiven(), "text": text,
         ]
         fields["reported_at"] = reportedAt
         fields["platform"] = platform

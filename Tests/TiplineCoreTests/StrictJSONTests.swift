@@ -4,7 +4,9 @@ import TiplineCore
 
 @Suite("strict JSON")
 struct StrictJSONTests {
-    static func problem(_ text: String) -> String? { StrictJSON.problem(in: Array(text.utf8)) }
+    static func problem(_ text: String, naming: Set<String> = ["text", "k3", "k39", "b"]) -> String? {
+        StrictJSON.problem(in: Array(text.utf8), naming: naming)
+    }
 
     @Test("well-formed JSON passes, whatever its values")
     func valid() {
@@ -30,6 +32,9 @@ struct StrictJSONTests {
         // Nested objects too; the same name in two different objects is fine.
         #expect(Self.problem(#"{"a":{"b":1,"b":2}}"#)?.contains(#""b" appears twice"#) == true)
         #expect(Self.problem(#"{"a":{"b":1},"c":{"b":2}}"#) == nil)
+        // A name not among those given is the sender's data (maybe a caller's number): not shown.
+        #expect(Self.problem(#"{"13900001111":1,"13900001111":2}"#, naming: ["text"])
+                == "a member appears twice in one object (its name is not one of a report's fields: not shown) (byte 17)")
     }
 
     @Test("a lone surrogate escape and a number beyond a Double are refused with what and where, not Foundation's words")

@@ -69,6 +69,10 @@ struct HTTPErrorTests {
                 #expect(reply.error.field == field, "\(name): \(reply.text)")
                 #expect(reply.error.message?.contains(message) == true, "\(name): \(reply.text)")
             }
+            // An unknown member whose name is not made like a field's is not named: it may be personal.
+            let keyed = try await server.post(["external_id": "k", "reporter": "u", "text": "t", "13900001111": "09:00"], token: token)
+            #expect(keyed.status == 422 && keyed.error.field == nil, "\(keyed.text)")
+            #expect(keyed.error.message?.contains("its name is not shown") == true && !keyed.text.contains("13900001111"), "\(keyed.text)")
             // A bad request never affects another: a good one right after is stored, and only it.
             #expect(try await server.post(sampleReport("good"), token: token).status == 201)
             #expect(try await db.int("SELECT count(*) FROM reports") == 1)
@@ -396,6 +400,10 @@ struct HTTPErrorTests {
             }
             let ready = try await server.get("/readyz")
             #expect(ready.status == 503 && ready.error.code == "reporter_key_mismatch", "\(ready.text)")
+            // The fingerprints go to the server's log, not to whoever asks.
+            #expect(!ready.text.contains("00112233445566778899aabbccddeeff"), "\(ready.text)")
+            #expect(server.process.stderr.contains("fingerprint 00112233445566778899aabbccddeeff in the database"),
+                    "\(server.process.stderr.suffix(2000))")
         }
     }
 

@@ -72,6 +72,25 @@ struct IntakeTests {
                 SELECT 'cli-' || left(encode(sha256(convert_to(\("hotline\u{1F}+8613900001111\u{1F}扣扣：12345678 空白号18元"), 'UTF8')), 'hex'), 32)
                 """).one().decode(String.self, at: 0)
             #expect(stored.hasPrefix("cli-") && stored.count == 36 && stored != plain, "\(stored)")
+            // `--reporter -` reads the identity from standard input (out of ps and shell history): the
+            // same reporter, so the same report again.
+            var piped = args
+            piped[piped.firstIndex(of: "+8613900001111")!] = "-"
+            let process = try TiplineProcess(piped, databaseURL: db.url)
+            let input = Pipe()
+            process.process.standardInput = input
+            try process.start()
+            try input.fileHandleForWriting.write(contentsOf: Data("+8613900001111\r\n".utf8))
+            try input.fileHandleForWriting.close()
+            #expect(try await process.wait(timeout: 60) == .exit(0), "\(process.stderr)")
+            #expect(process.stdout.hasPrefix("duplicate: report "), "\(process.stdout)")
+            let empty = try TiplineProcess(piped, databaseURL: db.url)
+            let nothing = Pipe()
+            empty.process.standardInput = nothing
+            try empty.start()
+            try nothing.fileHandleForWriting.close()
+            #expect(try await empty.wait(timeout: 60) == .exit(1))
+            #expect(empty.stderr.contains("--reporter -: standard input is empty"), "\(empty.stderr)")
         }
     }
 
@@ -198,6 +217,11 @@ struct IntakeTests {
             let mixed = try await TiplineProcess.run(["submit", "--file", path, "--reporter", "x", "--channel", "hotline"], databaseURL: db.url)
             #expect(mixed.status == .exit(64))
             #expect(mixed.stderr.contains("--reporter, --channel only go(es) with --text"), "\(mixed.stderr)")
+            // A channel that is not one is not repeated: a value out of place may be the reporter's identity.
+            let channel = try await TiplineProcess.run(["submit", "--text", "V信: abc_123x", "--reporter", "hotline",
+                                                        "--channel", "139 0000 9999"], databaseURL: db.url)
+            #expect(channel.status == .exit(64))
+            #expect(channel.stderr.contains("--channel must be app or hotline") && !channel.stderr.contains("9999"), "\(channel.stderr)")
             // A source a token could not carry: its reports could never come over HTTP under the same name.
             let spaced = try await TiplineProcess.run(["submit", "--file", path, "--source", "bad source!"], databaseURL: db.url)
             // Checked against what the database holds (below), so refused with exit 1, not as usage.
@@ -258,14 +282,17 @@ struct IntakeTests {
             for (key, message) in [("", "TIPLINE_REPORTER_KEY is not set"), ("0123456789abcde", "must be at least 16 bytes (got 15)"),
                                    ("0000000000000000", "looks like a placeholder (only 1 different characters)"),
                                    (String(repeating: " ", count: 32), "looks like a placeholder"),
-                                   ("abcabcabcabcabcabc", "looks like a placeholder (only 3 different characters)")] {
+                                   ("abcabcabcabcabcabc", "looks like a placeholder (only 3 different characters)"),
+                                   ("abcdabcdabcdabcd", "looks like a placeholder (a run of 4 characters repeated)"),
+                                   ("0123456789abcdef0123456789abcdef", "looks like a placeholder (a run of 16 characters repeated)")] {
                 let result = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": key])
                 #expect(result.status == .exit(1) && result.stderr.contains(message), "\(key): \(result.stderr)")
             }
             #expect(try await db.int("SELECT count(*) FROM reports") == 0)
             #expect(try await db.int("SELECT count(*) FROM settings WHERE name = 'reporter_key_fingerprint'") == 0)
-            // Four different characters are enough (a random 16-hex-digit key has fewer than 8 about once in a hundred).
-            let poor = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": "0123012301230123"])
+            // Four different characters are enough, when they do not repeat one run (a random 16-hex-digit
+            // key has fewer than 8 different ones about once in a hundred).
+            let poor = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": "0123012301230132"])
             #expect(poor.status == .exit(0), "\(poor.stderr)")
             try await db.database.execute("DELETE FROM jobs")
             try await db.database.execute("DELETE FROM reports")
@@ -329,7 +356,7 @@ struct IntakeTests {
     @Test("a refusal quoting control characters is escaped on stderr and stays one line in the rejects file; an unwritable stderr costs nothing")
     func refusalsEscaped() async throws {
         try await TestDatabase.with { db in
-            // Refusals that quote what the line holds: a member named twice.
+            // Lines refused for a member named twice (with control characters in its name).
             let lines = [#"{"external_id":"e1","\u001b[31mRED":1,"\u001b[31mRED":2,"channel":"app","reporter":"u1","text":"t"}"#,
                          #"{"external_id":"e2","a\nb":1,"a\nb":2,"channel":"app","reporter":"u2","text":"t"}"#,
                          #"{"external_id":"e3","channel":"app","reporter":"u3","text":"出租微信 V信: abc_151x"}"#]
@@ -338,10 +365,20 @@ struct IntakeTests {
             defer { try? FileManager.default.removeItem(atPath: rejects) }
             let result = try await TiplineProcess.run(["submit", "--file", path, "--rejects", rejects], databaseURL: db.url)
             #expect(result.status == .exit(3))
-            #expect(!result.stderr.contains("\u{1B}"), "a raw ESC reached stderr: \(result.stderr)")
-            #expect(result.stderr.contains(#"\u{1B}[31mRED"#), "\(result.stderr)")
+            // A member's name that is none of a report's fields is the sender's data: not shown at all.
+            #expect(!result.stderr.contains("\u{1B}") && !result.stderr.contains("RED"), "\(result.stderr)")
             let logged = try String(contentsOfFile: rejects, encoding: .utf8).split(separator: "\n")
             #expect(logged.map { $0.prefix(2) } == ["1\t", "2\t"], "\(logged)")
+            // A CSV header's names are quoted (columns, not data): escaped on stderr, one line in the rejects file.
+            let csv = try Self.write("external_id,channel,reporter,text,\"\u{1B}[31mRED\",\"\u{1B}[31mRED\"\ne1,app,u1,t\n", ext: "csv")
+            let csvRejects = csv + ".rejects"
+            defer { try? FileManager.default.removeItem(atPath: csvRejects) }
+            let header = try await TiplineProcess.run(["submit", "--file", csv, "--rejects", csvRejects], databaseURL: db.url)
+            #expect(header.status == .exit(3))
+            #expect(!header.stderr.contains("\u{1B}"), "a raw ESC reached stderr: \(header.stderr)")
+            #expect(header.stderr.contains(#"repeats column(s) \u{1B}[31m"#), "\(header.stderr)")
+            let csvLogged = try String(contentsOfFile: csvRejects, encoding: .utf8).split(separator: "\n")
+            #expect(csvLogged.map { $0.prefix(2) } == ["1\t", "2\t"] && !csvLogged.joined().contains("\u{1B}"), "\(csvLogged)")
             // Standard error on a full disk: the refusals are lost, nothing else (it trapped).
             let quiet = try TiplineProcess(["submit", "--file", path, "--source", "quiet"], databaseURL: db.url)
             quiet.process.standardError = FileHandle(forWritingAtPath: "/dev/full")!

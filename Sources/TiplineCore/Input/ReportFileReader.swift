@@ -180,7 +180,7 @@ public final class LineReader {
         guard !bytes.contains(0) else {
             return .failure(InputError(field: nil, "is not UTF-8 JSON (it holds NUL bytes: UTF-16 or UTF-32?)"))
         }
-        if let problem = StrictJSON.problem(in: bytes) {
+        if let problem = StrictJSON.problem(in: bytes, naming: ReportValidator.fieldNames) {
             return .failure(InputError(field: nil, "invalid JSON: \(problem)"))
         }
         let parsed: Any

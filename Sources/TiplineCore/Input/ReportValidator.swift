@@ -5,6 +5,10 @@ public struct ReportValidator: Sendable {
     /// The limits enforced.
     public var limits: ReportLimits
 
+    /// The fields a report has (JSON members, CSV columns); others are ignored in files and refused
+    /// over HTTP.
+    public static let fieldNames: Set<String> = ["external_id", "channel", "reporter", "text", "reported_at", "platform"]
+
     /// Creates a validator.
     public init(limits: ReportLimits = ReportLimits()) {
         self.limits = limits

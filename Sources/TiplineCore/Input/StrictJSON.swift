@@ -7,9 +7,11 @@ public enum StrictJSON {
     public static let maxDepth = 64
 
     /// Nil when `bytes` (UTF-8) are one well-formed JSON value with no object naming a member twice;
-    /// otherwise what is wrong and at which byte offset (from 0).
-    public static func problem(in bytes: [UInt8]) -> String? {
-        var checker = Checker(bytes: bytes)
+    /// otherwise what is wrong and at which byte offset (from 0). A member named twice is named only
+    /// when it is one of `naming`: any other name is the sender's data, which may be personal (an
+    /// exporter's member keyed by a caller's number), and errors are printed and logged.
+    public static func problem(in bytes: [UInt8], naming: Set<String> = []) -> String? {
+        var checker = Checker(bytes: bytes, naming: naming)
         do throws(Problem) {
             checker.skipSpace()
             try checker.value(depth: 0)
@@ -32,9 +34,13 @@ public enum StrictJSON {
 
     private struct Checker {
         let bytes: [UInt8]
+        let naming: Set<String>
         var at = 0
 
-        init(bytes: [UInt8]) { self.bytes = bytes }
+        init(bytes: [UInt8], naming: Set<String>) {
+            self.bytes = bytes
+            self.naming = naming
+        }
 
         var current: UInt8? { at < bytes.count ? bytes[at] : nil }
 
@@ -85,7 +91,9 @@ public enum StrictJSON {
                     if !names!.insert(name).inserted { twice = name }
                 }
                 if let twice {
-                    throw Problem("the member \"\(twice.prefix(64))\" appears twice in one object", at: start)
+                    throw Problem(naming.contains(twice) ? "the member \"\(twice)\" appears twice in one object"
+                                                         : "a member appears twice in one object (its name is not one of a report's fields: not shown)",
+                                  at: start)
                 }
                 skipSpace()
                 guard current == UInt8(ascii: ":") else { throw Problem("':' is expected after a member name", at: at) }
