@@ -75,10 +75,12 @@ struct PropertyTests {
             let plainPhone = "手机：" + disguise(digits, forms: [0], gaps: gaps) + "。"
             let phone = "手机：" + disguise(digits, forms: forms, gaps: gaps) + "。"
             #expect(contacts(in: phone) == contacts(in: plainPhone))
+            #expect(contacts(in: plainPhone) == ["phone:+86" + digits.map(String.init).joined()])
             let qq = Array(digits.prefix(9))
             let plainQQ = "扣扣 " + disguise(qq, forms: [0], gaps: [[]]) + "，"
             let disguisedQQ = "扣扣 " + disguise(qq, forms: forms, gaps: [[]]) + "，"
             #expect(contacts(in: disguisedQQ) == contacts(in: plainQQ))
+            #expect(contacts(in: plainQQ) == ["qq:" + qq.map(String.init).joined()])
         }
     }
 

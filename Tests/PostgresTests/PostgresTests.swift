@@ -284,6 +284,9 @@ struct PostgresTests {
         let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
         defer { Task { await database.shutdown() } }
         let hostile = ["'; DROP TABLE x; --", "\\\"{},NULL", "emoji 🐧 and עברית", "NULL", ""]
+        // The value is a bind parameter, not SQL text.
+        let query: Query = "SELECT \(hostile[0])::text"
+        #expect(query.sql == "SELECT $1::text" && query.parameters == [.text(hostile[0])], "\(query)")
         for value in hostile {
             #expect(try await database.query("SELECT \(value)::text").one().decode(String.self, at: 0) == value)
         }

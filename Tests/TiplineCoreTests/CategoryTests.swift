@@ -78,7 +78,7 @@ struct CategoryTests {
     func analysis() {
         let analysis = Analysis(text: "出租微信 日租80元 QQ 12345678")
         #expect(analysis.category == .rental)
-        #expect(analysis.contacts == ContactExtractor().extract("出租微信 日租80元 QQ 12345678"))
+        #expect(analysis.contacts == [Contact(kind: .qq, value: "12345678")])
     }
 }
 

@@ -119,6 +119,15 @@ enum RawHTTP {
         return false
     }
 
+    /// The TCP state of `fd` as the kernel has it (`TCP_INFO`'s first byte: 1 established, 7
+    /// closed, 8 closed by the peer), without reading anything from it.
+    static func tcpState(_ fd: Int32) -> UInt8 {
+        var info = [UInt8](repeating: 0, count: 232)
+        var length = socklen_t(info.count)
+        guard getsockopt(fd, Int32(IPPROTO_TCP), 11 /* TCP_INFO */, &info, &length) == 0 else { return 0 }
+        return info[0]
+    }
+
     /// Whether `fd` has something to read (or has ended) within `timeout` seconds.
     static func readable(_ fd: Int32, within timeout: Double) async -> Bool {
         await offPool {

@@ -195,6 +195,9 @@ struct IntakeTests {
             #expect(try await db.int("SELECT count(DISTINCT reporter_hash) FROM reports") == 1)
             let work = try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "1"], databaseURL: db.url)
             #expect(work.status == .exit(0), "\(work.stderr)")
+            // All three grouped under one seller, which one reporter leaves at none (review needs two).
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND outcome = 'recorded' AND offender_id IS NOT NULL") == 3)
+            #expect(try await db.int("SELECT count(DISTINCT offender_id) FROM reports") == 1)
             #expect(try await db.int("SELECT count(*) FROM offenders WHERE level <> 'none'") == 0)
             #expect(try await db.int("SELECT count(*) FROM escalations") == 0)
         }

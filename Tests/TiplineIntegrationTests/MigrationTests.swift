@@ -18,7 +18,18 @@ struct MigrationTests {
     func concurrentMigrate() async throws {
         try await TestDatabase.with(migrate: false) { db in
             let processes = try (0..<3).map { _ in try TiplineProcess(["migrate"], databaseURL: db.url) }
-            for process in processes { try process.start() }
+            // The three meet for certain: the migrator's advisory lock ("tipline" in ASCII) is held
+            // elsewhere until all three wait for it, then let go.
+            try await db.whileAnotherSessionHolds("SELECT pg_advisory_xact_lock(\(Int64(0x7469_706c_696e_65)))") {
+                for process in processes { try process.start() }
+                try await waitUntil("the three processes wait for the migration lock") {
+                    try await db.int("""
+                        SELECT count(*)::int FROM pg_locks
+                         WHERE locktype = 'advisory' AND NOT granted
+                           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        """) == 3
+                }
+            }
             for process in processes {
                 #expect(try await process.wait() == .exit(0), "stderr: \(process.stderr)")
             }

@@ -121,12 +121,20 @@ struct QueueTests {
             let queue = Queue(database: db.database)
             let lease = Lease(owner: UUID(), seconds: 0.2)
             let first = try await queue.claim(limit: 1, lease: lease)
+            try #require(first.count == 1)
             try await Task.sleep(for: .milliseconds(400))
-            try await queue.rescueExpired()
-            try await Task.sleep(for: .milliseconds(1100))
+            #expect(try await queue.rescueExpired().retried == 1)
+            try await Task.sleep(for: .milliseconds(1100))  // rescued jobs come back within a jittered second
+            // The same owner claims the job again: only its attempt tells the two claims apart.
             let longer = Lease(owner: lease.owner, seconds: 30)
-            _ = try await queue.claim(limit: 1, lease: longer)
-            #expect(try await queue.complete(Self.process(first), lease: longer).refused.count == 1)
+            let second = try await queue.claim(limit: 1, lease: longer)
+            try #require(second.count == 1 && second[0].attempt == 2 && first[0].attempt == 1)
+            let stale = try await queue.complete(Self.process(first), lease: longer)
+            #expect(stale.completed.isEmpty && stale.refused == [first[0].reportID])
+            #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running' AND attempt = 2") == 1)
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 0)
+            #expect(try await db.int("SELECT count(*) FROM contacts") == 0, "a refused completion wrote contacts")
+            #expect(try await queue.complete(Self.process(second), lease: longer).completed == [second[0].reportID])
         }
     }
 

@@ -25,6 +25,10 @@ enum Checks {
         #expect(try await db.int("SELECT count(*) FROM reports WHERE state <> 'done'") == 0,
                 "reports not done", sourceLocation: sourceLocation)
         #expect(try await db.int("SELECT count(*) FROM reports") == scenario.reports.count, sourceLocation: sourceLocation)
+        // Each completion that committed counts its reports in this minute's tally of its session: a
+        // report completed twice would count twice (a refused completion counts nothing).
+        #expect(try await db.int("SELECT coalesce(sum(done), 0)::int FROM report_tallies") == scenario.reports.count,
+                "completions committed differ from the reports", sourceLocation: sourceLocation)
         #expect(try await db.int("SELECT coalesce(sum(cardinality(contact_ids)), 0) FROM reports") == expected.links,
                 "contact links differ from the extracted contacts", sourceLocation: sourceLocation)
         // A merged offender names the final survivor itself, never another merged offender: reports
