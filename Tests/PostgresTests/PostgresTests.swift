@@ -439,7 +439,9 @@ struct PostgresTests {
         #expect(try await database.query("SELECT 1").one().decode(Int.self, at: 0) == 1)
     }
 
-    @Test("LISTEN delivers NOTIFY to a dedicated session")
+    // Bounded: a listener that never connects, or a notification never delivered, fails the test
+    // instead of hanging the run.
+    @Test("LISTEN delivers NOTIFY to a dedicated session", .timeLimit(.minutes(1)))
     func listenNotify() async throws {
         let channel = "test_\(UUID().uuidString.prefix(8).lowercased())"
         let received = AsyncStream<PostgresNotification>.makeStream()

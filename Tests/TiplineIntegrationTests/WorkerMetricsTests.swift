@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Testing
 import TiplineWorker
 
@@ -74,10 +75,45 @@ struct WorkerMetricsTests {
         #expect(refused.status == .exit(64))
         #expect(refused.stderr.contains("--metrics-port must be between 0 and 65535"), "\(refused.stderr)")
         try await TestDatabase.with { db in
-            let worker = try WorkerProcessTests.worker(db, ["--until-idle"], name: "quiet")
-            try worker.start()
-            #expect(try await worker.wait(timeout: 60) == .exit(0))
-            #expect(!worker.stdout.contains("metrics on"))
+            // Each worker runs until it listens for jobs (its start-up done), then its listening
+            // sockets are read from /proc. With --metrics-port 0 there is one (the check can see it).
+            for (arguments, name) in [([String](), "quiet"), (["--metrics-port", "0"], "metered")] {
+                let worker = try WorkerProcessTests.worker(db, arguments, name: name)
+                try worker.start()
+                try await waitUntil("worker \(name) listens for jobs") {
+                    try await db.int("""
+                        SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND application_name = 'tipline-listen'
+                        """) == 1
+                }
+                let ports = Self.listeningPorts(of: worker.process.processIdentifier)
+                #expect(ports.isEmpty == arguments.isEmpty, "worker \(name) listens on TCP ports \(ports)")
+                #expect(worker.stdout.contains("metrics on") == !arguments.isEmpty, "\(worker.stdout)")
+                worker.signal(SIGTERM)
+                #expect(try await worker.wait(timeout: 60) == .exit(0))
+            }
         }
+    }
+
+    /// The TCP ports process `pid` listens on: its sockets (from /proc/PID/fd) in the LISTEN state
+    /// (0A) of /proc/net/tcp and tcp6.
+    static func listeningPorts(of pid: Int32) -> [Int] {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        let inodes = Set(fds.compactMap { fd -> Substring? in
+            guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"),
+                  link.hasPrefix("socket:[") else { return nil }
+            return link.dropFirst(8).dropLast()
+        })
+        var ports: [Int] = []
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[3] == "0A", inodes.contains(fields[9]),
+                      let port = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) else { continue }
+                ports.append(port)
+            }
+        }
+        return ports
     }
 }

@@ -18,6 +18,19 @@ enum Checks {
                    AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = e.report_id))
         """
 
+    /// A digest of every row a completion writes (reports, contacts, sellers, escalation rows and
+    /// the tallies): equal before and after only when nothing was written in between.
+    static func written(_ db: TestDatabase) async throws -> String {
+        try await db.database.query("""
+            SELECT md5(concat_ws('|',
+                (SELECT string_agg(r::text, ',' ORDER BY r.id) FROM reports r),
+                (SELECT string_agg(c::text, ',' ORDER BY c.id) FROM contacts c),
+                (SELECT string_agg(o::text, ',' ORDER BY o.id) FROM offenders o),
+                (SELECT string_agg(e::text, ',' ORDER BY e.id) FROM escalations e),
+                (SELECT string_agg(t::text, ',' ORDER BY t.minute, t.backend) FROM report_tallies t)))
+            """).one().decode(String.self, at: 0)
+    }
+
     /// Every report done exactly once; grouping, levels, links and escalation rows as expected.
     static func drainedExactlyOnce(_ db: TestDatabase, scenario: Scenario, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let expected = scenario.expected()
