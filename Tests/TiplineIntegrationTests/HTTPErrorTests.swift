@@ -343,9 +343,11 @@ struct HTTPErrorTests {
             }
             #expect(stalled, "the server read 2,000,000 requests without its answers being read")
             try await Task.sleep(for: .seconds(3))
-            // Closed by the server (its unread requests make that a reset): the socket has left the
-            // established state. Read without reading, which would let the server write again.
-            try await waitUntil("the server closes the stalled connection", timeout: 10) { RawHTTP.tcpState(fd) != 1 }
+            // Closed by the server: its end has left the established state (seen in the kernel's
+            // table, without reading, which would let the server write again).
+            try await waitUntil("the server closes the stalled connection", timeout: 10) {
+                !RawHTTP.serverSideOpen(fd, serverPort: server.port)
+            }
             server.process.signal(SIGTERM)
             #expect(try await server.process.wait(timeout: 15) == .exit(0), "serve still held by a client that does not read")
         }

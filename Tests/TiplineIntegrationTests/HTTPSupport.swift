@@ -119,13 +119,29 @@ enum RawHTTP {
         return false
     }
 
-    /// The TCP state of `fd` as the kernel has it (`TCP_INFO`'s first byte: 1 established, 7
-    /// closed, 8 closed by the peer), without reading anything from it.
-    static func tcpState(_ fd: Int32) -> UInt8 {
-        var info = [UInt8](repeating: 0, count: 232)
-        var length = socklen_t(info.count)
-        guard getsockopt(fd, Int32(IPPROTO_TCP), 11 /* TCP_INFO */, &info, &length) == 0 else { return 0 }
-        return info[0]
+    /// Whether the server still holds its end of the connection `fd` made to `serverPort` open:
+    /// the kernel lists it as established (/proc/net/tcp, tcp6). A server that closed it is gone
+    /// from the list (reset) or shows FIN-WAIT, even while its FIN waits behind answers the client
+    /// never read, which keeps the client's own end established.
+    static func serverSideOpen(_ fd: Int32, serverPort: Int) -> Bool {
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { return false }
+        let clientPort = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
+        func port(_ field: Substring) -> Int? { field.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                if fields.count > 3, port(fields[1]) == serverPort, port(fields[2]) == clientPort, fields[3] == "01" { return true }
+            }
+        }
+        return false
     }
 
     /// Whether `fd` has something to read (or has ended) within `timeout` seconds.
