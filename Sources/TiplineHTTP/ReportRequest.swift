@@ -83,9 +83,11 @@ struct ReportRequest {
         guard var fields = object as? [String: Any] else {
             throw .malformed("request body must be a JSON object")
         }
-        if let unknown = fields.keys.filter({ !Self.knownFields.contains($0) }).sorted().first {
-            // A name that could be a misspelt field is named; any other is the client's data, which
-            // may be personal (a member keyed by a caller's number), and errors are logged.
+        let unknowns = fields.keys.filter { !Self.knownFields.contains($0) }.sorted()
+        // A name that could be a misspelt field is named (the first such, if any); any other is the
+        // client's data, which may be personal (a member keyed by a caller's number), and errors
+        // are logged.
+        if let unknown = unknowns.first(where: Self.looksLikeAFieldName) ?? unknowns.first {
             let named = Self.looksLikeAFieldName(unknown)
             throw .invalid(field: named ? unknown : nil,
                            (named ? "unknown field" : "a field that is none of a report's (its name is not shown: only names of letters and _ are)")

@@ -44,25 +44,29 @@ extension ReporterKey {
         hash("tipline reporter key check v1").prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// How many different byte values the key holds. A placeholder (sixteen zeros, spaces, a short
-    /// run repeated) has three or fewer and makes the hashes of phone numbers easy to reverse by
-    /// trying every number; random keys are never this poor (16 hex digits have fewer than 4
-    /// different ones about once in a billion).
-    var distinctBytes: Int { Set(secret).count }
+    /// The key's characters (Unicode scalars; the key is text in an environment variable).
+    private var characters: [Unicode.Scalar] { Array(String(decoding: secret, as: UTF8.self).unicodeScalars) }
 
-    /// The length of the shortest run the key repeats (`abcdabcd...`: 4), or nil when it repeats
-    /// none at least twice. A random key of 16 or more hex digits does so about once in 10^9.
+    /// How many different characters the key holds. A placeholder (sixteen zeros, spaces) has
+    /// three or fewer; random keys are never this poor (16 hex digits have fewer than 4 different
+    /// ones about once in a billion).
+    var distinctCharacters: Int { Set(characters).count }
+
+    /// The length of the shortest run of characters the key repeats from its start to its end, a
+    /// last repetition cut short or not (`abcdabcdab`: 4), or nil when none repeats at least twice.
+    /// A random key of 16 or more hex digits does so about once in 4 billion.
     var repeatedRun: Int? {
-        let bytes = Array(secret)
-        return (1...max(1, bytes.count / 2)).first { run in
-            bytes.count.isMultiple(of: run) && bytes.indices.allSatisfy { bytes[$0] == bytes[$0 % run] }
+        let characters = self.characters
+        guard characters.count >= 2 else { return nil }
+        return (1...characters.count / 2).first { run in
+            characters.indices.allSatisfy { characters[$0] == characters[$0 % run] }
         }
     }
 
     /// Why the key looks like a placeholder rather than key material, or nil. Such a key makes the
     /// hashes of phone numbers easy to reverse: whoever guesses it can hash every number.
     var weakness: String? {
-        if distinctBytes < 4 { return "only \(distinctBytes) different characters" }
+        if distinctCharacters < 4 { return "only \(distinctCharacters) different characters" }
         if let run = repeatedRun { return "a run of \(run) characters repeated" }
         return nil
     }

@@ -54,6 +54,10 @@ struct Submit: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    // Words no option takes, refused in validate() without repeating them (the parser's own error
+    // would print them).
+    @Argument(parsing: .allUnrecognized, help: .hidden) var unexpected: [String] = []
+
     func validate() throws {
         // `--text --help` asks for the help, which --text would otherwise take for the ad.
         if let text, text == "--help" || text == "-h", !CommandLine.arguments.contains("--text=\(text)") {
@@ -62,6 +66,22 @@ struct Submit: AsyncParsableCommand {
         if file == nil, text == nil { throw ValidationError("give --file PATH or --text TEXT --reporter ID") }
         if file != nil, text != nil { throw ValidationError("--file and --text cannot be combined") }
         if text != nil, reporter == nil { throw ValidationError("--text needs --reporter") }
+        // The arguments came as bytes: ones that are not UTF-8 were replaced (U+FFFD), which could
+        // make two reporters one. Not shown: it is the reporter's identity.
+        if let reporter, reporter.unicodeScalars.contains("\u{FFFD}") {
+            throw ValidationError("--reporter is not valid UTF-8 (the value is not shown)")
+        }
+        if !unexpected.isEmpty {
+            // An option misspelt is named; any other word is not (an identity given unquoted,
+            // `--reporter 139 0000 9999`, would leave its last parts here).
+            let options = unexpected.filter { $0.wholeMatch(of: /--?[A-Za-z][A-Za-z-]*(=.*)?/) != nil }
+                .map { $0.split(separator: "=", maxSplits: 1)[0] }
+            if options.count == unexpected.count {
+                throw ValidationError("unknown option(s) \(options.joined(separator: ", "))")
+            }
+            throw ValidationError("\(unexpected.count) word(s) that no option takes (not shown: they may be a reporter's "
+                + "identity; quote a value that has spaces)")
+        }
         if let channel, Channel(rawValue: channel) == nil {
             if let known = Channel(rawValue: channel.lowercased()) {
                 throw ValidationError("--channel must be app or hotline (channels are lower case: \(known.rawValue))")
@@ -116,12 +136,29 @@ struct Submit: AsyncParsableCommand {
     }
 
     /// `--reporter`, or with `-` the first line of standard input (out of `ps` and shell history).
+    /// Its bytes are checked as UTF-8, not repaired: two identities that differ only in bytes that
+    /// are not UTF-8 would become one reporter (and the second report a duplicate).
     private func reporterGiven() throws -> String {
         guard reporter == "-" else { return reporter! }
-        guard let line = readLine(strippingNewline: true) else {
-            throw CommandFailure(TiplineError(.invalidInput, "--reporter -: standard input is empty (the reporter's identity goes on its first line)"))
+        func refuse(_ why: String) -> CommandFailure {
+            CommandFailure(TiplineError(.invalidInput, "--reporter -: standard input \(why) (the reporter's identity goes on its first line)"))
         }
-        return line.hasSuffix("\r") ? String(line.dropLast()) : line
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        var ended = false
+        while line.count <= 4096 {
+            let n = read(STDIN_FILENO, &byte, 1)
+            if n < 0, errno == EINTR { continue }
+            guard n == 1 else { ended = true; break }
+            if byte == UInt8(ascii: "\n") { break }
+            line.append(byte)
+        }
+        if ended, line.isEmpty { throw refuse("is empty") }
+        guard line.count <= 4096 else { throw refuse("has a first line over 4096 bytes") }
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }  // a byte-order mark is no part of it
+        guard let text = String(validating: line, as: UTF8.self) else { throw refuse("is not valid UTF-8") }
+        return text
     }
 
     private func submitOne(text: String, key: ReporterKey) async throws {

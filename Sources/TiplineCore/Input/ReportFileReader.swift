@@ -110,7 +110,12 @@ public final class ReportFileReader {
                 }
                 if !repeated.isEmpty {
                     // Which of two `reporter` columns is the reporter? Neither is guessed.
-                    headerError = InputError(field: nil, "CSV header repeats column(s) \(Set(repeated).sorted().joined(separator: ", "))")
+                    // Only a report field's name is repeated back: another column's name is the
+                    // sender's data (an exporter may head a column with a caller's number).
+                    let named = Set(repeated).filter(ReportValidator.fieldNames.contains).sorted()
+                    let others = Set(repeated).count - named.count
+                    let list = named + (others > 0 ? ["\(others) other(s), not shown (none of a report's fields)"] : [])
+                    headerError = InputError(field: nil, "CSV header repeats column(s) \(list.joined(separator: ", "))")
                     return InputRecord(line: record.line, result: .failure(headerError!))
                 }
                 continue
