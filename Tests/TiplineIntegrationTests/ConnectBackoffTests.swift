@@ -11,7 +11,9 @@ struct ConnectBackoffTests {
         // A "server" that accepts and closes at once, counting the attempts.
         let (listener, port) = try RawHTTP.listener(backlog: 64)
         let attempts = Counter()
+        let acceptorEnded = DispatchSemaphore(value: 0)
         let acceptor = Thread {
+            defer { acceptorEnded.signal() }
             while true {
                 let client = accept(listener, nil, nil)
                 if client < 0 { return }
@@ -20,7 +22,13 @@ struct ConnectBackoffTests {
             }
         }
         acceptor.start()
-        defer { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+        // The listener is closed only once the acceptor has stopped using it: its number may go to
+        // another test's socket or pipe as soon as it is closed.
+        defer {
+            shutdown(listener, Int32(SHUT_RDWR))
+            acceptorEnded.wait()
+            close(listener)
+        }
         let conninfo = "postgresql://nobody@127.0.0.1:\(port)/none?connect_timeout=2&sslmode=disable"
         for backoff in [Duration?.none, .seconds(1)] {
             let database = Database(config: ConnectionConfig(conninfo: conninfo), maxConnections: 1, connectBackoff: backoff)
