@@ -135,27 +135,23 @@ struct Submit: AsyncParsableCommand {
         Output.errorLine("note: --source \(source.terminalSafe) \(rule); taken because this database holds reports under it already")
     }
 
-    /// `--reporter`, or with `-` the first line of standard input (out of `ps` and shell history).
-    /// Its bytes are checked as UTF-8, not repaired: two identities that differ only in bytes that
-    /// are not UTF-8 would become one reporter (and the second report a duplicate).
+    /// `--reporter`, or with `-` the first line of standard input (out of `ps` and shell history),
+    /// read as `--file -` reads one (`LineReader`: LF or CRLF). Its bytes are checked as UTF-8, not
+    /// repaired: two identities that differ only in bytes that are not UTF-8 would become one
+    /// reporter (and the second report a duplicate).
     private func reporterGiven() throws -> String {
         guard reporter == "-" else { return reporter! }
         func refuse(_ why: String) -> CommandFailure {
             CommandFailure(TiplineError(.invalidInput, "--reporter -: standard input \(why) (the reporter's identity goes on its first line)"))
         }
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        var ended = false
-        while line.count <= 4096 {
-            let n = read(STDIN_FILENO, &byte, 1)
-            if n < 0, errno == EINTR { continue }
-            guard n == 1 else { ended = true; break }
-            if byte == UInt8(ascii: "\n") { break }
-            line.append(byte)
+        let first: (number: Int, bytes: [UInt8]?)?
+        do {
+            first = try LineReader(path: "-").next()
+        } catch {
+            throw CommandFailure(error)
         }
-        if ended, line.isEmpty { throw refuse("is empty") }
-        guard line.count <= 4096 else { throw refuse("has a first line over 4096 bytes") }
-        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        guard let first else { throw refuse("is empty") }
+        guard var line = first.bytes else { throw refuse("has a first line too long to read") }
         if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }  // a byte-order mark is no part of it
         guard let text = String(validating: line, as: UTF8.self) else { throw refuse("is not valid UTF-8") }
         return text
