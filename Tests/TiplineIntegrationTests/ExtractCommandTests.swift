@@ -36,13 +36,6 @@ struct ExtractCommandTests {
 
     /// Runs `tipline extract --jsonl` with `input` on standard input.
     static func extract(_ input: String) async throws -> (status: TiplineProcess.Termination, stdout: String, stderr: String) {
-        let process = try TiplineProcess(["extract", "--jsonl"], databaseURL: nil)
-        let pipe = Pipe()
-        process.process.standardInput = pipe
-        try process.start()
-        try pipe.fileHandleForWriting.write(contentsOf: Data(input.utf8))
-        try pipe.fileHandleForWriting.close()
-        let status = try await process.wait(timeout: 60)
-        return (status, process.stdout, process.stderr)
+        try await TiplineProcess.run(["extract", "--jsonl"], databaseURL: nil, timeout: 60, input: Data(input.utf8))
     }
 }

@@ -133,15 +133,7 @@ enum RawHTTP {
         let clientPort = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
         }
-        func port(_ field: Substring) -> Int? { field.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                if fields.count > 3, port(fields[1]) == serverPort, port(fields[2]) == clientPort, fields[3] == "01" { return true }
-            }
-        }
-        return false
+        return TCPTable.sockets().contains { $0.localPort == serverPort && $0.remotePort == clientPort && $0.state == "01" }
     }
 
     /// Whether `fd` has something to read (or has ended) within `timeout` seconds.

@@ -76,30 +76,16 @@ struct IntakeTests {
             // same reporter, so the same report again.
             var piped = args
             piped[piped.firstIndex(of: "+8613900001111")!] = "-"
-            let process = try TiplineProcess(piped, databaseURL: db.url)
-            let input = Pipe()
-            process.process.standardInput = input
-            try process.start()
             // A byte-order mark and CRLF are no part of it.
-            try input.fileHandleForWriting.write(contentsOf: Data([0xEF, 0xBB, 0xBF]) + Data("+8613900001111\r\n".utf8))
-            try input.fileHandleForWriting.close()
-            #expect(try await process.wait(timeout: 60) == .exit(0), "\(process.stderr)")
-            #expect(process.stdout.hasPrefix("duplicate: report "), "\(process.stdout)")
-            let empty = try TiplineProcess(piped, databaseURL: db.url)
-            let nothing = Pipe()
-            empty.process.standardInput = nothing
-            try empty.start()
-            try nothing.fileHandleForWriting.close()
-            #expect(try await empty.wait(timeout: 60) == .exit(1))
+            let again = try await TiplineProcess.run(piped, databaseURL: db.url, input: Data([0xEF, 0xBB, 0xBF]) + Data("+8613900001111\r\n".utf8))
+            #expect(again.status == .exit(0), "\(again.stderr)")
+            #expect(again.stdout.hasPrefix("duplicate: report "), "\(again.stdout)")
+            let empty = try await TiplineProcess.run(piped, databaseURL: db.url, input: Data())
+            #expect(empty.status == .exit(1))
             #expect(empty.stderr.contains("--reporter -: standard input is empty"), "\(empty.stderr)")
             // Bytes that are not UTF-8 are refused, not repaired into another reporter's identity.
-            let garbled = try TiplineProcess(piped, databaseURL: db.url)
-            let bad = Pipe()
-            garbled.process.standardInput = bad
-            try garbled.start()
-            try bad.fileHandleForWriting.write(contentsOf: Data([0x75, 0xB2, 0xE2, 0x0A]))
-            try bad.fileHandleForWriting.close()
-            #expect(try await garbled.wait(timeout: 60) == .exit(1))
+            let garbled = try await TiplineProcess.run(piped, databaseURL: db.url, input: Data([0x75, 0xB2, 0xE2, 0x0A]))
+            #expect(garbled.status == .exit(1))
             #expect(garbled.stderr.contains("is not valid UTF-8"), "\(garbled.stderr)")
         }
     }

@@ -95,8 +95,8 @@ struct WorkerMetricsTests {
         }
     }
 
-    /// The TCP ports process `pid` listens on: its sockets (from /proc/PID/fd) in the LISTEN state
-    /// (0A) of /proc/net/tcp and tcp6.
+    /// The TCP ports process `pid` listens on: its sockets (from /proc/PID/fd) that the kernel's
+    /// table lists as listening.
     static func listeningPorts(of pid: Int32) -> [Int] {
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
         let inodes = Set(fds.compactMap { fd -> Substring? in
@@ -104,16 +104,6 @@ struct WorkerMetricsTests {
                   link.hasPrefix("socket:[") else { return nil }
             return link.dropFirst(8).dropLast()
         })
-        var ports: [Int] = []
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                guard fields.count > 9, fields[3] == "0A", inodes.contains(fields[9]),
-                      let port = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) else { continue }
-                ports.append(port)
-            }
-        }
-        return ports
+        return TCPTable.sockets().filter { $0.state == "0A" && inodes.contains($0.inode) }.map(\.localPort)
     }
 }

@@ -104,10 +104,14 @@ final class TiplineProcess: @unchecked Sendable {
     /// Runs `tipline ARGS...` to completion (standard output to `stdoutPath` instead of being
     /// captured, when given: `/dev/full` for a disk that is full).
     /// `stdoutHandle` instead: standard output to that (the write end of a pipe whose reader has gone).
+    /// `input`: written to standard input through a pipe, which is then closed (otherwise it reads
+    /// an empty file).
     static func run(_ arguments: [String], databaseURL: String?, environment: [String: String] = [:],
-                    timeout: Double = 120, stdoutPath: String? = nil,
+                    timeout: Double = 120, input: Data? = nil, stdoutPath: String? = nil,
                     stdoutHandle: FileHandle? = nil) async throws -> (status: Termination, stdout: String, stderr: String) {
         let process = try TiplineProcess(arguments, databaseURL: databaseURL, environment: environment)
+        let pipe = input.map { _ in Pipe() }
+        if let pipe { process.process.standardInput = pipe }
         if let stdoutPath {
             guard let handle = FileHandle(forWritingAtPath: stdoutPath) else { throw TestSetupError("cannot open \(stdoutPath)") }
             process.process.standardOutput = handle
@@ -115,6 +119,10 @@ final class TiplineProcess: @unchecked Sendable {
             process.process.standardOutput = stdoutHandle
         }
         try process.start()
+        if let pipe, let input {
+            try pipe.fileHandleForWriting.write(contentsOf: input)
+            try pipe.fileHandleForWriting.close()
+        }
         let status = try await process.wait(timeout: timeout)
         return (status, process.stdout, process.stderr)
     }
