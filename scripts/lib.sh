@@ -16,6 +16,8 @@ TIPLINE_PG_PORT=${TIPLINE_PG_PORT:-55432}
 # A second throwaway cluster (scripts/profile's) has a name of its own and extra server options.
 TIPLINE_PG_NAME=${TIPLINE_PG_NAME:-pg}
 TIPLINE_PG_OPTIONS=${TIPLINE_PG_OPTIONS:-}
+# Where the locks of scripts sharing that cluster live (NAME.users.lock, NAME.start.lock: lock_hold).
+TIPLINE_PG_LOCKS="$TIPLINE_STATE/$TIPLINE_PG_NAME"
 # Answers -h/--help with the calling script's header comment (its lines after the shebang up to
 # the first line that is not a comment), and refuses any other argument when the script takes
 # none ("$1" = none). Runs before anything is installed, started or built.
@@ -282,7 +284,7 @@ start_local_pg() {
     local purpose=${1:-use} bindir starter
     bindir=$(pg_bindir)
     mkdir -p "$TIPLINE_STATE"
-    local locks="$TIPLINE_STATE/$TIPLINE_PG_NAME"
+    local locks=$TIPLINE_PG_LOCKS
     # First the use, then the start: a script stopping the server holds the users' lock
     # exclusively, so this waits until that stop is over and then starts it again. `keep` holds
     # it only while it starts.
@@ -329,7 +331,7 @@ stop_started_pg() {
     [ -n "${TIPLINE_PG_USE:-}" ] || return 0
     lock_release $TIPLINE_PG_USE
     TIPLINE_PG_USE=
-    local locks="$TIPLINE_STATE/$TIPLINE_PG_NAME" fd
+    local locks=$TIPLINE_PG_LOCKS fd
     exec {fd}>>"$locks.users.lock"
     if flock -x -n "$fd"; then
         if [ -f "$locks.started-by-script" ]; then
