@@ -57,6 +57,7 @@ let package = Package(
             dependencies: [
                 "Postgres", "TiplineCore",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -126,6 +127,7 @@ let package = Package(
             dependencies: [
                 "TiplineStore", "TiplineWorker", "tipline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

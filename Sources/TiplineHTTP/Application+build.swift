@@ -1,6 +1,6 @@
 public import Hummingbird
 public import Logging
-import Postgres
+public import Postgres
 public import Prometheus
 public import TiplineStore
 public import NIOCore
@@ -41,19 +41,19 @@ public struct IntakeSettings: Sendable {
 
 /// Routes and middleware of the intake API, without a server: testable in-process.
 public func buildRouter(
-    intake: Intake, registry: PrometheusCollectorRegistry, maxBodyBytes: Int, databaseTimeout: Duration = .seconds(10)
+    database: Database, reporterKey: ReporterKey, registry: PrometheusCollectorRegistry, maxBodyBytes: Int, databaseTimeout: Duration = .seconds(10)
 ) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     // Metrics outermost, so they see the status the error middleware chose.
     router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: HostRuleMiddleware())
-    let reporterKeyCheck = ReporterKeyCheck()
-    HealthRoutes(intake: intake, reporterKeyCheck: reporterKeyCheck).register(on: router)
+    let reporterKeyCheck = ReporterKeyCheck(key: reporterKey)
+    HealthRoutes(database: database, reporterKeyCheck: reporterKeyCheck).register(on: router)
     MetricsEndpoint(registry: registry).register(on: router)
     // Field limits are the validator's; a body limit below the text limit would make them moot, so
     // the body limit is what bounds memory per request.
-    ReportRoutes(intake: intake, tokens: APITokens(database: intake.database), reporterKeyCheck: reporterKeyCheck,
+    ReportRoutes(database: database, tokens: APITokens(database: database), reporterKeyCheck: reporterKeyCheck,
                  maxBodyBytes: maxBodyBytes, request: ReportRequest(validator: ReportValidator()), databaseTimeout: databaseTimeout)
         .register(on: router)
     refuseOtherMethods(on: router, paths: [
@@ -74,7 +74,7 @@ func refuseOtherMethods(on router: Router<BasicRequestContext>, paths: [(RouterP
 
 /// The intake server as a service, ready for `runService()` or a `ServiceGroup`.
 public func buildApplication(
-    intake: Intake, registry: PrometheusCollectorRegistry, settings: IntakeSettings, logger: Logger,
+    database: Database, reporterKey: ReporterKey, registry: PrometheusCollectorRegistry, settings: IntakeSettings, logger: Logger,
     onServerRunning: @escaping @Sendable (any NIOCore.Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let bound = ConnectionCount.descriptorBound(reserved: settings.reservedDescriptors)
@@ -88,7 +88,7 @@ public func buildApplication(
     // the refusal may finish it, and none can stream into the server for ever.
     let drainLimit = max(16 << 20, 2 * settings.maxBodyBytes)
     return Application(
-        router: buildRouter(intake: intake, registry: registry, maxBodyBytes: settings.maxBodyBytes,
+        router: buildRouter(database: database, reporterKey: reporterKey, registry: registry, maxBodyBytes: settings.maxBodyBytes,
                             databaseTimeout: settings.databaseTimeout),
         server: .intakeHTTP1(configuration: .init(
             additionalChannelHandlers: [ConnectionLimitHandler(count: connections),

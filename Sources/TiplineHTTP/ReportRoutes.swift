@@ -8,7 +8,7 @@ import TiplineStore
 
 /// `POST /v1/reports` and `GET /v1/reports/{id}`.
 struct ReportRoutes: Sendable {
-    let intake: Intake
+    let database: Database
     let tokens: APITokens
     let reporterKeyCheck: ReporterKeyCheck
     let maxBodyBytes: Int
@@ -39,12 +39,12 @@ struct ReportRoutes: Sendable {
         }
         let input = try self.request.decode(Array(buffer.readableBytesView), channel: client.channel)
         let logger = context.logger
-        let (result, status) = try await bounded { [intake, reporterKeyCheck] in
-            try await reporterKeyCheck.ensure(intake, logger: logger)
+        let (result, status) = try await bounded { [database, reporterKeyCheck] in
+            let intake = Intake(database: database, hasher: try await reporterKeyCheck.ensure(database, logger: logger))
             let outcome = try await intake.submit([input], source: client.source)
             guard let result = outcome.results.first, result.reportID > 0 else { throw APIError.internalError }
             if result.isNew { return (result, "queued") }
-            return (result, try await ReportView.find(result.reportID, source: client.source, in: intake.database)?.status ?? "queued")
+            return (result, try await ReportView.find(result.reportID, source: client.source, in: database)?.status ?? "queued")
         }
         if result.isNew {
             context.logger.info("report accepted", metadata: ["report_id": "\(result.reportID)", "source": "\(client.source)"])
@@ -58,7 +58,7 @@ struct ReportRoutes: Sendable {
     func show(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let client = try await authenticate(request)
         guard let id = context.parameters.get("id", as: Int64.self), id > 0,
-              let view = try await bounded({ [intake] in try await ReportView.find(id, source: client.source, in: intake.database) })
+              let view = try await bounded({ [database] in try await ReportView.find(id, source: client.source, in: database) })
         else { throw APIError.notFound("no report with this id for your source") }
         return try JSONBody.response(.ok, view)
     }

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import Postgres
 import Synchronization
 import TiplineStore
 
@@ -11,25 +12,37 @@ import TiplineStore
 /// the server started (the schema owner's doing) stops submissions within that time; readiness
 /// checks every time.
 final class ReporterKeyCheck: Sendable {
-    /// When the last check passed.
-    private let verifiedAt = Mutex<ContinuousClock.Instant?>(nil)
+    /// The server's key.
+    let key: ReporterKey
+    /// When the last check passed, and the hasher it gave.
+    private let verified = Mutex<(at: ContinuousClock.Instant, hasher: ReporterHasher)?>(nil)
     let maxAge: Duration = .seconds(10)
+
+    init(key: ReporterKey) {
+        self.key = key
+    }
 
     /// The failure says what is wrong in the server's log (`logger`) only: its fingerprints would
     /// let whoever asks confirm a guessed key offline, and a weak key would give away every
     /// reporter's hash.
-    func ensure(_ intake: Intake, always: Bool = false, logger: Logger) async throws {
+    /// Returns the hasher to store reporters with.
+    @discardableResult
+    /// `databaseLimit` bounds each database call of the check (`DatabaseDidNotAnswer`), not the
+    /// key's derivation.
+    func ensure(_ database: Database, always: Bool = false, databaseLimit: Duration? = nil, logger: Logger) async throws -> ReporterHasher {
         let now = ContinuousClock.now
-        if !always, let last = verifiedAt.withLock({ $0 }), now - last < maxAge { return }
+        if !always, let last = verified.withLock({ $0 }), now - last.at < maxAge { return last.hasher }
+        let hasher: ReporterHasher
         do {
-            try await intake.reporterKey.verify(against: intake.database)
+            hasher = try await key.verify(against: database, waitingAtMost: databaseLimit)
         } catch let error as TiplineError where error.code == .configuration {
-            verifiedAt.withLock { $0 = nil }
+            verified.withLock { $0 = nil }
             logger.error("reports refused: \(error.message)")
             // The server's configuration, not the client's request: not ready, retry later.
             throw APIError(.serviceUnavailable, code: "reporter_key_mismatch",
                 "the server's reporter key does not fit this database (its log says why); reports are refused until it does")
         }
-        verifiedAt.withLock { $0 = now }
+        verified.withLock { $0 = (now, hasher) }
+        return hasher
     }
 }

@@ -16,15 +16,16 @@ public struct SubmitOutcome: Sendable {
 public struct Intake: Sendable {
     /// Where reports go.
     public let database: Database
-    /// Hashes reporter identities before anything is written.
-    public let reporterKey: ReporterKey
+    /// Hashes reporter identities before anything is written: the key this database's derivation
+    /// made (`ReporterKey.verify(against:)`).
+    public let hasher: ReporterHasher
     /// Attempts each new job gets before it is dead.
     public var maxAttempts: Int
 
     /// Creates an intake.
-    public init(database: Database, reporterKey: ReporterKey, maxAttempts: Int = 5) {
+    public init(database: Database, hasher: ReporterHasher, maxAttempts: Int = 5) {
         self.database = database
-        self.reporterKey = reporterKey
+        self.hasher = hasher
         self.maxAttempts = maxAttempts
     }
 
@@ -35,7 +36,7 @@ public struct Intake: Sendable {
         let now = Date()
         let externalIDs = reports.map(\.externalID)
         let channels = reports.map(\.channel.rawValue)
-        let hashes = reports.map { reporterKey.hash($0.reporter) }
+        let hashes = reports.map { hasher.hash($0.reporter) }
         let bodies = reports.map(\.text)
         let platforms = reports.map(\.platform)
         let times = reports.map { $0.reportedAt ?? now }

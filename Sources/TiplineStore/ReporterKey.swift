@@ -1,16 +1,25 @@
 import Crypto
+import _CryptoExtras
 public import TiplineCore
 public import Foundation
 public import Postgres
+import Synchronization
 
 /// The secret that turns reporter identities into keyed hashes (HMAC-SHA256).
 ///
 /// Only the hash is ever stored: enough to count distinct reporters, useless for finding out who
-/// they are without the key. The key comes from `TIPLINE_REPORTER_KEY`.
-public struct ReporterKey: Sendable {
+/// they are without the key. The key material comes from `TIPLINE_REPORTER_KEY`; what hashes is
+/// the key the database's derivation makes of it (`ReporterKeyDerivation`), which `verify(against:)`
+/// returns as a `ReporterHasher`.
+public final class ReporterKey: Sendable {
     /// The environment variable the key is read from.
     public static let environmentVariable = "TIPLINE_REPORTER_KEY"
     private let secret: Data
+    /// The derivations run or running, each once however many callers want it at the same time (a
+    /// derivation costs about a tenth of a second and 16 MiB; `serve` checks the key every few
+    /// seconds, and a burst of requests may all find it unchecked). A process uses one database;
+    /// tests, with a database each, use a few at once.
+    private let derivations = Mutex<[ReporterKeyDerivation: Task<ReporterHasher, any Error>]>([:])
 
     /// Wraps key material; at least 16 bytes.
     public init(secret: String) throws {
@@ -32,18 +41,140 @@ public struct ReporterKey: Sendable {
         return try ReporterKey(secret: secret)
     }
 
+    /// The hasher this key gives under `derivation` (the derivation runs once).
+    public func hasher(for derivation: ReporterKeyDerivation) async throws -> ReporterHasher {
+        let secret = self.secret
+        let run = derivations.withLock { runs in
+            if let run = runs[derivation] { return run }
+            if runs.count >= 16 { runs.removeAll() }
+            let run = Task { ReporterHasher(derivation: derivation, key: try derivation.derive(from: secret)) }
+            runs[derivation] = run
+            return run
+        }
+        return try await run.value
+    }
+}
+
+/// How the key material becomes the key that hashes reporters, as the database records it in
+/// `settings` (`reporter_key_derivation`) when it is first used.
+///
+/// Both the reporters' hashes and the key's fingerprint are made with the derived key. So whoever
+/// holds a copy of the database (and knows one reporter's identity, or just the fingerprint) must
+/// run the derivation once for every key they guess: about a tenth of a second and 16 MiB each
+/// with the default costs, instead of a microsecond. A random key (`openssl rand -hex 32`) cannot
+/// be guessed either way; a passphrase can only be tried slowly.
+public enum ReporterKeyDerivation: Hashable, Sendable {
+    /// The key material itself: databases first used before derivations were recorded keep it
+    /// (their reporters' hashes were made with it, and the identities are not kept to redo them).
+    case none
+    /// scrypt (RFC 7914) with these costs and the database's own random salt.
+    case scrypt(n: Int, r: Int, p: Int, salt: [UInt8])
+
+    /// A new database's: scrypt with N = 2^14, r = 8 (16 MiB), p = 2, and a fresh 16-byte salt.
+    public static func fresh() -> ReporterKeyDerivation {
+        var generator = SystemRandomNumberGenerator()  // getrandom(2) on Linux: cryptographically secure
+        return .scrypt(n: 1 << 14, r: 8, p: 2, salt: (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+    }
+
+    /// As `settings` records it: `scrypt n=16384 r=8 p=2 salt=` and the salt in hex.
+    public var recorded: String {
+        switch self {
+        case .none: "none"
+        case .scrypt(let n, let r, let p, let salt): "scrypt n=\(n) r=\(r) p=\(p) salt=\(salt.hexDigits)"
+        }
+    }
+
+    /// Reads what `recorded` wrote. Costs beyond what this release would ever record are refused
+    /// (a row changed to ask for gigabytes must not take the process down), and so is anything else
+    /// it would not write.
+    public init(recorded text: String) throws {
+        func refuse(_ why: String) -> TiplineError {
+            TiplineError(.configuration,
+                "this database's reporter key derivation (settings.reporter_key_derivation) \(why); "
+                + "it was written by a newer release, or by hand")
+        }
+        if text == "none" {
+            self = .none
+            return
+        }
+        let words = text.split(separator: " ", omittingEmptySubsequences: false)
+        guard words.count == 5, words[0] == "scrypt" else { throw refuse("is not one this release knows") }
+        var values: [String: Substring] = [:]
+        for (word, name) in zip(words.dropFirst(), ["n", "r", "p", "salt"]) {
+            guard word.hasPrefix(name + "=") else { throw refuse("is not one this release knows") }
+            values[name] = word.dropFirst(name.count + 1)
+        }
+        guard let n = Int(values["n"]!), let r = Int(values["r"]!), let p = Int(values["p"]!),
+              let salt = [UInt8](hexDigits: values["salt"]!)
+        else { throw refuse("is not one this release knows") }
+        // At most 64 MiB (128 * n * r) and a few seconds of work (n * r * p).
+        guard n >= 2, n & (n - 1) == 0, n <= 1 << 20, (1...32).contains(r), (1...16).contains(p),
+              128 * n * r <= 64 << 20, n * r * p <= 1 << 22, (16...64).contains(salt.count)
+        else { throw refuse("asks for costs or a salt this release does not use") }
+        self = .scrypt(n: n, r: r, p: p, salt: salt)
+    }
+
+    /// The key `secret` gives under this derivation.
+    func derive(from secret: Data) throws -> SymmetricKey {
+        switch self {
+        case .none:
+            return SymmetricKey(data: secret)
+        case .scrypt(let n, let r, let p, let salt):
+            return try KDF.Scrypt.deriveKey(from: secret, salt: salt, outputByteCount: 32, rounds: n, blockSize: r, parallelism: p)
+        }
+    }
+}
+
+/// A database call of `ReporterKey.verify(against:waitingAtMost:)` that did not answer in time.
+public struct DatabaseDidNotAnswer: Error {
+    /// How long it was given.
+    public let limit: Duration
+}
+
+/// Hashes reporter identities with the key a database's derivation made (`ReporterKey.verify`).
+public struct ReporterHasher: Sendable {
+    /// The derivation that made the key.
+    public let derivation: ReporterKeyDerivation
+    /// The derived key's bytes (Crypto's `SymmetricKey` is not `Sendable`).
+    private let key: [UInt8]
+
+    init(derivation: ReporterKeyDerivation, key: SymmetricKey) {
+        self.derivation = derivation
+        self.key = key.withUnsafeBytes { Array($0) }
+    }
+
     /// The keyed hash of a reporter identity (32 bytes).
     public func hash(_ reporter: String) -> Data {
-        Data(HMAC<SHA256>.authenticationCode(for: Data(reporter.utf8), using: SymmetricKey(data: secret)))
+        Data(HMAC<SHA256>.authenticationCode(for: Data(reporter.utf8), using: SymmetricKey(data: key)))
+    }
+
+    /// A fingerprint of the key (HMAC of a fixed label): safe to store, and equal only for equal keys.
+    public var fingerprint: String {
+        hash("tipline reporter key check v1").prefix(16).hexDigits
+    }
+}
+
+extension Sequence<UInt8> {
+    /// Two lower-case hex digits a byte.
+    var hexDigits: String { map { String(format: "%02x", $0) }.joined() }
+}
+
+extension [UInt8] {
+    /// The bytes of an even number of hex digits, or nil.
+    init?(hexDigits text: Substring) {
+        let digits = Array(text.utf8)
+        guard digits.count.isMultiple(of: 2), digits.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+        else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index ..< index + 2], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        self = bytes
     }
 }
 
 extension ReporterKey {
-    /// A fingerprint of the key (HMAC of a fixed label): safe to store, and equal only for equal keys.
-    public var fingerprint: String {
-        hash("tipline reporter key check v1").prefix(16).map { String(format: "%02x", $0) }.joined()
-    }
-
     /// The key's characters (Unicode scalars; the key is text in an environment variable).
     private var characters: [Unicode.Scalar] { Array(String(decoding: secret, as: UTF8.self).unicodeScalars) }
 
@@ -71,35 +202,75 @@ extension ReporterKey {
         return nil
     }
 
-    /// Records the key's fingerprint on first use and refuses a different key afterwards: a process
-    /// hashing with another key would count one reporter as two and break every level. A
-    /// placeholder key is refused on first use; a database already filled with one keeps it (there
-    /// is no other key its reporters' hashes match).
-    public func verify(against database: Database) async throws {
-        let fingerprint = self.fingerprint
+    /// Checks the key against the database and returns the hasher to store reporters with.
+    ///
+    /// On first use the database records a derivation (`ReporterKeyDerivation.fresh()`, a salt of
+    /// its own) and the fingerprint of the key it makes; afterwards a different key is refused: a
+    /// process hashing with another key would count one reporter as two and break every level. A
+    /// database first used before derivations were recorded (a fingerprint and no derivation)
+    /// keeps hashing with the key material itself. A placeholder key is refused on first use; a
+    /// database already filled with one keeps it (there is no other key its reporters' hashes match).
+    ///
+    /// With `limit`, each of its database calls that has not answered within it throws
+    /// `DatabaseDidNotAnswer` (the derivation itself is not limited: it is work, not waiting).
+    public func verify(against database: Database, waitingAtMost limit: Duration? = nil) async throws -> ReporterHasher {
+        func bounded<T: Sendable>(_ call: @escaping @Sendable () async throws -> T) async throws -> T {
+            guard let limit else { return try await call() }
+            guard let value = try await withDeadline(limit, call) else { throw DatabaseDidNotAnswer(limit: limit) }
+            return value
+        }
         let weakness = self.weakness
-        let placeholder = weakness != nil
-        let stored = try await database.transaction { tx in
-            if !placeholder {
-                try tx.execute("""
+        var recorded = try await bounded { try await Self.recorded(in: database) }
+        if recorded.fingerprint == nil, let weakness {
+            throw TiplineError(.configuration,
+                "\(Self.environmentVariable) looks like a placeholder (\(weakness)); "
+                + "make a real one with: openssl rand -hex 32")
+        }
+        if recorded.derivation == nil, recorded.fingerprint == nil {
+            // First use: the first process to record a derivation decides it; any other that
+            // started at the same time reads it back and derives with it too.
+            let fresh = ReporterKeyDerivation.fresh().recorded
+            recorded = try await bounded {
+                try await database.execute("""
+                    INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', \(fresh))
+                    ON CONFLICT (name) DO NOTHING
+                    """)
+                return try await Self.recorded(in: database)
+            }
+        }
+        let derivation = try recorded.derivation.map(ReporterKeyDerivation.init(recorded:)) ?? .none
+        // The derivation runs outside any transaction: it holds nothing while it works.
+        let hasher = try await hasher(for: derivation)
+        let fingerprint = hasher.fingerprint
+        var stored = recorded.fingerprint
+        if stored == nil {
+            stored = try await bounded {
+                try await database.execute("""
                     INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(fingerprint))
                     ON CONFLICT (name) DO NOTHING
                     """)
+                return try await Self.recorded(in: database).fingerprint
             }
-            return try tx.query("SELECT value FROM settings WHERE name = 'reporter_key_fingerprint'")
-                .first?.decode(String.self, at: 0)
-        }
-        if placeholder, stored == nil {
-            throw TiplineError(.configuration,
-                "\(Self.environmentVariable) looks like a placeholder (\(weakness ?? "")); "
-                + "make a real one with: openssl rand -hex 32")
         }
         guard stored == fingerprint else {
             throw TiplineError(.configuration,
                 "\(Self.environmentVariable) differs from the key this database recorded when it was first used "
-                + "(by `submit`, `serve` or `work`; fingerprint \(stored ?? "none") in the database, \(fingerprint) here): "
+                + "(by `submit` or `serve`; fingerprint \(stored ?? "none") in the database, \(fingerprint) here): "
                 + "reporters would be counted twice")
         }
+        return hasher
+    }
+
+    /// The derivation and the fingerprint the database records, if any.
+    @Sendable
+    private static func recorded(in database: Database) async throws -> (derivation: String?, fingerprint: String?) {
+        var values: [String: String] = [:]
+        for row in try await database.query("""
+            SELECT name, value FROM settings WHERE name IN ('reporter_key_derivation', 'reporter_key_fingerprint')
+            """) {
+            values[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1)
+        }
+        return (values["reporter_key_derivation"], values["reporter_key_fingerprint"])
     }
 }
 

@@ -84,7 +84,7 @@ struct Serve: AsyncParsableCommand {
         try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections, settings: sessions,
                                           connectBackoff: .seconds(1)) { database in
             do {
-                guard try await early.unlessRequested({ try await key.verify(against: database) }) else {
+                guard try await early.unlessRequested({ _ = try await key.verify(against: database) }) else {
                     logger.notice("stopped while starting: a signal came while the database was checked")
                     return
                 }
@@ -99,7 +99,7 @@ struct Serve: AsyncParsableCommand {
                                metadata: ["error": "\(error)"])
             }
             let app = buildApplication(
-                intake: Intake(database: database, reporterKey: key), registry: registry, settings: settings,
+                database: database, reporterKey: key, registry: registry, settings: settings,
                 logger: logger
             ) { channel in
                 let port = channel.localAddress?.port ?? listening.port

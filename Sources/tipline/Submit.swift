@@ -166,20 +166,22 @@ struct Submit: AsyncParsableCommand {
         ]
         fields["reported_at"] = reportedAt
         fields["platform"] = platform
-        var input: ReportInput
+        let input: ReportInput
         switch ReportValidator().validate(fields) {
         case .success(let valid): input = valid
         case .failure(let error): throw CommandFailure(error)
         }
-        if externalID == nil {
-            // From the reporter as stored (trimmed, in NFC, a caller's number in one form): the same
-            // caller written another way is the same report again, as it is the same reporter.
-            input.externalID = "cli-" + key.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(input.reporter)\u{1F}\(text)")
-                .prefix(16).map { String(format: "%02x", $0) }.joined()
-        }
-        let outcome = try await connection.withDatabase(application: "tipline-submit") { database in
-            try await key.verify(against: database)
-            return try await Intake(database: database, reporterKey: key).submit([input], source: source)
+        let derived = externalID == nil
+        let outcome = try await connection.withDatabase(application: "tipline-submit") { [input] database in
+            var input = input
+            let hasher = try await key.verify(against: database)
+            if derived {
+                // From the reporter as stored (trimmed, in NFC, a caller's number in one form): the same
+                // caller written another way is the same report again, as it is the same reporter.
+                input.externalID = "cli-" + hasher.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(input.reporter)\u{1F}\(text)")
+                    .prefix(16).map { String(format: "%02x", $0) }.joined()
+            }
+            return try await Intake(database: database, hasher: hasher).submit([input], source: source)
         }
         let (id, isNew) = outcome.results[0]
         try Output.line(isNew ? "accepted report \(id)" : "duplicate: report \(id) was already submitted")
@@ -206,8 +208,7 @@ struct Submit: AsyncParsableCommand {
         var uncertain = 0
         do {
             try await connection.withDatabase(application: "tipline-submit") { database in
-                try await key.verify(against: database)
-                let intake = Intake(database: database, reporterKey: key)
+                let intake = Intake(database: database, hasher: try await key.verify(against: database))
                 var pending: [ReportInput] = []
                 func flush() async throws {
                     guard !pending.isEmpty else { return }

@@ -37,8 +37,8 @@ struct Work: AsyncParsableCommand {
             does a stop that cannot reach the database while jobs it could not complete (the database \
             lost meanwhile) may still be under its lease.
 
-            Needs TIPLINE_REPORTER_KEY, the key the database's reporters were hashed with (the same \
-            on every host): a worker with another key, or none, refuses to start.
+            Needs no reporter key (TIPLINE_REPORTER_KEY is not read): a worker sees reporters only \
+            as the hashes intake stored, so the key stays on the hosts that run submit and serve.
             """
     )
 
@@ -100,7 +100,6 @@ struct Work: AsyncParsableCommand {
         let early = EarlyShutdown()
         let trap = await early.trap()
         defer { trap.cancel() }
-        let key = try ReporterKey.fromEnvironment()
         var options = WorkerOptions(name: name)
         options.concurrency = concurrency
         options.batchSize = batch
@@ -129,7 +128,6 @@ struct Work: AsyncParsableCommand {
             let worker = Worker(database: database, listenConfig: connection.config(application: "tipline-listen", settings: settings),
                                 options: options, logger: logger, prepare: { database in
                                     try await Migrator().requireCurrent(database)
-                                    try await key.verify(against: database)
                                 })
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup),

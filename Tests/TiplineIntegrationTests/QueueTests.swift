@@ -8,14 +8,15 @@ import TiplineCore
 /// The queue's state changes, in-process against the real database.
 @Suite("queue")
 struct QueueTests {
-    static let key = try! ReporterKey(secret: "queue-tests-key-0123456789")
+    /// The key `tipline submit` and `serve` processes of the tests use too: one database, one key.
+    static var key: ReporterKey { WorkerProcessTests.key }
 
     static func submit(_ texts: [String], to db: TestDatabase, reporters: [String]? = nil) async throws -> [Int64] {
         let inputs = texts.enumerated().map { index, text in
             ReportInput(externalID: "q\(index)", channel: .app, reporter: reporters?[index] ?? "u\(index)", text: text,
                         reportedAt: Date(timeIntervalSince1970: 1_790_000_000 + Double(index) * 60), platform: nil)
         }
-        return try await Intake(database: db.database, reporterKey: key).submit(inputs, source: "t").results.map(\.reportID)
+        return try await Intake(database: db.database, hasher: try await key.verify(against: db.database)).submit(inputs, source: "t").results.map(\.reportID)
     }
 
     static func process(_ jobs: [ClaimedJob]) -> [ProcessedReport] {
@@ -649,7 +650,7 @@ struct QueueTests {
             #expect(try await db.int("SELECT count(*) FROM offenders") == 2)
             let inputs = [ReportInput(externalID: "link", channel: .app, reporter: "u9", text: "微信号：seller_aaa1 QQ 7788990",
                                       reportedAt: Date(timeIntervalSince1970: 1_790_001_000), platform: nil)]
-            _ = try await Intake(database: db.database, reporterKey: Self.key).submit(inputs, source: "t")
+            _ = try await Intake(database: db.database, hasher: try await Self.key.verify(against: db.database)).submit(inputs, source: "t")
             _ = try await queue.complete(Self.process(try await queue.claim(limit: 1, lease: lease)), lease: lease)
             let survivors = try await db.database.query("SELECT id FROM offenders WHERE merged_into IS NULL")
             #expect(survivors.count == 1)

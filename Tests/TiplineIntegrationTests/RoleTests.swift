@@ -93,8 +93,7 @@ struct RoleTests {
         try await TestDatabase.with { db in
             _ = try await QueueTests.submit(["V信: roles_test1", "V信: roles_test1"], to: db)
             let worker = try await Self.login("tipline_worker", in: db)
-            let run = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: worker.url,
-                                                   environment: ["TIPLINE_REPORTER_KEY": "queue-tests-key-0123456789"])
+            let run = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: worker.url)
             #expect(run.status == .exit(0), "\(run.stderr.suffix(1500))")
             #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 2)
             // No foreign key would notice a deleted report or seller (migration 0009), so a worker may delete neither.
@@ -103,11 +102,13 @@ struct RoleTests {
             await Self.expectRefused(["reports", "offenders", "contacts", "escalations", "workers", "settings"].map { "DELETE FROM \($0)" }
                 + [
                     // Nor write what no worker statement writes (migration 0012): the outbox, a
-                    // report's text or reporter, new reports or jobs, the key's fingerprint.
+                    // report's text or reporter, new reports or jobs, the key's derivation or fingerprint.
                     "UPDATE escalations SET to_level = 'none'", "UPDATE reports SET body = 'x'",
                     "UPDATE reports SET reporter_hash = decode(repeat('ab', 32), 'hex')",
                     "INSERT INTO reports (source, external_id, channel, reporter_hash, body, reported_at) VALUES ('w', 'w-1', 'app', decode(repeat('ab', 32), 'hex'), 'x', now())",
                     "INSERT INTO jobs (report_id) SELECT id FROM reports", "UPDATE settings SET value = 'x'",
+                    // Nor record a key for intake to be held to (migration 0014: workers need none).
+                    "INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', 'none')",
                     "UPDATE jobs SET report_id = report_id",
                     "UPDATE contacts SET value = 'x'",
                 ], on: workerDatabase, as: "worker")
@@ -140,8 +141,7 @@ struct RoleTests {
             let stale = try Connection.connect(ConnectionConfig(conninfo: intake.url))
             try stale.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             #expect(try stale.query("SELECT state FROM reports WHERE id = \(pending)").one().decode(String.self, at: 0) == "pending")
-            #expect(try await TiplineProcess.run(["work", "--until-idle"], databaseURL: worker.url,
-                                                 environment: ["TIPLINE_REPORTER_KEY": "queue-tests-key-0123456789"]).status == .exit(0))
+            #expect(try await TiplineProcess.run(["work", "--until-idle"], databaseURL: worker.url).status == .exit(0))
             Self.expectRefused("INSERT INTO jobs (report_id) VALUES (\(pending))", on: stale, as: "intake",
                                with: [.serializationFailure, .checkViolation])
             _ = try? stale.execute("ROLLBACK")

@@ -185,7 +185,7 @@ struct SellerTests {
                 ReportInput(externalID: "f2", channel: .app, reporter: "u2", text: "QQ 22223333",
                             reportedAt: at.addingTimeInterval(-0.123456), platform: nil),
             ]
-            _ = try await Intake(database: db.database, reporterKey: WorkerProcessTests.key).submit(inputs, source: "test")
+            _ = try await Intake(database: db.database, hasher: try await WorkerProcessTests.key.verify(against: db.database)).submit(inputs, source: "test")
             _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
             let exported = try await TiplineProcess.run(["export"], databaseURL: db.url)
             #expect(exported.stdout.contains("2026-11-01T08:00:00.123456Z") && exported.stdout.contains("2026-11-01T08:00:00.000000Z"))

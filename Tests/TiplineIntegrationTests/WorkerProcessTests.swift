@@ -11,7 +11,7 @@ struct WorkerProcessTests {
     static let key = try! ReporterKey(secret: ProcessInfo.processInfo.environment["TIPLINE_REPORTER_KEY"] ?? "test-reporter-key-0123456789abcdef")
 
     static func submit(_ scenario: Scenario, to db: TestDatabase) async throws {
-        let intake = Intake(database: db.database, reporterKey: key)
+        let intake = Intake(database: db.database, hasher: try await key.verify(against: db.database))
         let inputs = scenario.inputs()
         for start in stride(from: 0, to: inputs.count, by: 2000) {
             _ = try await intake.submit(Array(inputs[start..<min(start + 2000, inputs.count)]), source: "test")

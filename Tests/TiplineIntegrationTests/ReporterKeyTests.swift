@@ -1,0 +1,156 @@
+import Foundation
+import Crypto
+import Postgres
+import Testing
+@testable import TiplineStore
+
+/// How the reporter key becomes the key that hashes reporters (`ReporterKeyDerivation`), through
+/// real `tipline submit` processes and a real database. The expected values were computed apart
+/// from Tipline, with Python's `hashlib.scrypt` and `hmac`.
+@Suite("reporter key derivation")
+struct ReporterKeyTests {
+    static let key = "pinned-reporter-key-0123456789"
+    /// `+86 138 1234 5678` as it is hashed.
+    static let caller = "+8613812345678"
+    static let submit = ["submit", "--text", "V信: abc_123x", "--reporter", "+86 138 1234 5678", "--channel", "hotline"]
+
+    /// The derivation, the fingerprint and the report's reporter hash a database records after `submit`.
+    static func recorded(_ db: TestDatabase) async throws -> (derivation: String?, fingerprint: String?, hash: String?) {
+        func value(_ name: String) async throws -> String? {
+            try await db.database.query("SELECT value FROM settings WHERE name = \(name)").first?.decode(String.self, at: 0)
+        }
+        let hash = try await db.database.query("SELECT encode(reporter_hash, 'hex') FROM reports").first?.decode(String.self, at: 0)
+        return (try await value("reporter_key_derivation"), try await value("reporter_key_fingerprint"), hash)
+    }
+
+    @Test("scrypt is RFC 7914's: its test vector (password, NaCl, N 1024, r 8, p 16), first 32 bytes")
+    func scryptVector() throws {
+        let derived = try ReporterKeyDerivation.scrypt(n: 1024, r: 8, p: 16, salt: Array("NaCl".utf8)).derive(from: Data("password".utf8))
+        #expect(derived.withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
+            == "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162")
+    }
+
+    @Test("a derivation reads back as written; one with another shape, costs past the limits or a salt not in lower-case hex is refused")
+    func recordedForm() throws {
+        let salt = Array(0..<16).map(UInt8.init)
+        let derivation = ReporterKeyDerivation.scrypt(n: 16384, r: 8, p: 2, salt: salt)
+        #expect(derivation.recorded == "scrypt n=16384 r=8 p=2 salt=000102030405060708090a0b0c0d0e0f")
+        #expect(try ReporterKeyDerivation(recorded: derivation.recorded) == derivation)
+        #expect(try ReporterKeyDerivation(recorded: "none") == .none)
+        let fresh = ReporterKeyDerivation.fresh()
+        guard case .scrypt(let n, let r, let p, let freshSalt) = fresh else {
+            Issue.record("fresh() is \(fresh.recorded)")
+            return
+        }
+        #expect(n == 16384 && r == 8 && p == 2 && freshSalt.count == 16)
+        #expect(ReporterKeyDerivation.fresh() != fresh)
+        let hex = "000102030405060708090a0b0c0d0e0f"
+        for text in ["", "scrypt", "scrypt n=16384 r=8 p=2", "scrypt n=16384 r=8 p=2 salt=\(hex) extra", "argon2id m=65536 t=3 p=4 salt=\(hex)",
+                     "scrypt r=8 n=16384 p=2 salt=\(hex)", "scrypt n=16384 r=8 p=2 salt=\(hex.uppercased())",
+                     "scrypt n=16384 r=8 p=2 salt=+0\(hex.dropFirst(2))", "scrypt n=16384 r=8 p=2 salt=\(hex.dropFirst())",
+                     "scrypt n=16384  r=8 p=2 salt=\(hex)", "scrypt n=x r=8 p=2 salt=\(hex)"] {
+            #expect(throws: TiplineError.self, "\(text)") { try ReporterKeyDerivation(recorded: text) }
+        }
+        for (n, r, p, salt) in [(16383, 8, 2, hex), (1, 8, 2, hex), (1 << 21, 1, 1, hex), (1 << 20, 8, 1, hex), (16384, 33, 1, hex),
+                                (16384, 8, 17, hex), (1 << 15, 16, 16, hex), (16384, 8, 2, String(hex.prefix(30))),
+                                (16384, 8, 2, String(repeating: hex, count: 5))] {
+            let text = "scrypt n=\(n) r=\(r) p=\(p) salt=\(salt)"
+            #expect(throws: TiplineError.self, "\(text)") { try ReporterKeyDerivation(recorded: text) }
+        }
+    }
+
+    @Test("a new database records a scrypt derivation with a salt of its own; the reporter's hash and the fingerprint are made with the key it derives, not with the key itself")
+    func newDatabaseDerives() async throws {
+        var salts: [[UInt8]] = []
+        var hashes: [String] = []
+        for _ in 0..<2 {
+            let (salt, hash) = try await TestDatabase.with { db in
+                let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                #expect(run.status == .exit(0), "\(run.stderr)")
+                let recorded = try await Self.recorded(db)
+                let derivation = try ReporterKeyDerivation(recorded: try #require(recorded.derivation))
+                guard case .scrypt(16384, 8, 2, let salt) = derivation, salt.count == 16 else {
+                    Issue.record("recorded: \(derivation.recorded)")
+                    return ([UInt8](), "")
+                }
+                let hash = try #require(recorded.hash)
+                // What the key itself would give (an earlier release's hashes).
+                #expect(hash != "386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df")
+                #expect(recorded.fingerprint != "fa037a72df65c559656f68356e5e0176")
+                // The same key again: accepted, the same reporter, a duplicate.
+                let again = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                #expect(again.status == .exit(0) && again.stdout.hasPrefix("duplicate: report"), "\(again.stdout) \(again.stderr)")
+                #expect(try await Self.recorded(db).derivation == recorded.derivation)
+                return (salt, hash)
+            }
+            salts.append(salt)
+            hashes.append(hash)
+        }
+        // Two databases, one key, one caller: two salts, two hashes.
+        #expect(salts[0] != salts[1])
+        #expect(hashes[0] != hashes[1])
+        // A recorded derivation is used as recorded: the values Python gives for this key and salt.
+        try await TestDatabase.with { db in
+            try await db.database.execute("""
+                INSERT INTO settings (name, value)
+                VALUES ('reporter_key_derivation', 'scrypt n=16384 r=8 p=2 salt=000102030405060708090a0b0c0d0e0f')
+                """)
+            let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            #expect(run.status == .exit(0), "\(run.stderr)")
+            let recorded = try await Self.recorded(db)
+            #expect(recorded.fingerprint == "a4bf37bcc936075de64addbe0b4dea1b")
+            #expect(recorded.hash == "bd91e1dee8761db41c92779366f06538461d9b41d29b9a22bb1f85bed436b2f4")
+        }
+    }
+
+    @Test("a database first used before derivations were recorded (a fingerprint, no derivation) keeps hashing with the key itself")
+    func earlierDatabaseKeepsItsKey() async throws {
+        try await TestDatabase.with { db in
+            try await db.database.execute("""
+                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', 'fa037a72df65c559656f68356e5e0176')
+                """)
+            let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            #expect(run.status == .exit(0), "\(run.stderr)")
+            let recorded = try await Self.recorded(db)
+            #expect(recorded.derivation == nil)
+            #expect(recorded.hash == "386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df")
+            let other = try await TiplineProcess.run(Self.submit, databaseURL: db.url,
+                                                     environment: ["TIPLINE_REPORTER_KEY": "another-key-0123456789abcdef"])
+            #expect(other.status == .exit(1) && other.stderr.contains("differs from the key this database recorded"), "\(other.stderr)")
+        }
+    }
+
+    @Test("a worker reads no reporter key: with none, or with another, it drains what intake stored and records nothing")
+    func workerNeedsNoKey() async throws {
+        try await TestDatabase.with { db in
+            for (index, workerKey) in ["", "another-key-0123456789abcdef"].enumerated() {
+                let submit = ["submit", "--text", "V信: worker_\(index)x", "--reporter", "u\(index)"]
+                let run = try await TiplineProcess.run(submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                #expect(run.status == .exit(0), "\(run.stderr)")
+                let before = try await Self.recorded(db)
+                let work = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url,
+                                                        environment: ["TIPLINE_REPORTER_KEY": workerKey])
+                #expect(work.status == .exit(0), "key '\(workerKey)': \(work.stderr)")
+                #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == index + 1)
+                let after = try await Self.recorded(db)
+                #expect(after.derivation == before.derivation && after.fingerprint == before.fingerprint)
+            }
+        }
+    }
+
+    @Test("a derivation this release would not record is refused with a message naming the setting, and nothing is stored")
+    func unknownDerivationRefused() async throws {
+        try await TestDatabase.with { db in
+            for value in ["argon2id m=65536 t=3 p=4 salt=000102030405060708090a0b0c0d0e0f",
+                          "scrypt n=1073741824 r=8 p=1 salt=000102030405060708090a0b0c0d0e0f"] {
+                try await db.database.execute("DELETE FROM settings WHERE name LIKE 'reporter_key_%'")
+                try await db.database.execute("INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', \(value))")
+                let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                #expect(run.status == .exit(1), "\(value): \(run.stderr)")
+                #expect(run.stderr.contains("this database's reporter key derivation (settings.reporter_key_derivation)"), "\(run.stderr)")
+                #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+                #expect(try await Self.recorded(db).fingerprint == nil)
+            }
+        }
+    }
+}
