@@ -77,7 +77,7 @@ public final class Worker: Service, Sendable {
     /// the error a drain gave up with (`giveUpSeconds`).
     private let outage = Mutex<(since: ContinuousClock.Instant?, gaveUp: DrainGaveUp?)>((nil, nil))
 
-    /// Checks run once the database is reachable, before the worker registers (e.g. the reporter key).
+    /// Checks run once the database is reachable, before the worker registers (the schema version).
     private let prepare: @Sendable (Database) async throws -> Void
 
     /// Creates a worker over `database`; `listenConfig` opens its dedicated LISTEN session.

@@ -16,8 +16,8 @@ struct Tipline: AsyncParsableCommand {
             libpq's PG* environment variables and defaults.
 
             Reporters' identities are stored only as a hash keyed with TIPLINE_REPORTER_KEY (make one \
-            with `openssl rand -hex 32`, keep it for good, give every host the same): `submit`, `work` \
-            and `serve` need it.
+            with `openssl rand -hex 32`, keep it for good, give every host the same): `submit` and \
+            `serve` need it; `work` does not (it sees only the hashes).
             """,
         // The schema is what an operator upgrading a cluster must match: every worker and server
         // refuses a database migrated past or short of it.
