@@ -2,6 +2,7 @@ import Hummingbird
 import Logging
 import NIOHTTP1
 import Postgres
+import TiplineStore
 
 /// Turns every failure into the JSON error shape, so clients parse one format whatever went wrong:
 /// unknown routes, framework errors, database outages and an unmigrated database (503) and bugs (500, details only in the log).
@@ -17,6 +18,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {
             // A table or column missing: the database is not migrated (yet) to this server's schema.
             context.logger.warning("database not migrated", metadata: ["error": "\(error)"])
+            throw APIError.migrationsPending
+        } catch let error as TiplineError where error.code == .schema {
+            // The key check found the database short of this server's schema (or past it).
+            context.logger.warning("database not at this server's schema", metadata: ["error": "\(error.message)"])
             throw APIError.migrationsPending
         } catch let error as HTTPError {
             throw APIError(error.status, code: Self.code(for: error.status), error.body ?? Self.message(for: error.status))

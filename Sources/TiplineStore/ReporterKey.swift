@@ -51,7 +51,15 @@ public final class ReporterKey: Sendable {
             runs[derivation] = run
             return run
         }
-        return try await run.value
+        do {
+            return try await run.value
+        } catch {
+            // Not kept: a failure that may pass (memory) is tried again by the next caller.
+            derivations.withLock { runs in
+                if runs[derivation] == run { runs[derivation] = nil }
+            }
+            throw error
+        }
     }
 }
 
@@ -104,12 +112,17 @@ public enum ReporterKeyDerivation: Hashable, Sendable {
             guard word.hasPrefix(name + "=") else { throw refuse("is not one this release knows") }
             values[name] = word.dropFirst(name.count + 1)
         }
-        guard let n = Int(values["n"]!), let r = Int(values["r"]!), let p = Int(values["p"]!),
-              let salt = [UInt8](hexDigits: values["salt"]!)
+        func number(_ name: String) -> Int? {
+            // Digits only, as `recorded` writes them (no sign, no leading zero).
+            guard let text = values[name], let value = Int(text), String(value) == text else { return nil }
+            return value
+        }
+        guard let n = number("n"), let r = number("r"), let p = number("p"), let salt = [UInt8](hexDigits: values["salt"]!)
         else { throw refuse("is not one this release knows") }
-        // At most 64 MiB (128 * n * r) and a few seconds of work (n * r * p).
-        guard n >= 2, n & (n - 1) == 0, n <= 1 << 20, (1...32).contains(r), (1...16).contains(p),
-              128 * n * r <= 64 << 20, n * r * p <= 1 << 22, (16...64).contains(salt.count)
+        // At most 64 MiB (128 * n * r) and about a second of work (n * r * p); and within what
+        // BoringSSL's scrypt runs (n below 2^(16 r); with p = 1, r at most 16).
+        guard n >= 1 << 10, n & (n - 1) == 0, n <= 1 << 20, (1...16).contains(r), (1...16).contains(p),
+              16 * r > 63 || n < 1 << (16 * r), 128 * n * r <= 64 << 20, n * r * p <= 1 << 22, (16...64).contains(salt.count)
         else { throw refuse("asks for costs or a salt this release does not use") }
         self = .scrypt(n: n, r: r, p: p, salt: salt)
     }
@@ -120,7 +133,12 @@ public enum ReporterKeyDerivation: Hashable, Sendable {
         case .none:
             return SymmetricKey(data: secret)
         case .scrypt(let n, let r, let p, let salt):
-            return try KDF.Scrypt.deriveKey(from: secret, salt: salt, outputByteCount: 32, rounds: n, blockSize: r, parallelism: p)
+            do {
+                return try KDF.Scrypt.deriveKey(from: secret, salt: salt, outputByteCount: 32, rounds: n, blockSize: r, parallelism: p)
+            } catch {
+                throw TiplineError(.configuration,
+                    "the reporter key derivation \(recorded) (settings.reporter_key_derivation) could not be run: \(error)")
+            }
         }
     }
 }
@@ -132,7 +150,8 @@ public struct DatabaseDidNotAnswer: Error {
 }
 
 /// Hashes reporter identities with the key a database's derivation made (`ReporterKey.verify`).
-public struct ReporterHasher: Sendable {
+/// Printed or reflected, it shows its derivation and fingerprint, never the key.
+public struct ReporterHasher: Sendable, CustomStringConvertible, CustomReflectable {
     /// The derivation that made the key.
     public let derivation: ReporterKeyDerivation
     /// The derived key's bytes (Crypto's `SymmetricKey` is not `Sendable`).
@@ -152,6 +171,10 @@ public struct ReporterHasher: Sendable {
     public var fingerprint: String {
         hash("tipline reporter key check v1").prefix(16).hexDigits
     }
+
+    public var description: String { "ReporterHasher(\(derivation.recorded), fingerprint \(fingerprint))" }
+
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
 }
 
 extension Sequence<UInt8> {
@@ -204,29 +227,42 @@ extension ReporterKey {
 
     /// Checks the key against the database and returns the hasher to store reporters with.
     ///
-    /// On first use the database records a derivation (`ReporterKeyDerivation.fresh()`, a salt of
-    /// its own) and the fingerprint of the key it makes; afterwards a different key is refused: a
-    /// process hashing with another key would count one reporter as two and break every level. A
-    /// database first used before derivations were recorded (a fingerprint and no derivation)
-    /// keeps hashing with the key material itself. A placeholder key is refused on first use; a
-    /// database already filled with one keeps it (there is no other key its reporters' hashes match).
+    /// The database must be at this binary's schema (`Migrator.requireCurrent`): migration 0014
+    /// marks which databases keep the bare key. On first use the database records a derivation
+    /// (`ReporterKeyDerivation.fresh()`, a salt of its own) and the fingerprint of the key it makes;
+    /// afterwards a different key is refused: a process hashing with another key would count one
+    /// reporter as two and break every level. A database first used before derivations existed
+    /// (derivation `none`) keeps hashing with the key material itself. A placeholder key is refused
+    /// on first use; a database already filled with one keeps it (there is no other key its
+    /// reporters' hashes match).
     ///
-    /// With `limit`, each of its database calls that has not answered within it throws
-    /// `DatabaseDidNotAnswer` (the derivation itself is not limited: it is work, not waiting).
+    /// With `limit`, its database calls that have not answered within it, all together, throw
+    /// `DatabaseDidNotAnswer` (the derivation itself is not counted: it is work, not waiting).
     public func verify(against database: Database, waitingAtMost limit: Duration? = nil) async throws -> ReporterHasher {
+        var waited = Duration.zero
         func bounded<T: Sendable>(_ call: @escaping @Sendable () async throws -> T) async throws -> T {
             guard let limit else { return try await call() }
-            guard let value = try await withDeadline(limit, call) else { throw DatabaseDidNotAnswer(limit: limit) }
+            let start = ContinuousClock.now
+            guard waited < limit, let value = try await withDeadline(limit - waited, call) else {
+                throw DatabaseDidNotAnswer(limit: limit)
+            }
+            waited += ContinuousClock.now - start
             return value
         }
-        let weakness = self.weakness
-        var recorded = try await bounded { try await Self.recorded(in: database) }
-        if recorded.fingerprint == nil, let weakness {
-            throw TiplineError(.configuration,
-                "\(Self.environmentVariable) looks like a placeholder (\(weakness)); "
-                + "make a real one with: openssl rand -hex 32")
+        var recorded = try await bounded {
+            try await Migrator().requireCurrent(database)
+            return try await Self.recorded(in: database)
         }
-        if recorded.derivation == nil, recorded.fingerprint == nil {
+        if recorded.derivation == nil {
+            // Migration 0014 recorded `none` for every database that held a fingerprint of the bare
+            // key, and a marker in that row for every other one.
+            if let bare = recorded.bare, bare != Self.unusedMarker {
+                throw TiplineError(.configuration,
+                    "this database records a reporter key fingerprint (settings.reporter_key_fingerprint) but no "
+                    + "derivation, which migration 0014 records for it: was it written by hand? "
+                    + "A database whose reports were hashed with the key itself needs reporter_key_derivation 'none'")
+            }
+            try refuseIfPlaceholder()
             // First use: the first process to record a derivation decides it; any other that
             // started at the same time reads it back and derives with it too.
             let fresh = ReporterKeyDerivation.fresh().recorded
@@ -238,18 +274,31 @@ extension ReporterKey {
                 return try await Self.recorded(in: database)
             }
         }
-        let derivation = try recorded.derivation.map(ReporterKeyDerivation.init(recorded:)) ?? .none
+        let derivation = try ReporterKeyDerivation(recorded: recorded.derivation ?? "")
         // The derivation runs outside any transaction: it holds nothing while it works.
         let hasher = try await hasher(for: derivation)
         let fingerprint = hasher.fingerprint
-        var stored = recorded.fingerprint
-        if stored == nil {
-            stored = try await bounded {
-                try await database.execute("""
-                    INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(fingerprint))
-                    ON CONFLICT (name) DO NOTHING
-                    """)
-                return try await Self.recorded(in: database).fingerprint
+        var stored: String?
+        switch derivation {
+        case .none:
+            // Recorded by an earlier release, never written now (a database first used now derives).
+            stored = recorded.bare == Self.unusedMarker ? nil : recorded.bare
+            guard stored != nil else {
+                throw TiplineError(.configuration,
+                    "this database's reporter key derivation is 'none' (settings.reporter_key_derivation), which only a "
+                    + "database first used before schema 14 has, yet it records no fingerprint of that key")
+            }
+        case .scrypt:
+            stored = recorded.stretched
+            if stored == nil {
+                try refuseIfPlaceholder()
+                stored = try await bounded {
+                    try await database.execute("""
+                        INSERT INTO settings (name, value) VALUES ('reporter_key_stretched_fingerprint', \(fingerprint))
+                        ON CONFLICT (name) DO NOTHING
+                        """)
+                    return try await Self.recorded(in: database).stretched
+                }
             }
         }
         guard stored == fingerprint else {
@@ -261,16 +310,29 @@ extension ReporterKey {
         return hasher
     }
 
-    /// The derivation and the fingerprint the database records, if any.
+    /// What migration 0014 writes as the bare key's fingerprint in a database not used yet: no key
+    /// has it, so an earlier release (which compares only that row) refuses the database.
+    static let unusedMarker = "stretched (schema 14): use a tipline that has migration 0014"
+
+    /// Refuses a placeholder key (`weakness`) for a database that records no key yet.
+    private func refuseIfPlaceholder() throws {
+        guard let weakness else { return }
+        throw TiplineError(.configuration,
+            "\(Self.environmentVariable) looks like a placeholder (\(weakness)); make a real one with: openssl rand -hex 32")
+    }
+
+    /// What the database records: the derivation, the bare key's fingerprint (or the marker of a
+    /// database not used yet), and the derived key's fingerprint.
     @Sendable
-    private static func recorded(in database: Database) async throws -> (derivation: String?, fingerprint: String?) {
+    private static func recorded(in database: Database) async throws -> (derivation: String?, bare: String?, stretched: String?) {
         var values: [String: String] = [:]
         for row in try await database.query("""
-            SELECT name, value FROM settings WHERE name IN ('reporter_key_derivation', 'reporter_key_fingerprint')
+            SELECT name, value FROM settings
+             WHERE name IN ('reporter_key_derivation', 'reporter_key_fingerprint', 'reporter_key_stretched_fingerprint')
             """) {
             values[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1)
         }
-        return (values["reporter_key_derivation"], values["reporter_key_fingerprint"])
+        return (values["reporter_key_derivation"], values["reporter_key_fingerprint"], values["reporter_key_stretched_fingerprint"])
     }
 }
 

@@ -13,7 +13,7 @@ import UnixSignals
 /// goes away must not kill the process (log lines are then dropped).
 ///
 /// A `ServiceGroup` traps them only once it runs; before that (options checked, the database
-/// reached, the reporter key verified) a signal took its default action and killed the process,
+/// reached, for serve the reporter key verified) a signal took its default action and killed the process,
 /// which then exited by signal instead of 0. A signal caught here is remembered and passed on to
 /// the group once there is one: a group asked to shut down before it runs starts its services and
 /// stops them at once.

@@ -42,7 +42,7 @@ struct Migrate: AsyncParsableCommand {
             Output.errorLine("""
                 note: this database grants nothing to \(roles.ungranted.joined(separator: ", ")) (it was migrated before \
                 they existed): a user in them is refused; connect as the schema owner, or grant them what \
-                migrations/0004_roles.sql grants (README: Database roles)
+                migrations 0004, 0012 and 0014 grant (README: Database roles)
                 """)
         }
     }

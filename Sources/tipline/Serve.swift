@@ -92,11 +92,10 @@ struct Serve: AsyncParsableCommand {
                 // Start anyway: /healthz and /readyz must answer while the database is down; the
                 // key is checked again before the first report is stored.
                 logger.warning("database unreachable at start-up; serving 503 until it is back", metadata: ["error": "\(error)"])
-            } catch let error as PostgresError where error.sqlState == .undefinedTable {
-                // Not migrated yet (serve may start before `tipline migrate` in a deployment):
-                // /readyz says migrations_pending until it is.
-                logger.warning("the database has no Tipline schema yet; serving 503 until `tipline migrate` has run",
-                               metadata: ["error": "\(error)"])
+            } catch let error as TiplineError where error.code == .schema {
+                // Not migrated yet, or not to this binary's schema (serve may start before `tipline
+                // migrate` in a deployment): /readyz says migrations_pending until it is.
+                logger.warning("\(error.message); serving 503 until it is")
             }
             let app = buildApplication(
                 database: database, reporterKey: key, registry: registry, settings: settings,

@@ -403,7 +403,7 @@ struct HTTPErrorTests {
             #expect(try await server.post(sampleReport("before"), token: token).status == 201)
             #expect(try await server.get("/readyz").status == 200)
             // What a process with another key would have recorded in an empty database.
-            try await db.database.execute("UPDATE settings SET value = '00112233445566778899aabbccddeeff' WHERE name = 'reporter_key_fingerprint'")
+            try await db.database.execute("UPDATE settings SET value = '00112233445566778899aabbccddeeff' WHERE name = 'reporter_key_stretched_fingerprint'")
             // Submissions trust the last check for 10 seconds (no readiness probe in between here).
             try await waitUntil("a submission is refused", timeout: 30) {
                 let post = try await server.post(sampleReport("after-\(UUID())"), token: token)

@@ -288,8 +288,8 @@ final class IntakeServer: @unchecked Sendable {
     }
 
     /// Starts the server and waits for its `listening on` line.
-    static func start(databaseURL: String, arguments: [String] = []) async throws -> IntakeServer {
-        let process = try TiplineProcess(["serve", "--port", "0"] + arguments, databaseURL: databaseURL)
+    static func start(databaseURL: String, arguments: [String] = [], environment: [String: String] = [:]) async throws -> IntakeServer {
+        let process = try TiplineProcess(["serve", "--port", "0"] + arguments, databaseURL: databaseURL, environment: environment)
         try process.start()
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {

@@ -298,7 +298,7 @@ struct IntakeTests {
                 #expect(result.status == .exit(1) && result.stderr.contains(message), "\(key): \(result.stderr)")
             }
             #expect(try await db.int("SELECT count(*) FROM reports") == 0)
-            #expect(try await db.int("SELECT count(*) FROM settings WHERE name LIKE 'reporter_key_%'") == 0)
+            #expect(try await db.int("SELECT count(*) FROM settings WHERE name IN ('reporter_key_derivation', 'reporter_key_stretched_fingerprint')") == 0)
             // Four different characters are enough, when they do not repeat one run (a random 16-hex-digit
             // key has fewer than 8 different ones about once in a hundred).
             let poor = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": "0123012301230132"])
@@ -307,10 +307,11 @@ struct IntakeTests {
             try await db.database.execute("DELETE FROM reports")
             try await db.database.execute("DELETE FROM settings WHERE name LIKE 'reporter_key_%'")
             // A database an earlier release filled with such a key keeps it: no other key matches its
-            // hashes. (Its fingerprint was made with the key itself, and no derivation is recorded.)
+            // hashes. (Its fingerprint was made with the key itself, and migration 0014 recorded `none`.)
             let placeholder = "0000000000000000"
             let fingerprint = try await ReporterKey(secret: placeholder).hasher(for: .none).fingerprint
             try await db.database.execute("INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(fingerprint))")
+            try await db.database.execute("INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', 'none')")
             let kept = try await TiplineProcess.run(args, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": placeholder])
             #expect(kept.status == .exit(0), "\(kept.stderr)")
             #expect(try await db.int("SELECT count(*) FROM reports") == 1)

@@ -15,12 +15,13 @@ struct ReporterKeyTests {
     static let submit = ["submit", "--text", "V信: abc_123x", "--reporter", "+86 138 1234 5678", "--channel", "hotline"]
 
     /// The derivation, the fingerprint and the report's reporter hash a database records after `submit`.
-    static func recorded(_ db: TestDatabase) async throws -> (derivation: String?, fingerprint: String?, hash: String?) {
+    static func recorded(_ db: TestDatabase) async throws -> (derivation: String?, fingerprint: String?, stretched: String?, hash: String?) {
         func value(_ name: String) async throws -> String? {
             try await db.database.query("SELECT value FROM settings WHERE name = \(name)").first?.decode(String.self, at: 0)
         }
         let hash = try await db.database.query("SELECT encode(reporter_hash, 'hex') FROM reports").first?.decode(String.self, at: 0)
-        return (try await value("reporter_key_derivation"), try await value("reporter_key_fingerprint"), hash)
+        return (try await value("reporter_key_derivation"), try await value("reporter_key_fingerprint"),
+                try await value("reporter_key_stretched_fingerprint"), hash)
     }
 
     @Test("scrypt is RFC 7914's: its test vector (password, NaCl, N 1024, r 8, p 16), first 32 bytes")
@@ -48,14 +49,40 @@ struct ReporterKeyTests {
         for text in ["", "scrypt", "scrypt n=16384 r=8 p=2", "scrypt n=16384 r=8 p=2 salt=\(hex) extra", "argon2id m=65536 t=3 p=4 salt=\(hex)",
                      "scrypt r=8 n=16384 p=2 salt=\(hex)", "scrypt n=16384 r=8 p=2 salt=\(hex.uppercased())",
                      "scrypt n=16384 r=8 p=2 salt=+0\(hex.dropFirst(2))", "scrypt n=16384 r=8 p=2 salt=\(hex.dropFirst())",
-                     "scrypt n=16384  r=8 p=2 salt=\(hex)", "scrypt n=x r=8 p=2 salt=\(hex)"] {
+                     "scrypt n=16384  r=8 p=2 salt=\(hex)", "scrypt n=x r=8 p=2 salt=\(hex)", "scrypt n=+16384 r=8 p=2 salt=\(hex)",
+                     "scrypt n=016384 r=8 p=2 salt=\(hex)"] {
             #expect(throws: TiplineError.self, "\(text)") { try ReporterKeyDerivation(recorded: text) }
         }
-        for (n, r, p, salt) in [(16383, 8, 2, hex), (1, 8, 2, hex), (1 << 21, 1, 1, hex), (1 << 20, 8, 1, hex), (16384, 33, 1, hex),
-                                (16384, 8, 17, hex), (1 << 15, 16, 16, hex), (16384, 8, 2, String(hex.prefix(30))),
+        // Refused: n not a power of two, below 2^10 or above 2^20; r or p above 16; over 64 MiB; over
+        // 2^22 block operations; n not below 2^(16 r) (BoringSSL refuses it); a salt of 15 or 80 bytes.
+        for (n, r, p, salt) in [(16383, 8, 2, hex), (512, 8, 2, hex), (1 << 21, 1, 1, hex), (1 << 20, 8, 1, hex), (16384, 17, 1, hex),
+                                (16384, 8, 17, hex), (1 << 15, 16, 16, hex), (1 << 16, 1, 1, hex), (16384, 8, 2, String(hex.prefix(30))),
                                 (16384, 8, 2, String(repeating: hex, count: 5))] {
             let text = "scrypt n=\(n) r=\(r) p=\(p) salt=\(salt)"
             #expect(throws: TiplineError.self, "\(text)") { try ReporterKeyDerivation(recorded: text) }
+        }
+    }
+
+    @Test("every derivation at the edges of what is read derives a key (BoringSSL runs what the parser lets through)")
+    func edgesDerive() async throws {
+        let hex = "000102030405060708090a0b0c0d0e0f"
+        let key = try ReporterKey(secret: Self.key)
+        // The smallest; r = 1 at its largest n; r = 16 with p = 1 (BoringSSL's tightest memory); p = 16; 64 MiB.
+        let edges: [(n: Int, r: Int, p: Int)] = [(1 << 10, 1, 1), (1 << 15, 1, 1), (1 << 10, 16, 1), (1 << 10, 8, 16), (1 << 16, 8, 1)]
+        for (n, r, p) in edges {
+            let derivation = try ReporterKeyDerivation(recorded: "scrypt n=\(n) r=\(r) p=\(p) salt=\(hex)")
+            #expect(try await key.hasher(for: derivation).fingerprint.count == 32, "\(derivation.recorded)")
+        }
+    }
+
+    @Test("a hasher printed or reflected shows its derivation and fingerprint, not the key")
+    func hasherHidesTheKey() async throws {
+        let derivation = ReporterKeyDerivation.scrypt(n: 16384, r: 8, p: 2, salt: Array(0..<16).map(UInt8.init))
+        let hasher = try await ReporterKey(secret: Self.key).hasher(for: derivation)
+        let derivedKey = "f50b00def6ffe69d280e4b561069f991d35892e58402686f86bfe0e117f02d33"
+        for shown in [String(describing: hasher), String(reflecting: hasher), "\(Mirror(reflecting: hasher).children.map(\.value))"] {
+            #expect(shown.contains("a4bf37bcc936075de64addbe0b4dea1b"), "\(shown)")
+            #expect(!shown.contains("245, 11, 0, 222") && !shown.contains(derivedKey) && !shown.contains("0xf5"), "\(shown)")
         }
     }
 
@@ -76,7 +103,7 @@ struct ReporterKeyTests {
                 let hash = try #require(recorded.hash)
                 // What the key itself would give (an earlier release's hashes).
                 #expect(hash != "386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df")
-                #expect(recorded.fingerprint != "fa037a72df65c559656f68356e5e0176")
+                #expect(recorded.stretched != nil && recorded.stretched != "fa037a72df65c559656f68356e5e0176")
                 // The same key again: accepted, the same reporter, a duplicate.
                 let again = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
                 #expect(again.status == .exit(0) && again.stdout.hasPrefix("duplicate: report"), "\(again.stdout) \(again.stderr)")
@@ -98,25 +125,93 @@ struct ReporterKeyTests {
             let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
-            #expect(recorded.fingerprint == "a4bf37bcc936075de64addbe0b4dea1b")
+            #expect(recorded.stretched == "a4bf37bcc936075de64addbe0b4dea1b")
             #expect(recorded.hash == "bd91e1dee8761db41c92779366f06538461d9b41d29b9a22bb1f85bed436b2f4")
         }
     }
 
-    @Test("a database first used before derivations were recorded (a fingerprint, no derivation) keeps hashing with the key itself")
+    @Test("a database an earlier release used (its key's own fingerprint) is marked `none` by migration 0014 and keeps hashing with the key itself")
     func earlierDatabaseKeepsItsKey() async throws {
-        try await TestDatabase.with { db in
+        try await TestDatabase.with(migrate: false) { db in
+            _ = try await Migrator(migrations: Migration.embedded.filter { $0.version < 14 }).migrate(db.database)
+            // What an earlier release's submit recorded on first use.
             try await db.database.execute("""
                 INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', 'fa037a72df65c559656f68356e5e0176')
                 """)
+            // This release's submit on a database short of migration 0014: refused, nothing stored or recorded.
+            let early = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            #expect(early.status == .exit(1) && early.stderr.contains("lacks migration(s) 14"), "\(early.stderr)")
+            #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+            #expect(try await Self.recorded(db).derivation == nil)
+            #expect(try await TiplineProcess.run(["migrate"], databaseURL: db.url).status == .exit(0))
+            #expect(try await Self.recorded(db).derivation == "none")
             let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
-            #expect(recorded.derivation == nil)
+            #expect(recorded.derivation == "none" && recorded.fingerprint == "fa037a72df65c559656f68356e5e0176")
             #expect(recorded.hash == "386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df")
             let other = try await TiplineProcess.run(Self.submit, databaseURL: db.url,
                                                      environment: ["TIPLINE_REPORTER_KEY": "another-key-0123456789abcdef"])
             #expect(other.status == .exit(1) && other.stderr.contains("differs from the key this database recorded"), "\(other.stderr)")
+        }
+    }
+
+    @Test("a database migrated but not used yet holds a fingerprint no key has, which an earlier release (comparing only that row) refuses; this one records its own derivation beside it")
+    func unusedDatabaseShutsOutEarlierReleases() async throws {
+        try await TestDatabase.with { db in
+            let marker = try #require(try await Self.recorded(db).fingerprint)
+            #expect(marker.wholeMatch(of: #/[0-9a-f]{32}/#) == nil, "\(marker)")
+            // An earlier release's check: insert its fingerprint unless one is there, then compare.
+            try await db.database.execute("""
+                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', 'fa037a72df65c559656f68356e5e0176')
+                ON CONFLICT (name) DO NOTHING
+                """)
+            #expect(try await Self.recorded(db).fingerprint == marker)
+            let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            #expect(run.status == .exit(0), "\(run.stderr)")
+            let recorded = try await Self.recorded(db)
+            #expect(recorded.fingerprint == marker && recorded.derivation?.hasPrefix("scrypt n=16384 r=8 p=2 salt=") == true)
+        }
+    }
+
+    @Test("a fingerprint of the key itself without a derivation (written by hand), or `none` without one, is refused and nothing is stored")
+    func inconsistentSettingsRefused() async throws {
+        try await TestDatabase.with { db in
+            for (rows, message) in [
+                ([("reporter_key_fingerprint", "fa037a72df65c559656f68356e5e0176")], "but no derivation"),
+                ([("reporter_key_derivation", "none")], "yet it records no fingerprint of that key"),
+            ] {
+                try await db.database.execute("DELETE FROM settings WHERE name LIKE 'reporter_key_%'")
+                for (name, value) in rows { try await db.database.execute("INSERT INTO settings (name, value) VALUES (\(name), \(value))") }
+                let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                #expect(run.status == .exit(1) && run.stderr.contains(message), "\(run.stderr)")
+                #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+                #expect(try await db.int("SELECT count(*) FROM settings WHERE name LIKE 'reporter_key_%'") == rows.count)
+            }
+        }
+    }
+
+    @Test("serve hashes a POSTed reporter with the derived key: the hash and fingerprint Python gives for its key and the recorded salt")
+    func serveHashesWithTheDerivedKey() async throws {
+        try await TestDatabase.with { db in
+            try await db.database.execute("""
+                INSERT INTO settings (name, value)
+                VALUES ('reporter_key_derivation', 'scrypt n=16384 r=8 p=2 salt=000102030405060708090a0b0c0d0e0f')
+                """)
+            let server = try await IntakeServer.start(databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            do {
+                let token = try await server.token(source: "key-test", channel: "hotline")
+                let reply = try await server.post(["external_id": "k1", "channel": "hotline", "reporter": "+86 138 1234 5678",
+                                                   "text": "V信: abc_123x"], token: token)
+                #expect(reply.status == 201, "\(reply.text)")
+                let recorded = try await Self.recorded(db)
+                #expect(recorded.stretched == "a4bf37bcc936075de64addbe0b4dea1b")
+                #expect(recorded.hash == "bd91e1dee8761db41c92779366f06538461d9b41d29b9a22bb1f85bed436b2f4")
+                try await server.stop()
+            } catch {
+                server.process.signal(SIGKILL)
+                throw error
+            }
         }
     }
 
@@ -127,13 +222,20 @@ struct ReporterKeyTests {
                 let submit = ["submit", "--text", "V信: worker_\(index)x", "--reporter", "u\(index)"]
                 let run = try await TiplineProcess.run(submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
                 #expect(run.status == .exit(0), "\(run.stderr)")
-                let before = try await Self.recorded(db)
+                let recordedBefore = try await Self.recorded(db)
+                // With nothing recorded, a worker that checked (or recorded) a key would show it here.
+                try await db.database.execute("DELETE FROM settings WHERE name LIKE 'reporter_key_%'")
                 let work = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url,
                                                         environment: ["TIPLINE_REPORTER_KEY": workerKey])
                 #expect(work.status == .exit(0), "key '\(workerKey)': \(work.stderr)")
                 #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == index + 1)
-                let after = try await Self.recorded(db)
-                #expect(after.derivation == before.derivation && after.fingerprint == before.fingerprint)
+                #expect(try await db.int("SELECT count(*) FROM settings WHERE name LIKE 'reporter_key_%'") == 0)
+                // Put back as submit left them (the derivation again: the next submit matches).
+                try await db.database.execute("""
+                    INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', \(recordedBefore.derivation ?? "")),
+                    ('reporter_key_stretched_fingerprint', \(recordedBefore.stretched ?? "")),
+                    ('reporter_key_fingerprint', \(recordedBefore.fingerprint ?? ""))
+                    """)
             }
         }
     }
@@ -142,14 +244,17 @@ struct ReporterKeyTests {
     func unknownDerivationRefused() async throws {
         try await TestDatabase.with { db in
             for value in ["argon2id m=65536 t=3 p=4 salt=000102030405060708090a0b0c0d0e0f",
-                          "scrypt n=1073741824 r=8 p=1 salt=000102030405060708090a0b0c0d0e0f"] {
+                          "scrypt n=1073741824 r=8 p=1 salt=000102030405060708090a0b0c0d0e0f",
+                          // Within the earlier bounds, refused by BoringSSL at run time (n not below 2^(16 r)).
+                          "scrypt n=65536 r=1 p=1 salt=000102030405060708090a0b0c0d0e0f",
+                          "scrypt n=+16384 r=8 p=2 salt=000102030405060708090a0b0c0d0e0f"] {
                 try await db.database.execute("DELETE FROM settings WHERE name LIKE 'reporter_key_%'")
                 try await db.database.execute("INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', \(value))")
                 let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
                 #expect(run.status == .exit(1), "\(value): \(run.stderr)")
                 #expect(run.stderr.contains("this database's reporter key derivation (settings.reporter_key_derivation)"), "\(run.stderr)")
                 #expect(try await db.int("SELECT count(*) FROM reports") == 0)
-                #expect(try await Self.recorded(db).fingerprint == nil)
+                #expect(try await Self.recorded(db).stretched == nil)
             }
         }
     }
