@@ -505,7 +505,7 @@ $$;
 -- Never edit this file once shipped: `tipline migrate` records its checksum and refuses a changed file.
 ALTER TABLE report_tallies ADD COLUMN failed bigint NOT NULL DEFAULT 0;
 """###),
-        Migration(version: 14, name: "worker_needs_no_key", sql: ###"""
+        Migration(version: 14, name: "reporter_key_derivation", sql: ###"""
 -- 0014: the reporter key is stretched (scrypt) on new databases, and workers read no key.
 --
 -- A database first used from now on records how the key is derived (`reporter_key_derivation`)
