@@ -16,8 +16,8 @@ struct HealthRoutes: Sendable {
         router.get("/readyz") { _, context in
             do {
                 let logger = context.logger
-                // The key check's database calls have the same limit; deriving the key (about a
-                // tenth of a second of work, once) does not count against it.
+                // The key check's database calls get what is left of the limit; deriving the key
+                // (about a tenth of a second of work, once) does not count against it.
                 let started = ContinuousClock.now
                 var pending = try await withDeadline(readinessTimeout) { [database] in try await Migrator().pending(database) }
                 if pending?.isEmpty == true {

@@ -27,7 +27,7 @@ final class ReporterKeyCheck: Sendable {
     /// reporter's hash.
     /// Returns the hasher to store reporters with.
     @discardableResult
-    /// `databaseLimit` bounds each database call of the check (`DatabaseDidNotAnswer`), not the
+    /// `databaseLimit` bounds the check's database calls together (`DatabaseDidNotAnswer`), not the
     /// key's derivation.
     func ensure(_ database: Database, always: Bool = false, databaseLimit: Duration? = nil, logger: Logger) async throws -> ReporterHasher {
         let now = ContinuousClock.now

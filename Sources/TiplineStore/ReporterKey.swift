@@ -254,21 +254,30 @@ extension ReporterKey {
             return try await Self.recorded(in: database)
         }
         if recorded.derivation == nil {
-            // Migration 0014 recorded `none` for every database that held a fingerprint of the bare
-            // key, and a marker in that row for every other one.
+            // Migration 0014 recorded `none` for every database whose reports were hashed with the
+            // bare key, and a marker in that row for every other one.
             if let bare = recorded.bare, bare != Self.unusedMarker {
-                throw TiplineError(.configuration,
-                    "this database records a reporter key fingerprint (settings.reporter_key_fingerprint) but no "
-                    + "derivation, which migration 0014 records for it: was it written by hand? "
-                    + "A database whose reports were hashed with the key itself needs reporter_key_derivation 'none'")
+                throw contradiction("a fingerprint of the key itself (reporter_key_fingerprint) but no derivation, which "
+                    + "migration 0014 records for it; a database whose reports were hashed with the key itself needs "
+                    + "reporter_key_derivation 'none'")
+            }
+            if recorded.stretched != nil {
+                throw contradiction("a fingerprint of a derived key (reporter_key_stretched_fingerprint) but no derivation "
+                    + "(reporter_key_derivation): the salt it was derived with is gone; restore it from a backup")
+            }
+            if recorded.used {
+                throw contradiction("reports but no reporter key: they were stored by an earlier release while migration "
+                    + "0014 ran, or by hand, and no key can be shown to be theirs")
             }
             try refuseIfPlaceholder()
             // First use: the first process to record a derivation decides it; any other that
-            // started at the same time reads it back and derives with it too.
+            // started at the same time reads it back and derives with it too. The marker goes
+            // back too, should it have been deleted: an earlier release must not record the bare key.
             let fresh = ReporterKeyDerivation.fresh().recorded
+            let marker = Self.unusedMarker
             recorded = try await bounded {
                 try await database.execute("""
-                    INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', \(fresh))
+                    INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', \(fresh)), ('reporter_key_fingerprint', \(marker))
                     ON CONFLICT (name) DO NOTHING
                     """)
                 return try await Self.recorded(in: database)
@@ -283,14 +292,20 @@ extension ReporterKey {
         case .none:
             // Recorded by an earlier release, never written now (a database first used now derives).
             stored = recorded.bare == Self.unusedMarker ? nil : recorded.bare
-            guard stored != nil else {
-                throw TiplineError(.configuration,
-                    "this database's reporter key derivation is 'none' (settings.reporter_key_derivation), which only a "
-                    + "database first used before schema 14 has, yet it records no fingerprint of that key")
+            guard stored != nil, recorded.stretched == nil else {
+                throw contradiction("the derivation 'none' (reporter_key_derivation), which only a database an earlier "
+                    + "release filled has, " + (stored == nil ? "but no fingerprint of the key itself (reporter_key_fingerprint)"
+                                                              : "and a fingerprint of a derived key (reporter_key_stretched_fingerprint)"))
             }
         case .scrypt:
             stored = recorded.stretched
             if stored == nil {
+                // Only a database whose first user stopped between its two records lacks it; one
+                // with reports lost it by hand, and recording a key now could take another one.
+                if recorded.used {
+                    throw contradiction("reports and a derivation (reporter_key_derivation) but no fingerprint of the derived "
+                        + "key (reporter_key_stretched_fingerprint): any key would now be taken; restore it from a backup")
+                }
                 try refuseIfPlaceholder()
                 stored = try await bounded {
                     try await database.execute("""
@@ -304,7 +319,7 @@ extension ReporterKey {
         guard stored == fingerprint else {
             throw TiplineError(.configuration,
                 "\(Self.environmentVariable) differs from the key this database recorded when it was first used "
-                + "(by `submit` or `serve`; fingerprint \(stored ?? "none") in the database, \(fingerprint) here): "
+                + "(fingerprint \(stored ?? "none") in the database, \(fingerprint) here): "
                 + "reporters would be counted twice")
         }
         return hasher
@@ -314,6 +329,11 @@ extension ReporterKey {
     /// has it, so an earlier release (which compares only that row) refuses the database.
     static let unusedMarker = "stretched (schema 14): use a tipline that has migration 0014"
 
+    /// The error for settings that cannot all be true (written by hand, or partly lost).
+    private func contradiction(_ what: String) -> TiplineError {
+        TiplineError(.configuration, "this database's reporter key settings contradict each other: it records \(what)")
+    }
+
     /// Refuses a placeholder key (`weakness`) for a database that records no key yet.
     private func refuseIfPlaceholder() throws {
         guard let weakness else { return }
@@ -322,17 +342,21 @@ extension ReporterKey {
     }
 
     /// What the database records: the derivation, the bare key's fingerprint (or the marker of a
-    /// database not used yet), and the derived key's fingerprint.
+    /// database not used yet), the derived key's fingerprint, and whether it holds any report.
     @Sendable
-    private static func recorded(in database: Database) async throws -> (derivation: String?, bare: String?, stretched: String?) {
+    private static func recorded(in database: Database) async throws
+        -> (derivation: String?, bare: String?, stretched: String?, used: Bool) {
         var values: [String: String] = [:]
         for row in try await database.query("""
             SELECT name, value FROM settings
              WHERE name IN ('reporter_key_derivation', 'reporter_key_fingerprint', 'reporter_key_stretched_fingerprint')
+            UNION ALL
+            SELECT 'reports', 'yes' WHERE EXISTS (SELECT 1 FROM reports)
             """) {
             values[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1)
         }
-        return (values["reporter_key_derivation"], values["reporter_key_fingerprint"], values["reporter_key_stretched_fingerprint"])
+        return (values["reporter_key_derivation"], values["reporter_key_fingerprint"], values["reporter_key_stretched_fingerprint"],
+                values["reports"] != nil)
     }
 }
 

@@ -24,6 +24,27 @@ struct ReporterKeyTests {
                 try await value("reporter_key_stretched_fingerprint"), hash)
     }
 
+    /// Migrates `db` to schema 13 (before derivations), as an earlier release left it.
+    static func atSchema13(_ db: TestDatabase) async throws {
+        _ = try await Migrator(migrations: Migration.embedded.filter { $0.version < 14 }).migrate(db.database)
+    }
+
+    /// What an earlier release's submit recorded for `caller` with `key` (the bare key's fingerprint,
+    /// then a report whose reporter hash is the bare key's HMAC): `fa03...` and `3864...` for this file's key.
+    /// With `fingerprint` nil, only the report.
+    static func earlierReleaseSubmitted(_ db: TestDatabase, fingerprint: String? = "fa037a72df65c559656f68356e5e0176",
+                                        hash: String = "386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df") async throws {
+        if let fingerprint {
+            try await db.database.execute("""
+                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(fingerprint)) ON CONFLICT (name) DO NOTHING
+                """)
+        }
+        try await db.database.execute("""
+            INSERT INTO reports (source, external_id, channel, reporter_hash, body, reported_at)
+            VALUES ('earlier', 'e-1', 'hotline', decode(\(hash), 'hex'), 'V信: abc_123x', now())
+            """)
+    }
+
     @Test("scrypt is RFC 7914's: its test vector (password, NaCl, N 1024, r 8, p 16), first 32 bytes")
     func scryptVector() throws {
         let derived = try ReporterKeyDerivation.scrypt(n: 1024, r: 8, p: 16, salt: Array("NaCl".utf8)).derive(from: Data("password".utf8))
@@ -133,15 +154,12 @@ struct ReporterKeyTests {
     @Test("a database an earlier release used (its key's own fingerprint) is marked `none` by migration 0014 and keeps hashing with the key itself")
     func earlierDatabaseKeepsItsKey() async throws {
         try await TestDatabase.with(migrate: false) { db in
-            _ = try await Migrator(migrations: Migration.embedded.filter { $0.version < 14 }).migrate(db.database)
-            // What an earlier release's submit recorded on first use.
-            try await db.database.execute("""
-                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', 'fa037a72df65c559656f68356e5e0176')
-                """)
+            try await Self.atSchema13(db)
+            try await Self.earlierReleaseSubmitted(db)
             // This release's submit on a database short of migration 0014: refused, nothing stored or recorded.
             let early = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
             #expect(early.status == .exit(1) && early.stderr.contains("lacks migration(s) 14"), "\(early.stderr)")
-            #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+            #expect(try await db.int("SELECT count(*) FROM reports") == 1)
             #expect(try await Self.recorded(db).derivation == nil)
             #expect(try await TiplineProcess.run(["migrate"], databaseURL: db.url).status == .exit(0))
             #expect(try await Self.recorded(db).derivation == "none")
@@ -149,10 +167,87 @@ struct ReporterKeyTests {
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
             #expect(recorded.derivation == "none" && recorded.fingerprint == "fa037a72df65c559656f68356e5e0176")
+            // The caller of the earlier report, submitted again: one reporter (the bare key's hash).
+            #expect(try await db.int("SELECT count(*) FROM reports") == 2)
+            #expect(try await db.int("SELECT count(DISTINCT reporter_hash) FROM reports") == 1)
             #expect(recorded.hash == "386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df")
             let other = try await TiplineProcess.run(Self.submit, databaseURL: db.url,
                                                      environment: ["TIPLINE_REPORTER_KEY": "another-key-0123456789abcdef"])
             #expect(other.status == .exit(1) && other.stderr.contains("differs from the key this database recorded"), "\(other.stderr)")
+        }
+    }
+
+    @Test("a database where an earlier serve or work only recorded the bare key's fingerprint (no report) is not kept on the bare key: migration 0014 puts the marker in its place")
+    func earlierStartWithoutReportsIsNotKept() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            try await Self.atSchema13(db)
+            try await db.database.execute("""
+                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', 'fa037a72df65c559656f68356e5e0176')
+                """)
+            #expect(try await TiplineProcess.run(["migrate"], databaseURL: db.url).status == .exit(0))
+            let migrated = try await Self.recorded(db)
+            #expect(migrated.derivation == nil && migrated.fingerprint == ReporterKey.unusedMarker)
+            let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            #expect(run.status == .exit(0), "\(run.stderr)")
+            let recorded = try await Self.recorded(db)
+            #expect(recorded.derivation?.hasPrefix("scrypt ") == true && recorded.stretched != nil)
+            #expect(recorded.hash != "386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df")
+        }
+    }
+
+    @Test("an earlier release's fingerprint and report committed while migration 0014 waits for its lock are seen by all of it: the database is marked `none`")
+    func migrationWaitsForAnEarlierReleasesWrite() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            try await Self.atSchema13(db)
+            // An earlier release's submit in flight: its fingerprint and report written, not committed.
+            let earlier = try Connection.connect(ConnectionConfig(conninfo: db.url))
+            try earlier.execute("BEGIN")
+            try earlier.execute("""
+                INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', 'fa037a72df65c559656f68356e5e0176')
+                ON CONFLICT (name) DO NOTHING
+                """)
+            try earlier.execute("""
+                INSERT INTO reports (source, external_id, channel, reporter_hash, body, reported_at)
+                VALUES ('earlier', 'e-1', 'hotline', decode('386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df', 'hex'), 'x', now())
+                """)
+            let migrate = try TiplineProcess(["migrate"], databaseURL: db.url)
+            try migrate.start()
+            // Until migrate waits for a lock on settings (its first statement), then the write commits.
+            var waiting = false
+            for _ in 0..<600 where !waiting {
+                waiting = try await db.int("""
+                    SELECT count(*)::int FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                     WHERE NOT l.granted AND d.datname = current_database() AND l.relation = 'settings'::regclass
+                    """) > 0
+                if !waiting { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(waiting, "migrate never waited for the lock on settings")
+            try earlier.execute("COMMIT")
+            #expect(try await migrate.wait() == .exit(0), "\(migrate.stderr)")
+            let recorded = try await Self.recorded(db)
+            #expect(recorded.derivation == "none" && recorded.fingerprint == "fa037a72df65c559656f68356e5e0176", "\(recorded)")
+        }
+    }
+
+    @Test("serve on a database short of migration 0014 starts, and answers readyz and reports with 503 migrations_pending naming it; nothing is stored")
+    func serveShortOfTheSchema() async throws {
+        try await TestDatabase.with(migrate: false) { db in
+            try await Self.atSchema13(db)
+            let server = try await IntakeServer.start(databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            do {
+                let token = try await server.token(source: "key-test")
+                let ready = try await server.get("/readyz")
+                #expect(ready.status == 503 && ready.error.code == "migrations_pending", "\(ready.text)")
+                let reply = try await server.post(sampleReport("s-1"), token: token)
+                #expect(reply.status == 503 && reply.error.code == "migrations_pending", "\(reply.text)")
+                #expect(reply.text.contains("lacks migration(s) 14"), "\(reply.text)")
+                #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+                #expect(try await Self.recorded(db).derivation == nil)
+                try await server.stop()
+            } catch {
+                server.process.signal(SIGKILL)
+                throw error
+            }
         }
     }
 
@@ -167,6 +262,8 @@ struct ReporterKeyTests {
                 ON CONFLICT (name) DO NOTHING
                 """)
             #expect(try await Self.recorded(db).fingerprint == marker)
+            // Deleted by hand: first use puts it back.
+            try await db.database.execute("DELETE FROM settings WHERE name = 'reporter_key_fingerprint'")
             let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
@@ -174,19 +271,32 @@ struct ReporterKeyTests {
         }
     }
 
-    @Test("a fingerprint of the key itself without a derivation (written by hand), or `none` without one, is refused and nothing is stored")
+    @Test("reporter key settings that contradict each other (edited by hand, or partly lost) are refused, naming them, and nothing is stored or recorded")
     func inconsistentSettingsRefused() async throws {
-        try await TestDatabase.with { db in
-            for (rows, message) in [
-                ([("reporter_key_fingerprint", "fa037a72df65c559656f68356e5e0176")], "but no derivation"),
-                ([("reporter_key_derivation", "none")], "yet it records no fingerprint of that key"),
-            ] {
+        let bare = ("reporter_key_fingerprint", "fa037a72df65c559656f68356e5e0176")
+        let derivation = ("reporter_key_derivation", "scrypt n=16384 r=8 p=2 salt=000102030405060708090a0b0c0d0e0f")
+        let stretched = ("reporter_key_stretched_fingerprint", "a4bf37bcc936075de64addbe0b4dea1b")
+        let none = ("reporter_key_derivation", "none")
+        let cases: [(rows: [(String, String)], withReport: Bool, message: String)] = [
+            ([bare], false, "a fingerprint of the key itself (reporter_key_fingerprint) but no derivation"),
+            ([stretched], false, "the salt it was derived with is gone"),
+            ([none], false, "but no fingerprint of the key itself"),
+            ([none, bare, stretched], false, "and a fingerprint of a derived key"),
+            ([], true, "reports but no reporter key"),
+            ([derivation], true, "any key would now be taken"),
+        ]
+        for (rows, withReport, message) in cases {
+            try await TestDatabase.with { db in
                 try await db.database.execute("DELETE FROM settings WHERE name LIKE 'reporter_key_%'")
                 for (name, value) in rows { try await db.database.execute("INSERT INTO settings (name, value) VALUES (\(name), \(value))") }
+                if withReport { try await Self.earlierReleaseSubmitted(db, fingerprint: nil, hash: String(repeating: "ab", count: 32)) }
+                let reports = try await db.int("SELECT count(*) FROM reports")
                 let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
-                #expect(run.status == .exit(1) && run.stderr.contains(message), "\(run.stderr)")
-                #expect(try await db.int("SELECT count(*) FROM reports") == 0)
-                #expect(try await db.int("SELECT count(*) FROM settings WHERE name LIKE 'reporter_key_%'") == rows.count)
+                #expect(run.status == .exit(1) && run.stderr.contains("reporter key settings contradict each other"), "\(run.stderr)")
+                #expect(run.stderr.contains(message), "\(run.stderr)")
+                #expect(try await db.int("SELECT count(*) FROM reports") == reports)
+                let left = try await db.int("SELECT count(*) FROM settings WHERE name LIKE 'reporter_key_%'")
+                #expect(left == rows.count, "\(rows)")
             }
         }
     }
