@@ -298,14 +298,28 @@ extension ReporterKey {
                                                               : "and a fingerprint of a derived key (reporter_key_stretched_fingerprint)"))
             }
         case .scrypt:
-            stored = recorded.stretched
-            if stored == nil {
+            // The bare key's row must keep the marker: an earlier release records its key there
+            // (insert if absent) and then hashes beside this one's.
+            if let bare = recorded.bare, bare != Self.unusedMarker {
+                throw contradiction("a derivation (reporter_key_derivation) and a fingerprint of the key itself "
+                    + "(reporter_key_fingerprint): an earlier release has taken reports into it since it was migrated")
+            }
+            if recorded.stretched == nil, recorded.used {
                 // Only a database whose first user stopped between its two records lacks it; one
                 // with reports lost it by hand, and recording a key now could take another one.
-                if recorded.used {
-                    throw contradiction("reports and a derivation (reporter_key_derivation) but no fingerprint of the derived "
-                        + "key (reporter_key_stretched_fingerprint): any key would now be taken; restore it from a backup")
+                throw contradiction("reports and a derivation (reporter_key_derivation) but no fingerprint of the derived "
+                    + "key (reporter_key_stretched_fingerprint): any key would now be taken; restore it from a backup")
+            }
+            if recorded.bare == nil {
+                let marker = Self.unusedMarker
+                try await bounded {
+                    try await database.execute("""
+                        INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(marker)) ON CONFLICT (name) DO NOTHING
+                        """)
                 }
+            }
+            stored = recorded.stretched
+            if stored == nil {
                 try refuseIfPlaceholder()
                 stored = try await bounded {
                     try await database.execute("""

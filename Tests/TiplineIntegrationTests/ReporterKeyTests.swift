@@ -268,6 +268,11 @@ struct ReporterKeyTests {
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
             #expect(recorded.fingerprint == marker && recorded.derivation?.hasPrefix("scrypt n=16384 r=8 p=2 salt=") == true)
+            // Deleted after first use: the next check puts it back too, so an earlier release still finds it.
+            try await db.database.execute("DELETE FROM settings WHERE name = 'reporter_key_fingerprint'")
+            let again = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            #expect(again.status == .exit(0), "\(again.stderr)")
+            #expect(try await Self.recorded(db).fingerprint == marker)
         }
     }
 
@@ -283,6 +288,7 @@ struct ReporterKeyTests {
             ([none], false, "but no fingerprint of the key itself"),
             ([none, bare, stretched], false, "and a fingerprint of a derived key"),
             ([], true, "reports but no reporter key"),
+            ([derivation, stretched, bare], false, "an earlier release has taken reports into it since it was migrated"),
             ([derivation], true, "any key would now be taken"),
         ]
         for (rows, withReport, message) in cases {
