@@ -421,8 +421,7 @@ struct HTTPErrorTests {
     @Test("serve started before migrate runs, says migrations_pending, and takes reports once migrated")
     func serveBeforeMigrate() async throws {
         try await TestDatabase.with(migrate: false) { db in
-            let server = try await IntakeServer.start(databaseURL: db.url)
-            do {
+            try await IntakeServer.running(databaseURL: db.url) { server in
                 let ready = try await server.get("/readyz")
                 #expect(ready.status == 503)
                 #expect(ready.error.code == "migrations_pending", "\(ready.text)")
@@ -437,10 +436,6 @@ struct HTTPErrorTests {
                 #expect(migrated.status == 200, "\(migrated.text)")
                 let token = try await server.token(source: "early")
                 #expect(try await server.post(sampleReport("m-1"), token: token).status == 201)
-                try await server.stop()
-            } catch {
-                server.process.signal(SIGKILL)
-                throw error
             }
         }
     }

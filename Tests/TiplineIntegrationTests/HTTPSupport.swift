@@ -336,14 +336,20 @@ final class IntakeServer: @unchecked Sendable {
     /// Runs `body` with a server on a fresh database and stops the server afterwards.
     static func with(arguments: [String] = [], _ body: (TestDatabase, IntakeServer) async throws -> Void) async throws {
         try await TestDatabase.with { db in
-            let server = try await IntakeServer.start(databaseURL: db.url, arguments: arguments)
-            do {
-                try await body(db, server)
-                try await server.stop()
-            } catch {
-                server.process.signal(SIGKILL)
-                throw error
-            }
+            try await running(databaseURL: db.url, arguments: arguments) { server in try await body(db, server) }
+        }
+    }
+
+    /// Runs `body` with a server on `databaseURL`, then stops it (cleanly, or with SIGKILL when `body` threw).
+    static func running(databaseURL: String, arguments: [String] = [], environment: [String: String] = [:],
+                        _ body: (IntakeServer) async throws -> Void) async throws {
+        let server = try await IntakeServer.start(databaseURL: databaseURL, arguments: arguments, environment: environment)
+        do {
+            try await body(server)
+            try await server.stop()
+        } catch {
+            server.process.signal(SIGKILL)
+            throw error
         }
     }
 }

@@ -233,8 +233,7 @@ struct ReporterKeyTests {
     func serveShortOfTheSchema() async throws {
         try await TestDatabase.with(migrate: false) { db in
             try await Self.atSchema13(db)
-            let server = try await IntakeServer.start(databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
-            do {
+            try await IntakeServer.running(databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key]) { server in
                 let token = try await server.token(source: "key-test")
                 let ready = try await server.get("/readyz")
                 #expect(ready.status == 503 && ready.error.code == "migrations_pending", "\(ready.text)")
@@ -243,10 +242,6 @@ struct ReporterKeyTests {
                 #expect(reply.text.contains("lacks migration(s) 14"), "\(reply.text)")
                 #expect(try await db.int("SELECT count(*) FROM reports") == 0)
                 #expect(try await Self.recorded(db).derivation == nil)
-                try await server.stop()
-            } catch {
-                server.process.signal(SIGKILL)
-                throw error
             }
         }
     }
@@ -314,8 +309,7 @@ struct ReporterKeyTests {
                 INSERT INTO settings (name, value)
                 VALUES ('reporter_key_derivation', 'scrypt n=16384 r=8 p=2 salt=000102030405060708090a0b0c0d0e0f')
                 """)
-            let server = try await IntakeServer.start(databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
-            do {
+            try await IntakeServer.running(databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key]) { server in
                 let token = try await server.token(source: "key-test", channel: "hotline")
                 let reply = try await server.post(["external_id": "k1", "channel": "hotline", "reporter": "+86 138 1234 5678",
                                                    "text": "V信: abc_123x"], token: token)
@@ -323,10 +317,6 @@ struct ReporterKeyTests {
                 let recorded = try await Self.recorded(db)
                 #expect(recorded.stretched == "a4bf37bcc936075de64addbe0b4dea1b")
                 #expect(recorded.hash == "bd91e1dee8761db41c92779366f06538461d9b41d29b9a22bb1f85bed436b2f4")
-                try await server.stop()
-            } catch {
-                server.process.signal(SIGKILL)
-                throw error
             }
         }
     }
