@@ -210,13 +210,14 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
     }
 }
 
-/// Hex helpers for `bytea`.
+/// Hex helpers for `bytea`, and for any bytes shown or stored as hex.
 public enum PostgresHex {
-    static func encode(_ data: Data) -> String {
+    /// Two lower-case hex digits a byte.
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
-        out.reserveCapacity(data.count * 2)
-        for byte in data {
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0x0F)])
         }

@@ -54,7 +54,7 @@ public struct APITokens: Sendable {
         try Self.validateSource(source)
         var generator = SystemRandomNumberGenerator()  // getrandom(2) on Linux: cryptographically secure
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let token = "tl_" + bytes.map { String(format: "%02x", $0) }.joined()
+        let token = "tl_" + PostgresHex.encode(bytes)
         let hash = Self.hash(token)
         let id = try await database.query("""
             INSERT INTO api_tokens (source, channel, token_hash) VALUES (\(source), \(channel.rawValue), \(hash))

@@ -24,11 +24,9 @@ final class ReporterKeyCheck: Sendable {
 
     /// The failure says what is wrong in the server's log (`logger`) only: its fingerprints would
     /// let whoever asks confirm a guessed key offline, and a weak key would give away every
-    /// reporter's hash.
-    /// Returns the hasher to store reporters with.
+    /// reporter's hash. Returns the hasher to store reporters with. `databaseLimit` bounds the
+    /// check's database calls together (`DatabaseDidNotAnswer`), not the key's derivation.
     @discardableResult
-    /// `databaseLimit` bounds the check's database calls together (`DatabaseDidNotAnswer`), not the
-    /// key's derivation.
     func ensure(_ database: Database, always: Bool = false, databaseLimit: Duration? = nil, logger: Logger) async throws -> ReporterHasher {
         let now = ContinuousClock.now
         if !always, let last = verified.withLock({ $0 }), now - last.at < maxAge { return last.hasher }

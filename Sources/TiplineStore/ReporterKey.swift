@@ -88,7 +88,7 @@ public enum ReporterKeyDerivation: Hashable, Sendable {
     public var recorded: String {
         switch self {
         case .none: "none"
-        case .scrypt(let n, let r, let p, let salt): "scrypt n=\(n) r=\(r) p=\(p) salt=\(salt.hexDigits)"
+        case .scrypt(let n, let r, let p, let salt): "scrypt n=\(n) r=\(r) p=\(p) salt=\(PostgresHex.encode(salt))"
         }
     }
 
@@ -169,7 +169,7 @@ public struct ReporterHasher: Sendable, CustomStringConvertible, CustomReflectab
 
     /// A fingerprint of the key (HMAC of a fixed label): safe to store, and equal only for equal keys.
     public var fingerprint: String {
-        hash("tipline reporter key check v1").prefix(16).hexDigits
+        PostgresHex.encode(hash("tipline reporter key check v1").prefix(16))
     }
 
     public var description: String { "ReporterHasher(\(derivation.recorded), fingerprint \(fingerprint))" }
@@ -177,22 +177,14 @@ public struct ReporterHasher: Sendable, CustomStringConvertible, CustomReflectab
     public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
 }
 
-extension Sequence<UInt8> {
-    /// Two lower-case hex digits a byte.
-    var hexDigits: String { map { String(format: "%02x", $0) }.joined() }
-}
-
 extension [UInt8] {
-    /// The bytes of an even number of hex digits, or nil.
+    /// The bytes of an even number of lower-case hex digits (as `PostgresHex.encode` writes them), or nil.
     init?(hexDigits text: Substring) {
         let digits = Array(text.utf8)
-        guard digits.count.isMultiple(of: 2), digits.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
-        else { return nil }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[index ..< index + 2], as: UTF8.self), radix: 16) else { return nil }
-            bytes.append(byte)
-        }
+        guard digits.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: digits.count / 2)
+        let decoded = digits.withUnsafeBufferPointer { digits in bytes.withUnsafeMutableBytes { PostgresHex.decode(digits, into: $0) } }
+        guard decoded else { return nil }  // an odd count
         self = bytes
     }
 }

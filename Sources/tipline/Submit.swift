@@ -178,8 +178,8 @@ struct Submit: AsyncParsableCommand {
             if derived {
                 // From the reporter as stored (trimmed, in NFC, a caller's number in one form): the same
                 // caller written another way is the same report again, as it is the same reporter.
-                input.externalID = "cli-" + hasher.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(input.reporter)\u{1F}\(text)")
-                    .prefix(16).map { String(format: "%02x", $0) }.joined()
+                input.externalID = "cli-" + PostgresHex.encode(
+                    hasher.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(input.reporter)\u{1F}\(text)").prefix(16))
             }
             return try await Intake(database: database, hasher: hasher).submit([input], source: source)
         }

@@ -13,7 +13,7 @@ public struct Migration: Sendable, Equatable {
 
     /// SHA-256 of the SQL, hex; a changed file after it was applied is refused.
     public var checksum: String {
-        SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        PostgresHex.encode(SHA256.hash(data: Data(sql.utf8)))
     }
 }
 
