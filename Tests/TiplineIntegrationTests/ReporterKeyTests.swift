@@ -14,6 +14,11 @@ struct ReporterKeyTests {
     static let caller = "+8613812345678"
     static let submit = ["submit", "--text", "V信: abc_123x", "--reporter", "+86 138 1234 5678", "--channel", "hotline"]
 
+    /// `tipline submit` of this file's report (`submit`) into `db`, with this file's key.
+    static func submitted(_ db: TestDatabase) async throws -> (status: TiplineProcess.Termination, stdout: String, stderr: String) {
+        try await TiplineProcess.run(submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": key])
+    }
+
     /// The derivation, the fingerprint and the report's reporter hash a database records after `submit`.
     static func recorded(_ db: TestDatabase) async throws -> (derivation: String?, fingerprint: String?, stretched: String?, hash: String?) {
         func value(_ name: String) async throws -> String? {
@@ -113,7 +118,7 @@ struct ReporterKeyTests {
         var hashes: [String] = []
         for _ in 0..<2 {
             let (salt, hash) = try await TestDatabase.with { db in
-                let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                let run = try await Self.submitted(db)
                 #expect(run.status == .exit(0), "\(run.stderr)")
                 let recorded = try await Self.recorded(db)
                 let derivation = try ReporterKeyDerivation(recorded: try #require(recorded.derivation))
@@ -126,7 +131,7 @@ struct ReporterKeyTests {
                 #expect(hash != "386424ed870533cf86739fcc3776b52200c36a33d1725f68ec606d334794c8df")
                 #expect(recorded.stretched != nil && recorded.stretched != "fa037a72df65c559656f68356e5e0176")
                 // The same key again: accepted, the same reporter, a duplicate.
-                let again = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                let again = try await Self.submitted(db)
                 #expect(again.status == .exit(0) && again.stdout.hasPrefix("duplicate: report"), "\(again.stdout) \(again.stderr)")
                 #expect(try await Self.recorded(db).derivation == recorded.derivation)
                 return (salt, hash)
@@ -143,7 +148,7 @@ struct ReporterKeyTests {
                 INSERT INTO settings (name, value)
                 VALUES ('reporter_key_derivation', 'scrypt n=16384 r=8 p=2 salt=000102030405060708090a0b0c0d0e0f')
                 """)
-            let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            let run = try await Self.submitted(db)
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
             #expect(recorded.stretched == "a4bf37bcc936075de64addbe0b4dea1b")
@@ -157,13 +162,13 @@ struct ReporterKeyTests {
             try await Self.atSchema13(db)
             try await Self.earlierReleaseSubmitted(db)
             // This release's submit on a database short of migration 0014: refused, nothing stored or recorded.
-            let early = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            let early = try await Self.submitted(db)
             #expect(early.status == .exit(1) && early.stderr.contains("lacks migration(s) 14"), "\(early.stderr)")
             #expect(try await db.int("SELECT count(*) FROM reports") == 1)
             #expect(try await Self.recorded(db).derivation == nil)
             #expect(try await TiplineProcess.run(["migrate"], databaseURL: db.url).status == .exit(0))
             #expect(try await Self.recorded(db).derivation == "none")
-            let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            let run = try await Self.submitted(db)
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
             #expect(recorded.derivation == "none" && recorded.fingerprint == "fa037a72df65c559656f68356e5e0176")
@@ -187,7 +192,7 @@ struct ReporterKeyTests {
             #expect(try await TiplineProcess.run(["migrate"], databaseURL: db.url).status == .exit(0))
             let migrated = try await Self.recorded(db)
             #expect(migrated.derivation == nil && migrated.fingerprint == ReporterKey.unusedMarker)
-            let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            let run = try await Self.submitted(db)
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
             #expect(recorded.derivation?.hasPrefix("scrypt ") == true && recorded.stretched != nil)
@@ -259,13 +264,13 @@ struct ReporterKeyTests {
             #expect(try await Self.recorded(db).fingerprint == marker)
             // Deleted by hand: first use puts it back.
             try await db.database.execute("DELETE FROM settings WHERE name = 'reporter_key_fingerprint'")
-            let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            let run = try await Self.submitted(db)
             #expect(run.status == .exit(0), "\(run.stderr)")
             let recorded = try await Self.recorded(db)
             #expect(recorded.fingerprint == marker && recorded.derivation?.hasPrefix("scrypt n=16384 r=8 p=2 salt=") == true)
             // Deleted after first use: the next check puts it back too, so an earlier release still finds it.
             try await db.database.execute("DELETE FROM settings WHERE name = 'reporter_key_fingerprint'")
-            let again = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+            let again = try await Self.submitted(db)
             #expect(again.status == .exit(0), "\(again.stderr)")
             #expect(try await Self.recorded(db).fingerprint == marker)
         }
@@ -292,7 +297,7 @@ struct ReporterKeyTests {
                 for (name, value) in rows { try await db.database.execute("INSERT INTO settings (name, value) VALUES (\(name), \(value))") }
                 if withReport { try await Self.earlierReleaseSubmitted(db, fingerprint: nil, hash: String(repeating: "ab", count: 32)) }
                 let reports = try await db.int("SELECT count(*) FROM reports")
-                let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                let run = try await Self.submitted(db)
                 #expect(run.status == .exit(1) && run.stderr.contains("reporter key settings contradict each other"), "\(run.stderr)")
                 #expect(run.stderr.contains(message), "\(run.stderr)")
                 #expect(try await db.int("SELECT count(*) FROM reports") == reports)
@@ -356,7 +361,7 @@ struct ReporterKeyTests {
                           "scrypt n=+16384 r=8 p=2 salt=000102030405060708090a0b0c0d0e0f"] {
                 try await db.database.execute("DELETE FROM settings WHERE name LIKE 'reporter_key_%'")
                 try await db.database.execute("INSERT INTO settings (name, value) VALUES ('reporter_key_derivation', \(value))")
-                let run = try await TiplineProcess.run(Self.submit, databaseURL: db.url, environment: ["TIPLINE_REPORTER_KEY": Self.key])
+                let run = try await Self.submitted(db)
                 #expect(run.status == .exit(1), "\(value): \(run.stderr)")
                 #expect(run.stderr.contains("this database's reporter key derivation (settings.reporter_key_derivation)"), "\(run.stderr)")
                 #expect(try await db.int("SELECT count(*) FROM reports") == 0)
