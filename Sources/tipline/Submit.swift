@@ -151,8 +151,8 @@ struct Submit: AsyncParsableCommand {
             throw CommandFailure(error)
         }
         guard let first else { throw refuse("is empty") }
-        guard var line = first.bytes else { throw refuse("has a first line too long to read") }
-        if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }  // a byte-order mark is no part of it
+        // (A byte-order mark before it is dropped by `LineReader.next`.)
+        guard let line = first.bytes else { throw refuse("has a first line too long to read") }
         guard let text = String(validating: line, as: UTF8.self) else { throw refuse("is not valid UTF-8") }
         return text
     }

@@ -73,10 +73,6 @@ public final class ReportFileReader {
                     headerError = InputError(field: nil, "the CSV header holds NUL bytes: is the file UTF-16 or UTF-32? "
                         + "It must be UTF-8 (convert it, e.g. with iconv -t UTF-8)")
                     return InputRecord(line: number, result: .failure(headerError!))
-                case let bytes? where number == 1 && bytes.starts(with: [0xEF, 0xBB, 0xBF]):
-                    // A byte-order mark (as spreadsheet programs write) is not part of the first
-                    // field; left in, it made an opening quote look stray.
-                    parser.feed(line: Array(bytes.dropFirst(3)), number: number)
                 case let bytes?: parser.feed(line: bytes, number: number)
                 case nil: parser.feedUnreadable(number: number, error: LineReader.tooLong)
                 }
@@ -154,9 +150,18 @@ public final class LineReader {
     /// The file's size if it is a regular file.
     var totalBytes: Int? { source.totalBytes }
 
-    /// The next line's number and bytes (nil for one too long to read), or nil at the end.
-    /// `beforeWaiting` runs before each read that may block (to flush output meanwhile).
+    /// The next line's number and bytes (nil for one too long to read), or nil at the end. A UTF-8
+    /// byte-order mark before the first line (as spreadsheet programs write) is no part of it:
+    /// left in, it made a CSV header's opening quote look stray, and a first JSON line or a
+    /// reporter's identity not what was meant. `beforeWaiting` runs before each read that may
+    /// block (to flush output meanwhile).
     public func next(beforeWaiting: () throws -> Void = {}) throws -> (number: Int, bytes: [UInt8]?)? {
+        guard var line = try nextAsRead(beforeWaiting: beforeWaiting) else { return nil }
+        if line.number == 1, line.bytes?.starts(with: [0xEF, 0xBB, 0xBF]) == true { line.bytes?.removeFirst(3) }
+        return line
+    }
+
+    private func nextAsRead(beforeWaiting: () throws -> Void) throws -> (number: Int, bytes: [UInt8]?)? {
         while true {
             if let (number, line) = lines.takeLine() { return (number, Self.bytes(line)) }
             try beforeWaiting()
@@ -165,11 +170,10 @@ public final class LineReader {
     }
 
     /// The next line that is not blank, as a JSON object or why it is not one (a byte-order mark
-    /// before the first line is no part of it), or nil at the end: the lines of JSONL input.
+    /// before the first line is no part of it: `next`), or nil at the end: the lines of JSONL input.
     public func nextJSONObject(beforeWaiting: () throws -> Void = {}) throws -> (number: Int, object: Result<[String: Any], InputError>)? {
         while let (number, line) = try next(beforeWaiting: beforeWaiting) {
-            guard var bytes = line else { return (number, .failure(Self.tooLong)) }
-            if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+            guard let bytes = line else { return (number, .failure(Self.tooLong)) }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             return (number, Self.jsonObject(bytes))
         }
