@@ -40,15 +40,18 @@ public struct IntakeSettings: Sendable {
 }
 
 /// Routes and middleware of the intake API, without a server: testable in-process.
+/// `verified` is the hasher a key check that just passed gave (`ReporterKey.verify(against:)`), so
+/// that the first report does not check again.
 public func buildRouter(
-    database: Database, reporterKey: ReporterKey, registry: PrometheusCollectorRegistry, maxBodyBytes: Int, databaseTimeout: Duration = .seconds(10)
+    database: Database, reporterKey: ReporterKey, verified: ReporterHasher? = nil, registry: PrometheusCollectorRegistry, maxBodyBytes: Int,
+    databaseTimeout: Duration = .seconds(10)
 ) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     // Metrics outermost, so they see the status the error middleware chose.
     router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: HostRuleMiddleware())
-    let reporterKeyCheck = ReporterKeyCheck(key: reporterKey)
+    let reporterKeyCheck = ReporterKeyCheck(key: reporterKey, verified: verified)
     HealthRoutes(database: database, reporterKeyCheck: reporterKeyCheck).register(on: router)
     MetricsEndpoint(registry: registry).register(on: router)
     // Field limits are the validator's; a body limit below the text limit would make them moot, so
@@ -74,8 +77,8 @@ func refuseOtherMethods(on router: Router<BasicRequestContext>, paths: [(RouterP
 
 /// The intake server as a service, ready for `runService()` or a `ServiceGroup`.
 public func buildApplication(
-    database: Database, reporterKey: ReporterKey, registry: PrometheusCollectorRegistry, settings: IntakeSettings, logger: Logger,
-    onServerRunning: @escaping @Sendable (any NIOCore.Channel) async -> Void = { _ in }
+    database: Database, reporterKey: ReporterKey, verified: ReporterHasher? = nil, registry: PrometheusCollectorRegistry,
+    settings: IntakeSettings, logger: Logger, onServerRunning: @escaping @Sendable (any NIOCore.Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let bound = ConnectionCount.descriptorBound(reserved: settings.reservedDescriptors)
     if bound < settings.maxConnections {
@@ -88,7 +91,7 @@ public func buildApplication(
     // the refusal may finish it, and none can stream into the server for ever.
     let drainLimit = max(16 << 20, 2 * settings.maxBodyBytes)
     return Application(
-        router: buildRouter(database: database, reporterKey: reporterKey, registry: registry, maxBodyBytes: settings.maxBodyBytes,
+        router: buildRouter(database: database, reporterKey: reporterKey, verified: verified, registry: registry, maxBodyBytes: settings.maxBodyBytes,
                             databaseTimeout: settings.databaseTimeout),
         server: .intakeHTTP1(configuration: .init(
             additionalChannelHandlers: [ConnectionLimitHandler(count: connections),

@@ -5,7 +5,6 @@ import TiplineCore
 /// exactly what is wrong. No I/O: every check here is cheap and testable on its own.
 struct ReportRequest {
     /// Fields a report may carry; anything else is refused so that a misspelt field is not lost silently.
-    static let knownFields = ReportValidator.fieldNames
 
     let validator: ReportValidator
 
@@ -70,7 +69,7 @@ struct ReportRequest {
         }
         if bytes.isEmpty { throw .malformed("request body is empty (expected a JSON object)") }
         // Stricter than Foundation's parser: no trailing commas, no member named twice.
-        if let problem = StrictJSON.problem(in: bytes, naming: Self.knownFields) { throw .malformed("request body is not valid JSON: \(problem)") }
+        if let problem = StrictJSON.problem(in: bytes, naming: ReportValidator.fieldNames) { throw .malformed("request body is not valid JSON: \(problem)") }
         let object: Any
         do {
             // Fragments too: `"x"` or `42` is valid JSON, just not an object (said below).
@@ -83,7 +82,7 @@ struct ReportRequest {
         guard var fields = object as? [String: Any] else {
             throw .malformed("request body must be a JSON object")
         }
-        let unknowns = fields.keys.filter { !Self.knownFields.contains($0) }.sorted()
+        let unknowns = fields.keys.filter { !ReportValidator.fieldNames.contains($0) }.sorted()
         // A name that could be a misspelt field is named (the first such, if any); any other is the
         // client's data, which may be personal (a member keyed by a caller's number), and errors
         // are logged.

@@ -37,17 +37,17 @@ actor EarlyShutdown {
     var isRequested: Bool { requested }
 
     /// Runs `body`, a start-up step that may wait long for the database (`serve`'s key check on a
-    /// server that accepts connections but never answers), unless a signal comes first: then it
-    /// returns false at once and leaves the step behind (a blocked libpq call cannot be
+    /// server that accepts connections but never answers), and returns what it returns, unless a
+    /// signal comes first: then it returns nil at once and leaves the step behind (a blocked libpq call cannot be
     /// interrupted; the pool abandons it at exit). Without this a signal waited for the step's
     /// `connect_timeout`, by default for ever.
-    nonisolated func unlessRequested(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
+    nonisolated func unlessRequested<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T? {
         let requested: @Sendable () async -> Void = { [self] in
             while await !isRequested {
                 guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
             }
         }
-        return try await unlessFirst(requested, body) != nil
+        return try await unlessFirst(requested, body)
     }
 
     /// A signal arrived.

@@ -83,8 +83,11 @@ struct Serve: AsyncParsableCommand {
         // a second instead of each opening a connection.
         try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections, settings: sessions,
                                           connectBackoff: .seconds(1)) { database in
+            var verified: ReporterHasher?
             do {
-                guard try await early.unlessRequested({ _ = try await key.verify(against: database) }) else {
+                // The check's hasher is the server's until its first re-check (`ReporterKeyCheck`).
+                verified = try await early.unlessRequested({ try await key.verify(against: database) })
+                guard verified != nil else {
                     logger.notice("stopped while starting: a signal came while the database was checked")
                     return
                 }
@@ -98,7 +101,7 @@ struct Serve: AsyncParsableCommand {
                 logger.warning("\(error.message); serving 503 until it is")
             }
             let app = buildApplication(
-                database: database, reporterKey: key, registry: registry, settings: settings,
+                database: database, reporterKey: key, verified: verified, registry: registry, settings: settings,
                 logger: logger
             ) { channel in
                 let port = channel.localAddress?.port ?? listening.port
