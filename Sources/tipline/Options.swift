@@ -223,3 +223,21 @@ struct ConfirmationLost: Error, CustomStringConvertible {
     let reason: OutputError
     var description: String { "the change was made and recorded, but its confirmation could not be written (\(reason))" }
 }
+
+/// The command line as the kernel gave it: `CommandLine.arguments` replaces bytes that are not
+/// UTF-8 with U+FFFD, which can make two different values one (two external ids, two reporters).
+enum RawArguments {
+    /// The arguments that were not valid UTF-8, as `CommandLine.arguments` has them (repaired).
+    static let repaired: [String] = (0..<Int(CommandLine.argc)).compactMap { index in
+        guard let pointer = CommandLine.unsafeArgv[index] else { return nil }
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer))
+        guard String(validating: bytes, as: UTF8.self) == nil else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether `value`, an option's value, came from an argument that was not valid UTF-8 (given
+    /// apart, `--text VALUE`, or joined, `--text=VALUE`). A real U+FFFD in valid UTF-8 is kept.
+    static func wasRepaired(_ value: String) -> Bool {
+        value.unicodeScalars.contains("\u{FFFD}") && repaired.contains { $0 == value || $0.hasSuffix("=" + value) }
+    }
+}

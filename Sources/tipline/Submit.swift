@@ -67,9 +67,12 @@ struct Submit: AsyncParsableCommand {
         if file != nil, text != nil { throw ValidationError("--file and --text cannot be combined") }
         if text != nil, reporter == nil { throw ValidationError("--text needs --reporter") }
         // The arguments came as bytes: ones that are not UTF-8 were replaced (U+FFFD), which could
-        // make two reporters one. Not shown: it is the reporter's identity.
-        if let reporter, reporter.unicodeScalars.contains("\u{FFFD}") {
-            throw ValidationError("--reporter is not valid UTF-8 (the value is not shown)")
+        // make two reporters, or two reports' external ids, one. Not shown: the reporter is an
+        // identity, and the others may hold one.
+        for (option, value) in [("--reporter", reporter), ("--text", text), ("--external-id", externalID), ("--platform", platform)] {
+            if let value, RawArguments.wasRepaired(value) {
+                throw ValidationError("\(option) is not valid UTF-8 (the value is not shown); give it as UTF-8")
+            }
         }
         if !unexpected.isEmpty {
             // An option misspelt is named; any other word is not (an identity given unquoted,

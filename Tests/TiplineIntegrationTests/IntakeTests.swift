@@ -90,6 +90,29 @@ struct IntakeTests {
         }
     }
 
+    @Test("submit --text refuses an --external-id, --text, --platform or --reporter that is not UTF-8: repaired, two of them could be one report")
+    func submitTextNotUTF8() async throws {
+        try await TestDatabase.with { db in
+            // Two external ids that differ only in a byte that is not UTF-8: each would become U+FFFD.
+            let first = try await TiplineProcess.runInShell(#""$0" submit --text 'ad one QQ 12345678' --reporter alice --external-id "ext$(printf '\377')""#,
+                                                            databaseURL: db.url)
+            #expect(first.status == .exit(64), "\(first)")
+            #expect(first.stderr.hasPrefix("Error: --external-id is not valid UTF-8 (the value is not shown); give it as UTF-8\n"), "\(first.stderr)")
+            for (option, script) in [("--text", #""$0" submit --text "ad $(printf '\376')" --reporter alice"#),
+                                     ("--platform", #""$0" submit --text ad --reporter alice --platform="p$(printf '\376')""#),
+                                     ("--reporter", #""$0" submit --text ad --reporter "al$(printf '\351')ce""#)] {
+                let run = try await TiplineProcess.runInShell(script, databaseURL: db.url)
+                #expect(run.status == .exit(64) && run.stderr.hasPrefix("Error: \(option) is not valid UTF-8"), "\(option): \(run)")
+            }
+            #expect(try await db.int("SELECT count(*) FROM reports") == 0)
+            // A real U+FFFD, sent as UTF-8, is text like any other.
+            let real = try await TiplineProcess.run(["submit", "--text", "ad \u{FFFD} QQ 12345678", "--reporter", "alice", "--external-id", "ext\u{FFFD}"],
+                                                    databaseURL: db.url)
+            #expect(real.status == .exit(0) && real.stdout.hasPrefix("accepted report "), "\(real)")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = \("ext\u{FFFD}")") == 1)
+        }
+    }
+
     @Test("submit --text again with the same reporter written another way is a duplicate, not a second report")
     func submitTextReporterForms() async throws {
         try await TestDatabase.with { db in

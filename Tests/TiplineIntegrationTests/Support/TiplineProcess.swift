@@ -101,6 +101,16 @@ final class TiplineProcess: @unchecked Sendable {
         case signal(Int32)
     }
 
+    /// Runs `script` with `/bin/sh -c`, where `"$0"` is the tipline binary: for arguments that are
+    /// not UTF-8, which `Process` cannot pass (`"$(printf '\\377')"` makes the byte).
+    static func runInShell(_ script: String, databaseURL: String?, timeout: Double = 120) async throws -> (status: Termination, stdout: String, stderr: String) {
+        let process = try TiplineProcess(["-c", script, try binary], databaseURL: databaseURL)
+        process.process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        try process.start()
+        let status = try await process.wait(timeout: timeout)
+        return (status, process.stdout, process.stderr)
+    }
+
     /// Runs `tipline ARGS...` to completion (standard output to `stdoutPath` instead of being
     /// captured, when given: `/dev/full` for a disk that is full).
     /// `stdoutHandle` instead: standard output to that (the write end of a pipe whose reader has gone).
