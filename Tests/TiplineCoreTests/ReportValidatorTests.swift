@@ -162,6 +162,26 @@ struct ReportValidatorTests {
         #expect(first.reportedAt == Date(timeIntervalSince1970: 946_684_800))
     }
 
+    @Test("line breaks and other blanks at either end of a one-line field are trimmed, so one reporter stays one; inside, a control character or line break is refused")
+    func lineBreaksInOneLineFields() throws {
+        for end in ["\n", "\r\n", "\r", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}", "\u{3000}", "\t"] {
+            let input = try validator.validate(validFields(["external_id": end + "ext-1" + end, "reporter": "mallory" + end,
+                                                            "channel": "app" + end, "platform": end + "weibo"]), now: now).get()
+            #expect(input.externalID == "ext-1" && input.reporter == "mallory" && input.channel == .app && input.platform == "weibo",
+                    "\(end.unicodeScalars.map(\.value))")
+            // Nothing but blanks is nothing.
+            #expect(error(of: validator.validate(validFields(["reporter": end + end]), now: now)) == InputError(field: "reporter", "is required"))
+        }
+        for (inside, code) in [("\n", "000A"), ("\t", "0009"), ("\u{7F}", "007F"), ("\u{2028}", "2028"), ("\u{1B}", "001B")] {
+            for field in ["external_id", "reporter", "platform"] {
+                let failure = error(of: validator.validate(validFields([field: "mal" + inside + "lory"]), now: now))
+                #expect(failure == InputError(field: field, "contains a control character or line break (U+\(code)) inside it"))
+            }
+        }
+        // The ad's text keeps its lines.
+        #expect(try validator.validate(validFields(["text": "出租\n微信\r\n"]), now: now).get().text == "出租\n微信\r\n")
+    }
+
     @Test("an over-long external id, reporter or platform is refused by field")
     func otherLimits() {
         #expect(error(of: validator.validate(validFields(["external_id": String(repeating: "x", count: 201)]), now: now))?.field
@@ -170,6 +190,15 @@ struct ReportValidatorTests {
             == "reporter")
         #expect(error(of: validator.validate(validFields(["platform": String(repeating: "x", count: 65)]), now: now))?.field
             == "platform")
+    }
+
+    @Test("a value NFC makes longer than its limit is refused with both lengths: the stored one and the one sent")
+    func limitAfterNFC() {
+        // U+0958 (DEVANAGARI LETTER QA) decomposes: 3 bytes sent, 6 stored.
+        let failure = error(of: validator.validate(validFields(["external_id": String(repeating: "\u{0958}", count: 60)]), now: now))
+        #expect(failure == InputError(field: "external_id", "is 360 bytes long once in Unicode's composed form (NFC), 180 as sent (limit 200)"))
+        #expect(error(of: validator.validate(validFields(["external_id": String(repeating: "x", count: 201)]), now: now))
+            == InputError(field: "external_id", "is 201 bytes long (limit 200)"))
     }
 
     @Test("the external id is put in NFC, so canonically equal ids are one key byte for byte")

@@ -107,12 +107,39 @@ public struct ReportValidator: Sendable {
         guard var value = raw as? String else {
             throw InputError(field: name, "must be a string, not \(Self.typeName(raw))")
         }
-        if trim { value = value.trimmingCharacters(in: .whitespaces) }
+        // Trimmed fields are one-line values (ids, names, numbers): a line break or other blank at
+        // either end (a spreadsheet cell's CRLF, a trailing newline) is no part of them, or one
+        // reporter could count as several; inside them a control character or line separator is
+        // refused, not kept. The value is not shown: it may be a reporter's identity.
+        if trim {
+            value = value.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let control = value.unicodeScalars.first(where: { $0.value != 0 && Self.breaksALine($0) }) {
+                throw InputError(field: name, "contains a control character or line break (U+\(Self.hex(control))) inside it")
+            }
+        }
+        let given = value.utf8.count
         if nfc { value = value.precomposedStringWithCanonicalMapping }
         if value.isEmpty { return trim ? nil : value }
-        if value.utf8.count > max { throw InputError(field: name, "is \(value.utf8.count) bytes long (limit \(max))") }
+        if value.utf8.count > max {
+            // The limit is on the stored form: NFC can make a value longer than it was sent.
+            let form = value.utf8.count == given ? "" : " once in Unicode's composed form (NFC), \(given) as sent"
+            throw InputError(field: name, "is \(value.utf8.count) bytes long\(form) (limit \(max))")
+        }
         if value.unicodeScalars.contains("\u{0}") { throw InputError(field: name, "contains a NUL character") }
         return value
+    }
+
+    /// A control character (C0, DEL, C1) or a line or paragraph separator: never part of a one-line value.
+    private static func breaksALine(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: true
+        default: false
+        }
+    }
+
+    private static func hex(_ scalar: Unicode.Scalar) -> String {
+        let digits = String(scalar.value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 
     /// The class JSONSerialization gives `true` and `false` (an NSNumber subclass).
