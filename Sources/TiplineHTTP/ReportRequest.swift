@@ -59,7 +59,7 @@ struct ReportRequest {
 
     /// Decodes and validates a body for a client whose token belongs to `channel`.
     func decode(_ bytes: [UInt8], channel: Channel, now: Date = Date()) throws(APIError) -> ReportInput {
-        if let offset = Self.firstInvalidUTF8(bytes) {
+        if let offset = UTF8Check.firstInvalidByte(bytes) {
             throw .malformed("request body is not valid UTF-8 (first bad byte at offset \(offset))")
         }
         // JSON never holds a raw NUL byte; UTF-16 or UTF-32 text does (Foundation's parser would
@@ -68,6 +68,9 @@ struct ReportRequest {
             throw .malformed("request body is not UTF-8 JSON (a NUL byte at offset \(offset): UTF-16 or UTF-32?)")
         }
         if bytes.isEmpty { throw .malformed("request body is empty (expected a JSON object)") }
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+            throw .malformed("request body starts with a UTF-8 byte-order mark (bytes EF BB BF): send the JSON object without it")
+        }
         // Stricter than Foundation's parser: no trailing commas, no member named twice.
         if let problem = StrictJSON.problem(in: bytes, naming: ReportValidator.fieldNames) { throw .malformed("request body is not valid JSON: \(problem)") }
         let object: Any
@@ -102,20 +105,6 @@ struct ReportRequest {
                 throw .invalid(field: "channel", "this token submits \(channel.rawValue) reports, not \(input.channel.rawValue)")
             }
             return input
-        }
-    }
-
-    /// The offset of the first byte that is not part of valid UTF-8, or `nil` when all of it is.
-    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
-        var parser = Unicode.UTF8.ForwardParser()
-        var iterator = bytes.makeIterator()
-        var offset = 0
-        while true {
-            switch parser.parseScalar(from: &iterator) {
-            case .valid(let scalar): offset += scalar.count
-            case .emptyInput: return nil
-            case .error: return offset
-            }
         }
     }
 }

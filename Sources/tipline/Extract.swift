@@ -7,13 +7,16 @@ struct Extract: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the contacts in ad text (the same extractor the workers use).",
         discussion: """
-            Plain mode reads all of standard input as one text and prints a JSON array of \
-            {"kind", "value"}. With --jsonl each input line is {"id", "text"} and each output line is \
+            Plain mode reads all of standard input (UTF-8, at most 16 MiB) as one text and prints a \
+            JSON array of {"kind", "value"}. With --jsonl each input line is {"id", "text"} and each output line is \
             {"id", "contacts"}, printed as lines arrive; a malformed line (read as strictly as submit \
             reads one) is reported on stderr with its number and why, and skipped: the exit status is \
             then 3.
             """
     )
+
+    /// Longest input of plain mode (16 MiB): the extractor keeps several copies of its text.
+    static let maxPlainBytes = 16 << 20
 
     @Flag(help: "Read {\"id\", \"text\"} lines and print {\"id\", \"contacts\"} lines.")
     var jsonl = false
@@ -22,8 +25,12 @@ struct Extract: AsyncParsableCommand {
         let extractor = ContactExtractor()
         let output = BufferedOutput()
         guard jsonl else {
-            let input = FileHandle.standardInput.readDataToEndOfFile()
-            let text = String(decoding: input, as: UTF8.self)
+            let text: String
+            do {
+                text = try WholeText.read(path: "-", limit: Self.maxPlainBytes)
+            } catch {
+                throw CommandFailure(error)
+            }
             try output.write(ContactJSON.array(extractor.extract(text)) + "\n")
             try output.flush()
             return

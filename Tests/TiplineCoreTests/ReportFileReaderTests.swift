@@ -133,15 +133,35 @@ struct JSONLReaderTests {
         #expect(report(records[1])?.reportedAt == ISO8601.parse("2026-10-03"))
     }
 
-    @Test("a JSON array or bare string instead of an object is refused")
+    @Test("a line of valid JSON that is not an object is refused, naming what it is, not as invalid JSON")
     func notAnObject() throws {
-        let path = try temporaryFile("[1, 2, 3]\n\"text\"\n", suffix: ".jsonl")
+        let path = try temporaryFile("[1, 2, 3]\n\"text\"\nnull\n42\ntrue\n", suffix: ".jsonl")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let records = try readAll(path: path, format: .jsonl)
-        #expect(records.map(\.line) == [1, 2])
-        #expect(failure(records[0])?.message == "is not a JSON object")
-        #expect(failure(records[1])?.field == nil)
-        #expect(failure(records[1]) != nil)
+        #expect(records.map(\.line) == [1, 2, 3, 4, 5])
+        let tail = ", not a JSON object: each line is one report, {\"external_id\": ...}"
+        #expect(records.map { failure($0)?.message } == ["is an array", "is a string", "is null", "is a number", "is a boolean"].map { $0 + tail })
+        #expect(records.allSatisfy { failure($0)?.field == nil })
+    }
+
+    @Test("lines ending in a carriage return alone (classic Mac OS) are refused with that reason, in JSONL and CSV")
+    func loneCarriageReturns() throws {
+        let line = #"{"external_id":"j1","channel":"app","reporter":"u","text":"t"}"#
+        let jsonl = try temporaryFile(line + "\r" + line.replacingOccurrences(of: "j1", with: "j2") + "\r", suffix: ".jsonl")
+        let csv = try temporaryFile("external_id,channel,reporter,text\rc1,app,u,t1\rc2,app,u,t2\r", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: jsonl); try? FileManager.default.removeItem(atPath: csv) }
+        for (path, format, reason) in [(jsonl, InputFormat.jsonl, "invalid JSON: unexpected text after the JSON value (byte 63)"),
+                                       (csv, .csv, "CSV header lacks column(s) text")] {
+            let records = try readAll(path: path, format: format)
+            #expect(records.count == 1, "\(records)")
+            let message = try #require(records.first.flatMap(failure)?.message)
+            #expect(message == reason + LineSplitter.loneCRHint, "\(message)")
+            #expect(message.contains("carriage return (CR) without a line feed"))
+        }
+        // A CR as JSON's whitespace inside a line that parses is no error.
+        let spaced = try temporaryFile(#"{"external_id":"j3",\#r"channel":"app","reporter":"u","text":"t"}"# + "\n", suffix: ".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: spaced) }
+        #expect(try readAll(path: spaced, format: .jsonl).compactMap(report).map(\.externalID) == ["j3"])
     }
 
     @Test("a validation error inside a JSONL record names the field and the line")
@@ -247,6 +267,18 @@ struct CSVReaderTests {
         #expect(message.contains("channel"))
         #expect(message.contains("reporter"))
         #expect(records.allSatisfy { failure($0) != nil })
+    }
+
+    @Test("a header of one column that holds semicolons or tabs says columns are separated by commas")
+    func otherSeparators() throws {
+        for (separator, name) in [(";", "semicolons"), ("\t", "tabs")] {
+            let path = try temporaryFile(["external_id", "channel", "reporter", "text"].joined(separator: separator) + "\ne1\(separator)app\(separator)u\(separator)t\n",
+                                         suffix: ".csv")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let records = try readAll(path: path, format: .csv)
+            #expect(records.map { failure($0)?.message } == Array(repeating: "CSV header lacks column(s) external_id, channel, reporter, text "
+                + "(it has one column, which holds \(name): columns must be separated by commas)", count: 2))
+        }
     }
 
     @Test("a header that names a column twice is refused, and the rows after it with it")

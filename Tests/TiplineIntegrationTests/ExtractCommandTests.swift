@@ -34,6 +34,28 @@ struct ExtractCommandTests {
         #expect(process.stdout.hasSuffix(#"{"id":2,"contacts":[]}"# + "\n"), "\(process.stdout)")
     }
 
+    @Test("plain mode reads one UTF-8 text of at most 16 MiB: more is refused unread, bytes that are not UTF-8 or a UTF-16 file are named, a byte-order mark is dropped")
+    func plainModeInput() async throws {
+        func plain(_ bytes: Data) async throws -> (status: TiplineProcess.Termination, stdout: String, stderr: String) {
+            try await TiplineProcess.run(["extract"], databaseURL: nil, timeout: 60, input: bytes)
+        }
+        let marked = try await plain(Data([0xEF, 0xBB, 0xBF]) + Data("微信 abc_1234".utf8))
+        #expect(marked.status == .exit(0) && marked.stdout == #"[{"kind":"wechat","value":"abc_1234"}]"# + "\n", "\(marked)")
+        // Up to the limit is read (a text of spaces with a contact at its very end)...
+        let limit = 16 << 20
+        let ending = Data(" QQ 12345678".utf8)
+        let whole = try await plain(Data(repeating: 0x20, count: limit - ending.count) + ending)
+        #expect(whole.status == .exit(0) && whole.stdout == #"[{"kind":"qq","value":"12345678"}]"# + "\n", "\(whole.stderr)")
+        // ... and a byte more is refused, not read into memory without end.
+        let over = try await plain(Data(repeating: 0x20, count: limit + 1))
+        #expect(over.status == .exit(1) && over.stdout.isEmpty, "\(over)")
+        #expect(over.stderr == "Error: standard input is longer than 16777216 bytes: not read (one text at most that long)\n", "\(over.stderr)")
+        let garbled = try await plain(Data("ad ".utf8) + Data([0xFF]) + Data(" QQ 12345678".utf8))
+        #expect(garbled.status == .exit(1) && garbled.stderr.contains("standard input is not valid UTF-8 (first bad byte at offset 3)"), "\(garbled)")
+        let wide = try await plain(Data([0xFF, 0xFE]) + Data("Q\0Q\0".utf8))
+        #expect(wide.status == .exit(1) && wide.stderr.contains("standard input is UTF-16LE"), "\(wide)")
+    }
+
     /// Runs `tipline extract --jsonl` with `input` on standard input.
     static func extract(_ input: String) async throws -> (status: TiplineProcess.Termination, stdout: String, stderr: String) {
         try await TiplineProcess.run(["extract", "--jsonl"], databaseURL: nil, timeout: 60, input: Data(input.utf8))

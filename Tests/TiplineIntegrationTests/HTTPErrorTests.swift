@@ -29,6 +29,9 @@ struct HTTPErrorTests {
             #expect(wide.status == 400)
             #expect(wide.error.message?.contains("UTF-16 or UTF-32") == true, "\(wide.text)")
             #expect(try await raw(Array("[1, 2]".utf8)).error.message == "request body must be a JSON object")
+            let marked = try await raw([0xEF, 0xBB, 0xBF] + Array(#"{"external_id":"t-bom","reporter":"u","text":"hello"}"#.utf8))
+            #expect(marked.status == 400 && marked.error.message
+                    == "request body starts with a UTF-8 byte-order mark (bytes EF BB BF): send the JSON object without it", "\(marked.text)")
             var gzip = RawHTTP.jsonHeaders(token)
             gzip["Content-Encoding"] = "gzip"
             let compressed = try await server.send("POST", "/v1/reports", headers: gzip, body: [0x1F, 0x8B, 0x08, 0x00])

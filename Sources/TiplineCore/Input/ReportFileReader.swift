@@ -101,7 +101,13 @@ public final class ReportFileReader {
                 var seen = Set<String>()
                 let repeated = csvHeader!.filter { !$0.isEmpty && !seen.insert($0).inserted }
                 if !missing.isEmpty {
-                    headerError = InputError(field: nil, "CSV header lacks column(s) \(missing.joined(separator: ", "))")
+                    var why = ""
+                    if fields.contains(where: { $0.contains("\r") }) {
+                        why = LineSplitter.loneCRHint
+                    } else if fields.count == 1, let separator = [(";", "semicolons"), ("\t", "tabs"), ("|", "bars")].first(where: { fields[0].contains($0.0) }) {
+                        why = " (it has one column, which holds \(separator.1): columns must be separated by commas)"
+                    }
+                    headerError = InputError(field: nil, "CSV header lacks column(s) \(missing.joined(separator: ", "))" + why)
                     return InputRecord(line: record.line, result: .failure(headerError!))
                 }
                 if !repeated.isEmpty {
@@ -190,24 +196,75 @@ public final class LineReader {
             return .failure(InputError(field: nil, "is not UTF-8 JSON (it holds NUL bytes: UTF-16 or UTF-32?)"))
         }
         if let problem = StrictJSON.problem(in: bytes, naming: ReportValidator.fieldNames) {
-            return .failure(InputError(field: nil, "invalid JSON: \(problem)"))
+            return .failure(InputError(field: nil, "invalid JSON: \(problem)" + (LineSplitter.holdsLoneCR(bytes) ? LineSplitter.loneCRHint : "")))
         }
         let parsed: Any
         do {
-            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
+            // Fragments too: a line that is JSON but not an object is told so, below.
+            parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
             let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
             return .failure(InputError(field: nil, "invalid JSON" + (reason.map { ": \($0)" } ?? "")))
         }
         guard let object = parsed as? [String: Any] else {
-            return .failure(InputError(field: nil, "is not a JSON object"))
+            return .failure(InputError(field: nil, "is \(Self.jsonKind(parsed)), not a JSON object: each line is one report, {\"external_id\": ...}"))
         }
         return .success(object)
+    }
+
+    /// What kind of JSON value `value` is, with its article.
+    private static func jsonKind(_ value: Any) -> String {
+        switch value {
+        case is NSNull: "null"
+        case let number as NSNumber where type(of: number) == type(of: NSNumber(value: true)): "a boolean"
+        case is NSNumber: "a number"
+        case is String: "a string"
+        case is [Any]: "an array"
+        default: "another JSON value"
+        }
     }
 
     private static func bytes(_ line: LineSplitter.Line) -> [UInt8]? {
         if case .bytes(let bytes) = line { return bytes }
         return nil
+    }
+}
+
+/// A whole file (or standard input) as one text: `tipline extract`'s input.
+public enum WholeText {
+    /// The text of `path` (`-`: standard input), refused when it is longer than `limit` bytes (read
+    /// no further), not UTF-8 (a UTF-16 or UTF-32 byte-order mark is named), or unreadable. A UTF-8
+    /// byte-order mark at the start is no part of it.
+    public static func read(path: String, limit: Int) throws -> String {
+        let source = try ByteSource(path: path)
+        var bytes: [UInt8] = []
+        while try source.read({ bytes.append(contentsOf: $0) }) {
+            if bytes.count > limit {
+                throw InputError(field: nil, "\(source.path) is longer than \(limit) bytes: not read (one text at most that long)")
+            }
+        }
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        if let offset = UTF8Check.firstInvalidByte(bytes) {
+            throw InputError(field: nil, "\(source.path) is not valid UTF-8 (first bad byte at offset \(offset))")
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Where bytes stop being UTF-8.
+public enum UTF8Check {
+    /// The offset of the first byte that is not part of a valid UTF-8 sequence, or nil when all are.
+    public static func firstInvalidByte(_ bytes: [UInt8]) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded): offset += encoded.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
     }
 }
 
@@ -290,6 +347,16 @@ final class ByteSource {
         if bytes.starts(with: [0xFE, 0xFF]) { return "UTF-16BE" }
         return nil
     }
+}
+
+extension LineSplitter {
+    /// Whether `line` holds a carriage return that ends no line (CRLF's is gone by now): the mark
+    /// of a file whose lines end in CR alone.
+    static func holdsLoneCR(_ line: [UInt8]) -> Bool { line.contains(0x0D) }
+
+    /// Said after an error in a line that holds a lone carriage return.
+    static let loneCRHint = "; the line holds a carriage return (CR) without a line feed: lines must end in LF or CRLF. "
+        + "A file whose lines end in CR alone (classic Mac OS) must be converted first, e.g. tr '\\r' '\\n'"
 }
 
 /// Splits a byte stream into lines (LF or CRLF), numbering them from 1. A line longer than
