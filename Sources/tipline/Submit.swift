@@ -82,7 +82,10 @@ struct Submit: AsyncParsableCommand {
             if options.count == unexpected.count {
                 throw ValidationError("unknown option(s) \(options.joined(separator: ", "))")
             }
-            throw ValidationError("\(unexpected.count) word(s) that no option takes (not shown: they may be a reporter's "
+            // A misspelt option with its value (`--chanel app`) is named; its value is not.
+            let others = unexpected.count - options.count
+            throw ValidationError((options.isEmpty ? "" : "unknown option(s) \(options.joined(separator: ", ")), and ")
+                + "\(others) \(options.isEmpty ? "" : "other ")word(s) that no option takes (not shown: they may be a reporter's "
                 + "identity; quote a value that has spaces)")
         }
         if let channel, Channel(rawValue: channel) == nil {

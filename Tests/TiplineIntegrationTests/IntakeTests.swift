@@ -249,7 +249,8 @@ struct IntakeTests {
             #expect(unquoted.status == .exit(64))
             #expect(unquoted.stderr.contains("2 word(s) that no option takes") && !unquoted.stderr.contains("9999"), "\(unquoted.stderr)")
             let misspelt = try await TiplineProcess.run(["submit", "--text", "V信: abc_123x", "--reporter", "u", "--chanel", "app"], databaseURL: db.url)
-            #expect(misspelt.status == .exit(64) && misspelt.stderr.contains("2 word(s) that no option takes"), "\(misspelt.stderr)")
+            #expect(misspelt.status == .exit(64) && misspelt.stderr.contains("unknown option(s) --chanel, and 1 other word(s) that no option takes (not shown"),
+                    "\(misspelt.stderr)")
             let option = try await TiplineProcess.run(["submit", "--text", "V信: abc_123x", "--reporter", "u", "--bogus"], databaseURL: db.url)
             #expect(option.status == .exit(64) && option.stderr.contains("unknown option(s) --bogus"), "\(option.stderr)")
             // A source a token could not carry: its reports could never come over HTTP under the same name.
