@@ -106,6 +106,9 @@ struct ListenFailure: Error, CustomStringConvertible {
             return try await body()
         } catch let error as IOError where [EADDRINUSE, EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
             throw ListenFailure(description: "cannot listen on \(hostPort(host, port)) (\(option)): \(String(cString: strerror(error.errnoCode)))")
+        } catch let error as SocketAddressError.UnknownHost {
+            throw ListenFailure(description: "cannot listen on \(hostPort(host, port)) (\(option)): no such host or address "
+                + "(\(error.errorDescription)); give an address of this machine, e.g. 127.0.0.1 or ::1")
         }
     }
 }

@@ -105,6 +105,14 @@ struct Submit: AsyncParsableCommand {
             throw ValidationError("--format, --rejects and --batch only go with --file")
         }
         if file?.isEmpty == true { throw ValidationError("--file needs a path ('-' for standard input)") }
+        // A name that is not UTF-8 reaches us repaired, and would be looked for under another name.
+        if let file, RawArguments.wasRepaired(file) {
+            throw ValidationError("--file: the file's name is not valid UTF-8, so it cannot be opened by it; rename the file, "
+                + "or give it on standard input: --file - < NAME")
+        }
+        if let rejects, RawArguments.wasRepaired(rejects) {
+            throw ValidationError("--rejects: the file's name is not valid UTF-8; give a name in UTF-8")
+        }
         if rejects?.isEmpty == true { throw ValidationError("--rejects needs a path") }
         // The rule of a token's source (reports filed from the command line can also come over
         // HTTP) is checked in `run`: a name stored before it is still taken.

@@ -104,6 +104,10 @@ struct IntakeTests {
                 let run = try await TiplineProcess.runInShell(script, databaseURL: db.url)
                 #expect(run.status == .exit(64) && run.stderr.hasPrefix("Error: \(option) is not valid UTF-8"), "\(option): \(run)")
             }
+            // A file whose name is not UTF-8 could only be looked for under its repaired name.
+            let named = try await TiplineProcess.runInShell(#"f="$(mktemp -d)/bad$(printf '\377').jsonl" && echo '{}' > "$f" && "$0" submit --file "$f""#,
+                                                            databaseURL: db.url)
+            #expect(named.status == .exit(64) && named.stderr.hasPrefix("Error: --file: the file's name is not valid UTF-8"), "\(named)")
             #expect(try await db.int("SELECT count(*) FROM reports") == 0)
             // A real U+FFFD, sent as UTF-8, is text like any other.
             let real = try await TiplineProcess.run(["submit", "--text", "ad \u{FFFD} QQ 12345678", "--reporter", "alice", "--external-id", "ext\u{FFFD}"],

@@ -638,7 +638,7 @@ struct WorkerLogTests {
         }
     }
 
-    @Test("a metrics port already in use: exit 1 naming the address and the port")
+    @Test("a metrics port already in use, or a host that names nothing: exit 1 naming the address and the port")
     func metricsPortInUse() async throws {
         try await TestDatabase.with { db in
             let first = try TiplineProcess(["work", "--name", "first", "--metrics-port", "0"], databaseURL: db.url)
@@ -651,6 +651,11 @@ struct WorkerLogTests {
                     "\(second.stderr)")
             first.signal(SIGTERM)
             #expect(try await first.wait(timeout: 30) == .exit(0))
+            // A host that names nothing is said so, with the option, not as the resolver's error type.
+            let nowhere = try await TiplineProcess.run(["work", "--metrics-host", "not a host", "--metrics-port", "0"], databaseURL: db.url, timeout: 30)
+            #expect(nowhere.status == .exit(1))
+            #expect(nowhere.stderr.contains("Error: cannot listen on not a host:0 (--metrics-host, --metrics-port): no such host or address ("),
+                    "\(nowhere.stderr)")
         }
     }
 }
