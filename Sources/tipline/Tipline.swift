@@ -30,7 +30,29 @@ struct Tipline: AsyncParsableCommand {
 
     static func main() async {
         StandardDescriptors.keepClosedOnesClosed()
-        await main(nil)
+        // What ArgumentParser's own `main` does, but for the note after a usage error that a
+        // negative number probably caused: the parser reads `-1` as an option, and its message
+        // (`Missing value for '--limit <limit>'`, `Missing expected argument`) does not say so.
+        var command: any ParsableCommand
+        do {
+            command = try await asyncParseAsRoot()
+        } catch {
+            let negative = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.first { $0.wholeMatch(of: /-[0-9][0-9.]*/) != nil }
+            guard let negative, exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            Output.errorLine(fullMessage(for: error))
+            Output.errorLine("note: \(negative) was read as an option (every word that starts with a dash is): give such a "
+                + "value as --option=\(negative), and such an argument after a -- that ends the options")
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
     }
 }
 

@@ -163,7 +163,7 @@ struct AdminCommandTests {
         }
     }
 
-    @Test("dead retry of an id that is not dead says so on stderr and exits 3; dead list --limit is bounded")
+    @Test("dead retry of an id that is not dead says so on stderr and exits 3; dead list --limit is bounded; a negative number given apart is noted as read for an option")
     func deadEdges() async throws {
         try await TestDatabase.with { db in
             let retry = try await TiplineProcess.run(["dead", "retry", "99999"], databaseURL: db.url)
@@ -175,6 +175,16 @@ struct AdminCommandTests {
                 #expect(list.status == .exit(64), "--limit \(limit): \(list.stderr)")
                 #expect(list.stderr.contains("--limit must be between 1 and 100000"), "\(list.stderr)")
             }
+            // Given apart, a negative number is taken for an option; a note says so, and how to give it.
+            let note = "note: -1 was read as an option (every word that starts with a dash is): give such a value as --option=-1, "
+                + "and such an argument after a -- that ends the options\n"
+            for arguments in [["dead", "list", "--limit", "-1"], ["offender", "-1"]] {
+                let apart = try await TiplineProcess.run(arguments, databaseURL: db.url)
+                #expect(apart.status == .exit(64) && apart.stderr.hasPrefix("Error: Missing ") && apart.stderr.hasSuffix(note), "\(arguments): \(apart.stderr)")
+            }
+            // After `--` it is the argument, and nothing is noted.
+            let ended = try await TiplineProcess.run(["offender", "--", "-1"], databaseURL: db.url)
+            #expect(ended.status == .exit(1) && !ended.stderr.contains("note:"), "\(ended.stderr)")
             // A retry that changed nothing has no change to confirm when its line cannot be written.
             let none = try await TiplineProcess.run(["dead", "retry", "--all"], databaseURL: db.url, stdoutPath: "/dev/full")
             #expect(none.status == .exit(1) && none.stderr.contains("cannot write the output"), "\(none.stderr)")
