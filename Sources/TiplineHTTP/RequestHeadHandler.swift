@@ -21,12 +21,19 @@ import NIOHTTP1
 /// - HTTP/1.1 without a `Host` field, with more than one, or with a value that is no host: the
 ///   request is marked (`hostProblemField`, which a client cannot send: one it sends is removed)
 ///   and `HostRuleMiddleware` answers it 400, as RFC 9112 3.2 requires.
-/// - A request the HTTP parser refuses (garbled headers, conflicting lengths) is answered with a
-///   bare 400 by Hummingbird, before any route or middleware: it is counted here, in
-///   `tipline_http_requests_total` with route `unparsed`, so that such a flood shows.
-final class RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// - A request the HTTP parser refuses (garbled headers, conflicting lengths) is answered 400 by
+///   Hummingbird, before any route or middleware, with no body: the answer is given the JSON error
+///   every other refusal has (`malformed_request`, saying what the parser found) as it passes here,
+///   and the request is counted in `tipline_http_requests_total` with route `unparsed`, so that
+///   such a flood shows.
+final class RequestHeadHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// The parser's error, until the 400 that answers it has passed.
+    private var parserError: HTTPParserError?
 
     /// The mark of a request whose `Host` breaks the rule; its value says how.
     static let hostProblemField = "tipline-host-problem"
@@ -47,10 +54,47 @@ final class RequestHeadHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError {
+        if let error = error as? HTTPParserError {
             Counter(label: HTTPMetricName.requests, dimensions: [("route", "unparsed"), ("method", "-"), ("status", "400")]).increment()
+            parserError = error
         }
         context.fireErrorCaught(error)
+    }
+
+    /// Hummingbird's answer to a parser error (a 400 head with `Content-Length: 0`, then its end)
+    /// gets the JSON error body; every other answer passes as it is (those of the routes carry
+    /// their JSON already).
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard let error = parserError, case .head(var head) = unwrapOutboundIn(data), head.status == .badRequest,
+              head.headers["content-length"] == ["0"],
+              let body = try? JSONBody.bytes(APIError.malformed("the request is not HTTP/1.1 as RFC 9112 writes it: "
+                  + Self.describe(error) + "; the connection closes").envelope)
+        else {
+            context.write(data, promise: promise)
+            return
+        }
+        parserError = nil
+        head.headers.replaceOrAdd(name: "content-length", value: String(body.count))
+        head.headers.replaceOrAdd(name: "content-type", value: JSONBody.contentType)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: promise)
+    }
+
+    /// What the parser found, in words.
+    static func describe(_ error: HTTPParserError) -> String {
+        switch error {
+        case .headerOverflow: "the header is too large"
+        case .invalidContentLength: "a Content-Length that is no length"
+        case .unexpectedContentLength: "a Content-Length that cannot go with this request (two that disagree, or one beside chunked)"
+        case .invalidChunkSize: "a chunk size that is no size"
+        case .invalidVersion: "an HTTP version that is not HTTP/1.x"
+        case .invalidMethod: "a method that is no method"
+        case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment, .invalidHost, .invalidPort: "a target that is no URL"
+        case .invalidHeaderToken: "a header line that is not name: value"
+        case .invalidCharactersUsed: "characters a request may not hold"
+        case .lfExpected: "a line not ended by CRLF"
+        default: "a request line or header the HTTP parser could not read (\(error))"
+        }
     }
 
     /// What a host and port may be written with: a URI's unreserved, sub-delimiter and

@@ -546,7 +546,7 @@ struct HTTPErrorTests {
     func transferEncodingWithoutChunked() async throws {
         try await IntakeServer.with { _, server in
             let token = try await server.token(source: "te-one")
-            // (`chunked, gzip` is refused by the HTTP parser itself, with a bare 400, before any route.)
+            // (`chunked, gzip` is refused by the HTTP parser itself, with a 400, before any route.)
             for coding in ["gzip", "identity", "chunked, gzip"] {
                 let fd = try await RawHTTP.open(port: server.port)
                 defer { close(fd) }
@@ -626,7 +626,7 @@ struct HTTPErrorTests {
         }
     }
 
-    @Test("metrics count requests by route and status, those the HTTP parser refuses included, and record their latency")
+    @Test("metrics count requests by route and status, those the HTTP parser refuses included (answered with a JSON error), and record their latency")
     func metrics() async throws {
         try await IntakeServer.with { _, server in
             let token = try await server.token(source: "app-one")
@@ -636,7 +636,19 @@ struct HTTPErrorTests {
             let garbled = try await RawHTTP.open(port: server.port)
             defer { close(garbled) }
             try await RawHTTP.write(garbled, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
-            #expect(try await RawHTTP.reply(garbled).status == 400)
+            // Answered with the JSON error every refusal has, saying what the parser found.
+            let refusal = try await RawHTTP.reply(garbled)
+            #expect(refusal.status == 400 && refusal.error.code == "malformed_request" && refusal.error.message
+                    == "the request is not HTTP/1.1 as RFC 9112 writes it: a Content-Length that cannot go with this request "
+                    + "(two that disagree, or one beside chunked); the connection closes", "\(refusal.text)")
+            // The same after an answered request on the same connection.
+            let second = try await RawHTTP.open(port: server.port)
+            defer { close(second) }
+            try await RawHTTP.write(second, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await RawHTTP.reply(second).status == 200)
+            try await RawHTTP.write(second, "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n")
+            let after = try await RawHTTP.reply(second)
+            #expect(after.status == 400 && after.error.message?.contains("a Content-Length that is no length") == true, "\(after.text)")
             let scrape = try await server.get("/metrics")
             #expect(scrape.status == 200)
             let text = scrape.text
