@@ -230,8 +230,11 @@ struct AdminCommandTests {
                 Self.line("a-1", "u1", "出租微信 V信: aaa_111x"), Self.line("a-2", "u2", "出租微信 V信: aaa_111x"),
                 Self.line("b-1", "u3", "空白号 扣扣：11112222"), Self.line("b-2", "u4", "空白号 扣扣：11112222"),
                 Self.line("b-3", "u5", "空白号 扣扣：11112222"),
-                Self.line("both\u{1B}[31mred\nx", "u6", "出租微信 V信: aaa_111x 扣扣：11112222"),
+                Self.line("both", "u6", "出租微信 V信: aaa_111x 扣扣：11112222"),
             ], to: db)
+            // Intake refuses control characters in an external id now; one an earlier release stored
+            // (or a hand edit) must still not reach the terminal raw.
+            try await db.database.execute("UPDATE reports SET external_id = \("both\u{1B}[31mred\nx") WHERE external_id = 'both'")
             let survivor = try await db.int("SELECT o.id::int FROM contacts c JOIN offenders o ON o.id = c.offender_id WHERE c.value = 'aaa_111x'")
             let absorbed = try await db.int("SELECT id::int FROM offenders WHERE merged_into = \(Int64(survivor))")
             let json = try await TiplineProcess.run(["offender", String(survivor), "--json"], databaseURL: db.url)
