@@ -43,30 +43,58 @@ public final class Database: Sendable {
 
     /// Runs `body` with a connection on a pool thread. A connection that broke is dropped, so the
     /// next call reconnects.
+    /// Under a `DatabaseDeadline`, waiting (for a thread, then for the server) ends at the deadline
+    /// with `DatabaseDeadlinePassed`; a call that has not started by then never starts.
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        do {
-            return try await threads.runIfActive { [self] in
-                // At most `maxConnections` closures run at once, so taking from `idle` never starves.
-                // An idle connection the server closed meanwhile (a restart) is replaced, not used.
-                var reused = idle.withLock { $0.popLast() }?.connection
-                if let connection = reused, connection.isStale { reused = nil }
-                let connection: Connection
-                if let reused {
-                    connection = reused
-                } else {
-                    connection = try connect()
-                }
-                do {
-                    let value = try body(connection)
-                    release(connection)
-                    return value
-                } catch {
-                    release(connection)
-                    throw error
-                }
+        let work: @Sendable () throws -> T = { [self] in
+            // At most `maxConnections` closures run at once, so taking from `idle` never starves.
+            // An idle connection the server closed meanwhile (a restart) is replaced, not used.
+            var reused = idle.withLock { $0.popLast() }?.connection
+            if let connection = reused, connection.isStale { reused = nil }
+            let connection: Connection
+            if let reused {
+                connection = reused
+            } else {
+                connection = try connect()
             }
+            do {
+                let value = try body(connection)
+                release(connection)
+                return value
+            } catch {
+                release(connection)
+                throw error
+            }
+        }
+        if let deadline = DatabaseDeadline.current { return try await run(work, before: deadline) }
+        do {
+            return try await threads.runIfActive(work)
         } catch is NIOThreadPoolError.ThreadPoolInactive {
-            throw PostgresError(code: .shutDown, message: "the database pool is shut down")
+            throw Self.shutDown
+        }
+    }
+
+    private static let shutDown = PostgresError(code: .shutDown, message: "the database pool is shut down")
+
+    /// `work` on a pool thread, waited for until `deadline` (`DeadlineSweeper`), without a task or
+    /// a timer of its own.
+    private func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T, before deadline: ContinuousClock.Instant) async throws -> T {
+        guard ContinuousClock.now < deadline else { throw DatabaseDeadlinePassed() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let once = ResumeOnce(continuation)
+            let timer = DeadlineSweeper.shared.add(deadline: deadline) { once.resume(with: .failure(DatabaseDeadlinePassed())) }
+            threads.submit { state in
+                guard case .active = state else {
+                    DeadlineSweeper.shared.cancel(timer)
+                    once.resume(with: .failure(Self.shutDown))
+                    return
+                }
+                // Its caller stopped waiting while it waited for a thread: too late to start.
+                guard !once.isResumed else { return }
+                let result = Result(catching: work)
+                DeadlineSweeper.shared.cancel(timer)
+                once.resume(with: result)
+            }
         }
     }
 

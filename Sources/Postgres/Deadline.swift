@@ -1,3 +1,5 @@
+import Synchronization
+
 /// `body`'s result, or nil when it takes longer than `limit`. The body goes on in the background
 /// (a blocking database call cannot be interrupted); only the caller stops waiting for it. Used
 /// for a request's database work, readiness, and closing a pool whose calls may never return.
@@ -25,4 +27,104 @@ public func unlessFirst<T: Sendable>(
     var iterator = stream.makeAsyncIterator()
     guard let first = await iterator.next(), let outcome = first else { return nil }
     return try outcome.get()
+}
+
+/// A deadline for every database call (`Database.withConnection`) the current task makes inside
+/// `DatabaseDeadline.within(_:_:)`: a call still waiting at the deadline (for a pool thread, or for
+/// the server) throws `DatabaseDeadlinePassed` then, and goes on in the background as any blocking
+/// call must, while one that has not started by then never starts. Unlike `withDeadline`, it
+/// costs a call no task or timer of its own: one sweeper checks every pending deadline a few times
+/// a second (so a call may overrun its deadline by up to `DatabaseDeadline.granularity`). For
+/// request handlers, which give every call the same deadline.
+public enum DatabaseDeadline {
+    /// The deadline of the current task's database calls, if any.
+    @TaskLocal public static var current: ContinuousClock.Instant?
+
+    /// How often pending deadlines are checked.
+    public static let granularity: Duration = .milliseconds(100)
+
+    /// Runs `body` with every database call in it bounded by now + `limit` (or an earlier deadline
+    /// already in force).
+    public static func within<T>(_ limit: Duration, _ body: () async throws -> T) async rethrows -> T {
+        var deadline = ContinuousClock.now + limit
+        if let outer = current, outer < deadline { deadline = outer }
+        return try await $current.withValue(deadline) { try await body() }
+    }
+}
+
+/// A database call that had not answered by its `DatabaseDeadline`.
+public struct DatabaseDeadlinePassed: Error, CustomStringConvertible {
+    public var description: String { "the database did not answer before the deadline" }
+}
+
+/// The pending deadlines of calls made under `DatabaseDeadline`, and the one task that checks them.
+final class DeadlineSweeper: Sendable {
+    static let shared = DeadlineSweeper()
+
+    private struct State {
+        var pending: [UInt64: (deadline: ContinuousClock.Instant, expire: @Sendable () -> Void)] = [:]
+        var nextID: UInt64 = 0
+        var sweeping = false
+    }
+    private let state = Mutex(State())
+
+    /// Registers `expire`, called once `deadline` has passed unless `cancel` is called first with
+    /// the id returned.
+    func add(deadline: ContinuousClock.Instant, expire: @escaping @Sendable () -> Void) -> UInt64 {
+        let (id, start) = state.withLock { state -> (UInt64, Bool) in
+            state.nextID += 1
+            state.pending[state.nextID] = (deadline, expire)
+            let start = !state.sweeping
+            state.sweeping = true
+            return (state.nextID, start)
+        }
+        if start { Task.detached { await self.sweep() } }
+        return id
+    }
+
+    func cancel(_ id: UInt64) {
+        _ = state.withLock { $0.pending.removeValue(forKey: id) }
+    }
+
+    /// Checks the pending deadlines every `granularity` until none is left.
+    private func sweep() async {
+        while true {
+            try? await Task.sleep(for: DatabaseDeadline.granularity)
+            let now = ContinuousClock.now
+            let expired = state.withLock { state -> [@Sendable () -> Void]? in
+                let due = state.pending.filter { $0.value.deadline <= now }
+                for id in due.keys { state.pending.removeValue(forKey: id) }
+                if state.pending.isEmpty && due.isEmpty {
+                    state.sweeping = false
+                    return nil
+                }
+                return due.map(\.value.expire)
+            }
+            guard let expired else { return }
+            for expire in expired { expire() }
+        }
+    }
+}
+
+/// Resumes a continuation once: with the first of a result and an expiry.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+
+    init(_ continuation: CheckedContinuation<T, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    /// Whether it was still waiting (and now is not).
+    @discardableResult
+    func resume(with result: Result<T, any Error>) -> Bool {
+        guard let waiting = continuation.withLock({ value -> CheckedContinuation<T, any Error>? in
+            defer { value = nil }
+            return value
+        }) else { return false }
+        waiting.resume(with: result)
+        return true
+    }
+
+    /// Whether a result was already given.
+    var isResumed: Bool { continuation.withLock { $0 == nil } }
 }

@@ -80,13 +80,16 @@ struct ReportRoutes: Sendable {
 
     /// Database work bounded by `databaseTimeout`: past it the request answers 503
     /// `database_unavailable` (the client retries with the same `external_id`; an insert that
-    /// still commits later makes that retry a duplicate, not a second report). The call itself
-    /// cannot be interrupted and goes on in the background until the database answers.
+    /// still commits later makes that retry a duplicate, not a second report). A call under way
+    /// cannot be interrupted and goes on in the background until the database answers; one still
+    /// waiting for a connection is not made (`DatabaseDeadline`, which costs a request no task or
+    /// timer of its own).
     private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard let value = try await withDeadline(databaseTimeout, body) else {
+        do {
+            return try await DatabaseDeadline.within(databaseTimeout) { try await body() }
+        } catch is DatabaseDeadlinePassed {
             throw APIError.databaseTimedOut(after: databaseTimeout)
         }
-        return value
     }
 }
 

@@ -134,6 +134,42 @@ struct PostgresTests {
         #expect(pids.count == 1)
     }
 
+    @Test("under a DatabaseDeadline a call still running at the deadline throws DatabaseDeadlinePassed then and finishes in the background; one still waiting for a connection is never made")
+    func databaseDeadline() async throws {
+        try await Self.withTable("deadline", "n int") { database, table in
+            // The pool's one connection is busy for 3 s with a call under no deadline.
+            let busy = Task { try await database.execute(Query(sql: "SELECT pg_sleep(3)", binds: [])) }
+            try await Task.sleep(for: .milliseconds(300))
+            // This one waits for that connection, past its deadline: it throws, and never runs.
+            let started = ContinuousClock.now
+            await #expect(throws: DatabaseDeadlinePassed.self) {
+                try await DatabaseDeadline.within(.milliseconds(400)) {
+                    try await database.execute(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(2), "the caller waited for the busy call")
+            _ = try await busy.value
+            // This one starts at once and outlasts its deadline: the caller stops waiting, the
+            // statement goes on and commits.
+            await #expect(throws: DatabaseDeadlinePassed.self) {
+                try await DatabaseDeadline.within(.milliseconds(300)) {
+                    try await database.execute(Query(sql: "INSERT INTO \(table) SELECT 2 FROM pg_sleep(1)", binds: []))
+                }
+            }
+            try await Task.sleep(for: .seconds(2))
+            let rows = try await database.query(Query(sql: "SELECT coalesce(array_agg(n ORDER BY n)::text, '{}') FROM \(table)", binds: []))
+            #expect(try rows.one().decode(String.self, at: 0) == "{2}")
+            // Within the deadline, a call answers as without one; an inner, later deadline does not extend it.
+            let value = try await DatabaseDeadline.within(.seconds(5)) {
+                try await DatabaseDeadline.within(.seconds(60)) {
+                    #expect(DatabaseDeadline.current! < ContinuousClock.now + .seconds(6))
+                    return try await database.query("SELECT 41 + 1").one().decode(Int.self, at: 0)
+                }
+            }
+            #expect(value == 42)
+        }
+    }
+
     @Test("a pool knows whether it ever connected: not before, not after a refused connect, yes after one that opened")
     func poolKnowsItConnected() async throws {
         let refused = Database(config: ConnectionConfig(conninfo: "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"), maxConnections: 1)
