@@ -84,15 +84,18 @@ final class RequestHeadHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static func describe(_ error: HTTPParserError) -> String {
         switch error {
         case .headerOverflow: "the header is too large"
-        case .invalidContentLength: "a Content-Length that is no length"
-        case .unexpectedContentLength: "a Content-Length that cannot go with this request (two that disagree, or one beside chunked)"
+        case .invalidContentLength: "a Content-Length that cannot be read, or one after a Transfer-Encoding"
+        case .unexpectedContentLength: "a Content-Length given more than once"
         case .invalidChunkSize: "a chunk size that is no size"
         case .invalidVersion: "an HTTP version that is not HTTP/1.x"
-        case .invalidMethod: "a method that is no method"
+        case .invalidMethod: "a request line that does not start with a method"
         case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment, .invalidHost, .invalidPort: "a target that is no URL"
         case .invalidHeaderToken: "a header line that is not name: value"
         case .invalidCharactersUsed: "characters a request may not hold"
         case .lfExpected: "a line not ended by CRLF"
+        // llhttp's codes NIO does not name (a Transfer-Encoding it refuses among them: one after a
+        // Content-Length, or one whose last coding is not chunked) all come as `.unknown`.
+        case .unknown: "a request the HTTP parser refuses, such as one with a Transfer-Encoding after a Content-Length or one whose last coding is not chunked"
         default: "a request line or header the HTTP parser could not read (\(error))"
         }
     }

@@ -227,17 +227,21 @@ struct ConfirmationLost: Error, CustomStringConvertible {
 /// The command line as the kernel gave it: `CommandLine.arguments` replaces bytes that are not
 /// UTF-8 with U+FFFD, which can make two different values one (two external ids, two reporters).
 enum RawArguments {
-    /// The arguments that were not valid UTF-8, as `CommandLine.arguments` has them (repaired).
-    static let repaired: [String] = (0..<Int(CommandLine.argc)).compactMap { index in
-        guard let pointer = CommandLine.unsafeArgv[index] else { return nil }
+    /// Whether each argument (after the program's name) was valid UTF-8.
+    static let valid: [Bool] = (1..<Int(CommandLine.argc)).map { index in
+        guard let pointer = CommandLine.unsafeArgv[index] else { return true }
         let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer))
-        guard String(validating: bytes, as: UTF8.self) == nil else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+        return String(validating: bytes, as: UTF8.self) != nil
     }
 
-    /// Whether `value`, an option's value, came from an argument that was not valid UTF-8 (given
-    /// apart, `--text VALUE`, or joined, `--text=VALUE`). A real U+FFFD in valid UTF-8 is kept.
-    static func wasRepaired(_ value: String) -> Bool {
-        value.unicodeScalars.contains("\u{FFFD}") && repaired.contains { $0 == value || $0.hasSuffix("=" + value) }
+    /// Whether a value of `option` (given apart, `--text VALUE`, or joined, `--text=VALUE`) came
+    /// from an argument that was not valid UTF-8. Words after a `--` are no option's.
+    static func wasRepaired(_ option: String) -> Bool {
+        let words = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
+        for (index, word) in zip(0..., words) {
+            if word == option, index + 1 < valid.count, !valid[index + 1] { return true }
+            if word.hasPrefix(option + "="), !valid[index] { return true }
+        }
+        return false
     }
 }

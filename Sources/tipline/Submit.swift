@@ -70,14 +70,16 @@ struct Submit: AsyncParsableCommand {
         // make two reporters, or two reports' external ids, one. Not shown: the reporter is an
         // identity, and the others may hold one.
         for (option, value) in [("--reporter", reporter), ("--text", text), ("--external-id", externalID), ("--platform", platform)] {
-            if let value, RawArguments.wasRepaired(value) {
+            if value != nil, RawArguments.wasRepaired(option) {
                 throw ValidationError("\(option) is not valid UTF-8 (the value is not shown); give it as UTF-8")
             }
         }
         if !unexpected.isEmpty {
             // An option misspelt is named; any other word is not (an identity given unquoted,
             // `--reporter 139 0000 9999`, would leave its last parts here).
-            let options = unexpected.filter { $0.wholeMatch(of: /--?[A-Za-z][A-Za-z-]*(=.*)?/) != nil }
+            // Only long options are named: a word with one dash may be part of an identity given
+            // unquoted (`--reporter Li -Na`), and tipline has no short options but -h.
+            let options = unexpected.filter { $0.wholeMatch(of: /--[A-Za-z][A-Za-z-]*(=.*)?/) != nil }
                 .map { $0.split(separator: "=", maxSplits: 1)[0] }
             if options.count == unexpected.count {
                 throw ValidationError("unknown option(s) \(options.joined(separator: ", "))")
@@ -106,11 +108,11 @@ struct Submit: AsyncParsableCommand {
         }
         if file?.isEmpty == true { throw ValidationError("--file needs a path ('-' for standard input)") }
         // A name that is not UTF-8 reaches us repaired, and would be looked for under another name.
-        if let file, RawArguments.wasRepaired(file) {
+        if file != nil, RawArguments.wasRepaired("--file") {
             throw ValidationError("--file: the file's name is not valid UTF-8, so it cannot be opened by it; rename the file, "
-                + "or give it on standard input: --file - < NAME")
+                + "or give it on standard input: --file - < NAME (with --format csv for a CSV file)")
         }
-        if let rejects, RawArguments.wasRepaired(rejects) {
+        if rejects != nil, RawArguments.wasRepaired("--rejects") {
             throw ValidationError("--rejects: the file's name is not valid UTF-8; give a name in UTF-8")
         }
         if rejects?.isEmpty == true { throw ValidationError("--rejects needs a path") }

@@ -37,11 +37,16 @@ struct Tipline: AsyncParsableCommand {
         do {
             command = try await asyncParseAsRoot()
         } catch {
-            let negative = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.first { $0.wholeMatch(of: /-[0-9][0-9.]*/) != nil }
-            guard let negative, exitCode(for: error) == .validationFailure else { exit(withError: error) }
-            Output.errorLine(fullMessage(for: error))
-            Output.errorLine("note: \(negative) was read as an option (every word that starts with a dash is): give such a "
-                + "value as --option=\(negative), and such an argument after a -- that ends the options")
+            // Only where the parser found a value or an argument missing; the word is not repeated
+            // (it may be a reporter's identity: a negative chat id).
+            let negative = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains { $0.wholeMatch(of: /-[0-9][0-9.]*/) != nil }
+            let message = fullMessage(for: error)
+            guard negative, exitCode(for: error) == .validationFailure,
+                  message.hasPrefix("Error: Missing value for") || message.hasPrefix("Error: Missing expected argument")
+            else { exit(withError: error) }
+            Output.errorLine(message)
+            Output.errorLine("note: a negative number given apart is read as an option (every word that starts with a dash is): "
+                + "give such a value as --option=-1, and such an argument after a -- that ends the options")
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         do {

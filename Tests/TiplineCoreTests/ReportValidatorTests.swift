@@ -192,11 +192,11 @@ struct ReportValidatorTests {
             == "platform")
     }
 
-    @Test("a value NFC makes longer than its limit is refused with both lengths: the stored one and the one sent")
+    @Test("a value NFC makes longer than its limit is refused with both lengths: the stored one and the one before NFC")
     func limitAfterNFC() {
         // U+0958 (DEVANAGARI LETTER QA) decomposes: 3 bytes sent, 6 stored.
         let failure = error(of: validator.validate(validFields(["external_id": String(repeating: "\u{0958}", count: 60)]), now: now))
-        #expect(failure == InputError(field: "external_id", "is 360 bytes long once in Unicode's composed form (NFC), 180 as sent (limit 200)"))
+        #expect(failure == InputError(field: "external_id", "is 360 bytes long once in Unicode's composed form (NFC), 180 before it (limit 200)"))
         #expect(error(of: validator.validate(validFields(["external_id": String(repeating: "x", count: 201)]), now: now))
             == InputError(field: "external_id", "is 201 bytes long (limit 200)"))
     }

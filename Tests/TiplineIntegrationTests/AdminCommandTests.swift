@@ -176,12 +176,18 @@ struct AdminCommandTests {
                 #expect(list.stderr.contains("--limit must be between 1 and 100000"), "\(list.stderr)")
             }
             // Given apart, a negative number is taken for an option; a note says so, and how to give it.
-            let note = "note: -1 was read as an option (every word that starts with a dash is): give such a value as --option=-1, "
-                + "and such an argument after a -- that ends the options\n"
+            let note = "note: a negative number given apart is read as an option (every word that starts with a dash is): "
+                + "give such a value as --option=-1, and such an argument after a -- that ends the options\n"
             for arguments in [["dead", "list", "--limit", "-1"], ["offender", "-1"]] {
                 let apart = try await TiplineProcess.run(arguments, databaseURL: db.url)
                 #expect(apart.status == .exit(64) && apart.stderr.hasPrefix("Error: Missing ") && apart.stderr.hasSuffix(note), "\(arguments): \(apart.stderr)")
             }
+            // A usage error of another kind gets no note, and the word is never repeated (a negative
+            // chat id may be a reporter's identity).
+            let other = try await TiplineProcess.run(["submit", "--text", "-5", "--reporter", "u", "--batch", "3"], databaseURL: db.url)
+            #expect(other.status == .exit(64) && !other.stderr.contains("note:"), "\(other.stderr)")
+            let identity = try await TiplineProcess.run(["submit", "--text", "ad", "--reporter", "-1001234567890"], databaseURL: db.url)
+            #expect(identity.status == .exit(64) && identity.stderr.hasSuffix(note) && !identity.stderr.contains("1001234567890"), "\(identity.stderr)")
             // After `--` it is the argument, and nothing is noted.
             let ended = try await TiplineProcess.run(["offender", "--", "-1"], databaseURL: db.url)
             #expect(ended.status == .exit(1) && !ended.stderr.contains("note:"), "\(ended.stderr)")

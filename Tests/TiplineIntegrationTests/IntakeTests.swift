@@ -108,6 +108,10 @@ struct IntakeTests {
             let named = try await TiplineProcess.runInShell(#"f="$(mktemp -d)/bad$(printf '\377').jsonl" && echo '{}' > "$f" && "$0" submit --file "$f""#,
                                                             databaseURL: db.url)
             #expect(named.status == .exit(64) && named.stderr.hasPrefix("Error: --file: the file's name is not valid UTF-8"), "\(named)")
+            // The option whose value is bad is the one named, not one whose valid value holds a U+FFFD.
+            let blamed = try await TiplineProcess.runInShell(#""$0" submit --text ad --reporter "$(printf '\357\277\275')x" --platform="p$(printf '\377')""#,
+                                                             databaseURL: db.url)
+            #expect(blamed.status == .exit(64) && blamed.stderr.hasPrefix("Error: --platform is not valid UTF-8"), "\(blamed)")
             #expect(try await db.int("SELECT count(*) FROM reports") == 0)
             // A real U+FFFD, sent as UTF-8, is text like any other.
             let real = try await TiplineProcess.run(["submit", "--text", "ad \u{FFFD} QQ 12345678", "--reporter", "alice", "--external-id", "ext\u{FFFD}"],
@@ -255,6 +259,10 @@ struct IntakeTests {
             let misspelt = try await TiplineProcess.run(["submit", "--text", "V信: abc_123x", "--reporter", "u", "--chanel", "app"], databaseURL: db.url)
             #expect(misspelt.status == .exit(64) && misspelt.stderr.contains("unknown option(s) --chanel, and 1 other word(s) that no option takes (not shown"),
                     "\(misspelt.stderr)")
+            // A word with one dash may be part of an identity given unquoted: not named.
+            let dashed = try await TiplineProcess.run(["submit", "--text", "V信: abc_123x", "--reporter", "Li", "-Na", "x"], databaseURL: db.url)
+            #expect(dashed.status == .exit(64) && dashed.stderr.contains("2 word(s) that no option takes") && !dashed.stderr.contains("-Na"),
+                    "\(dashed.stderr)")
             let option = try await TiplineProcess.run(["submit", "--text", "V信: abc_123x", "--reporter", "u", "--bogus"], databaseURL: db.url)
             #expect(option.status == .exit(64) && option.stderr.contains("unknown option(s) --bogus"), "\(option.stderr)")
             // A source a token could not carry: its reports could never come over HTTP under the same name.

@@ -95,6 +95,12 @@ public final class ReportFileReader {
             if fields.allSatisfy({ $0.allSatisfy(\.isWhitespace) }) { continue }
             if let headerError { return InputRecord(line: record.line, result: .failure(headerError)) }
             guard let header = csvHeader else {
+                // Lines that end in CR alone make the whole file one line: its header, whose last
+                // column holds the first row. Read as it is, every report would be lost in silence.
+                if fields.contains(where: { $0.contains("\r") }) {
+                    headerError = InputError(field: nil, "the CSV header could not be read\(LineSplitter.loneCRHint)")
+                    return InputRecord(line: record.line, result: .failure(headerError!))
+                }
                 // A byte-order mark (as spreadsheet programs write) is not part of the first column's name.
                 csvHeader = fields.map { $0.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\u{FEFF}"))).lowercased() }
                 let missing = ["external_id", "channel", "reporter", "text"].filter { !csvHeader!.contains($0) }
@@ -102,9 +108,7 @@ public final class ReportFileReader {
                 let repeated = csvHeader!.filter { !$0.isEmpty && !seen.insert($0).inserted }
                 if !missing.isEmpty {
                     var why = ""
-                    if fields.contains(where: { $0.contains("\r") }) {
-                        why = LineSplitter.loneCRHint
-                    } else if fields.count == 1, let separator = [(";", "semicolons"), ("\t", "tabs"), ("|", "bars")].first(where: { fields[0].contains($0.0) }) {
+                    if fields.count == 1, let separator = [(";", "semicolons"), ("\t", "tabs"), ("|", "bars")].first(where: { fields[0].contains($0.0) }) {
                         why = " (it has one column, which holds \(separator.1): columns must be separated by commas)"
                     }
                     headerError = InputError(field: nil, "CSV header lacks column(s) \(missing.joined(separator: ", "))" + why)
@@ -196,7 +200,7 @@ public final class LineReader {
             return .failure(InputError(field: nil, "is not UTF-8 JSON (it holds NUL bytes: UTF-16 or UTF-32?)"))
         }
         if let problem = StrictJSON.problem(in: bytes, naming: ReportValidator.fieldNames) {
-            return .failure(InputError(field: nil, "invalid JSON: \(problem)" + (LineSplitter.holdsLoneCR(bytes) ? LineSplitter.loneCRHint : "")))
+            return .failure(InputError(field: nil, "invalid JSON: \(problem)" + (Self.endsAtLoneCR(bytes) ? LineSplitter.loneCRHint : "")))
         }
         let parsed: Any
         do {
@@ -210,6 +214,14 @@ public final class LineReader {
             return .failure(InputError(field: nil, "is \(Self.jsonKind(parsed)), not a JSON object: each line is one report, {\"external_id\": ...}"))
         }
         return .success(object)
+    }
+
+    /// Whether `line` is a JSON object up to its first carriage return (CRLF's is gone by now): the
+    /// mark of a file whose lines end in CR alone, not of a CR used as JSON's whitespace.
+    static func endsAtLoneCR(_ line: [UInt8]) -> Bool {
+        guard let cr = line.firstIndex(of: 0x0D) else { return false }
+        let first = Array(line[..<cr])
+        return first.first == UInt8(ascii: "{") && StrictJSON.problem(in: first, naming: ReportValidator.fieldNames) == nil
     }
 
     /// What kind of JSON value `value` is, with its article.
@@ -350,10 +362,6 @@ final class ByteSource {
 }
 
 extension LineSplitter {
-    /// Whether `line` holds a carriage return that ends no line (CRLF's is gone by now): the mark
-    /// of a file whose lines end in CR alone.
-    static func holdsLoneCR(_ line: [UInt8]) -> Bool { line.contains(0x0D) }
-
     /// Said after an error in a line that holds a lone carriage return.
     static let loneCRHint = "; the line holds a carriage return (CR) without a line feed: lines must end in LF or CRLF. "
         + "A file whose lines end in CR alone (classic Mac OS) must be converted first, e.g. tr '\\r' '\\n'"

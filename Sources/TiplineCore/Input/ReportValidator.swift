@@ -122,7 +122,7 @@ public struct ReportValidator: Sendable {
         if value.isEmpty { return trim ? nil : value }
         if value.utf8.count > max {
             // The limit is on the stored form: NFC can make a value longer than it was sent.
-            let form = value.utf8.count == given ? "" : " once in Unicode's composed form (NFC), \(given) as sent"
+            let form = value.utf8.count == given ? "" : " once in Unicode's composed form (NFC), \(given) before it"
             throw InputError(field: name, "is \(value.utf8.count) bytes long\(form) (limit \(max))")
         }
         if value.unicodeScalars.contains("\u{0}") { throw InputError(field: name, "contains a NUL character") }
