@@ -67,8 +67,8 @@ public struct Intake: Sendable {
             }
             if inserted.count > 0 {
                 // One NOTIFY per transaction, however many reports: PostgreSQL takes a global lock
-                // at commit for notifications.
-                try tx.execute("SELECT pg_notify('tipline_jobs', '')")
+                // at commit for notifications. It goes with the COMMIT, in its round trip.
+                tx.queuePrepared("SELECT pg_notify('tipline_jobs', '')")
             }
             return found
         }
