@@ -102,7 +102,9 @@ struct ShowOffender: AsyncParsableCommand {
         // microsecond, as `export` and `--json` give them (a 30-day window's edge may need it).
         let precise = view.reports.contains { !PostgresTimestamp.format($0.reportedAt).hasSuffix(".000000Z") }
         let reportedAt = { (date: Date) in precise ? PostgresTimestamp.format(date) : formatter.string(from: date) }
-        try Output.line("Offender #\(view.id)  level \(view.level)  \(view.reportCount) reports from \(view.distinctReporters) distinct reporters")
+        let reports = view.reportCount == 1 ? "1 report" : "\(view.reportCount) reports"
+        let reporters = view.distinctReporters == 1 ? "1 distinct reporter" : "\(view.distinctReporters) distinct reporters"
+        try Output.line("Offender #\(view.id)  level \(view.level)  \(reports) from \(reporters)")
         if !view.mergedIDs.isEmpty {
             // A seller that absorbed thousands would fill the screen with ids: the first 20 here.
             let shown = view.mergedIDs.prefix(20).map { "#\($0)" }.joined(separator: ", ")

@@ -157,6 +157,27 @@ struct SellerBookTests {
         #expect(book.level(of: 3) == .refer)
     }
 
+    @Test("a seller to recount (its level set by hand) has every window read at its next report, once; others only the windows holding it")
+    func recountAfterLevelSetByHand() throws {
+        // Three reporters within a window long ago earn restrict; the stored level says none.
+        let past: [SellerBook.Event] = ["a", "b", "c"].enumerated().map { (epoch.addingTimeInterval(Double($0.offset) * 86_400), reporter($0.element)) }
+        let later = epoch.addingTimeInterval(90 * 86_400)
+        var incremental = SellerBook(ladder: .default, owners: [qq("12345"): 3], levels: [3: .none], events: [3: past])
+        let kept = try placed(incremental.add(contacts: [qq("12345")], at: later, reporter: reporter("a")))
+        #expect(kept.level == .none && kept.rise == nil)
+        var book = SellerBook(ladder: .default, owners: [qq("12345"): 3], levels: [3: .none], events: [3: past], recount: [3])
+        let climbed = try placed(book.add(contacts: [qq("12345")], at: later, reporter: reporter("a")))
+        #expect(climbed.level == .restrict && climbed.rise == SellerBook.Rise(offender: 3, from: .none, to: .restrict))
+        // Once: the next report reads its own windows only, and changes nothing.
+        let next = try placed(book.add(contacts: [qq("12345")], at: later.addingTimeInterval(60), reporter: reporter("d")))
+        #expect(next.level == .restrict && next.rise == nil)
+        // A merge with a seller to recount reads every window too.
+        var merging = SellerBook(ladder: .default, owners: [qq("12345"): 3, qq("99999"): 9], levels: [3: .none, 9: .none],
+                                 events: [3: past, 9: []], recount: [3])
+        let merged = try placed(merging.add(contacts: [qq("12345"), qq("99999")], at: later, reporter: reporter("a")))
+        #expect(merged.offender == 3 && merged.level == .restrict, "\(merged)")
+    }
+
     @Test("a merge never lowers the survivor below its own level")
     func mergeNeverLowers() throws {
         var book = SellerBook(

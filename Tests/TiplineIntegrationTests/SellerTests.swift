@@ -121,6 +121,68 @@ struct SellerTests {
         }
     }
 
+    @Test("a seller lowered by hand climbs back to what its reporters justify at its next report, though that report adds no reporter")
+    func loweredSellerClimbsBack() async throws {
+        try await TestDatabase.with { db in
+            func submit(_ reporter: String, _ at: String, _ id: String) async throws {
+                let run = try await TiplineProcess.run(["submit", "--text", "出租微信 V信: lowered_c1", "--reporter", reporter,
+                                                        "--reported-at", at, "--external-id", id], databaseURL: db.url)
+                #expect(run.status == .exit(0), "\(run.stderr)")
+                #expect(try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url).status == .exit(0))
+            }
+            for (index, reporter) in ["r1", "r2", "r3"].enumerated() { try await submit(reporter, "2026-10-0\(index + 1)T00:00:00Z", "c\(index)") }
+            let seller = try await db.int("SELECT offender_id::int FROM contacts WHERE value = 'lowered_c1'")
+            func level() async throws -> String {
+                try await db.database.query("SELECT level FROM offenders WHERE id = \(Int64(seller))").one().decode(String.self, at: 0)
+            }
+            #expect(try await level() == "restrict")
+            let screen = try await TiplineProcess.run(["offender", String(seller)], databaseURL: db.url)
+            #expect(screen.stdout.contains("level restrict  3 reports from 3 distinct reporters"), "\(screen.stdout)")
+            let lowered = try await TiplineProcess.run(["offender", "set-level", String(seller), "none", "--reason", "mistake?"], databaseURL: db.url)
+            #expect(lowered.status == .exit(0) && lowered.stdout.contains("restrict -> none"), "\(lowered)")
+            // A report two months later, from a reporter already counted: its own window holds one.
+            try await submit("r1", "2026-12-01T00:00:00Z", "c-late")
+            #expect(try await level() == "restrict")
+            let rise = try await db.database.query("SELECT e.from_level, e.to_level FROM escalations e JOIN reports r ON r.id = e.report_id WHERE r.external_id = 'c-late'").one()
+            #expect(try rise.decode(String.self, at: 0) == "none" && rise.decode(String.self, at: 1) == "restrict")
+            // Then it reads its own windows again: one more old reporter raises nothing.
+            let four = try await TiplineProcess.run(["offender", "wechat:lowered_c1"], databaseURL: db.url)
+            #expect(four.stdout.contains("4 reports from 3 distinct reporters"), "\(four.stdout)")
+            _ = try await TiplineProcess.run(["submit", "--text", "出租微信 V信: single_c9", "--reporter", "r9"], databaseURL: db.url)
+            _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            let one = try await TiplineProcess.run(["offender", "wechat:single_c9"], databaseURL: db.url)
+            #expect(one.stdout.contains("level none  1 report from 1 distinct reporter\n"), "\(one.stdout)")
+            try await submit("r2", "2026-12-02T00:00:00Z", "c-later")
+            #expect(try await level() == "restrict")
+            #expect(try await db.int("SELECT count(*) FROM escalations e JOIN reports r ON r.id = e.report_id WHERE r.external_id = 'c-later'") == 0)
+        }
+    }
+
+    @Test("a seller absorbed in the batch where it rose keeps, on its own row, the level its last escalation names")
+    func absorbedSellerKeepsItsRise() async throws {
+        try await TestDatabase.with { db in
+            func line(_ id: String, _ reporter: String, _ text: String, _ at: String) -> String {
+                #"{"external_id":"\#(id)","channel":"app","reporter":"\#(reporter)","text":"\#(text)","reported_at":"\#(at)"}"#
+            }
+            func drain(_ lines: [String]) async throws {
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("absorbed-\(UUID().uuidString).jsonl").path
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+                #expect(try await TiplineProcess.run(["submit", "--file", path], databaseURL: db.url).status == .exit(0))
+                #expect(try await TiplineProcess.run(["work", "--until-idle", "--concurrency", "1"], databaseURL: db.url).status == .exit(0))
+            }
+            try await drain((1...3).map { line("x\($0)", "x\($0)", "出租微信 V信: mx_low1", "2026-10-0\($0)T00:00:00Z") })
+            try await drain((1...2).map { line("y\($0)", "y\($0)", "出租微信 V信: my_high1", "2026-10-0\($0)T00:00:00Z") })
+            // One batch: my_high1's seller rises to restrict, then a report naming both merges it into mx_low1's.
+            try await drain([line("y3", "y3", "出租微信 V信: my_high1", "2026-10-03T00:00:00Z"),
+                             line("both", "z1", "出租微信 V信: mx_low1 V信: my_high1", "2026-10-04T00:00:00Z")])
+            let row = try await db.database.query("SELECT o.level, o.merged_into IS NOT NULL, (SELECT e.to_level FROM escalations e WHERE e.offender_id = o.id ORDER BY e.id DESC LIMIT 1) FROM offenders o WHERE o.id = (SELECT r.offender_id FROM reports r WHERE r.external_id = 'y1')").one()
+            #expect(try row.decode(Bool.self, at: 1), "the seller was not absorbed")
+            #expect(try row.decode(String.self, at: 2) == "restrict")
+            #expect(try row.decode(String.self, at: 0) == "restrict")
+        }
+    }
+
     @Test("a seller is found by a phone written the way the ad wrote it, not only as stored")
     func offenderByPhoneAsWritten() async throws {
         try await TestDatabase.with { db in

@@ -12,7 +12,9 @@ public import Foundation
 /// Levels are read incrementally. The stored level already accounts for every window of the stored
 /// reports, so a report only re-reads the windows that hold it (its reports within one window
 /// length either side); a merge re-reads every window that holds reports of both sellers. A seller
-/// at the top of the ladder reads nothing.
+/// at the top of the ladder reads nothing. A seller whose stored level may not account for its
+/// windows (an administrator set it, `recount`) has every window read at its next report, so that
+/// it climbs back to what its reporters justify.
 public struct SellerBook: Sendable {
     /// A report's past or present contribution to its seller's level.
     public typealias Event = (at: Date, reporter: ReporterHash)
@@ -59,12 +61,17 @@ public struct SellerBook: Sendable {
     public private(set) var created: [Int64] = []
     /// False for a book that only groups (`grouping(ladder:owners:levels:)`).
     private var levelling = true
+    /// Stored offenders whose every window is read at their next report.
+    private var recount: Set<Int64>
 
-    /// Starts from what the store knows: contact owners, offender levels, and each offender's past reports.
-    public init(ladder: Ladder, owners: [Contact: Int64], levels: [Int64: Level], events: [Int64: [Event]]) {
+    /// Starts from what the store knows: contact owners, offender levels, and each offender's past
+    /// reports; `recount` names offenders whose stored level may not reflect their windows (their
+    /// every report must be in `events`).
+    public init(ladder: Ladder, owners: [Contact: Int64], levels: [Int64: Level], events: [Int64: [Event]], recount: Set<Int64> = []) {
         self.ladder = ladder
         self.owners = owners
         self.levels = levels
+        self.recount = recount
         self.scan = WindowScan(window: ladder.windowSeconds)
         for (id, reports) in events {
             var stamps = reports.map { WindowScan.Stamp(at: $0.at.timeIntervalSinceReferenceDate, reporter: intern($0.reporter), origin: id) }
@@ -152,14 +159,20 @@ public struct SellerBook: Sendable {
         let position = WindowScan.endIndex(in: history, notAfter: time)
         history.insert(WindowScan.Stamp(at: time, reporter: intern(reporter), origin: WindowScan.new), at: position)
         var after = levels[root] ?? Level.none
+        let involved = several ? roots : [root]
+        let recounting = !recount.isEmpty && involved.contains(where: recount.contains)
         if after < Level.top {
             // After a merge every window holding reports of two sellers is new; otherwise only the
-            // windows holding this report (ending at it or at most one window length later).
-            let peak = several
+            // windows holding this report (ending at it or at most one window length later). A
+            // seller to recount has every window read, once.
+            let peak = recounting
+                ? scan.peak(history, endingFrom: 0)
+                : several
                 ? scan.peak(history, endingFrom: 0, onlyChanged: true)
                 : scan.peak(history, endingFrom: position, through: time + ladder.windowSeconds)
             after = max(after, ladder.level(forDistinctReporters: peak))
         }
+        if recounting { recount.subtract(involved) }
         histories[root] = history
         // A merge can lift the survivor to the level of the seller it absorbed; that is a rise too.
         levels[root] = after

@@ -262,7 +262,8 @@ extension Queue {
         // under the locks; new offenders were stored with their levels), then the tallies and the
         // outcomes in another. The parts of one statement all read the same snapshot, so they
         // touch different rows: a merge moves only contacts no other part writes, only survivors get
-        // levels. A merge leaves the absorbed offender's reports as they are (they resolve through
+        // levels there (an absorbed seller gets the level it reached before the merge with its
+        // `merged_into`, which its last escalation row names). A merge leaves the absorbed offender's reports as they are (they resolve through
         // `merged_into`): rewriting them cost a report row and its index entries per past report of
         // every absorbed seller, twice the outcome writes once the database held 900,000 reports.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
@@ -298,8 +299,12 @@ extension Queue {
         if !absorbed.isEmpty || !rehomedIDs.isEmpty || !rewrittenIDs.isEmpty {
             tx.queuePrepared("""
                 WITH merged AS (
-                    UPDATE offenders o SET merged_into = m.survivor, updated_at = now(), history = NULL
-                      FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[]) AS m (absorbed, survivor)
+                    UPDATE offenders o SET merged_into = m.survivor, updated_at = now(), history = NULL,
+                                           level = CASE WHEN o.id = m.absorbed AND array_position(\(Level.allCases.map(\.rawValue))::text[], m.level)
+                                                                                    > array_position(\(Level.allCases.map(\.rawValue))::text[], o.level)
+                                                        THEN m.level ELSE o.level END
+                      FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[], \(absorbed.map { book.ownLevel(of: $0).rawValue })::text[])
+                           AS m (absorbed, survivor, level)
                      WHERE o.id = m.absorbed OR o.merged_into = m.absorbed
                 ), moved_contacts AS (
                     UPDATE contacts c SET offender_id = m.survivor
@@ -455,7 +460,10 @@ extension Queue {
                 let unkept = history.unkept(given: current.records)
                 var events = unkept.isEmpty ? [:] : try unkept.read(on: tx)
                 events.merge(kept) { read, _ in read }
-                let book = SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events)
+                // A seller whose column was dropped (an administrator set its level; or it was at the
+                // top, or stored before 0011) has its reports read whole: every window is read again.
+                let book = SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events,
+                                      recount: history.unknown(given: current.records))
                 return (book, current, drawn, history.complete(given: current.records))
             }
             var statements: [Query] = []
@@ -807,6 +815,12 @@ struct SellerHistory {
                                     AND r.reported_at BETWEEN coalesce(h.from_at, '-infinity') AND coalesce(h.until_at, 'infinity')
                                  OFFSET 0) r
             """
+    }
+
+    /// Of the sellers named, those whose column is not kept yet (`SellerRecord.unknown`): their
+    /// reports are read whole, and their levels counted again over every window.
+    func unknown(given records: [Int64: SellerRecord]) -> Set<Int64> {
+        Set((whole + windowed).filter { seller in if case .unknown = records[seller] ?? .unknown { true } else { false } })
     }
 
     /// Of the sellers named, those whose every report the book is given: all but the overflowing
