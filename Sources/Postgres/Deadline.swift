@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// `body`'s result, or nil when it takes longer than `limit`. The body goes on in the background
@@ -57,51 +58,55 @@ public struct DatabaseDeadlinePassed: Error, CustomStringConvertible {
     public var description: String { "the database did not answer before the deadline" }
 }
 
-/// The pending deadlines of calls made under `DatabaseDeadline`, and the one task that checks them.
-final class DeadlineSweeper: Sendable {
+/// The pending deadlines of calls made under `DatabaseDeadline`, and the one thread that checks
+/// them. A thread of its own, not a task: a cooperative pool kept busy (blocking calls, a burst of
+/// work) must not keep a deadline from passing. It waits on its condition while nothing is pending.
+final class DeadlineSweeper: @unchecked Sendable {
     static let shared = DeadlineSweeper()
 
-    private struct State {
-        var pending: [UInt64: (deadline: ContinuousClock.Instant, expire: @Sendable () -> Void)] = [:]
-        var nextID: UInt64 = 0
-        var sweeping = false
-    }
-    private let state = Mutex(State())
+    /// Guards everything below.
+    private let condition = NSCondition()
+    private var pending: [UInt64: (deadline: ContinuousClock.Instant, expire: @Sendable () -> Void)] = [:]
+    private var nextID: UInt64 = 0
+    private var started = false
 
     /// Registers `expire`, called once `deadline` has passed unless `cancel` is called first with
     /// the id returned.
     func add(deadline: ContinuousClock.Instant, expire: @escaping @Sendable () -> Void) -> UInt64 {
-        let (id, start) = state.withLock { state -> (UInt64, Bool) in
-            state.nextID += 1
-            state.pending[state.nextID] = (deadline, expire)
-            let start = !state.sweeping
-            state.sweeping = true
-            return (state.nextID, start)
+        condition.lock()
+        defer { condition.unlock() }
+        nextID += 1
+        pending[nextID] = (deadline, expire)
+        if !started {
+            started = true
+            let thread = Thread { [self] in sweep() }
+            thread.name = "tipline-deadlines"
+            thread.start()
         }
-        if start { Task.detached { await self.sweep() } }
-        return id
+        condition.signal()
+        return nextID
     }
 
     func cancel(_ id: UInt64) {
-        _ = state.withLock { $0.pending.removeValue(forKey: id) }
+        condition.lock()
+        pending.removeValue(forKey: id)
+        condition.unlock()
     }
 
-    /// Checks the pending deadlines every `granularity` until none is left.
-    private func sweep() async {
+    /// Every `granularity`, while any is pending, expires those whose deadline passed.
+    private func sweep() {
+        let pause = Double(DatabaseDeadline.granularity.components.attoseconds) / 1e18 + Double(DatabaseDeadline.granularity.components.seconds)
         while true {
-            try? await Task.sleep(for: DatabaseDeadline.granularity)
+            condition.lock()
+            while pending.isEmpty { condition.wait() }
+            condition.unlock()
+            Thread.sleep(forTimeInterval: pause)
+            condition.lock()
             let now = ContinuousClock.now
-            let expired = state.withLock { state -> [@Sendable () -> Void]? in
-                let due = state.pending.filter { $0.value.deadline <= now }
-                for id in due.keys { state.pending.removeValue(forKey: id) }
-                if state.pending.isEmpty && due.isEmpty {
-                    state.sweeping = false
-                    return nil
-                }
-                return due.map(\.value.expire)
-            }
-            guard let expired else { return }
-            for expire in expired { expire() }
+            let due = pending.filter { $0.value.deadline <= now }
+            for id in due.keys { pending.removeValue(forKey: id) }
+            condition.unlock()
+            for entry in due.values { entry.expire() }
         }
     }
 }

@@ -173,6 +173,111 @@ struct JSONLReaderTests {
         #expect(read.last.flatMap(failure).map { !$0.message.contains("carriage return") } == true, "\(read)")
     }
 
+    @Test("a validation error inside a JSONL record names the field and the line")
+    func validationError() throws {
+        let path = try temporaryFile(#"{"external_id":"e1","channel":"fax","reporter":"u1","text":"a"}"# + "\n"
+            + #"{"external_id":"e2","channel":"app","reporter":13812345678,"text":"a"}"# + "\n", suffix: ".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .jsonl)
+        #expect(records.map(\.line) == [1, 2])
+        #expect(failure(records[0])?.field == "channel")
+        #expect(failure(records[1])?.field == "reporter")
+        #expect(failure(records[1])?.message.hasPrefix("must be a string") == true)
+    }
+
+    @Test("a file larger than one read chunk is read whole, lines spanning chunks included")
+    func largeFile() throws {
+        let filler = String(repeating: "出租微信日租", count: 40)
+        var text = ""
+        for i in 1...3_000 {
+            text += #"{"external_id":"e\#(i)","channel":"app","reporter":"u\#(i)","text":"\#(filler)"}"# + "\n"
+        }
+        #expect(text.utf8.count > 1 << 20)
+        let path = try temporaryFile(text, suffix: ".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let reader = try ReportFileReader(path: path, format: .jsonl)
+        #expect(reader.totalBytes == text.utf8.count)
+        var records: [InputRecord] = []
+        while let record = try reader.next() { records.append(record) }
+        #expect(records.count == 3_000)
+        #expect(records.allSatisfy { report($0)?.text == filler })
+        #expect(records.map(\.line) == Array(1...3_000))
+        #expect(reader.bytesRead == text.utf8.count)
+    }
+
+    @Test("a file that cannot be opened is an input error")
+    func missingFile() {
+        #expect(throws: InputError.self) {
+            _ = try ReportFileReader(path: "/nonexistent/tipline-\(UUID().uuidString).jsonl", format: .jsonl)
+        }
+    }
+
+    @Test("the format is guessed from the file name")
+    func guessFormat() {
+        #expect(InputFormat.guess(path: "reports.csv") == .csv)
+        #expect(InputFormat.guess(path: "REPORTS.CSV") == .csv)
+        #expect(InputFormat.guess(path: "reports.jsonl") == .jsonl)
+        #expect(InputFormat.guess(path: "-") == .jsonl)
+    }
+}
+
+@Suite("ReportFileReader, CSV")
+struct CSVReaderTests {
+    @Test("CSV with a header, quoted commas, doubled quotes and a newline inside a field is read with correct line numbers")
+    func quotedFields() throws {
+        let path = try temporaryFile(#"""
+            external_id,channel,reporter,text,reported_at
+            e1,app,u1,"出租, 日租",2026-10-03T14:22:05+08:00
+            e2,hotline,u2,"He said ""rent""",
+            e3,app,u3,"line one
+            line two",
+            e4,app,u4,plain,
+
+            """#, suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [2, 3, 4, 6])
+        let e1 = try #require(report(records[0]))
+        #expect(e1.text == "出租, 日租")
+        #expect(e1.reportedAt == ISO8601.parse("2026-10-03T06:22:05Z"))
+        let e2 = try #require(report(records[1]))
+        #expect(e2.text == #"He said "rent""#)
+        #expect(e2.channel == .hotline)
+        #expect(e2.reportedAt == nil)
+        #expect(report(records[2])?.text == "line one\nline two")
+        #expect(report(records[3])?.externalID == "e4")
+    }
+
+    @Test("a row with the wrong number of fields is reported on the line it starts and later rows still parse")
+    func wrongFieldCount() throws {
+        let path = try temporaryFile(#"""
+            external_id,channel,reporter,text
+            e1,app,u1,"multi
+            line",extra
+            e2,app,u2,too,many
+            e3,app,u3,ok
+
+            """#, suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.map(\.line) == [2, 4, 5])
+        #expect(failure(records[0])?.message == "has 5 fields, the header has 4")
+        #expect(failure(records[1])?.message == "has 5 fields, the header has 4")
+        #expect(report(records[2])?.externalID == "e3")
+    }
+
+    @Test("a header missing required columns is reported on line 1, and the rows after it are refused")
+    func missingHeaderColumns() throws {
+        let path = try temporaryFile("external_id,text\ne1,hello\n", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let records = try readAll(path: path, format: .csv)
+        #expect(records.first?.line == 1)
+        let message = try #require(records.first.flatMap(failure)?.message)
+        #expect(message.contains("channel"))
+        #expect(message.contains("reporter"))
+        #expect(records.allSatisfy { failure($0) != nil })
+    }
+
     @Test("a header of one column that holds semicolons or tabs says columns are separated by commas")
     func otherSeparators() throws {
         for (separator, name) in [(";", "semicolons"), ("\t", "tabs")] {
