@@ -137,7 +137,30 @@ extension SellerBookPropertyTests {
         }
     }
 
-    @Test("a seller whose level an administrator lowered rises again only by windows holding new reports, in any order")
+    @Test("a seller whose level an administrator lowered, told to recount, is at what the ladder gives all its reports from its next placement on")
+    func recountedLevelsMatchAFullReread() {
+        var generator = SplitMix64(seed: 1_207)
+        for scenario in 0..<300 {
+            let reports = randomScenario(using: &generator, count: 10...40, days: 45)
+            var stored = randomStoredState(using: &generator, pastReports: 0...12)
+            var lowered: Set<Int64> = []
+            for id in stored.levels.keys.sorted() where Bool.random(using: &generator) {
+                stored.levels[id] = Level.none
+                lowered.insert(id)
+            }
+            var book = SellerBook(ladder: .default, owners: stored.owners, levels: stored.levels, events: stored.events, recount: lowered)
+            var seen: [(offender: Int64, event: SellerBook.Event)] = stored.events.flatMap { id, events in events.map { (id, $0) } }
+            for report in reports {
+                guard let placement = book.add(contacts: report.contacts, at: report.at, reporter: report.reporter) else { continue }
+                seen.append((placement.offender, (report.at, report.reporter)))
+                let mine = seen.filter { book.survivor(of: $0.offender) == placement.offender }.map(\.event)
+                let storedLevel = stored.levels.filter { book.survivor(of: $0.key) == placement.offender }.values.max() ?? Level.none
+                #expect(placement.level == max(storedLevel, Ladder.default.level(for: mine)), "scenario \(scenario), lowered \(lowered)")
+            }
+        }
+    }
+
+    @Test("a seller whose level an administrator lowered, with no recount asked, rises again only by windows holding new reports, in any order")
     func loweredLevelsStayOrderIndependent() {
         var generator = SplitMix64(seed: 515)
         for scenario in 0..<300 {
