@@ -69,11 +69,24 @@ struct SellerRecordTests {
         #expect(SellerRecord(bytes: Data([7, 7])).stored == nil)
     }
 
+    @Test("an administrator's mark reads as recount, and is stored as it was read; both it and unknown read whole")
+    func recountMark() {
+        guard case .recount = SellerRecord(bytes: SellerRecord.recountBytes) else {
+            Issue.record("the recount mark did not read as recount")
+            return
+        }
+        #expect(SellerRecord.recountBytes == Data([2]))
+        #expect(SellerRecord.recount.stored == SellerRecord.recountBytes)
+        #expect(SellerRecord.recount.readsWhole && SellerRecord.unknown.readsWhole)
+        #expect(!SellerRecord.overflow.readsWhole && !SellerRecord(bytes: SellerRecord.encode([event(1, 1)])).readsWhole)
+        #expect(SellerRecord.recount.count == nil && SellerRecord.recount.events().isEmpty)
+    }
+
     @Test("NULL and bytes of no known layout read as unknown, whose reports are read whole")
     func unknownLayouts() {
         let kept = SellerRecord.encode([event(1, 1)])
         let cases: [Data?] = [
-            nil, Data(), Data([2]), Data([0, 0]), kept.dropLast(), kept + Data([0]),
+            nil, Data(), Data([3]), Data([2, 0]), Data([0, 0]), kept.dropLast(), kept + Data([0]),
             Data([1]) + Data(repeating: 0, count: (SellerRecord.capacity + 1) * SellerRecord.entrySize),
         ]
         for bytes in cases {

@@ -145,9 +145,16 @@ struct SellerTests {
             #expect(try await level() == "restrict")
             let rise = try await db.database.query("SELECT e.from_level, e.to_level FROM escalations e JOIN reports r ON r.id = e.report_id WHERE r.external_id = 'c-late'").one()
             #expect(try rise.decode(String.self, at: 0) == "none" && rise.decode(String.self, at: 1) == "restrict")
+            // Only an administrator's level asks for a recount: a column dropped otherwise (reaching
+            // the top, or a database from before 0011) is read whole and only the windows holding
+            // the new report counted, as a ladder changed since applies to reports processed after it.
+            _ = try await db.int("WITH u AS (UPDATE offenders SET level = 'none', history = NULL WHERE id = \(Int64(seller)) RETURNING 1) SELECT count(*) FROM u")
+            try await submit("r1", "2026-12-01T06:00:00Z", "c-dropped")
+            #expect(try await level() == "none")
+            _ = try await db.int("WITH u AS (UPDATE offenders SET level = 'restrict' WHERE id = \(Int64(seller)) RETURNING 1) SELECT count(*) FROM u")
             // Then it reads its own windows again: one more old reporter raises nothing.
-            let four = try await TiplineProcess.run(["offender", "wechat:lowered_c1"], databaseURL: db.url)
-            #expect(four.stdout.contains("4 reports from 3 distinct reporters"), "\(four.stdout)")
+            let five = try await TiplineProcess.run(["offender", "wechat:lowered_c1"], databaseURL: db.url)
+            #expect(five.stdout.contains("5 reports from 3 distinct reporters"), "\(five.stdout)")
             _ = try await TiplineProcess.run(["submit", "--text", "出租微信 V信: single_c9", "--reporter", "r9"], databaseURL: db.url)
             _ = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
             let one = try await TiplineProcess.run(["offender", "wechat:single_c9"], databaseURL: db.url)
@@ -340,7 +347,7 @@ struct SellerTests {
         record.events().map { "\($0.at.timeIntervalSinceReferenceDate) \($0.reporter.bytes)" }.sorted()
     }
 
-    @Test("a seller's history column holds its reports: kept by its batches, merged, dropped by an administrator and rebuilt, a marker past its capacity")
+    @Test("a seller's history column holds its reports: kept by its batches, merged, marked for a recount by an administrator and rebuilt, a marker past its capacity")
     func keptHistories() async throws {
         try await TestDatabase.with { db in
             // Three reports by one reporter: level none, every report kept.
@@ -371,8 +378,8 @@ struct SellerTests {
             let set = try await TiplineProcess.run(
                 ["offender", "set-level", String(a.id), "review", "--reason", "test", "--actor", "ops"], databaseURL: db.url)
             #expect(set.status == .exit(0), "\(set.stderr)")
-            guard case .unknown = (try await Self.seller("history_a1", in: db)).record else {
-                Issue.record("an administrator's level left the history column")
+            guard case .recount = (try await Self.seller("history_a1", in: db)).record else {
+                Issue.record("an administrator's level left the history column, or did not ask for a recount")
                 return
             }
             try await Self.report("history_a1", [(-60, "u5")], tag: "a2", to: db)

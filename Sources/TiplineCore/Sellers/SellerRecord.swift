@@ -16,6 +16,10 @@ public enum SellerRecord: Sendable {
     case unknown
     /// More reports than `capacity`: they are read from `reports`, as far as the windows need.
     case overflow
+    /// Set by an administrator's level (`offender set-level`): like `unknown`, its reports are read
+    /// whole; and its level is counted again over every window at its next report, since the one
+    /// stored may no longer reflect them. A worker of an earlier release reads it as `unknown`.
+    case recount
     /// Every report of the seller and of the offenders merged into it, in no particular order:
     /// the column's bytes, checked (`events` reads them).
     case kept(Data)
@@ -28,10 +32,12 @@ public enum SellerRecord: Sendable {
     public static let entrySize = 8 + ReporterHash.capacity
 
     /// The first byte of the column: which case it holds.
-    public static let overflowTag: UInt8 = 0, keptTag: UInt8 = 1
+    public static let overflowTag: UInt8 = 0, keptTag: UInt8 = 1, recountTag: UInt8 = 2
 
     /// The bytes `overflow` is stored as.
     public static let overflowBytes = Data([overflowTag])
+    /// The bytes `recount` is stored as.
+    public static let recountBytes = Data([recountTag])
 
     /// The column's bytes for a seller whose every report is `events`: `overflow`'s when there
     /// are more than `capacity` (or a reporter hash of another length than 32 bytes).
@@ -68,6 +74,7 @@ public enum SellerRecord: Sendable {
         let body = bytes.count - 1
         switch tag {
         case Self.overflowTag where body == 0: self = .overflow
+        case Self.recountTag where body == 0: self = .recount
         case Self.keptTag where body % Self.entrySize == 0 && body / Self.entrySize <= Self.capacity: self = .kept(bytes)
         default: self = .unknown
         }
@@ -78,7 +85,16 @@ public enum SellerRecord: Sendable {
         switch self {
         case .unknown: nil
         case .overflow: Self.overflowBytes
+        case .recount: Self.recountBytes
         case .kept(let bytes): bytes
+        }
+    }
+
+    /// Whether the seller's reports must be read whole from `reports` (`unknown`, `recount`).
+    public var readsWhole: Bool {
+        switch self {
+        case .unknown, .recount: true
+        case .overflow, .kept: false
         }
     }
 

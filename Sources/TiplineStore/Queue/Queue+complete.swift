@@ -460,10 +460,10 @@ extension Queue {
                 let unkept = history.unkept(given: current.records)
                 var events = unkept.isEmpty ? [:] : try unkept.read(on: tx)
                 events.merge(kept) { read, _ in read }
-                // A seller whose column was dropped (an administrator set its level; or it was at the
-                // top, or stored before 0011) has its reports read whole: every window is read again.
+                // A seller whose level an administrator set has its reports read whole, and every
+                // window read again: its stored level may not reflect them.
                 let book = SellerBook(ladder: ladder, owners: current.owners, levels: current.levels, events: events,
-                                      recount: history.unknown(given: current.records))
+                                      recount: history.recount(given: current.records))
                 return (book, current, drawn, history.complete(given: current.records))
             }
             var statements: [Query] = []
@@ -792,7 +792,7 @@ struct SellerHistory {
     func unkept(given records: [Int64: SellerRecord]) -> SellerHistory {
         func record(_ seller: Int64) -> SellerRecord { records[seller] ?? .unknown }
         func isKept(_ seller: Int64) -> Bool { if case .kept = record(seller) { true } else { false } }
-        func isUnknown(_ seller: Int64) -> Bool { if case .unknown = record(seller) { true } else { false } }
+        func isUnknown(_ seller: Int64) -> Bool { record(seller).readsWhole }
         let overflowing = zip(windowed, spans).filter { !isKept($0.0) && !isUnknown($0.0) }
         return SellerHistory(
             whole: whole.filter { !isKept($0) } + windowed.filter(isUnknown),
@@ -817,10 +817,10 @@ struct SellerHistory {
             """
     }
 
-    /// Of the sellers named, those whose column is not kept yet (`SellerRecord.unknown`): their
+    /// Of the sellers named, those whose level an administrator set (`SellerRecord.recount`): their
     /// reports are read whole, and their levels counted again over every window.
-    func unknown(given records: [Int64: SellerRecord]) -> Set<Int64> {
-        Set((whole + windowed).filter { seller in if case .unknown = records[seller] ?? .unknown { true } else { false } })
+    func recount(given records: [Int64: SellerRecord]) -> Set<Int64> {
+        Set((whole + windowed).filter { seller in if case .recount = records[seller] ?? .unknown { true } else { false } })
     }
 
     /// Of the sellers named, those whose every report the book is given: all but the overflowing

@@ -82,10 +82,11 @@ public enum OffenderAdmin {
                 VALUES (\(id), \(current.rawValue), \(level.rawValue), \(trimmed), \(actor), clock_timestamp()) RETURNING id
                 """).one().decode(Int64.self, at: 0)
             // The history column is kept only by workers levelling the seller (SellerRecord): from a
-            // level they did not reach, they read its reports whole again.
+            // level they did not reach, they read its reports whole again, and count every window
+            // again (`recount`), so that a seller set down climbs back to what its reporters justify.
             // `updated_at` orders the top sellers: a decision that keeps the level moves nobody up.
             try tx.execute("""
-                UPDATE offenders SET level = \(level.rawValue), history = NULL,
+                UPDATE offenders SET level = \(level.rawValue), history = \(SellerRecord.recountBytes),
                                      updated_at = CASE WHEN level = \(level.rawValue) THEN updated_at ELSE now() END
                  WHERE id = \(id)
                 """)
