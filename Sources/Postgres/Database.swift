@@ -89,8 +89,14 @@ public final class Database: Sendable {
                     once.resume(with: .failure(Self.shutDown))
                     return
                 }
-                // Its caller stopped waiting while it waited for a thread: too late to start.
+                // Its caller stopped waiting while it waited for a thread, or the deadline passed
+                // since (the sweeper looks only every `granularity`): too late to start.
                 guard !once.isResumed else { return }
+                guard ContinuousClock.now < deadline else {
+                    DeadlineSweeper.shared.cancel(timer)
+                    once.resume(with: .failure(DatabaseDeadlinePassed()))
+                    return
+                }
                 let result = Result(catching: work)
                 DeadlineSweeper.shared.cancel(timer)
                 once.resume(with: result)
