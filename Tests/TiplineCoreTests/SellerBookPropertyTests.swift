@@ -124,16 +124,23 @@ extension SellerBookPropertyTests {
             // Longer scenarios than the others, dates bunched so that windows overlap often.
             let reports = randomScenario(using: &generator, count: 10...40, days: 45)
             let stored = randomStoredState(using: &generator, pastReports: 0...12)
-            var book = SellerBook(ladder: .default, owners: stored.owners, levels: stored.levels, events: stored.events)
-            // Every report the book has seen, under the offender it was filed with.
-            var seen: [(offender: Int64, event: SellerBook.Event)] = stored.events.flatMap { id, events in events.map { (id, $0) } }
-            for report in reports {
-                guard let placement = book.add(contacts: report.contacts, at: report.at, reporter: report.reporter) else { continue }
-                seen.append((placement.offender, (report.at, report.reporter)))
-                let mine = seen.filter { book.survivor(of: $0.offender) == placement.offender }.map(\.event)
-                let storedLevel = stored.levels.filter { book.survivor(of: $0.key) == placement.offender }.values.max() ?? Level.none
-                #expect(placement.level == max(storedLevel, Ladder.default.level(for: mine)), "scenario \(scenario)")
-            }
+            expectPlacementsMatchAFullReread(of: reports, stored: stored, recount: [], scenario: "scenario \(scenario)")
+        }
+    }
+
+    /// Adds `reports` to a book of `stored` (told to recount `recount`) and checks that every
+    /// placement's level is the stored level or what the ladder gives all of its seller's reports
+    /// so far, stored ones included, whichever is higher.
+    private func expectPlacementsMatchAFullReread(of reports: [GeneratedReport], stored: StoredState, recount: Set<Int64>, scenario: String) {
+        var book = SellerBook(ladder: .default, owners: stored.owners, levels: stored.levels, events: stored.events, recount: recount)
+        // Every report the book has seen, under the offender it was filed with.
+        var seen: [(offender: Int64, event: SellerBook.Event)] = stored.events.flatMap { id, events in events.map { (id, $0) } }
+        for report in reports {
+            guard let placement = book.add(contacts: report.contacts, at: report.at, reporter: report.reporter) else { continue }
+            seen.append((placement.offender, (report.at, report.reporter)))
+            let mine = seen.filter { book.survivor(of: $0.offender) == placement.offender }.map(\.event)
+            let storedLevel = stored.levels.filter { book.survivor(of: $0.key) == placement.offender }.values.max() ?? Level.none
+            #expect(placement.level == max(storedLevel, Ladder.default.level(for: mine)), "\(scenario)")
         }
     }
 
@@ -148,15 +155,7 @@ extension SellerBookPropertyTests {
                 stored.levels[id] = Level.none
                 lowered.insert(id)
             }
-            var book = SellerBook(ladder: .default, owners: stored.owners, levels: stored.levels, events: stored.events, recount: lowered)
-            var seen: [(offender: Int64, event: SellerBook.Event)] = stored.events.flatMap { id, events in events.map { (id, $0) } }
-            for report in reports {
-                guard let placement = book.add(contacts: report.contacts, at: report.at, reporter: report.reporter) else { continue }
-                seen.append((placement.offender, (report.at, report.reporter)))
-                let mine = seen.filter { book.survivor(of: $0.offender) == placement.offender }.map(\.event)
-                let storedLevel = stored.levels.filter { book.survivor(of: $0.key) == placement.offender }.values.max() ?? Level.none
-                #expect(placement.level == max(storedLevel, Ladder.default.level(for: mine)), "scenario \(scenario), lowered \(lowered)")
-            }
+            expectPlacementsMatchAFullReread(of: reports, stored: stored, recount: lowered, scenario: "scenario \(scenario), lowered \(lowered)")
         }
     }
 
