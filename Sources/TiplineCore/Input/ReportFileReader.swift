@@ -211,7 +211,7 @@ public final class LineReader {
             return .failure(InputError(field: nil, "invalid JSON" + (reason.map { ": \($0)" } ?? "")))
         }
         guard let object = parsed as? [String: Any] else {
-            return .failure(InputError(field: nil, "is \(Self.jsonKind(parsed)), not a JSON object: each line is one report, {\"external_id\": ...}"))
+            return .failure(InputError(field: nil, "is \(ReportValidator.jsonKind(parsed)), not a JSON object: each line is one report, {\"external_id\": ...}"))
         }
         return .success(object)
     }
@@ -222,18 +222,6 @@ public final class LineReader {
         guard let cr = line.firstIndex(of: 0x0D) else { return false }
         let first = Array(line[..<cr])
         return first.first == UInt8(ascii: "{") && StrictJSON.problem(in: first, naming: ReportValidator.fieldNames) == nil
-    }
-
-    /// What kind of JSON value `value` is, with its article.
-    private static func jsonKind(_ value: Any) -> String {
-        switch value {
-        case is NSNull: "null"
-        case let number as NSNumber where type(of: number) == type(of: NSNumber(value: true)): "a boolean"
-        case is NSNumber: "a number"
-        case is String: "a string"
-        case is [Any]: "an array"
-        default: "another JSON value"
-        }
     }
 
     private static func bytes(_ line: LineSplitter.Line) -> [UInt8]? {

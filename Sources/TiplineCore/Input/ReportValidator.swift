@@ -105,7 +105,7 @@ public struct ReportValidator: Sendable {
     private func optionalString(_ fields: [String: Any], _ name: String, max: Int, trim: Bool = true, nfc: Bool = false) throws -> String? {
         guard let raw = fields[name], !(raw is NSNull) else { return nil }
         guard var value = raw as? String else {
-            throw InputError(field: name, "must be a string, not \(Self.typeName(raw))")
+            throw InputError(field: name, "must be a string, not \(Self.jsonKind(raw))")
         }
         // Trimmed fields are one-line values (ids, names, numbers): a line break or other blank at
         // either end (a spreadsheet cell's CRLF, a trailing newline) is no part of them, or one
@@ -145,11 +145,14 @@ public struct ReportValidator: Sendable {
     /// The class JSONSerialization gives `true` and `false` (an NSNumber subclass).
     private static let booleanType = type(of: NSNumber(value: true))
 
-    private static func typeName(_ value: Any) -> String {
+    /// What kind of JSON value `value` (as JSONSerialization gives it) is, with its article.
+    static func jsonKind(_ value: Any) -> String {
         switch value {
+        case is NSNull: "null"
         // Not `is Bool`: JSON's 0 and 1 bridge to Bool too.
         case let number as NSNumber where type(of: number) == booleanType: "a boolean"
         case is NSNumber: "a number"
+        case is String: "a string"
         case is [Any]: "an array"
         case is [String: Any]: "an object"
         default: String(describing: type(of: value))
