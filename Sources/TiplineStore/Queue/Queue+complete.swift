@@ -268,6 +268,12 @@ extension Queue {
         // every absorbed seller, twice the outcome writes once the database held 900,000 reports.
         let absorbed = book.merges.map(\.absorbed).filter { $0 < SellerBook.firstProvisionalID }
         let survivors = absorbed.map { final($0) }
+        // The level an absorbed seller rose to in this batch before its merge, where it rose (its
+        // row is locked FOR UPDATE: the level read under the lock is the one stored).
+        let absorbedRises = absorbed.map { id -> String? in
+            let own = book.ownLevel(of: id)
+            return own > (locked.levels[id] ?? Level.none) ? own.rawValue : nil
+        }
         // A merge moves every contact of an absorbed seller to its survivor (`moved_contacts` below),
         // this batch's too: only a contact going elsewhere is written by id (`owned`), and kept out
         // of the move, since one statement must not update a row twice. (Keeping all the batch's
@@ -300,10 +306,8 @@ extension Queue {
             tx.queuePrepared("""
                 WITH merged AS (
                     UPDATE offenders o SET merged_into = m.survivor, updated_at = now(), history = NULL,
-                                           level = CASE WHEN o.id = m.absorbed AND array_position(\(Level.allCases.map(\.rawValue))::text[], m.level)
-                                                                                    > array_position(\(Level.allCases.map(\.rawValue))::text[], o.level)
-                                                        THEN m.level ELSE o.level END
-                      FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[], \(absorbed.map { book.ownLevel(of: $0).rawValue })::text[])
+                                           level = CASE WHEN o.id = m.absorbed THEN coalesce(m.level, o.level) ELSE o.level END
+                      FROM unnest(\(absorbed)::bigint[], \(survivors)::bigint[], \(absorbedRises)::text[])
                            AS m (absorbed, survivor, level)
                      WHERE o.id = m.absorbed OR o.merged_into = m.absorbed
                 ), moved_contacts AS (
