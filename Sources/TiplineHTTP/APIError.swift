@@ -74,9 +74,13 @@ extension APIError {
         APIError(.serviceUnavailable, code: "database_unavailable",
                  "the database did not answer within \(limit); retry later with the same external_id")
     }
-    /// 503: the database lacks this server's tables or columns: it is not migrated yet.
-    static let migrationsPending = APIError(.serviceUnavailable, code: "migrations_pending",
-                                            "the database is not migrated to this server's schema yet (run tipline migrate); retry later")
+    /// 503: the database is not at this server's schema (by default: it lacks its tables or columns,
+    /// it is not migrated yet); `message` says how, when known.
+    static func migrationsPending(
+        _ message: String = "the database is not migrated to this server's schema yet (run tipline migrate); retry later"
+    ) -> APIError {
+        APIError(.serviceUnavailable, code: "migrations_pending", message)
+    }
     /// 500: anything else; details go to the log, not to the client.
     static let internalError = APIError(.internalServerError, code: "internal_error", "internal error")
 }

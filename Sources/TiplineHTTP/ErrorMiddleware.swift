@@ -18,11 +18,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {
             // A table or column missing: the database is not migrated (yet) to this server's schema.
             context.logger.warning("database not migrated", metadata: ["error": "\(error)"])
-            throw APIError.migrationsPending
+            throw APIError.migrationsPending()
         } catch let error as TiplineError where error.code == .schema {
             // The key check found the database short of this server's schema (or past it).
             context.logger.warning("database not at this server's schema", metadata: ["error": "\(error.message)"])
-            throw APIError(.serviceUnavailable, code: "migrations_pending", error.message)
+            throw APIError.migrationsPending(error.message)
         } catch let error as HTTPError {
             throw APIError(error.status, code: Self.code(for: error.status), error.body ?? Self.message(for: error.status))
         } catch let error as any HTTPResponseError {

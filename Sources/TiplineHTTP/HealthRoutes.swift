@@ -34,15 +34,14 @@ struct HealthRoutes: Sendable {
                         "the database did not answer within \(readinessTimeout); retry later").envelope)
                 }
                 guard pending.isEmpty else {
-                    return try JSONBody.response(.serviceUnavailable, APIError(.serviceUnavailable, code: "migrations_pending",
+                    return try JSONBody.response(.serviceUnavailable, APIError.migrationsPending(
                         "migrations not applied: \(pending.map(String.init).joined(separator: ", ")) (run tipline migrate)").envelope)
                 }
                 return try JSONBody.response(.ok, ["status": "ready"])
             } catch let error as TiplineError where error.code == .schema {
                 // Past this server's schema (a newer release migrated it), or short of it.
                 context.logger.warning("not ready", metadata: ["error": "\(error.message)"])
-                return try JSONBody.response(.serviceUnavailable, APIError(.serviceUnavailable, code: "migrations_pending",
-                    error.message).envelope)
+                return try JSONBody.response(.serviceUnavailable, APIError.migrationsPending(error.message).envelope)
             } catch let error as APIError {
                 context.logger.warning("not ready", metadata: ["error": "\(error.message)"])
                 return try JSONBody.response(error.status, error.envelope)
