@@ -278,6 +278,16 @@ struct CSVReaderTests {
         #expect(records.allSatisfy { failure($0) != nil })
     }
 
+    @Test("a whole text is read up to its limit exactly, and refused a byte past it")
+    func wholeTextLimit() throws {
+        let atLimit = try temporaryFile(String(repeating: " ", count: 52) + "QQ 12345678", suffix: ".txt")
+        defer { try? FileManager.default.removeItem(atPath: atLimit) }
+        #expect(try WholeText.read(path: atLimit, limit: 63) == String(repeating: " ", count: 52) + "QQ 12345678")
+        #expect(throws: InputError(field: nil, "\(atLimit) is longer than 62 bytes: not read (one text at most that long)")) {
+            try WholeText.read(path: atLimit, limit: 62)
+        }
+    }
+
     @Test("a header of one column that holds semicolons or tabs says columns are separated by commas")
     func otherSeparators() throws {
         for (separator, name) in [(";", "semicolons"), ("\t", "tabs")] {

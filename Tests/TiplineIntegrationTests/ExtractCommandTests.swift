@@ -41,12 +41,10 @@ struct ExtractCommandTests {
         }
         let marked = try await plain(Data([0xEF, 0xBB, 0xBF]) + Data("微信 abc_1234".utf8))
         #expect(marked.status == .exit(0) && marked.stdout == #"[{"kind":"wechat","value":"abc_1234"}]"# + "\n", "\(marked)")
-        // Up to the limit is read (a text of spaces with a contact at its very end)...
+        // A byte more than 16 MiB is refused, not read into memory without end (that exactly the
+        // limit is read is `WholeText`'s unit test: extracting 16 MiB in a debug build took a core
+        // for most of a minute, and starved the suite's other tests in CI).
         let limit = 16 << 20
-        let ending = Data(" QQ 12345678".utf8)
-        let whole = try await plain(Data(repeating: 0x20, count: limit - ending.count) + ending)
-        #expect(whole.status == .exit(0) && whole.stdout == #"[{"kind":"qq","value":"12345678"}]"# + "\n", "\(whole.stderr)")
-        // ... and a byte more is refused, not read into memory without end.
         let over = try await plain(Data(repeating: 0x20, count: limit + 1))
         #expect(over.status == .exit(1) && over.stdout.isEmpty, "\(over)")
         #expect(over.stderr == "Error: standard input is longer than 16777216 bytes: not read (one text at most that long)\n", "\(over.stderr)")
