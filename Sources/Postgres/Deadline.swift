@@ -95,7 +95,7 @@ final class DeadlineSweeper: @unchecked Sendable {
 
     /// Every `granularity`, while any is pending, expires those whose deadline passed.
     private func sweep() {
-        let pause = Double(DatabaseDeadline.granularity.components.attoseconds) / 1e18 + Double(DatabaseDeadline.granularity.components.seconds)
+        let pause = DatabaseDeadline.granularity / .seconds(1)
         while true {
             condition.lock()
             while pending.isEmpty { condition.wait() }

@@ -25,10 +25,10 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let dimensions = [("route", route), ("method", request.method.rawValue), ("status", String(status.code))]
         Counter(label: HTTPMetricName.requests, dimensions: dimensions).increment()
         Metrics.Timer(label: HTTPMetricName.requestDuration, dimensions: [("route", route), ("method", request.method.rawValue)])
-            .recordNanoseconds(Int64(elapsed.components.seconds) * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            .record(duration: elapsed)
         context.logger.info("request", metadata: [
             "method": "\(request.method.rawValue)", "route": "\(route)", "status": "\(status.code)",
-            "ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
+            "ms": "\((elapsed / .microseconds(1)).rounded(.down) / 1000)",
         ])
         return try result.get()
     }

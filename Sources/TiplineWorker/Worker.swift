@@ -250,7 +250,7 @@ public final class Worker: Service, Sendable {
                     throw error
                 }
                 let claimed = ContinuousClock.now
-                metrics.claimLatency.record(claimed - claimStart)
+                metrics.claimLatency.record(duration: claimed - claimStart)
                 backoff = 0.1
                 reachable()
                 let solo = jobs.contains(where: \.solo)
@@ -323,7 +323,7 @@ public final class Worker: Service, Sendable {
             throw error
         }
         let claimed = ContinuousClock.now
-        metrics.claimLatency.record(claimed - claimStart)
+        metrics.claimLatency.record(duration: claimed - claimStart)
         guard !jobs.isEmpty else {
             leave(isolated: false)
             return
@@ -383,7 +383,7 @@ public final class Worker: Service, Sendable {
 
     /// Bookkeeping once a batch is done with, whatever became of it.
     private func finished(_ jobs: [ClaimedJob], claimedAt claimed: ContinuousClock.Instant) {
-        metrics.processingLatency.record(ContinuousClock.now - claimed)
+        metrics.processingLatency.record(duration: ContinuousClock.now - claimed)
         held.withLock { $0.subtract(jobs.map(\.reportID)) }
         metrics.inFlight.record(inFlight.subtract(jobs.count, ordering: .relaxed).newValue)
     }
@@ -409,8 +409,7 @@ public final class Worker: Service, Sendable {
             return due.min()
         }
         guard let next else { return poll }
-        let (seconds, attoseconds) = (next - now).components
-        return min(poll, max(0, Double(seconds) + Double(attoseconds) / 1e18))
+        return min(poll, max(0, (next - now) / .seconds(1)))
     }
 
     /// Reads every ad, then completes the batch in one transaction (in parts, for ads with

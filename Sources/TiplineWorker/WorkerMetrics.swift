@@ -75,11 +75,3 @@ public enum WorkerMetricBuckets {
         WorkerMetricName.batchSize: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 10_000],
     ]
 }
-
-extension Metrics.Timer {
-    /// Records a `Duration` (the clocks' unit) as nanoseconds.
-    func record(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

@@ -126,7 +126,7 @@ for run in 1...3 {
     let elapsed = clock.measure {
         for ad in ads { found &+= extractor.extract(ad).count }
     }
-    let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let s = elapsed / .seconds(1)
     seconds.append(s)
     print("run \(run): \(s) s, \(Double(bytes) / 1e6 / s) MB/s, \(Double(ads.count) / s) ads/s")
 }
@@ -142,7 +142,7 @@ for piece in shapes {
     var times: [Double] = []
     for _ in 1...3 {
         let elapsed = ContinuousClock().measure { found &+= extractor.extract(text).count }
-        times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        times.append(elapsed / .seconds(1))
     }
     let median = times.sorted()[1]
     let shape = "\"\(piece)\" x \(65_536 / piece.utf8.count)"
