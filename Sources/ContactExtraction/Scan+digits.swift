@@ -173,17 +173,7 @@ extension Scan {
             lastNumber = NumberReading(end: run.end, digits: run.digits[...], plus: plus)
             return false
         }
-        let lead = wordDigits(run, leading: true)
-        var tail = wordDigits(run, leading: false)
-        // A last group set apart by a space and followed by a time's colon or a measure word is a
-        // time or a count (`QQ：12345678 10:30`, `QQ 12345678 100个`), not the number's end.
-        if tail == 0, let lastGap = run.gaps.last, endsInTimeOrCount(run) { tail = count - lastGap }
-        // Readings without word-like numerals first, then the whole run (empty ones are skipped).
-        let candidates = [min(lead, count - tail)..<(count - tail), 0..<(count - tail), lead..<count, 0..<count]
-        for (index, range) in candidates.enumerated() {
-            // A word-like lead and a dropped last group may leave nothing between them.
-            guard range.lowerBound < range.upperBound else { continue }
-            if index < 3 && range == 0..<count { continue }
+        for range in candidateRanges(run) {
             let digits = run.digits[range]
             let usesPlus = plus && range.lowerBound == 0
             if let value = Self.value(of: digits, as: reading, plus: usesPlus) {
@@ -194,6 +184,24 @@ extension Scan {
         }
         lastNumber = NumberReading(end: run.end, digits: run.digits[...], plus: plus)
         return split(run, as: reading, plus: plus)
+    }
+
+    /// The parts of `run`'s digits to read it as, in order: without word-like numerals at its
+    /// edges and without a last group that is a time or a count first, the whole run last.
+    func candidateRanges(_ run: DigitRun) -> [Range<Int>] {
+        let count = run.digits.count
+        let lead = wordDigits(run, leading: true)
+        var tail = wordDigits(run, leading: false)
+        // A last group set apart by a space and followed by a time's colon or a measure word is a
+        // time or a count (`QQ：12345678 10:30`, `QQ 12345678 100个`), not the number's end.
+        if tail == 0, let lastGap = run.gaps.last, endsInTimeOrCount(run) { tail = count - lastGap }
+        var ranges: [Range<Int>] = []
+        for range in [min(lead, count - tail)..<(count - tail), 0..<(count - tail), lead..<count] {
+            // A word-like lead and a dropped last group may leave nothing between them.
+            guard range.lowerBound < range.upperBound, range != 0..<count, !ranges.contains(range) else { continue }
+            ranges.append(range)
+        }
+        return ranges + [0..<count]
     }
 
     /// Whether what follows the run makes its last group a time or a count: `:` and a digit
@@ -229,31 +237,51 @@ extension Scan {
         return (n >= 1 && n <= 2 && n < count) ? n : 0
     }
 
-    /// Splits an invalid run at its space or `/` gaps into parts that are each valid, if it can.
+    /// Splits an invalid run at its space or `/` gaps into parts that are each valid, if it can,
+    /// and emits them; the last part is the number a `同号` phrase after the run refers back to.
     mutating func split(_ run: DigitRun, as reading: Reading, plus: Bool) -> Bool {
-        guard !run.gaps.isEmpty, run.gaps.count < 15 else { return false }
+        guard let parts = partition(run, as: reading, plus: plus) else { return false }
+        for part in parts {
+            if let (kind, value) = partValue(run, from: part.lowerBound, to: part.upperBound, as: reading, plus: plus) {
+                emit(kind, value)
+            }
+        }
+        let last = parts[parts.count - 1]
+        lastNumber = NumberReading(end: run.positions[last.upperBound - 1] + 1, digits: run.digits[last], plus: false)
+        return true
+    }
+
+    /// The most digits any valid part can have: `00` and an international number of 15.
+    static let longestPart = 17
+
+    /// The digit ranges of `run` split at its space or `/` gaps into at least two parts that are
+    /// each valid (`partValue`), in order, or nil. Among partitions, each part ends as late as it
+    /// can. However many numbers a list holds, only gaps within `longestPart` digits of a cut are
+    /// tried, so the work is linear in the run's length.
+    func partition(_ run: DigitRun, as reading: Reading, plus: Bool) -> [Range<Int>]? {
+        guard !run.gaps.isEmpty else { return nil }
         let cuts = [0] + run.gaps + [run.digits.count]
         // reach[j]: the cut index before the last part of a valid partition ending at cut j.
         var reach = [Int](repeating: -1, count: cuts.count)
         reach[0] = 0
+        var nearest = 0  // the first cut within `longestPart` digits of cut j
         for j in 1..<cuts.count {
-            for k in 0..<j where reach[k] >= 0 && (k > 0 || j < cuts.count - 1) {
+            while cuts[j] - cuts[nearest] > Self.longestPart { nearest += 1 }
+            for k in nearest..<j where reach[k] >= 0 && (k > 0 || j < cuts.count - 1) {
                 if partValue(run, from: cuts[k], to: cuts[j], as: reading, plus: plus) != nil {
                     reach[j] = k
                     break
                 }
             }
         }
-        guard reach[cuts.count - 1] >= 0 else { return false }
+        guard reach[cuts.count - 1] >= 0 else { return nil }
+        var parts: [Range<Int>] = []
         var j = cuts.count - 1
         while j > 0 {
-            let k = reach[j]
-            if let (kind, value) = partValue(run, from: cuts[k], to: cuts[j], as: reading, plus: plus) {
-                emit(kind, value)
-            }
-            j = k
+            parts.append(cuts[reach[j]]..<cuts[j])
+            j = reach[j]
         }
-        return true
+        return parts.reversed()
     }
 
     /// One part of a split run (digits `from..<to`): the first is read as the marker says; after a

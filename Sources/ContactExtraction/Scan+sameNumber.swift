@@ -71,7 +71,22 @@ extension Scan {
             // The digits of an e-mail address after the phrase are the address's only.
             // Before an address, only one group set apart from it (`QQ同号 12345678 12345678@qq.com`).
             if let (run, _, cut) = numberBeforeAddress(digitRun(at: plus ? after + 1 : after)), !gluedAfter(run), !cut || run.gaps.isEmpty {
-                reading = NumberReading(end: run.end, digits: run.digits[...], plus: plus)
+                // Read as a number after a marker is (`read`): without a word-like numeral or a
+                // time after it (`QQ同号 12345678 10:30`) where that leaves a valid number.
+                for range in candidateRanges(run) {
+                    let digits = run.digits[range]
+                    let usesPlus = plus && range.lowerBound == 0
+                    if Self.mobile(digits, plus: usesPlus) != nil || (namesQQ && !usesPlus && Self.qq(digits) != nil) {
+                        reading = NumberReading(end: run.positions[range.upperBound - 1] + 1, digits: digits, plus: usesPlus)
+                        break
+                    }
+                }
+                // A list after the phrase (`QQ同号 13812345678 / 13987654321`, read as `split`
+                // reads it): the phrase names its first number.
+                if reading == nil,
+                   let first = (partition(run, as: .phone, plus: plus) ?? (namesQQ ? partition(run, as: .qq, plus: plus) : nil))?.first {
+                    reading = NumberReading(end: run.positions[first.upperBound - 1] + 1, digits: run.digits[first], plus: plus)
+                }
             }
         } else if let last = lastNumber {
             // Otherwise the number that ends right before it, past spaces and brackets.

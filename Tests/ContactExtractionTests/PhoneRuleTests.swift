@@ -62,6 +62,18 @@ struct PhoneRuleTests {
     func listOfPhones() {
         #expect(contacts(in: "13812345678 / 13987654321") == ["phone:+8613812345678", "phone:+8613987654321"])
     }
+
+    @Test("a list is read whatever its length: sixteen numbers, six grouped ones, a thousand")
+    func longLists() {
+        let sixteen = (1...16).map { 13_900_000_000 + $0 }
+        #expect(contacts(in: sixteen.map(String.init).joined(separator: " ")) == sixteen.map { "phone:+86\($0)" })
+        let grouped = ["138 1234 5678", "139 8765 4321", "137 1111 2222", "136 1111 2222", "135 1111 2222", "134 1111 2222"]
+        #expect(contacts(in: grouped.joined(separator: " / ")) == grouped.map { "phone:+86" + $0.filter(\.isNumber) }.sorted())
+        let thousand = (1...1000).map { 13_900_000_000 + $0 }
+        #expect(contacts(in: thousand.map(String.init).joined(separator: " ")).count == 1000)
+        // One part that no rule takes still leaves the whole list unread.
+        #expect(contacts(in: (sixteen.map(String.init) + ["12345"]).joined(separator: " ")).isEmpty)
+    }
 }
 
 @Suite("digits and separators")

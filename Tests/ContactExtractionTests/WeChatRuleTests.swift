@@ -102,4 +102,21 @@ struct SameNumberRuleTests {
         #expect(contacts(in: "28739347 QQ同号") == ["qq:28739347"])
         #expect(contacts(in: "QQ同号").isEmpty)
     }
+
+    @Test("beside a list the phrase names the list's nearest number: its first after the phrase, its last before it")
+    func besideAList() {
+        #expect(contacts(in: "QQ同号 13812345678 / 13987654321")
+                == ["phone:+8613812345678", "phone:+8613987654321", "qq:13812345678"])
+        #expect(contacts(in: "13812345678 / 13987654321 QQ同号")
+                == ["phone:+8613812345678", "phone:+8613987654321", "qq:13987654321"])
+        #expect(contacts(in: "QQ同号 12345678 / 87654321") == ["qq:12345678"])
+        #expect(contacts(in: "QQ：12345678 / 87654321（QQ同号）") == ["qq:12345678", "qq:87654321"])
+    }
+
+    @Test("the number after the phrase is read as after a marker: a time, a count or a word-like numeral after it is no part of it")
+    func timeOrCountAfter() {
+        #expect(contacts(in: "QQ同号 12345678 10:30") == ["qq:12345678"])
+        #expect(contacts(in: "QQ同号 12345678 100个") == ["qq:12345678"])
+        #expect(contacts(in: "QQ同号 13812345678一手") == ["phone:+8613812345678", "qq:13812345678"])
+    }
 }
