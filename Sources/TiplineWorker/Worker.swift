@@ -468,7 +468,7 @@ public final class Worker: Service, Sendable {
         while true {
             attempt += 1
             do {
-                var done = try await queue.complete(batch, lease: lease)
+                var done = try await queue.complete(batch, lease: lease, whileLocked: frozenWhileLocked(batch))
                 if !done.refused.isEmpty {
                     // An attempt before (a retry here, or the listening session's) may have committed
                     // as its connection broke. Checked only for refused reports, which are rare.
@@ -490,6 +490,14 @@ public final class Worker: Service, Sendable {
                 delay = min(delay * 2, 2)
             }
         }
+    }
+
+    /// With fault injection, for a batch holding `FaultMarker.locked`: a wait for the release file
+    /// inside the completion's transaction, its sellers locked.
+    private func frozenWhileLocked(_ batch: [ProcessedReport]) -> (@Sendable () -> Void)? {
+        guard options.faultInjection, let release = options.faultReleaseFile,
+              batch.contains(where: { $0.job.body.contains(FaultMarker.locked) }) else { return nil }
+        return { FaultMarker.blockUntilReleased(release) { self.stopping.load(ordering: .relaxed) } }
     }
 
     /// Counts a completion, and warns about reports whose lease was lost.
@@ -710,6 +718,19 @@ public enum FaultMarker {
     /// to stop, or ten minutes pass: a test freezes the worker while it holds the lease, does what it needs
     /// (shuts the database, say), then releases it, however slowly the machine ran until then.
     public static let held = "[[tipline-fault:held]]"
+
+    /// Like `held`, but the batch waits inside its completion's transaction, with its sellers locked
+    /// and its new contacts inserted: a test freezes the worker there (SIGSTOP) to see what a
+    /// worker frozen mid-transaction costs the others.
+    public static let locked = "[[tipline-fault:locked]]"
+
+    /// `waitForRelease` for a caller that may not suspend (inside a completion's transaction).
+    static func blockUntilReleased(_ path: String, stopped: () -> Bool) {
+        let deadline = ContinuousClock.now + .seconds(600)
+        while !FileManager.default.fileExists(atPath: path), !stopped(), ContinuousClock.now < deadline {
+            usleep(20_000)
+        }
+    }
 
     /// Waits until `path` exists, `stopped()`, the task is cancelled, or ten minutes pass (`held`).
     public static func waitForRelease(_ path: String, stopped: () -> Bool) async {

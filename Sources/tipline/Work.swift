@@ -121,7 +121,7 @@ struct Work: AsyncParsableCommand {
         let registry = metricsPort == nil ? nil
             : MetricsExport.bootstrap(durationBuckets: WorkerMetricBuckets.durations, valueBuckets: WorkerMetricBuckets.values,
                                     help: WorkerMetricName.help)
-        let settings = Queue.workerSessionSettings(leaseSeconds: lease)
+        let settings = Queue.workerSessionSettings()
         let leftJobsToLeases = try await connection.withDatabase(
             application: "tipline-worker", maxConnections: concurrency + 1, settings: settings
         ) { database in

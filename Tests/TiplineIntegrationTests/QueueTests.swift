@@ -210,7 +210,7 @@ struct QueueTests {
             // Index scans priced out, as statistics taken while `jobs` was nearly empty once made
             // them look (a growth run's claims then sorted the whole backlog, on disk, for fifty jobs).
             let priced = [("enable_indexscan", "off")]
-            let worker = try await Self.plan(of: claim, settings: Queue.workerSessionSettings(leaseSeconds: 30) + priced, in: db)
+            let worker = try await Self.plan(of: claim, settings: Queue.workerSessionSettings() + priced, in: db)
             #expect(!worker.contains("Sort"), "\(worker)")
             #expect(worker.contains("Index Scan using jobs_ready_idx"), "\(worker)")
             // The same pricing without the worker's settings does sort: the check above can fail.
@@ -231,7 +231,7 @@ struct QueueTests {
             for lease in leases { batches.append(try await queue.claim(limit: 50, lease: lease)) }
             #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == 200)
             let fence = Queue.fence(Self.process(batches[0]), lease: leases[0])
-            let settings = Queue.workerSessionSettings(leaseSeconds: 30)
+            let settings = Queue.workerSessionSettings()
             let plan = try await Self.plan(of: fence, settings: settings, in: db)
             // By key: a plain or a bitmap index scan of the primary key, as the statistics have it.
             #expect(plan.contains("Index Scan using jobs_pkey") || plan.contains("Bitmap Index Scan on jobs_pkey"), "\(plan)")
@@ -260,9 +260,10 @@ struct QueueTests {
         let options = line.dropFirst("WORKER_PGOPTIONS = ".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         let pairs = options.split(separator: " ").filter { $0 != "-c" }.map { option -> String in String(option) }
         // A pgbench session is never idle inside a transaction: the timeout is the worker's alone.
-        // Its database is the bench's own, made with the server's default isolation, read committed.
-        let worker = Queue.workerSessionSettings(leaseSeconds: 30)
-            .filter { !["idle_in_transaction_session_timeout", "default_transaction_isolation"].contains($0.0) }
+        // Its database is the bench's own, made with the server's defaults: read committed, and no
+        // idle-session timeout.
+        let worker = Queue.workerSessionSettings()
+            .filter { !["idle_in_transaction_session_timeout", "default_transaction_isolation", "idle_session_timeout"].contains($0.0) }
             .map { "\($0.0)=\($0.1)" }
         #expect(pairs == worker)
     }
@@ -443,7 +444,7 @@ struct QueueTests {
         try await TestDatabase.with { db in
             _ = try await db.database.execute("ALTER DATABASE \(unescaped: db.name) SET default_transaction_isolation = 'repeatable read'")
             let worker = Database(
-                config: ConnectionConfig(conninfo: db.url, settings: Queue.workerSessionSettings(leaseSeconds: 30)), maxConnections: 1)
+                config: ConnectionConfig(conninfo: db.url, settings: Queue.workerSessionSettings()), maxConnections: 1)
             defer { Task { await worker.shutdown() } }
             _ = try await Self.submit(["出租微信 V信: iso_seller1"], to: db)
             let queue = Queue(database: worker)

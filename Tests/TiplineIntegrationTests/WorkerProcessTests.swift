@@ -99,6 +99,70 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("a worker frozen inside a completion holds its sellers for seconds, not for its lease: another worker goes on")
+    func frozenInsideCompletion() async throws {
+        try await TestDatabase.with { db in
+            // Report 0's batch waits inside its completion's transaction, its sellers locked and its
+            // new contacts inserted; every other batch names some of the same twenty sellers.
+            let scenario = Scenario.make(count: 1_000, sellers: 20, seed: 23) { $0 == 0 ? " " + FaultMarker.locked : "" }
+            try await Self.submit(scenario, to: db)
+            let release = FaultRelease()
+            let frozen = try Self.worker(db, ["--fault-injection", "--lease", "300", "--batch", "100", "--concurrency", "1"],
+                                         name: "frozen", environment: release.environment)
+            try frozen.start()
+            try await waitUntil("the first worker waits inside its completion") {
+                try await db.int("""
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'
+                    """) == 1
+            }
+            frozen.signal(SIGSTOP)
+            let other = try Self.worker(db, ["--lease", "300", "--batch", "50", "--concurrency", "2"], name: "other")
+            try other.start()
+            // The server ends the frozen session after 5 s idle in its transaction, and its locks go
+            // with it: the other worker completes all but the frozen batch, long before a lease
+            // (300 s here) would have run out.
+            try await waitUntil("the other worker completes every report but the frozen worker's 100", timeout: 90) {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 900
+            }
+            // Let go, the frozen worker finds its session gone, and completes its batch on a new one
+            // (its lease still holds).
+            frozen.signal(SIGCONT)
+            release.open()
+            try await waitUntil("the frozen worker completes its own batch", timeout: 90) {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 1_000
+            }
+            frozen.signal(SIGTERM)
+            other.signal(SIGTERM)
+            #expect(try await frozen.wait(timeout: 60) == .exit(0), "frozen stderr: \(frozen.stderr.suffix(2000))")
+            #expect(try await other.wait(timeout: 60) == .exit(0), "other stderr: \(other.stderr.suffix(2000))")
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+
+    @Test("a database's idle_session_timeout does not end a worker's listening session")
+    func idleSessionTimeoutIsTheWorkersOwn() async throws {
+        try await TestDatabase.with { db in
+            _ = try await db.database.execute("ALTER DATABASE \(unescaped: db.name) SET idle_session_timeout = '1s'")
+            let worker = try Self.worker(db, ["--poll", "3600"], name: "listener")
+            try worker.start()
+            let listening: Query = """
+                SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tipline-listen'
+                """
+            try await waitUntil("the worker listens") { try await db.int(listening) != 0 }
+            let session = try await db.int(listening)
+            try await Task.sleep(for: .seconds(3))
+            let scenario = Scenario.make(count: 1, sellers: 1, seed: 5)
+            try await Self.submit(scenario, to: db)
+            try await waitUntil("the report is done", timeout: 30) {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 1
+            }
+            #expect(try await db.int(listening) == session, "the listening session was ended and replaced")
+            #expect(!worker.stderr.contains("LISTEN session failed"), "\(worker.stderr.suffix(2000))")
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 60) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+        }
+    }
+
     @Test("SIGKILL of a worker mid-batch loses nothing")
     func killedWorkerLosesNothing() async throws {
         try await TestDatabase.with { db in

@@ -82,17 +82,26 @@ extension Queue {
     ///
     /// A batch in which no report has a contact (`--noop`, or ads without any) touches no seller:
     /// its fence, outcomes and counters are one statement, with no transaction block around it.
-    public func complete(_ batch: [ProcessedReport], lease: Lease) async throws -> Completion {
-        try await database.withConnection { connection in try Self.complete(batch, lease: lease, using: connection) }
+    ///
+    /// `whileLocked` runs once the sellers are locked, inside the transaction (fault injection's
+    /// stand-in for a worker frozen there).
+    public func complete(
+        _ batch: [ProcessedReport], lease: Lease, whileLocked: (@Sendable () -> Void)? = nil
+    ) async throws -> Completion {
+        try await database.withConnection { connection in
+            try Self.complete(batch, lease: lease, using: connection, whileLocked: whileLocked)
+        }
     }
 
     /// `complete(_:lease:)` on a connection of the caller's (the worker's listening session), which
     /// must not be inside a transaction.
-    public static func complete(_ batch: [ProcessedReport], lease: Lease, using connection: Connection) throws -> Completion {
+    public static func complete(
+        _ batch: [ProcessedReport], lease: Lease, using connection: Connection, whileLocked: (@Sendable () -> Void)? = nil
+    ) throws -> Completion {
         if batch.allSatisfy({ $0.analysis.contacts.isEmpty }) {
             return try completeWithoutContacts(batch, lease: lease, on: connection)
         }
-        return try connection.transaction { tx in try complete(batch, lease: lease, on: tx) }
+        return try connection.transaction { tx in try complete(batch, lease: lease, on: tx, whileLocked: whileLocked) }
     }
 
     /// Of the reports a completion `refused`, those already done at the attempt `batch` made. A
@@ -168,7 +177,9 @@ extension Queue {
             """
     }
 
-    static func complete(_ batch: [ProcessedReport], lease: Lease, on tx: Connection) throws -> Completion {
+    static func complete(
+        _ batch: [ProcessedReport], lease: Lease, on tx: Connection, whileLocked: (@Sendable () -> Void)? = nil
+    ) throws -> Completion {
         // 1. Fence: delete the job rows this lease still holds (owner and attempt). The deletion
         //    locks them until commit, and a rollback brings them back. The ladder in force (the
         //    newest policy row) comes with them, and so do the stored rows of the batch's contacts
@@ -205,6 +216,7 @@ extension Queue {
         let loaded = try loadSellerBook(for: mine, contacts: contacts, stored: stored, ladder: ladder, on: tx)
         var book = loaded.book
         let locked = loaded.locked
+        whileLocked?()
 
         // 4. Group and level in batch order.
         var placements: [Int64: SellerBook.Placement] = [:]

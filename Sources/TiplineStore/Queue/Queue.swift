@@ -51,11 +51,22 @@ public struct Queue: Sendable {
         self.database = database
     }
 
-    /// The session settings of a worker's connections, for a lease of `leaseSeconds`.
+    /// How long a worker's session may sit idle inside a transaction (`workerSessionSettings`).
+    public static let idleInTransactionTimeout: Double = 5
+
+    /// The session settings of a worker's connections.
     ///
-    /// - A worker stopped mid-transaction (SIGSTOP, a partition) must not hold row locks for ever:
-    ///   PostgreSQL ends a session idle in its transaction for twice the lease, and the jobs are
+    /// - A worker stopped mid-transaction (SIGSTOP, a paused host, a partition) must not hold its
+    ///   row locks for long: every other worker's batches that name one of its sellers, or a
+    ///   contact it is inserting, wait behind them, and with sellers as skewed as real ones that
+    ///   is nearly every batch. PostgreSQL ends a session idle in its transaction after
+    ///   `idleInTransactionTimeout`, whatever the lease (it was twice the lease: 30 s of a stopped
+    ///   cluster by default, two hours with `--lease 3600`). A completion's only idle moments
+    ///   are the worker's own work between statements (milliseconds); one ended there is rolled
+    ///   back and retried on a new session, and the jobs of a worker that stays stopped are
     ///   rescued once their lease runs out.
+    /// - No idle-session timeout: a database default of `idle_session_timeout` would end the
+    ///   listening session between notifications, and lose those sent meanwhile.
     /// - Every statement a worker runs reaches a batch's rows by key (ids, contacts, a seller's
     ///   window, the head of the ready index): a nested loop over an index is the right plan for
     ///   each, however large the tables. Statistics lag behind a table that fills from empty, or
@@ -76,9 +87,10 @@ public struct Queue: Sendable {
     ///   (a batch that held a lock first included). Under REPEATABLE READ or SERIALIZABLE the
     ///   transaction's first snapshot would stay, and every seller changed while a batch waited for
     ///   its lock would fail that batch's completion (could not serialize access).
-    public static func workerSessionSettings(leaseSeconds: Double) -> [(String, String)] {
+    public static func workerSessionSettings() -> [(String, String)] {
         [("default_transaction_isolation", "read committed"),
-         ("idle_in_transaction_session_timeout", String(Int(max(leaseSeconds * 2, 5) * 1000))),
+         ("idle_in_transaction_session_timeout", String(Int(idleInTransactionTimeout * 1000))),
+         ("idle_session_timeout", "0"),
          ("enable_seqscan", "off"), ("enable_hashjoin", "off"), ("enable_mergejoin", "off"), ("enable_sort", "off"),
          ("plan_cache_mode", "force_generic_plan"), ("jit", "off")]
     }
