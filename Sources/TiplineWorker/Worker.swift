@@ -152,7 +152,9 @@ public final class Worker: Service, Sendable {
         let released = await deregister()
         watchdog.withLock { $0?.cancel() }
         if let gaveUp = outage.withLock({ $0.gaveUp }) {
-            logger.error("database unreachable for too long; the drain gives up", metadata: ["error": "\(gaveUp.last)"])
+            logger.error(gaveUp.last.isConnectionProblem ? "database unreachable for too long; the drain gives up"
+                                                         : "claims failed for too long; the drain gives up",
+                         metadata: ["error": "\(gaveUp.last)"])
             throw gaveUp
         }
         let now = ContinuousClock.now
@@ -165,9 +167,9 @@ public final class Worker: Service, Sendable {
         logger.info("worker stopped", metadata: ["processed": "\(processedCount)"])
     }
 
-    /// Notes a connection problem. A drain (`--until-idle`) that has not reached the database for
-    /// `giveUpSeconds` stops: no new claims, and `run` throws once the batches in hand are done
-    /// with. The error it gives up with, once it does.
+    /// Notes a connection problem or a failed claim. A drain (`--until-idle`) that has not claimed
+    /// from the database for `giveUpSeconds` stops: no new claims, and `run` throws once the batches
+    /// in hand are done with. The error it gives up with, once it does.
     private func unreachable(_ error: PostgresError) -> DrainGaveUp? {
         guard options.untilIdle else { return nil }
         let now = ContinuousClock.now
@@ -290,7 +292,9 @@ public final class Worker: Service, Sendable {
                     await doorbell.wait(after: seen, timeout: idleWait(lane))
                 }
             } catch {
-                if let error = error as? PostgresError, error.isConnectionProblem, unreachable(error) != nil { return }
+                // A drain gives up on claims that keep failing for any reason (a read-only server
+                // after a failover that did not finish, a revoked grant), as on an outage.
+                if let error = error as? PostgresError, unreachable(error) != nil { return }
                 logger.warning("claim failed; backing off", metadata: ["error": "\(error)", "lane": "\(lane)"])
                 try? await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)
@@ -690,15 +694,19 @@ public final class Worker: Service, Sendable {
     }
 }
 
-/// A drain (`--until-idle`) stopped because the database stayed unreachable for `seconds`.
+/// A drain (`--until-idle`) stopped because the database stayed unreachable, or its claims kept
+/// failing, for `seconds`.
 public struct DrainGaveUp: Error, CustomStringConvertible {
     /// The limit that ran out (`WorkerOptions.giveUpSeconds`).
     public var seconds: Double
-    /// The last connection error seen.
+    /// The last error seen.
     public var last: PostgresError
 
     public var description: String {
         let limit = seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
+        guard last.isConnectionProblem else {
+            return "every claim failed for \(limit) s, so the drain gives up (--give-up-after); last error: \(last)"
+        }
         return "cannot reach the database: no connection for \(limit) s, so the drain gives up (--give-up-after); last error: \(last.message)"
     }
 }

@@ -587,6 +587,29 @@ extension WorkerRefusedTests {
         }
     }
 
+    @Test("a drain whose every claim fails (its role's grants taken away mid-drain) gives up after --give-up-after, with exit 1 and the reason")
+    func drainGivesUpOnFailingClaims() async throws {
+        try await TestDatabase.with { db in
+            try await WorkerProcessTests.submit(Scenario.make(count: 3_000, sellers: 100, seed: 31), to: db)
+            let role = try await RoleTests.login("tipline_worker", in: db)
+            let drain = try TiplineProcess(
+                ["work", "--until-idle", "--give-up-after", "2", "--batch", "10", "--concurrency", "1", "--log-level", "notice"],
+                databaseURL: role.url)
+            try drain.start()
+            try await waitUntil("the drain completes a batch") {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") > 0
+            }
+            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+            defer { Task { await admin.shutdown() } }
+            try await admin.execute(Query(sql: "REVOKE tipline_worker FROM \(role.name)", binds: []))
+            // Before, it retried for as long as it ran: only a connection problem counted.
+            #expect(try await drain.wait(timeout: 60) == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
+            #expect(drain.stderr.contains("every claim failed for 2 s, so the drain gives up (--give-up-after)"), "\(drain.stderr.suffix(2000))")
+            #expect(drain.stderr.contains("permission denied"), "\(drain.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") < 3_000)
+        }
+    }
+
     @Test("--give-up-after without --until-idle is a usage error")
     func giveUpNeedsADrain() async throws {
         let run = try await TiplineProcess.run(["work", "--give-up-after", "5"], databaseURL: nil, timeout: 30)
