@@ -17,12 +17,28 @@ import UnixSignals
 /// which then exited by signal instead of 0. A signal caught here is remembered and passed on to
 /// the group once there is one: a group asked to shut down before it runs starts its services and
 /// stops them at once.
+///
+/// A signal that comes a second or more after the first (an operator's second Ctrl-C or `kill`)
+/// ends the process at once, with `forcedStatus`, without waiting for the graceful shutdown, which
+/// may wait for a database call for long (`work`: up to its lease and ten seconds). Two signals
+/// within a second are one request: a terminal's Ctrl-C reaches the whole process group, and a
+/// parent script may pass it on as SIGTERM.
 actor EarlyShutdown {
     /// Trapped here from the start, and the group's graceful-shutdown signals.
     private static let signals: [UnixSignal] = [.sigterm, .sigint] + (Output.isIgnored(SIGHUP) ? [] : [.sighup])
 
     private var requested = false
     private var group: ServiceGroup?
+    /// When the first signal came.
+    private var firstSignal: ContinuousClock.Instant?
+    /// The exit status after a second signal, and what is said first (on stderr).
+    private let forcedStatus: Int32
+    private let forcedNote: String
+
+    init(forcedStatus: Int32, forcedNote: String) {
+        self.forcedStatus = forcedStatus
+        self.forcedNote = forcedNote
+    }
 
     /// Traps the signals from now on; cancel the returned task when the command ends.
     nonisolated func trap() async -> Task<Void, Never> {
@@ -52,6 +68,12 @@ actor EarlyShutdown {
 
     /// A signal arrived.
     private func request() async {
+        let now = ContinuousClock.now
+        if let firstSignal, now - firstSignal >= .seconds(1) {
+            Output.errorLine(forcedNote)
+            exit(forcedStatus)
+        }
+        if firstSignal == nil { firstSignal = now }
         requested = true
         await group?.triggerGracefulShutdown()
     }

@@ -60,7 +60,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         // A signal while the server is still starting (a database slow to answer the key check)
         // stops it cleanly too (see EarlyShutdown).
-        let early = EarlyShutdown()
+        // 75 (EX_TEMPFAIL), as `work` after a shutdown it could not finish.
+        let early = EarlyShutdown(
+            forcedStatus: 75, forcedNote: "a second signal: exiting now, without waiting for the requests in hand (exit 75)")
         let trap = await early.trap()
         defer { trap.cancel() }
         let key = try ReporterKey.fromEnvironment()

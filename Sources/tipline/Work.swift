@@ -98,7 +98,9 @@ struct Work: AsyncParsableCommand {
 
     func run() async throws {
         // A signal while the worker is still starting stops it cleanly too (see EarlyShutdown).
-        let early = EarlyShutdown()
+        let early = EarlyShutdown(
+            forcedStatus: Worker.shutdownTimedOutStatus,
+            forcedNote: "a second signal: exiting now, without waiting for the batches in hand; the jobs still held go back to the queue when their leases run out (exit \(Worker.shutdownTimedOutStatus))")
         let trap = await early.trap()
         defer { trap.cancel() }
         var options = WorkerOptions(name: name)

@@ -491,6 +491,35 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("a second SIGTERM, a second or more after the first, ends a shutdown that waits on the database at once: exit 75, and another worker does the report")
+    func secondSignalEndsTheShutdown() async throws {
+        try await TestDatabase.with { db in
+            let seller = try await Self.reportOfAStoredSeller(db)
+            let (status, waited) = try await db.whileAnotherSessionHolds("SELECT id FROM offenders WHERE id = \(seller) FOR UPDATE") {
+                // A lease of 60 s: the watchdog would end the shutdown after 70 s.
+                let worker = try Self.worker(db, ["--until-idle", "--lease", "60"], name: "stuck")
+                try worker.start()
+                try await worker.waitUntilCatching(SIGTERM)
+                try await Self.waitForTheLock(worker, db)
+                worker.signal(SIGTERM)
+                try await Task.sleep(for: .milliseconds(1_500))
+                #expect(worker.process.isRunning, "the first signal alone ended the shutdown: \(worker.stderr.suffix(2000))")
+                let second = ContinuousClock.now
+                worker.signal(SIGTERM)
+                let status = try await worker.wait(timeout: 30)
+                #expect(worker.stderr.contains("a second signal: exiting now"), "\(worker.stderr.suffix(2000))")
+                return (status, ContinuousClock.now - second)
+            }
+            #expect(status == .exit(Worker.shutdownTimedOutStatus))
+            #expect(waited < .seconds(20), "the second signal waited \(waited)")
+            // Its lease runs out; another worker rescues the job and does the report.
+            _ = try await db.database.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE state = 'running'")
+            let after = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url)
+            #expect(after.status == .exit(0), "\(after.stderr.suffix(2000))")
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE state = 'done' AND offender_id = \(seller)") == 1)
+        }
+    }
+
     @Test("SIGTERM while a batch waits on the database: the worker finishes the batch once the lock goes (a second later), exit 0")
     func shutdownWaitsForTheBatch() async throws {
         try await TestDatabase.with { db in
