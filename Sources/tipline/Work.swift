@@ -57,7 +57,7 @@ struct Work: AsyncParsableCommand {
     var lease: Double = 15
     @Option(help: "Fallback poll interval in seconds when no notification arrives (0.1-3600).")
     var poll: Double = 5
-    @Option(name: .customLong("retry-base"), help: "Delay in seconds after a first failed attempt (doubles each time, with jitter; 0-3600, 0 retries at once).")
+    @Option(name: .customLong("retry-base"), help: "Delay in seconds after a first failed attempt (doubles each time, with jitter, up to 600 s: no retry waits longer; 0-3600, 0 retries at once).")
     var retryBase: Double = 2
     @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on this port (off when not given; 0 picks one).")
     var metricsPort: Int?
