@@ -295,6 +295,7 @@ public final class Worker: Service, Sendable {
                 // A drain gives up on claims that keep failing for any reason (a read-only server
                 // after a failover that did not finish, a revoked grant), as on an outage.
                 if let error = error as? PostgresError, unreachable(error) != nil { return }
+                metrics.claimErrors.increment()
                 logger.warning("claim failed; backing off", metadata: ["error": "\(error)", "lane": "\(lane)"])
                 try? await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)
@@ -570,6 +571,7 @@ public final class Worker: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
+                metrics.lastHeartbeat.record(Date().timeIntervalSince1970)
                 if rescued.soloWaiting { soloSeen.add(1, ordering: .sequentiallyConsistent) }
                 metrics.rescuedRetried.increment(by: rescued.retried)
                 metrics.rescuedDead.increment(by: rescued.dead)
@@ -579,6 +581,7 @@ public final class Worker: Service, Sendable {
                     doorbell.ringAll()
                 }
             } catch {
+                metrics.heartbeatErrors.increment()
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             }
             // Every ten minutes, fold old completion counters into one row per day.

@@ -15,6 +15,9 @@ struct WorkerMetrics: Sendable {
     let processingLatency = Metrics.Timer(label: WorkerMetricName.processingDuration)
     let queueLag = Metrics.Timer(label: WorkerMetricName.queueLag)
     let inFlight = Gauge(label: WorkerMetricName.inFlight)
+    let claimErrors = Counter(label: WorkerMetricName.databaseErrors, dimensions: [("operation", "claim")])
+    let heartbeatErrors = Counter(label: WorkerMetricName.databaseErrors, dimensions: [("operation", "heartbeat")])
+    let lastHeartbeat = Gauge(label: WorkerMetricName.lastHeartbeat)
 }
 
 /// The names of the worker's metrics.
@@ -41,6 +44,10 @@ public enum WorkerMetricName {
     public static let queueLag = "tipline_worker_queue_lag_seconds"
     /// Jobs held right now (gauge).
     public static let inFlight = "tipline_worker_jobs_in_flight"
+    /// Claims and heartbeats that failed (counter, `operation`).
+    public static let databaseErrors = "tipline_worker_database_errors_total"
+    /// When the last heartbeat reached the database, in Unix seconds (gauge).
+    public static let lastHeartbeat = "tipline_worker_last_heartbeat_timestamp_seconds"
 
     /// Each metric's `# HELP` text.
     public static let help = [
@@ -55,6 +62,8 @@ public enum WorkerMetricName {
         processingDuration: "Time from a batch's claim to its committed outcomes.",
         queueLag: "Time a job waited between becoming ready and being claimed.",
         inFlight: "Jobs this worker holds now.",
+        databaseErrors: "Claims (operation claim) and heartbeats (operation heartbeat) of this worker that failed.",
+        lastHeartbeat: "When this worker's last heartbeat reached the database, in Unix seconds: alert when it falls behind.",
     ]
 }
 

@@ -29,7 +29,8 @@ struct Work: AsyncParsableCommand {
 
             With --metrics-port, GET /metrics on that port (127.0.0.1 unless --metrics-host) serves \
             Prometheus metrics: jobs claimed, completed, retried, dead and rescued; batch sizes; claim, \
-            processing and queue-lag histograms. It prints `metrics on http://HOST:PORT/metrics` once \
+            processing and queue-lag histograms; failed claims and heartbeats, and the time of the last \
+            heartbeat that reached the database. It prints `metrics on http://HOST:PORT/metrics` once \
             listening (--metrics-port 0 picks a free port).
 
             SIGTERM, SIGINT or SIGHUP: stop claiming, finish the batches in hand, exit 0. A shutdown still \

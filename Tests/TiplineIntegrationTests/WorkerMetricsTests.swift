@@ -22,6 +22,7 @@ struct WorkerMetricsTests {
             // 30 reports, two of which fail every attempt (5 attempts: 4 retries, then dead).
             let scenario = Scenario.make(count: 30, sellers: 8, seed: 5) { $0 == 3 || $0 == 17 ? " " + FaultMarker.fail : "" }
             try await WorkerProcessTests.submit(scenario, to: db)
+            let started = Date()
             let worker = try WorkerProcessTests.worker(
                 db, ["--metrics-port", "0", "--fault-injection", "--retry-base", "0", "--batch", "10", "--poll", "0.2"],
                 name: "metered")
@@ -56,6 +57,10 @@ struct WorkerMetricsTests {
             #expect(values[WorkerMetricName.claimDuration + #"_bucket{le="+Inf"}"#] == values[WorkerMetricName.claimDuration + "_count"])
             #expect(page.contains(WorkerMetricName.processingDuration + #"_bucket{le="0.001"}"#), "fine latency buckets")
             #expect(page.contains(#"tipline_worker_jobs_rescued_total{outcome="retried"} 0"#))
+            #expect(page.contains(#"tipline_worker_database_errors_total{operation="claim"} 0"#), "\(page)")
+            #expect(page.contains(#"tipline_worker_database_errors_total{operation="heartbeat"} 0"#), "\(page)")
+            let beat = values[WorkerMetricName.lastHeartbeat] ?? 0
+            #expect(beat >= started.timeIntervalSince1970 - 1 && beat <= Date().timeIntervalSince1970 + 1, "last heartbeat \(beat)")
             // Every metric says what it counts, on the line before its TYPE line.
             for (name, help) in WorkerMetricName.help {
                 #expect(page.contains("# HELP \(name) \(help)\n# TYPE \(name) "), "\(name): \(page)")
