@@ -170,12 +170,20 @@ func retryingConnectionLoss<T>(attempts: Int?, _ body: () async throws -> T) asy
         do {
             return try await body()
         } catch let error as PostgresError where error.isConnectionProblem && attempt < (attempts ?? .max) {
-            let reason = OneLineLogHandler.oneLine(error.message).prefix(120)
-            Output.error("database connection lost (\(reason)); retrying in \(delay)s\n")
+            Output.error("database connection lost (\(shortened(OneLineLogHandler.oneLine(error.message)))); retrying in \(delay)s\n")
             try await Task.sleep(for: .seconds(delay))
             delay = min(delay * 2, 5)
         }
     }
+}
+
+/// `text` cut to at most about `limit` characters at a space, with "…" where it was cut (a reason
+/// in a line repeated on every retry: libpq's messages run to several sentences).
+func shortened(_ text: String, limit: Int = 120) -> String {
+    guard text.count > limit else { return text }
+    let head = text.prefix(limit)
+    let cut = head.lastIndex(of: " ").map { head[..<$0] } ?? head
+    return cut.trimmingCharacters(in: CharacterSet(charactersIn: " .,;:")) + "…"
 }
 
 /// Who an administrator's change is recorded as: `--actor`, else `$USER`, else `admin`; never empty.
