@@ -32,6 +32,8 @@ public final class Worker: Service, Sendable {
     private let inFlight = Atomic<Int>(0)
     /// The jobs this process holds right now; only these get their leases extended.
     private let held = Mutex<Set<Int64>>([])
+    /// Jobs whose completion could not reach the database, to give back once it answers.
+    private let abandoned = Mutex<Set<Int64>>([])
     /// When the retries this worker recorded become ready to claim (see `idleWait`).
     private let retriesDue = Mutex<[ContinuousClock.Instant]>([])
     private let processed = Atomic<Int>(0)
@@ -220,6 +222,7 @@ public final class Worker: Service, Sendable {
             // Set when this lane holds `isolating` (and counts in `busy`) until the end of this turn.
             var isolated = false
             do {
+                await giveBackAbandoned()
                 if isolating.load(ordering: .sequentiallyConsistent) {
                     await doorbell.wait(after: seen, timeout: 0.2)
                     continue
@@ -437,14 +440,17 @@ public final class Worker: Service, Sendable {
         if options.faultInjection, let release = options.faultReleaseFile, ready.contains(where: { $0.job.body.contains(FaultMarker.held) }) {
             await FaultMarker.waitForRelease(release) { self.stopping.load(ordering: .relaxed) }
         }
+        var given = 0  // reports of the parts before this one
         for part in Queue.completionParts(ready) {
+            defer { given += part.count }
             do {
                 try await completeWithRetry(part)
             } catch let error as PostgresError where error.isConnectionProblem {
-                logger.warning("database unreachable while completing; the jobs' leases will run out and they will be retried",
+                logger.warning("database unreachable while completing; the jobs go back to the queue once it answers (or when their leases run out)",
                                metadata: ["error": "\(error)"])
-                // This part and the ones after it stay held.
+                // This part and the ones after it stay held, until a lane gives them back.
                 mayStillHold()
+                abandoned.withLock { $0.formUnion(ready[given...].map(\.job.reportID)) }
                 return
             } catch {
                 guard part.count > 1 else {
@@ -672,6 +678,21 @@ public final class Worker: Service, Sendable {
     private func mayStillHold() {
         let until = ContinuousClock.now + .seconds(options.leaseSeconds)
         mayHoldUntil.withLock { $0 = max($0 ?? until, until) }
+    }
+
+    /// Gives back the jobs a completion gave up on (`abandoned`), if any. A database still out of
+    /// reach leaves them for the next try (the claim after it fails too, and backs off); their
+    /// leases run out meanwhile all the same.
+    private func giveBackAbandoned() async {
+        let jobs = abandoned.withLock { Array($0) }
+        guard !jobs.isEmpty else { return }
+        do {
+            let back = try await queue.giveBack(jobs, lease: lease)
+            abandoned.withLock { $0.subtract(jobs) }
+            logger.notice("gave back the jobs a completion could not finish", metadata: ["count": "\(back)"])
+        } catch {
+            logger.debug("could not give back the jobs a completion could not finish yet", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Whether it reached the database: every job still held went back.

@@ -139,6 +139,44 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("jobs whose completion could not reach the database go back to the queue once it answers, not after their lease")
+    func abandonedJobsGoBackOnceTheDatabaseAnswers() async throws {
+        try await TestDatabase.with { db in
+            // Report 0's batch waits inside its completion until released; the database then turns
+            // every connection away, so the completion's retries run out.
+            let scenario = Scenario.make(count: 20, sellers: 5, seed: 41) { $0 == 0 ? " " + FaultMarker.locked : "" }
+            try await Self.submit(scenario, to: db)
+            let release = FaultRelease()
+            let worker = try Self.worker(db, ["--fault-injection", "--lease", "120", "--batch", "20", "--concurrency", "1"],
+                                         name: "cut-off", environment: release.environment)
+            try worker.start()
+            try await waitUntil("the worker waits inside its completion") {
+                try await db.int("""
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'
+                    """) == 1
+            }
+            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+            defer { Task { await admin.shutdown() } }
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
+            _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)")
+            release.open()
+            try await waitUntil("the completion gives up", timeout: 90) {
+                worker.stderr.contains("database unreachable while completing")
+            }
+            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true", binds: []))
+            // Given back at once, claimed again and done, long before the lease (120 s) runs out.
+            try await waitUntil("every report is done", timeout: 60) {
+                (try? await db.int("SELECT count(*) FROM reports WHERE state = 'done'")) == 20
+            }
+            #expect(worker.stderr.contains("gave back the jobs a completion could not finish"), "\(worker.stderr.suffix(2000))")
+            // Each was claimed once more: the attempt that could not complete counts.
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE attempts = 2") == 20)
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 60) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+
     @Test("a database's idle_session_timeout does not end a worker's listening session")
     func idleSessionTimeoutIsTheWorkersOwn() async throws {
         try await TestDatabase.with { db in

@@ -195,6 +195,25 @@ public struct Queue: Sendable {
         }
     }
 
+    /// Puts back in the queue, at once, the jobs of `reportIDs` that `lease` still holds: a
+    /// completion that could not reach the database gave them up, and this worker, alive, does not
+    /// wait for their lease to run out. Back as claimed, not `solo` (nothing crashed on them); a
+    /// job whose completion did commit after all has no row left to put back. Returns how many
+    /// went back, and wakes idle workers when any did.
+    @discardableResult
+    public func giveBack(_ reportIDs: [Int64], lease: Lease) async throws -> Int {
+        try await database.withConnection { connection in
+            try connection.queryPrepared("""
+                WITH back AS (
+                    UPDATE jobs j SET state = 'retrying', run_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                     WHERE j.report_id = ANY(\(reportIDs)::bigint[]) AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "j"))
+                    RETURNING 1
+                )
+                SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('tipline_jobs', '') END IS NULL FROM back
+                """).one().decode(Int.self, at: 0)
+        }
+    }
+
     /// Rescues jobs whose lease ran out, without a worker's heartbeat (see `heartbeat`).
     @discardableResult
     public func rescueExpired(limit: Int = 1000) async throws -> (retried: Int, dead: Int) {
