@@ -287,11 +287,14 @@ final class IntakeServer: @unchecked Sendable {
         self.databaseURL = databaseURL
     }
 
-    /// Starts the server and waits for its `listening on` line.
+    /// Starts the server and waits for its `listening on` line: at most two minutes, a bound for a
+    /// server that never starts, not a measure of its speed (a full test run starts hundreds of
+    /// processes at once on two cores: servers that logged they were listening had not printed the
+    /// line within 30 s, and a test of a pure function took 5 s).
     static func start(databaseURL: String, arguments: [String] = [], environment: [String: String] = [:]) async throws -> IntakeServer {
         let process = try TiplineProcess(["serve", "--port", "0"] + arguments, databaseURL: databaseURL, environment: environment)
         try process.start()
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             if let line = process.stdout.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://") }),
                let port = line.split(separator: ":").last.flatMap({ Int($0) }) {
