@@ -99,22 +99,32 @@ struct WorkerProcessTests {
         }
     }
 
+    /// Submits `scenario` (one report marked `FaultMarker.locked`) and starts a one-lane worker with
+    /// fault injection and `arguments`; returns once it waits inside that batch's completion, its
+    /// sellers locked, with what lets it go on.
+    static func waitingInsideACompletion(
+        _ scenario: Scenario, _ db: TestDatabase, _ arguments: [String], name: String
+    ) async throws -> (TiplineProcess, FaultRelease) {
+        try await Self.submit(scenario, to: db)
+        let release = FaultRelease()
+        let worker = try Self.worker(db, ["--fault-injection", "--concurrency", "1"] + arguments, name: name, environment: release.environment)
+        try worker.start()
+        try await waitUntil("the worker waits inside its completion") {
+            try await db.int("""
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'
+                """) == 1
+        }
+        return (worker, release)
+    }
+
     @Test("a worker frozen inside a completion holds its sellers for seconds, not for its lease: another worker goes on")
     func frozenInsideCompletion() async throws {
         try await TestDatabase.with { db in
             // Report 0's batch waits inside its completion's transaction, its sellers locked and its
             // new contacts inserted; every other batch names some of the same twenty sellers.
             let scenario = Scenario.make(count: 1_000, sellers: 20, seed: 23) { $0 == 0 ? " " + FaultMarker.locked : "" }
-            try await Self.submit(scenario, to: db)
-            let release = FaultRelease()
-            let frozen = try Self.worker(db, ["--fault-injection", "--lease", "300", "--batch", "100", "--concurrency", "1"],
-                                         name: "frozen", environment: release.environment)
-            try frozen.start()
-            try await waitUntil("the first worker waits inside its completion") {
-                try await db.int("""
-                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'
-                    """) == 1
-            }
+            let (frozen, release) = try await Self.waitingInsideACompletion(
+                scenario, db, ["--lease", "300", "--batch", "100"], name: "frozen")
             frozen.signal(SIGSTOP)
             let other = try Self.worker(db, ["--lease", "300", "--batch", "50", "--concurrency", "2"], name: "other")
             try other.start()
@@ -145,16 +155,8 @@ struct WorkerProcessTests {
             // Report 0's batch waits inside its completion until released; the database then turns
             // every connection away, so the completion's retries run out.
             let scenario = Scenario.make(count: 20, sellers: 5, seed: 41) { $0 == 0 ? " " + FaultMarker.locked : "" }
-            try await Self.submit(scenario, to: db)
-            let release = FaultRelease()
-            let worker = try Self.worker(db, ["--fault-injection", "--lease", "120", "--batch", "20", "--concurrency", "1"],
-                                         name: "cut-off", environment: release.environment)
-            try worker.start()
-            try await waitUntil("the worker waits inside its completion") {
-                try await db.int("""
-                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'
-                    """) == 1
-            }
+            let (worker, release) = try await Self.waitingInsideACompletion(
+                scenario, db, ["--lease", "120", "--batch", "20"], name: "cut-off")
             let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
             defer { Task { await admin.shutdown() } }
             try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
