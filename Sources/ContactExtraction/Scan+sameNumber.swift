@@ -72,14 +72,14 @@ extension Scan {
             // Before an address, only one group set apart from it (`QQ同号 12345678 12345678@qq.com`).
             if let (run, _, cut) = numberBeforeAddress(digitRun(at: plus ? after + 1 : after)), !gluedAfter(run), !cut || run.gaps.isEmpty {
                 // Read as a number after a marker is (`read`): without a word-like numeral or a
-                // time after it (`QQ同号 12345678 10:30`) where that leaves a valid number.
-                for range in candidateRanges(run) {
-                    let digits = run.digits[range]
+                // time after it (`QQ同号 12345678 10:30`) where that leaves a valid number; a
+                // mobile first (`QQ同号 138 1234 5678元` is that mobile, not QQ 1381234).
+                let ranges = candidateRanges(run)
+                let mobile = ranges.first { Self.mobile(run.digits[$0], plus: plus && $0.lowerBound == 0) != nil }
+                let qq = namesQQ ? ranges.first { !(plus && $0.lowerBound == 0) && Self.qq(run.digits[$0]) != nil } : nil
+                if let range = mobile ?? qq {
                     let usesPlus = plus && range.lowerBound == 0
-                    if Self.mobile(digits, plus: usesPlus) != nil || (namesQQ && !usesPlus && Self.qq(digits) != nil) {
-                        reading = NumberReading(end: run.positions[range.upperBound - 1] + 1, digits: digits, plus: usesPlus)
-                        break
-                    }
+                    reading = NumberReading(end: run.positions[range.upperBound - 1] + 1, digits: run.digits[range], plus: usesPlus)
                 }
                 // A list after the phrase (`QQ同号 13812345678 / 13987654321`, read as `split`
                 // reads it): the phrase names its first number.

@@ -32,8 +32,9 @@ public final class Worker: Service, Sendable {
     private let inFlight = Atomic<Int>(0)
     /// The jobs this process holds right now; only these get their leases extended.
     private let held = Mutex<Set<Int64>>([])
-    /// Jobs whose completion could not reach the database, to give back once it answers.
-    private let abandoned = Mutex<Set<Int64>>([])
+    /// Jobs (report id, attempt) whose completion could not reach the database: the heartbeat ends
+    /// their leases once it answers (`Queue.endLeases`), and rescues them.
+    private let abandoned = Mutex<[Int64: Int]>([:])
     /// When the retries this worker recorded become ready to claim (see `idleWait`).
     private let retriesDue = Mutex<[ContinuousClock.Instant]>([])
     private let processed = Atomic<Int>(0)
@@ -222,7 +223,6 @@ public final class Worker: Service, Sendable {
             // Set when this lane holds `isolating` (and counts in `busy`) until the end of this turn.
             var isolated = false
             do {
-                await giveBackAbandoned()
                 if isolating.load(ordering: .sequentiallyConsistent) {
                     await doorbell.wait(after: seen, timeout: 0.2)
                     continue
@@ -448,9 +448,9 @@ public final class Worker: Service, Sendable {
             } catch let error as PostgresError where error.isConnectionProblem {
                 logger.warning("database unreachable while completing; the jobs go back to the queue once it answers (or when their leases run out)",
                                metadata: ["error": "\(error)"])
-                // This part and the ones after it stay held, until a lane gives them back.
+                // This part and the ones after it stay held, until the heartbeat ends their leases.
                 mayStillHold()
-                abandoned.withLock { $0.formUnion(ready[given...].map(\.job.reportID)) }
+                abandon(ready[given...].map(\.job))
                 return
             } catch {
                 guard part.count > 1 else {
@@ -461,6 +461,9 @@ public final class Worker: Service, Sendable {
                 for report in part {
                     do {
                         try await completeWithRetry([report])
+                    } catch let error as PostgresError where error.isConnectionProblem {
+                        mayStillHold()
+                        abandon([report.job])
                     } catch {
                         await recordFailure(report.job, error: "\(error)")
                     }
@@ -576,6 +579,7 @@ public final class Worker: Service, Sendable {
         // live go back to the queue now, not a third of this worker's lease later (200 s with --lease 600).
         while !Task.isCancelled {
             do {
+                try await endAbandonedLeases()
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
                 metrics.lastHeartbeat.record(Date().timeIntervalSince1970)
                 if rescued.soloWaiting { soloSeen.add(1, ordering: .sequentiallyConsistent) }
@@ -599,7 +603,11 @@ public final class Worker: Service, Sendable {
                     logger.warning("folding old completion counters failed", metadata: ["error": "\(error)"])
                 }
             }
-            try? await Task.sleep(for: .seconds(options.heartbeatSeconds))
+            // The next beat, or within a second once a completion gave jobs up (`abandoned`).
+            let next = ContinuousClock.now + .seconds(options.heartbeatSeconds)
+            repeat {
+                try? await Task.sleep(for: .seconds(min(1, options.heartbeatSeconds)))
+            } while ContinuousClock.now < next && abandoned.withLock({ $0.isEmpty }) && !Task.isCancelled
         }
     }
 
@@ -680,18 +688,26 @@ public final class Worker: Service, Sendable {
         mayHoldUntil.withLock { $0 = max($0 ?? until, until) }
     }
 
-    /// Gives back the jobs a completion gave up on (`abandoned`), if any. A database still out of
-    /// reach leaves them for the next try (the claim after it fails too, and backs off); their
-    /// leases run out meanwhile all the same.
-    private func giveBackAbandoned() async {
-        let jobs = abandoned.withLock { Array($0) }
+    /// Notes jobs whose completion could not reach the database (`abandoned`).
+    private func abandon(_ jobs: some Sequence<ClaimedJob>) {
+        abandoned.withLock { for job in jobs { $0[job.reportID] = job.attempt } }
+    }
+
+    /// Ends the leases of the jobs a completion gave up on (`abandoned`), if any, so that the
+    /// heartbeat's rescue right after takes them back. A database still out of reach leaves them
+    /// for the next beat; their leases run out meanwhile all the same.
+    private func endAbandonedLeases() async throws {
+        let jobs = abandoned.withLock { taken in
+            defer { taken = [:] }
+            return taken
+        }
         guard !jobs.isEmpty else { return }
         do {
-            let back = try await queue.giveBack(jobs, lease: lease)
-            abandoned.withLock { $0.subtract(jobs) }
-            logger.notice("gave back the jobs a completion could not finish", metadata: ["count": "\(back)"])
+            let ended = try await queue.endLeases(of: jobs.map { ($0.key, $0.value) }, lease: lease)
+            logger.notice("ended the leases of the jobs a completion could not finish, for a rescue now", metadata: ["count": "\(ended)"])
         } catch {
-            logger.debug("could not give back the jobs a completion could not finish yet", metadata: ["error": "\(error)"])
+            abandoned.withLock { $0.merge(jobs) { later, _ in later } }
+            throw error
         }
     }
 
@@ -756,8 +772,10 @@ public enum FaultMarker {
     /// worker frozen mid-transaction costs the others.
     public static let locked = "[[tipline-fault:locked]]"
 
-    /// `waitForRelease` for a caller that may not suspend (inside a completion's transaction).
+    /// `waitForRelease` for a caller that may not suspend (inside a completion's transaction). It
+    /// first creates `path` + `.waiting`, so that a test knows it waits there.
     static func blockUntilReleased(_ path: String, stopped: () -> Bool) {
+        FileManager.default.createFile(atPath: path + ".waiting", contents: nil)
         let deadline = ContinuousClock.now + .seconds(600)
         while !FileManager.default.fileExists(atPath: path), !stopped(), ContinuousClock.now < deadline {
             usleep(20_000)

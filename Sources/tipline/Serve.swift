@@ -19,7 +19,8 @@ struct Serve: AsyncParsableCommand {
 
             Listens on 127.0.0.1 by default; put a TLS-terminating proxy in front before widening --host. \
             Prints `listening on http://HOST:PORT` once it accepts connections (--port 0 picks a free port). \
-            SIGTERM, SIGINT or SIGHUP: stop accepting, finish the requests in hand, exit 0.
+            SIGTERM, SIGINT or SIGHUP: stop accepting, finish the requests in hand, exit 0; a second \
+            signal a second or more after the first exits at once, with status 75.
 
             Needs TIPLINE_REPORTER_KEY, the key the database's reporters were hashed with (the same \
             on every host): a server with another key, or none, refuses to start.

@@ -37,7 +37,8 @@ struct Work: AsyncParsableCommand {
             waiting for the database after --lease + 10 seconds (a call that never returns) exits \
             with status 75 instead; the jobs it held go back to the queue when their leases run out. So \
             does a stop that cannot reach the database while jobs it could not complete (the database \
-            lost meanwhile) may still be under its lease.
+            lost meanwhile) may still be under its lease, and a second signal a second or more after \
+            the first, which exits at once.
 
             Needs no reporter key (TIPLINE_REPORTER_KEY is not read): a worker sees reporters only \
             as the hashes intake stored, so the key stays on the hosts that run submit and serve.

@@ -71,6 +71,8 @@ struct PhoneRuleTests {
         #expect(contacts(in: grouped.joined(separator: " / ")) == grouped.map { "phone:+86" + $0.filter(\.isNumber) }.sorted())
         let thousand = (1...1000).map { 13_900_000_000 + $0 }
         #expect(contacts(in: thousand.map(String.init).joined(separator: " ")).count == 1000)
+        // The longest part any rule takes, 17 digits (`00` and 15), is still found in a list.
+        #expect(contacts(in: "00-1234-5678-9012-345 13812345678") == ["phone:+123456789012345", "phone:+8613812345678"])
         // One part that no rule takes still leaves the whole list unread.
         #expect(contacts(in: (sixteen.map(String.init) + ["12345"]).joined(separator: " ")).isEmpty)
     }

@@ -118,5 +118,7 @@ struct SameNumberRuleTests {
         #expect(contacts(in: "QQ同号 12345678 10:30") == ["qq:12345678"])
         #expect(contacts(in: "QQ同号 12345678 100个") == ["qq:12345678"])
         #expect(contacts(in: "QQ同号 13812345678一手") == ["phone:+8613812345678", "qq:13812345678"])
+        // A mobile is preferred to a shorter QQ left by dropping a last group before a measure word.
+        #expect(contacts(in: "QQ同号 138 1234 5678元") == ["phone:+8613812345678", "qq:13812345678"])
     }
 }

@@ -195,21 +195,26 @@ public struct Queue: Sendable {
         }
     }
 
-    /// Puts back in the queue, at once, the jobs of `reportIDs` that `lease` still holds: a
-    /// completion that could not reach the database gave them up, and this worker, alive, does not
-    /// wait for their lease to run out. Back as claimed, not `solo` (nothing crashed on them); a
-    /// job whose completion did commit after all has no row left to put back. Returns how many
-    /// went back, and wakes idle workers when any did.
+    /// Ends the lease of those of `jobs` (report id and attempt) that `lease` still holds at that
+    /// attempt: a completion that could not reach the database gave them up, and this worker,
+    /// alive, does not make them wait for the lease to run out. The next rescue (this worker's
+    /// heartbeat runs one right after) takes them back as it takes back any job whose lease ran out:
+    /// claimed alone (nothing tells a lost connection from a completion that crashes the server),
+    /// dead once out of attempts. A job claimed again since, by anyone, is at another attempt or
+    /// under another lease, and is left alone; one whose completion did commit has no row left.
+    /// Returns how many leases it ended.
     @discardableResult
-    public func giveBack(_ reportIDs: [Int64], lease: Lease) async throws -> Int {
+    public func endLeases(of jobs: [(reportID: Int64, attempt: Int)], lease: Lease) async throws -> Int {
         try await database.withConnection { connection in
             try connection.queryPrepared("""
-                WITH back AS (
-                    UPDATE jobs j SET state = 'retrying', run_at = now(), lease_owner = NULL, lease_expires_at = NULL
-                     WHERE j.report_id = ANY(\(reportIDs)::bigint[]) AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "j"))
+                WITH ended AS (
+                    UPDATE jobs j SET lease_expires_at = now() - interval '1 millisecond'
+                      FROM unnest(\(jobs.map(\.reportID))::bigint[], \(jobs.map { Int32($0.attempt) })::int[]) AS g (report_id, attempt)
+                     WHERE j.report_id = g.report_id AND j.attempt = g.attempt
+                       AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "j"))
                     RETURNING 1
                 )
-                SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('tipline_jobs', '') END IS NULL FROM back
+                SELECT count(*) FROM ended
                 """).one().decode(Int.self, at: 0)
         }
     }

@@ -14,4 +14,7 @@ struct FaultRelease: Sendable {
     func open() {
         FileManager.default.createFile(atPath: path, contents: nil)
     }
+
+    /// Whether a worker waits inside a completion for this release (`FaultMarker.locked`).
+    var isAwaited: Bool { FileManager.default.fileExists(atPath: path + ".waiting") }
 }
