@@ -697,8 +697,12 @@ public final class Worker: Service, Sendable {
     /// heartbeat's rescue right after takes them back. A database still out of reach leaves them
     /// for the next beat; their leases run out meanwhile all the same.
     private func endAbandonedLeases() async throws {
-        let jobs = abandoned.withLock { taken in
-            defer { taken = [:] }
+        // Not those still counted as held (their lane has not finished with them yet): the same
+        // heartbeat would extend their leases again.
+        let holding = held.withLock { $0 }
+        let jobs = abandoned.withLock { waiting in
+            let taken = waiting.filter { !holding.contains($0.key) }
+            waiting = waiting.filter { holding.contains($0.key) }
             return taken
         }
         guard !jobs.isEmpty else { return }
