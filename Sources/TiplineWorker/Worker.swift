@@ -326,6 +326,7 @@ public final class Worker: Service, Sendable {
         } catch {
             // A claim whose answer was lost (not one that never reached the server) may have committed.
             if let error = error as? PostgresError, error.code == .connectionLost { mayStillHold() }
+            metrics.claimErrors.increment()
             leave(isolated: false)
             doorbell.ring()  // nothing was claimed: a lane takes the notification
             throw error

@@ -62,7 +62,7 @@ public enum WorkerMetricName {
         processingDuration: "Time from a batch's claim to its committed outcomes.",
         queueLag: "Time a job waited between becoming ready and being claimed.",
         inFlight: "Jobs this worker holds now.",
-        databaseErrors: "Claims (operation claim) and heartbeats (operation heartbeat) of this worker that failed.",
+        databaseErrors: "Claims (operation claim, a drain's checks for an empty queue included) and heartbeats (operation heartbeat) of this worker that failed.",
         lastHeartbeat: "When this worker's last heartbeat reached the database, in Unix seconds: alert when it falls behind.",
     ]
 }

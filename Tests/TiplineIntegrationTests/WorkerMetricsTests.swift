@@ -74,6 +74,44 @@ struct WorkerMetricsTests {
         }
     }
 
+    @Test("failed claims and heartbeats are counted, and the last heartbeat's time stops moving while they fail")
+    func databaseErrorsAreCounted() async throws {
+        try await TestDatabase.with { db in
+            let role = try await RoleTests.login("tipline_worker", in: db)
+            let worker = try TiplineProcess(
+                ["work", "--name", "cut-off", "--log-level", "notice", "--metrics-port", "0", "--poll", "0.2", "--lease", "1.5"],
+                databaseURL: role.url)
+            try worker.start()
+            var port = 0
+            try await waitUntil("the worker prints its metrics address", timeout: 30) {
+                guard let line = worker.stdout.split(separator: "\n").first(where: { $0.hasPrefix("metrics on http://127.0.0.1:") }) else {
+                    return false
+                }
+                port = Int(line.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
+                return port > 0
+            }
+            var values: [String: Double] = [:]
+            try await waitUntil("a first heartbeat", timeout: 30) {
+                values = Self.samples(try await RawHTTP.send(port: port, "GET", "/metrics").text)
+                return (values[WorkerMetricName.lastHeartbeat] ?? 0) > 0
+            }
+            // Its role loses its grants: every claim and heartbeat fails from now on.
+            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
+            defer { Task { await admin.shutdown() } }
+            try await admin.execute(Query(sql: "REVOKE tipline_worker FROM \(role.name)", binds: []))
+            let revoked = Date().timeIntervalSince1970
+            let claims = WorkerMetricName.databaseErrors + #"{operation="claim"}"#
+            let beats = WorkerMetricName.databaseErrors + #"{operation="heartbeat"}"#
+            try await waitUntil("failed claims and heartbeats counted", timeout: 60) {
+                values = Self.samples(try await RawHTTP.send(port: port, "GET", "/metrics").text)
+                return (values[claims] ?? 0) >= 2 && (values[beats] ?? 0) >= 2
+            }
+            #expect((values[WorkerMetricName.lastHeartbeat] ?? .infinity) < revoked + 1, "\(values)")
+            worker.signal(SIGTERM)
+            _ = try await worker.wait(timeout: 60)
+        }
+    }
+
     @Test("without --metrics-port a worker opens no port, and a bad port is refused with a clear message")
     func metricsAreOptIn() async throws {
         let refused = try await TiplineProcess.run(["work", "--metrics-port", "70000"], databaseURL: nil)
