@@ -579,6 +579,7 @@ public final class Worker: Service, Sendable {
         // The first beat at once, the wait after each: jobs whose lease ran out while no worker was
         // live go back to the queue now, not a third of this worker's lease later (200 s with --lease 600).
         while !Task.isCancelled {
+            var more = false  // a rescue took all it may: more may be waiting
             do {
                 try await endAbandonedLeases()
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
@@ -586,6 +587,7 @@ public final class Worker: Service, Sendable {
                 if rescued.soloWaiting { soloSeen.add(1, ordering: .sequentiallyConsistent) }
                 metrics.rescuedRetried.increment(by: rescued.retried)
                 metrics.rescuedDead.increment(by: rescued.dead)
+                more = rescued.retried + rescued.dead >= Queue.rescueLimit
                 if rescued.retried + rescued.dead > 0 {
                     logger.notice("rescued jobs whose lease ran out",
                                   metadata: ["retried": "\(rescued.retried)", "dead": "\(rescued.dead)"])
@@ -604,7 +606,9 @@ public final class Worker: Service, Sendable {
                     logger.warning("folding old completion counters failed", metadata: ["error": "\(error)"])
                 }
             }
-            // The next beat, or within a second once a completion gave jobs up (`abandoned`).
+            // The next beat, or within a second once a completion gave jobs up (`abandoned`); at
+            // once after a rescue that took as many as it may.
+            if more { continue }
             let next = ContinuousClock.now + .seconds(options.heartbeatSeconds)
             repeat {
                 try? await Task.sleep(for: .seconds(min(1, options.heartbeatSeconds)))

@@ -178,6 +178,26 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("more expired leases than one rescue takes (1,000) are all taken back at once, not a heartbeat interval apart")
+    func rescuesBeyondOneLimitAtOnce() async throws {
+        try await TestDatabase.with { db in
+            try await Self.submit(Scenario.make(count: 2_500, sellers: 50, seed: 43), to: db)
+            // As a crashed worker leaves them: running, under a lease that ran out.
+            _ = try await db.database.execute("""
+                UPDATE jobs SET state = 'running', attempt = 1, lease_owner = '00000000-0000-4000-8000-000000000001',
+                                lease_expires_at = now() - interval '1 second'
+                """)
+            // A heartbeat every 100 s (a third of the lease): a second rescue would come that late.
+            let worker = try Self.worker(db, ["--lease", "300"], name: "rescuer")
+            try worker.start()
+            try await waitUntil("every expired lease is taken back", timeout: 60) {
+                try await db.int("SELECT count(*) FROM jobs WHERE lease_owner = '00000000-0000-4000-8000-000000000001'") == 0
+            }
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 120) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+        }
+    }
+
     @Test("a database's idle_session_timeout does not end a worker's listening session")
     func idleSessionTimeoutIsTheWorkersOwn() async throws {
         try await TestDatabase.with { db in

@@ -188,12 +188,15 @@ public struct Queue: Sendable {
     /// can never undo a completion. A worker that has deregistered (`stopped_at` set) keeps the row
     /// its stop wrote: a beat that reaches the database after the stop changes nothing of it.
     @discardableResult
-    public func heartbeat(lease: Lease, holding reportIDs: [Int64], processed: Int, rescueLimit: Int = 1000) async throws -> Heartbeat {
+    public func heartbeat(lease: Lease, holding reportIDs: [Int64], processed: Int, rescueLimit: Int = Queue.rescueLimit) async throws -> Heartbeat {
         try await database.withConnection { connection in
             try Self.heartbeat(owner: lease.owner.uuidString, seconds: lease.seconds, holding: reportIDs,
                                processed: processed, rescueLimit: rescueLimit, on: connection)
         }
     }
+
+    /// Most jobs one rescue takes back; a worker whose rescue took this many beats again at once.
+    public static let rescueLimit = 1000
 
     /// Ends the lease of those of `jobs` (report id and attempt) that `lease` still holds at that
     /// attempt: a completion that could not reach the database gave them up, and this worker,
@@ -221,7 +224,7 @@ public struct Queue: Sendable {
 
     /// Rescues jobs whose lease ran out, without a worker's heartbeat (see `heartbeat`).
     @discardableResult
-    public func rescueExpired(limit: Int = 1000) async throws -> (retried: Int, dead: Int) {
+    public func rescueExpired(limit: Int = Queue.rescueLimit) async throws -> (retried: Int, dead: Int) {
         let done = try await database.withConnection { connection in
             try Self.heartbeat(owner: nil, seconds: 0, holding: [], processed: 0, rescueLimit: limit, on: connection)
         }
