@@ -16,6 +16,19 @@ struct WorkerMetricsTests {
         return samples
     }
 
+    /// The port a worker started with `--metrics-port 0` prints (`metrics on http://127.0.0.1:PORT/metrics`).
+    static func metricsPort(of worker: TiplineProcess) async throws -> Int {
+        var port = 0
+        try await waitUntil("the worker prints its metrics address", timeout: 30) {
+            guard let line = worker.stdout.split(separator: "\n").first(where: { $0.hasPrefix("metrics on http://127.0.0.1:") }) else {
+                return false
+            }
+            port = Int(line.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
+            return port > 0
+        }
+        return port
+    }
+
     @Test("a worker exports claimed, completed, retried and dead counts, batch sizes and latency histograms")
     func workerExportsPrometheusMetrics() async throws {
         try await TestDatabase.with { db in
@@ -27,14 +40,7 @@ struct WorkerMetricsTests {
                 db, ["--metrics-port", "0", "--fault-injection", "--retry-base", "0", "--batch", "10", "--poll", "0.2"],
                 name: "metered")
             try worker.start()
-            var port = 0
-            try await waitUntil("the worker prints its metrics address", timeout: 30) {
-                guard let line = worker.stdout.split(separator: "\n").first(where: { $0.hasPrefix("metrics on http://127.0.0.1:") }) else {
-                    return false
-                }
-                port = Int(line.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
-                return port > 0
-            }
+            let port = try await Self.metricsPort(of: worker)
             var page = ""
             // In flight goes down just after a batch's counts go up: both are waited for.
             try await waitUntil("every job is completed or dead, and none in flight", timeout: 60) {
@@ -82,14 +88,7 @@ struct WorkerMetricsTests {
                 ["work", "--name", "cut-off", "--log-level", "notice", "--metrics-port", "0", "--poll", "0.2", "--lease", "1.5"],
                 databaseURL: role.url)
             try worker.start()
-            var port = 0
-            try await waitUntil("the worker prints its metrics address", timeout: 30) {
-                guard let line = worker.stdout.split(separator: "\n").first(where: { $0.hasPrefix("metrics on http://127.0.0.1:") }) else {
-                    return false
-                }
-                port = Int(line.split(separator: ":").last?.split(separator: "/").first ?? "") ?? 0
-                return port > 0
-            }
+            let port = try await Self.metricsPort(of: worker)
             var values: [String: Double] = [:]
             try await waitUntil("a first heartbeat", timeout: 30) {
                 values = Self.samples(try await RawHTTP.send(port: port, "GET", "/metrics").text)
