@@ -103,10 +103,16 @@ public final class Worker: Service, Sendable {
 
     public func run() async throws {
         // Inside the service, so that SIGTERM is already handled while the database is slow to answer:
-        // a shutdown during start-up cancels the wait and the worker exits cleanly without work.
+        // a shutdown during start-up ends the wait and the worker exits cleanly without work. A call
+        // blocked on a server that accepts connections but never answers cannot be cancelled (libpq
+        // waits for its connect_timeout, by default for ever): it is left behind, as the process exits.
         do {
-            try await cancelWhenGracefulShutdown { try await self.register() }
+            let started = try await unlessFirst({ try? await gracefulShutdown() }) {
+                try await cancelWhenGracefulShutdown { try await self.register() }
+            }
+            guard started != nil else { throw CancellationError() }
         } catch is CancellationError {
+            stopping.store(true, ordering: .relaxed)  // a registration left behind does not retry
             logger.info("the worker stopped before it started (a shutdown was requested, or another part of the process failed)")
             return
         }

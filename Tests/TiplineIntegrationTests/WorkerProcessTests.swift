@@ -634,6 +634,26 @@ struct WorkerProcessTests {
             #expect(try await db.int("SELECT count(*) FROM jobs WHERE state = 'queued'") == 20)
         }
     }
+
+    @Test("SIGTERM while the worker waits for a server that never answers exits 0 at once, not after connect_timeout")
+    func sigtermWhileTheServerHangs() async throws {
+        // A socket that listens but never answers: the kernel completes the connection, and libpq
+        // waits for the server's first message until connect_timeout (120 s here).
+        let (listener, port) = try RawHTTP.listener()
+        defer { close(listener) }
+        let worker = try TiplineProcess(["work", "--name", "hung", "--log-level", "info"],
+                                        databaseURL: "postgresql://tipline@127.0.0.1:\(port)/tipline?connect_timeout=120")
+        try worker.start()
+        // The worker's connection is open, and waits inside libpq.
+        try await waitUntil("the worker connects to the silent server", timeout: 60) {
+            TCPTable.sockets().contains { $0.remotePort == port && $0.state == "01" }
+        }
+        try await worker.waitUntilCatching(SIGTERM)
+        worker.signal(SIGTERM)
+        // Its pool waits up to 10 s for the blocked call before the process exits without it.
+        #expect(try await worker.wait(timeout: 40) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+        #expect(worker.stderr.contains("the worker stopped before it started"), "stderr: \(worker.stderr.suffix(2000))")
+    }
 }
 
 @Suite("worker start-up against a database that turns it away")
