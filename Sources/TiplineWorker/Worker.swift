@@ -32,17 +32,29 @@ public final class Worker: Service, Sendable {
     private let inFlight = Atomic<Int>(0)
     /// The jobs this process holds right now; only these get their leases extended.
     private let held = Mutex<Set<Int64>>([])
-    /// Jobs (report id, attempt) whose completion could not reach the database: the heartbeat ends
-    /// their leases once it answers (`Queue.endLeases`), and rescues them.
-    private let abandoned = Mutex<[Int64: Int]>([:])
+    /// Claims under way whose jobs are not in `held` yet: the heartbeat's `endStrayLeases` waits
+    /// for none to be left (and none starts meanwhile, `sweeping`) before it reads `held`.
+    private let claiming = Atomic<Int>(0)
+    /// Set while the heartbeat ends the leases of this worker's jobs that no lane holds: no claim starts.
+    private let sweeping = Atomic<Bool>(false)
     /// When the retries this worker recorded become ready to claim (see `idleWait`).
     private let retriesDue = Mutex<[ContinuousClock.Instant]>([])
     private let processed = Atomic<Int>(0)
-    /// Until when jobs this worker let go of without a word to the database (a completion or a
-    /// failure that could not reach it, a claim whose answer was lost) may still be under its
-    /// lease: a lease is extended only for jobs in flight, so such a job's lease ends within one
-    /// lease of its loss. Until then only the stop (`deregister`) can give it back at once.
-    private let mayHoldUntil = Mutex<ContinuousClock.Instant?>(nil)
+    /// Jobs this worker let go of without a word to the database (a completion or a failure that
+    /// could not reach it, a claim that may have committed though its answer was lost).
+    private struct Strays {
+        /// Until when such a job may still be under its lease: a lease is extended only for jobs
+        /// in hand, so it ends within one lease of the loss. Nil once the heartbeat ended them all.
+        var until: ContinuousClock.Instant?
+        /// Losses whose jobs are still in `held` (their batch is not finished yet).
+        var unnoted = 0
+        /// Losses noted once their jobs had left `held`, and how many of them the heartbeat has
+        /// dealt with (`endStrayLeases`): it ends the leases of this worker's jobs that no lane
+        /// holds, and its rescue right after takes them back.
+        var noted = 0
+        var ended = 0
+    }
+    private let strays = Mutex(Strays())
     private let leftHeld = Atomic<Bool>(false)
     /// The worker stopped while jobs it could not complete may still be under its lease, and it
     /// could not reach the database to give them back: they return to the queue when their leases
@@ -167,7 +179,7 @@ public final class Worker: Service, Sendable {
             throw gaveUp
         }
         let now = ContinuousClock.now
-        if !released, let until = mayHoldUntil.withLock({ $0 }), until > now {
+        if !released, let until = strays.withLock({ $0.until }), until > now {
             leftHeld.store(true, ordering: .relaxed)
             let seconds = Int((until - now).components.seconds) + 1
             logger.error("stopped with jobs it could not give back (the database is unreachable); they go back to the queue when their leases run out",
@@ -229,7 +241,7 @@ public final class Worker: Service, Sendable {
             // Set when this lane holds `isolating` (and counts in `busy`) until the end of this turn.
             var isolated = false
             do {
-                if isolating.load(ordering: .sequentiallyConsistent) {
+                if isolating.load(ordering: .sequentiallyConsistent) || sweeping.load(ordering: .sequentiallyConsistent) {
                     await doorbell.wait(after: seen, timeout: 0.2)
                     continue
                 }
@@ -247,19 +259,22 @@ public final class Worker: Service, Sendable {
                         continue
                     }
                     busy.add(1, ordering: .sequentiallyConsistent)
+                    // A sweep of stray leases is short: wait it out.
+                    while !enterClaiming() { try? await Task.sleep(for: .milliseconds(5)) }
                 } else if !enterClaim() {
-                    continue  // a lane began isolating meanwhile
+                    continue  // a lane began isolating, or the heartbeat sweeping, meanwhile
                 }
                 let jobs: [ClaimedJob]
                 let claimStart = ContinuousClock.now
                 do {
                     jobs = try await queue.claim(limit: options.batchSize, lease: lease, includeSolo: isolated)
+                    try injectLostClaimIfAsked(jobs)
                 } catch {
-                    // A claim whose answer was lost (not one that never reached the server) may have committed.
-                    if let error = error as? PostgresError, error.code == .connectionLost { mayStillHold() }
+                    claimFailed(error)
                     leave(isolated: isolated)
                     throw error
                 }
+                began(jobs)
                 let claimed = ContinuousClock.now
                 metrics.claimLatency.record(duration: claimed - claimStart)
                 backoff = 0.1
@@ -287,9 +302,8 @@ public final class Worker: Service, Sendable {
                 }
                 // A full batch suggests more is waiting: wake the idle lanes.
                 if jobs.count == options.batchSize, !isolated { doorbell.ring() }
-                began(jobs)
-                await process(jobs)
-                finished(jobs, claimedAt: claimed)
+                let lost = await process(jobs)
+                finished(jobs, claimedAt: claimed, lettingGo: lost)
                 leave(isolated: isolated)
                 if isolated {
                     // Another solo job may be waiting: the next lane free isolates again.
@@ -329,9 +343,9 @@ public final class Worker: Service, Sendable {
         let jobs: [ClaimedJob]
         do {
             jobs = try Queue.claim(limit: options.batchSize, lease: lease, includeSolo: false, on: connection)
+            try injectLostClaimIfAsked(jobs)
         } catch {
-            // A claim whose answer was lost (not one that never reached the server) may have committed.
-            if let error = error as? PostgresError, error.code == .connectionLost { mayStillHold() }
+            claimFailed(error)
             metrics.claimErrors.increment()
             leave(isolated: false)
             doorbell.ring()  // nothing was claimed: a lane takes the notification
@@ -339,12 +353,12 @@ public final class Worker: Service, Sendable {
         }
         let claimed = ContinuousClock.now
         metrics.claimLatency.record(duration: claimed - claimStart)
+        began(jobs)
         guard !jobs.isEmpty else {
             leave(isolated: false)
             return
         }
         if jobs.count == options.batchSize { doorbell.ring() }
-        began(jobs)
         var failure: (any Error)?
         var left = jobs  // not yet completed: a part that fails leaves them to the lanes' path
         if !options.faultInjection || !jobs.contains(where: { FaultMarker.isMarked($0.body) }) {
@@ -353,7 +367,7 @@ public final class Worker: Service, Sendable {
                     record(try Queue.complete(part, lease: lease, using: connection))
                     left.removeFirst(part.count)
                 }
-                finished(jobs, claimedAt: claimed)
+                finished(jobs, claimedAt: claimed, lettingGo: 0)
                 leave(isolated: false)
                 return
             } catch {
@@ -361,23 +375,41 @@ public final class Worker: Service, Sendable {
             }
         }
         Task { [left] in
-            await process(left)
-            finished(jobs, claimedAt: claimed)
+            let lost = await process(left)
+            finished(jobs, claimedAt: claimed, lettingGo: lost)
             leave(isolated: false)
         }
         if let failure = failure as? PostgresError, failure.isConnectionProblem { throw failure }
     }
 
-    /// Counts a claim about to start in `busy`, unless a lane is isolating (then nothing starts).
-    /// Counted first and checked after, so that the isolating lane, which sets its flag first and
-    /// then waits for `busy` to empty, sees every claim that did not see its flag.
+    /// Counts a claim about to start in `busy` and `claiming`, unless a lane is isolating or the
+    /// heartbeat sweeping (then nothing starts). Counted first and checked after, so that the
+    /// isolating lane and the heartbeat, which set their flags first and then wait for the counts
+    /// to empty, see every claim that did not see their flag.
     private func enterClaim() -> Bool {
         busy.add(1, ordering: .sequentiallyConsistent)
-        guard !isolating.load(ordering: .sequentiallyConsistent) else {
+        guard !isolating.load(ordering: .sequentiallyConsistent), enterClaiming() else {
             busy.subtract(1, ordering: .sequentiallyConsistent)
             return false
         }
         return true
+    }
+
+    /// Counts a claim about to start in `claiming`, unless the heartbeat is sweeping stray leases.
+    private func enterClaiming() -> Bool {
+        claiming.add(1, ordering: .sequentiallyConsistent)
+        guard !sweeping.load(ordering: .sequentiallyConsistent) else {
+            claiming.subtract(1, ordering: .sequentiallyConsistent)
+            return false
+        }
+        return true
+    }
+
+    /// A claim failed. One whose answer was lost (not one that never reached the server) may have
+    /// committed: its jobs are under this worker's lease, in no lane's hands.
+    private func claimFailed(_ error: any Error) {
+        claiming.subtract(1, ordering: .sequentiallyConsistent)
+        if let error = error as? PostgresError, error.code == .connectionLost { letGo(stillHeld: false) }
     }
 
     /// The end of a claim and of its batch, if any: out of `busy`, and out of isolation for the
@@ -387,8 +419,11 @@ public final class Worker: Service, Sendable {
         if isolated { isolating.store(false, ordering: .sequentiallyConsistent) }
     }
 
-    /// Bookkeeping for a claimed batch: counters, and the jobs whose leases the heartbeat extends.
+    /// Bookkeeping once a claim returns: counters, the jobs whose leases the heartbeat extends,
+    /// and the claim out of `claiming`.
     private func began(_ jobs: [ClaimedJob]) {
+        defer { claiming.subtract(1, ordering: .sequentiallyConsistent) }
+        guard !jobs.isEmpty else { return }
         metrics.claimed.increment(by: jobs.count)
         metrics.batchSize.record(jobs.count)
         for job in jobs { metrics.queueLag.recordSeconds(job.waitedSeconds) }
@@ -396,11 +431,19 @@ public final class Worker: Service, Sendable {
         held.withLock { $0.formUnion(jobs.map(\.reportID)) }
     }
 
-    /// Bookkeeping once a batch is done with, whatever became of it.
-    private func finished(_ jobs: [ClaimedJob], claimedAt claimed: ContinuousClock.Instant) {
+    /// Bookkeeping once a batch is done with, whatever became of it. `lettingGo`: how many times
+    /// it let jobs go (`letGo(stillHeld: true)`): they wait for the heartbeat, now that they are
+    /// out of `held` (`endStrayLeases`).
+    private func finished(_ jobs: [ClaimedJob], claimedAt claimed: ContinuousClock.Instant, lettingGo: Int) {
         metrics.processingLatency.record(duration: ContinuousClock.now - claimed)
         held.withLock { $0.subtract(jobs.map(\.reportID)) }
         metrics.inFlight.record(inFlight.subtract(jobs.count, ordering: .relaxed).newValue)
+        if lettingGo > 0 {
+            strays.withLock { strays in
+                strays.unnoted -= lettingGo
+                strays.noted += 1
+            }
+        }
     }
 
     /// What the domain reads in a report (nothing with `--noop`).
@@ -429,18 +472,21 @@ public final class Worker: Service, Sendable {
 
     /// Reads every ad, then completes the batch in one transaction (in parts, for ads with
     /// thousands of contacts: `Queue.completionParts`). A part that fails as a whole is retried job
-    /// by job, so one bad report only costs its own attempt.
-    private func process(_ jobs: [ClaimedJob]) async {
+    /// by job, so one bad report only costs its own attempt. Returns how many times it let jobs go
+    /// without a word to the database (it could not reach it, `letGo`): their leases end at the
+    /// next heartbeat once the batch is out of `held` (`finished`).
+    private func process(_ jobs: [ClaimedJob]) async -> Int {
+        var lost = 0
         var ready: [ProcessedReport] = []
         for job in jobs {
             do {
                 try injectFaultIfAsked(job)
                 ready.append(ProcessedReport(job: job, analysis: analyze(job)))
             } catch {
-                await recordFailure(job, error: "\(error)")
+                if await !recordFailure(job, error: "\(error)") { lost += 1 }
             }
         }
-        guard !ready.isEmpty else { return }
+        guard !ready.isEmpty else { return lost }
         if options.faultInjection, let pause = ready.compactMap({ FaultMarker.pause(in: $0.job.body) }).max() {
             try? await Task.sleep(for: .seconds(pause))
         }
@@ -454,14 +500,14 @@ public final class Worker: Service, Sendable {
                 try await completeWithRetry(part)
             } catch let error as PostgresError where error.isConnectionProblem {
                 logger.warning("database unreachable while completing; the jobs go back to the queue once it answers (or when their leases run out)",
-                               metadata: ["error": "\(error)"])
-                // This part and the ones after it stay held, until the heartbeat ends their leases.
-                mayStillHold()
-                abandon(ready[given...].map(\.job))
-                return
+                               metadata: ["error": "\(error)", "count": "\(ready.count - given)"])
+                // This part and the ones after it stay under this worker's lease, until the
+                // heartbeat ends it.
+                letGo(stillHeld: true)
+                return lost + 1
             } catch {
                 guard part.count > 1 else {
-                    await recordFailure(part[0].job, error: "\(error)")
+                    if await !recordFailure(part[0].job, error: "\(error)") { lost += 1 }
                     continue
                 }
                 logger.warning("batch failed; completing its jobs one by one", metadata: ["error": "\(error)"])
@@ -469,14 +515,15 @@ public final class Worker: Service, Sendable {
                     do {
                         try await completeWithRetry([report])
                     } catch let error as PostgresError where error.isConnectionProblem {
-                        mayStillHold()
-                        abandon([report.job])
+                        letGo(stillHeld: true)
+                        lost += 1
                     } catch {
-                        await recordFailure(report.job, error: "\(error)")
+                        if await !recordFailure(report.job, error: "\(error)") { lost += 1 }
                     }
                 }
             }
         }
+        return lost
     }
 
     /// What `--noop` records for every job: no contacts, so the completion writes only the outcome
@@ -533,7 +580,9 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func recordFailure(_ job: ClaimedJob, error: String) async {
+    /// Records a failed attempt (a retry, or dead). False when it could not reach the database:
+    /// the job waits for the heartbeat to end its lease (`process`).
+    private func recordFailure(_ job: ClaimedJob, error: String) async -> Bool {
         let delay = retry.delay(afterAttempt: job.attempt, unit: Double.random(in: 0..<1))
         do {
             let kept = try await queue.fail(job, error: error, retryDelay: delay, lease: lease)
@@ -559,10 +608,12 @@ public final class Worker: Service, Sendable {
                 "report": "\(job.reportID)", "attempt": "\(job.attempt)", "error": "\(error.prefix(200))",
                 "fenced": "\(!kept)",
             ])
+            return true
         } catch {
-            mayStillHold()
-            logger.warning("could not record a failure; the lease will run out and the job will be retried",
+            letGo(stillHeld: true)
+            logger.warning("could not record a failure; the job will be retried once the database answers (or when its lease runs out)",
                            metadata: ["report": "\(job.reportID)", "error": "\(error)"])
+            return false
         }
     }
 
@@ -578,6 +629,14 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// Test-only: a claim holding `FaultMarker.lostClaim` at its first attempt acts as if its
+    /// answer were lost after it committed.
+    private func injectLostClaimIfAsked(_ jobs: [ClaimedJob]) throws {
+        guard options.faultInjection, jobs.contains(where: { $0.attempt == 1 && $0.body.contains(FaultMarker.lostClaim) }) else { return }
+        logger.critical("fault injection: dropping a claim's answer", metadata: ["count": "\(jobs.count)"])
+        throw PostgresError(code: .connectionLost, message: "fault injection: the claim's answer was lost")
+    }
+
     // MARK: - Heartbeat, rescue, registry
 
     private func heartbeatLoop() async {
@@ -587,7 +646,7 @@ public final class Worker: Service, Sendable {
         while !Task.isCancelled {
             var more = false  // a rescue took all it may: more may be waiting
             do {
-                try await endAbandonedLeases()
+                try await endStrayLeases()
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
                 metrics.lastHeartbeat.record(Date().timeIntervalSince1970)
                 if rescued.soloWaiting { soloSeen.add(1, ordering: .sequentiallyConsistent) }
@@ -612,13 +671,13 @@ public final class Worker: Service, Sendable {
                     logger.warning("folding old completion counters failed", metadata: ["error": "\(error)"])
                 }
             }
-            // The next beat, or within a second once a completion gave jobs up (`abandoned`); at
-            // once after a rescue that took as many as it may.
+            // The next beat, or within a second once jobs were let go (`strays`); at once after a
+            // rescue that took as many as it may.
             if more { continue }
             let next = ContinuousClock.now + .seconds(options.heartbeatSeconds)
             repeat {
                 try? await Task.sleep(for: .seconds(min(1, options.heartbeatSeconds)))
-            } while ContinuousClock.now < next && abandoned.withLock({ $0.isEmpty }) && !Task.isCancelled
+            } while ContinuousClock.now < next && !strays.withLock({ $0.noted > $0.ended }) && !Task.isCancelled
         }
     }
 
@@ -693,36 +752,52 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    /// Jobs were just let go of without a word to the database: their leases may run for one more lease.
-    private func mayStillHold() {
+    /// Jobs were just let go of without a word to the database: their leases may run for one more
+    /// lease. `stillHeld`: they are in `held` until their batch is finished (which notes them then);
+    /// otherwise (a lost claim's) the next heartbeat may end them at once.
+    private func letGo(stillHeld: Bool) {
         let until = ContinuousClock.now + .seconds(options.leaseSeconds)
-        mayHoldUntil.withLock { $0 = max($0 ?? until, until) }
-    }
-
-    /// Notes jobs whose completion could not reach the database (`abandoned`).
-    private func abandon(_ jobs: some Sequence<ClaimedJob>) {
-        abandoned.withLock { for job in jobs { $0[job.reportID] = job.attempt } }
-    }
-
-    /// Ends the leases of the jobs a completion gave up on (`abandoned`), if any, so that the
-    /// heartbeat's rescue right after takes them back. A database still out of reach leaves them
-    /// for the next beat; their leases run out meanwhile all the same.
-    private func endAbandonedLeases() async throws {
-        // Not those still counted as held (their lane has not finished with them yet): the same
-        // heartbeat would extend their leases again.
-        let holding = held.withLock { $0 }
-        let jobs = abandoned.withLock { waiting in
-            let taken = waiting.filter { !holding.contains($0.key) }
-            waiting = waiting.filter { holding.contains($0.key) }
-            return taken
+        strays.withLock { strays in
+            strays.until = max(strays.until ?? until, until)
+            if stillHeld { strays.unnoted += 1 } else { strays.noted += 1 }
         }
-        guard !jobs.isEmpty else { return }
-        do {
-            let ended = try await queue.endLeases(of: jobs.map { ($0.key, $0.value) }, lease: lease)
-            logger.notice("ended the leases of the jobs a completion could not finish, for a rescue now", metadata: ["count": "\(ended)"])
-        } catch {
-            abandoned.withLock { $0.merge(jobs) { later, _ in later } }
-            throw error
+    }
+
+    /// Once jobs were let go (`strays`), ends the leases of this worker's jobs that no lane holds,
+    /// so that the heartbeat's rescue right after takes them back instead of leaving them to their
+    /// lease (five minutes with `--lease 300`). No claim starts meanwhile, and the claims under way
+    /// are waited for: a claim's jobs are in no lane's hands until it returns. A beat that cannot
+    /// do so (a claim that does not return, a row still locked by a transaction the server has not
+    /// ended yet) leaves it to the next, a second later, until the leases have run out anyway.
+    private func endStrayLeases() async throws {
+        let now = ContinuousClock.now
+        guard let noted = strays.withLock({ strays -> Int? in
+            guard strays.noted > strays.ended else { return nil }
+            if let until = strays.until, until <= now {
+                strays.ended = strays.noted  // run out: the rescue takes them back as it is
+                return nil
+            }
+            return strays.noted
+        }) else { return }
+        sweeping.store(true, ordering: .sequentiallyConsistent)
+        defer {
+            sweeping.store(false, ordering: .sequentiallyConsistent)
+            doorbell.ringAll()
+        }
+        let deadline = ContinuousClock.now + .seconds(1)
+        while claiming.load(ordering: .sequentiallyConsistent) > 0 {
+            guard ContinuousClock.now < deadline else { return }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let swept = try await queue.endStrayLeases(lease: lease, holding: held.withLock { Array($0) })
+        if swept.ended > 0 {
+            logger.notice("ended the leases of the jobs this worker could not finish, for a rescue now", metadata: ["count": "\(swept.ended)"])
+        }
+        guard swept.ended == swept.found else { return }
+        strays.withLock { strays in
+            strays.ended = max(strays.ended, noted)
+            // Nothing let go since, and none waiting in a batch: no job of this worker's is stray.
+            if strays.noted == noted, strays.unnoted == 0 { strays.until = nil }
         }
     }
 
@@ -786,6 +861,10 @@ public enum FaultMarker {
     /// and its new contacts inserted: a test freezes the worker there (SIGSTOP) to see what a
     /// worker frozen mid-transaction costs the others.
     public static let locked = "[[tipline-fault:locked]]"
+
+    /// The first claim that takes this report acts as if its answer were lost once it committed:
+    /// its jobs stay claimed under the worker's lease, in no lane's hands.
+    public static let lostClaim = "[[tipline-fault:lost-claim]]"
 
     /// `waitForRelease` for a caller that may not suspend (inside a completion's transaction). It
     /// first creates `path` + `.waiting`, so that a test knows it waits there.

@@ -155,25 +155,53 @@ struct WorkerProcessTests {
             let scenario = Scenario.make(count: 20, sellers: 5, seed: 41) { $0 == 0 ? " " + FaultMarker.locked : "" }
             let (worker, release) = try await Self.waitingInsideACompletion(
                 scenario, db, ["--lease", "120", "--batch", "20"], name: "cut-off")
-            let admin = Database(config: ConnectionConfig(conninfo: try TestDatabase.adminURL), maxConnections: 1)
-            defer { Task { await admin.shutdown() } }
-            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS false", binds: []))
-            _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name)")
+            try await DrainGiveUpTests.door(db, open: false)
             release.open()
             try await waitUntil("the completion gives up", timeout: 90) {
                 worker.stderr.contains("database unreachable while completing")
             }
-            try await admin.execute(Query(sql: "ALTER DATABASE \(db.name) ALLOW_CONNECTIONS true", binds: []))
+            try await DrainGiveUpTests.door(db, open: true)
             // Their leases ended and rescued at once, claimed again and done, long before the lease
             // (120 s) would have run out.
             try await waitUntil("every report is done", timeout: 60) {
                 (try? await db.int("SELECT count(*) FROM reports WHERE state = 'done'")) == 20
             }
-            #expect(worker.stderr.contains("ended the leases of the jobs a completion could not finish"), "\(worker.stderr.suffix(2000))")
+            #expect(worker.stderr.contains("ended the leases of the jobs this worker could not finish"), "\(worker.stderr.suffix(2000))")
             // Each was claimed once more: the attempt that could not complete counts.
             #expect(try await db.int("SELECT count(*) FROM reports WHERE attempts = 2") == 20)
             worker.signal(SIGTERM)
             #expect(try await worker.wait(timeout: 60) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+
+    @Test("jobs of a claim that committed though its answer was lost are rescued at the next heartbeat, not after their lease")
+    func lostClaimAnswer() async throws {
+        try await TestDatabase.with { db in
+            // The first claim of report 0 acts as if its answer were lost (test-only fault
+            // injection): its twenty jobs stay under the worker's lease, in no lane's hands.
+            let scenario = Scenario.make(count: 20, sellers: 5, seed: 47) { $0 == 0 ? " " + FaultMarker.lostClaim : "" }
+            try await Self.submit(scenario, to: db)
+            // No fallback poll: a claim the stop below cut off would be a loss of its own (the
+            // rescue's notification wakes the lane).
+            let worker = try Self.worker(db, ["--fault-injection", "--concurrency", "1", "--batch", "20", "--lease", "120", "--poll", "3600"],
+                                         name: "lost-answer")
+            try worker.start()
+            // Long before the lease (120 s) would have run out.
+            try await waitUntil("every report is done", timeout: 60) {
+                (try? await db.int("SELECT count(*) FROM reports WHERE state = 'done'")) == 20
+            }
+            #expect(worker.stderr.contains("fault injection: dropping a claim's answer"), "\(worker.stderr.suffix(2000))")
+            #expect(worker.stderr.contains("ended the leases of the jobs this worker could not finish"), "\(worker.stderr.suffix(2000))")
+            // The lost claim's attempt counts.
+            #expect(try await db.int("SELECT count(*) FROM reports WHERE attempts = 2") == 20)
+            // Nothing of it is left under the worker's lease: a stop without the database is a
+            // clean one (exit 0), not one that leaves jobs to their leases (75).
+            try await DrainGiveUpTests.door(db, open: false)
+            worker.signal(SIGTERM)
+            let status = try await worker.wait(timeout: 60)
+            try await DrainGiveUpTests.door(db, open: true)
+            #expect(status == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
             try await Checks.drainedExactlyOnce(db, scenario: scenario)
         }
     }

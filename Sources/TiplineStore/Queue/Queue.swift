@@ -198,28 +198,36 @@ public struct Queue: Sendable {
     /// Most jobs one rescue takes back; a worker whose rescue took this many beats again at once.
     public static let rescueLimit = 1000
 
-    /// Ends the lease of those of `jobs` (report id and attempt) that `lease` still holds at that
-    /// attempt: a completion that could not reach the database gave them up, and this worker,
-    /// alive, does not make them wait for the lease to run out. The next rescue (this worker's
-    /// heartbeat runs one right after) takes them back as it takes back any job whose lease ran out:
-    /// claimed alone (nothing tells a lost connection from a completion that crashes the server),
-    /// dead once out of attempts. A job claimed again since, by anyone, is at another attempt or
-    /// under another lease, and is left alone; one whose completion did commit has no row left.
-    /// Returns how many leases it ended.
-    @discardableResult
-    public func endLeases(of jobs: [(reportID: Int64, attempt: Int)], lease: Lease) async throws -> Int {
-        try await database.withConnection { connection in
+    /// Ends the leases of the jobs `lease` holds other than `holding` (those in a worker's hands):
+    /// jobs it let go of without a word to the database (a completion that could not reach it, a
+    /// claim that committed though its answer was lost), which the worker, alive, does not make
+    /// wait for their leases to run out. The next rescue (the worker's heartbeat runs one right
+    /// after) takes them back as it takes back any job whose lease ran out: claimed alone (nothing
+    /// tells a lost connection from a completion that crashes the server), dead once out of
+    /// attempts. The caller makes sure no claim of its own is under way, whose jobs would be in no
+    /// hands yet. Rows locked elsewhere (a transaction of a lost connection the server has not
+    /// ended yet) are skipped: `ended` falls short of `found` then.
+    public func endStrayLeases(lease: Lease, holding: [Int64]) async throws -> (ended: Int, found: Int) {
+        let row = try await database.withConnection { connection in
             try connection.queryPrepared("""
-                WITH ended AS (
+                WITH stray AS (
+                    SELECT report_id FROM jobs j
+                     WHERE j.state = 'running' AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "j"))
+                       AND j.report_id <> ALL(\(holding)::bigint[])
+                ), free AS (
+                    SELECT report_id FROM jobs j
+                     WHERE j.report_id IN (SELECT report_id FROM stray)
+                       AND j.state = 'running' AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "j"))
+                     FOR UPDATE SKIP LOCKED
+                ), ended AS (
                     UPDATE jobs j SET lease_expires_at = now() - interval '1 millisecond'
-                      FROM unnest(\(jobs.map(\.reportID))::bigint[], \(jobs.map { Int32($0.attempt) })::int[]) AS g (report_id, attempt)
-                     WHERE j.report_id = g.report_id AND j.attempt = g.attempt
-                       AND \(fragment: Self.stillHeld(by: lease.owner.uuidString, alias: "j"))
+                      FROM free WHERE j.report_id = free.report_id
                     RETURNING 1
                 )
-                SELECT count(*) FROM ended
-                """).one().decode(Int.self, at: 0)
+                SELECT (SELECT count(*) FROM ended)::int, (SELECT count(*) FROM stray)::int
+                """).one()
         }
+        return (try row.decode(Int.self, at: 0), try row.decode(Int.self, at: 1))
     }
 
     /// Rescues jobs whose lease ran out, without a worker's heartbeat (see `heartbeat`).
