@@ -91,6 +91,8 @@ public final class Worker: Service, Sendable {
     /// When the database was last found unreachable with no success since (nil: reachable), and
     /// the error a drain gave up with (`giveUpSeconds`).
     private let outage = Mutex<(since: ContinuousClock.Instant?, gaveUp: DrainGaveUp?)>((nil, nil))
+    /// When the database last answered a call (for a drain: `watchForSilence`).
+    private let lastAnswer = Mutex<ContinuousClock.Instant>(.now)
 
     /// Checks run once the database is reachable, before the worker registers (the schema version).
     private let prepare: @Sendable (Database) async throws -> Void
@@ -114,6 +116,9 @@ public final class Worker: Service, Sendable {
     public var processedCount: Int { processed.load(ordering: .relaxed) }
 
     public func run() async throws {
+        answered()
+        let silence = options.untilIdle ? Task { await watchForSilence() } : nil
+        defer { silence?.cancel() }
         // Inside the service, so that SIGTERM is already handled while the database is slow to answer:
         // a shutdown during start-up ends the wait and the worker exits cleanly without work. A call
         // blocked on a server that accepts connections but never answers cannot be cancelled (libpq
@@ -193,6 +198,7 @@ public final class Worker: Service, Sendable {
     /// in hand are done with. The error it gives up with, once it does.
     private func unreachable(_ error: PostgresError) -> DrainGaveUp? {
         guard options.untilIdle else { return nil }
+        answered()  // a refusal or an error is an answer: this outage is counted here, not as silence
         let now = ContinuousClock.now
         let gaveUp = outage.withLock { outage -> DrainGaveUp? in
             let since = outage.since ?? now
@@ -209,10 +215,48 @@ public final class Worker: Service, Sendable {
         return gaveUp
     }
 
-    /// Notes that the database answered: an outage, if any, is over.
+    /// Notes that the database answered a claim: an outage, if any, is over.
     private func reachable() {
         guard options.untilIdle else { return }
+        answered()
         outage.withLock { $0.since = nil }
+    }
+
+    /// Notes that the database answered a call, whatever the answer (`watchForSilence`).
+    private func answered() {
+        guard options.untilIdle else { return }
+        let now = ContinuousClock.now
+        lastAnswer.withLock { $0 = now }
+    }
+
+    /// A drain's guard against a database that stops answering without a word (a server stopped
+    /// by SIGSTOP, a network that drops packets): its calls neither return nor fail, so no outage
+    /// is ever counted, and the drain would wait for ever. Once nothing has answered for two
+    /// seconds, it asks the server a trivial question, waiting at most until `giveUpSeconds` after
+    /// the last answer; when that passes without one, the drain gives up at once with exit
+    /// status 1: the calls it waits on cannot be interrupted. Its jobs go back to the queue when
+    /// their leases run out. A server that turns connections away is an outage, counted as before.
+    private func watchForSilence() async {
+        let limit = Duration.seconds(options.giveUpSeconds)
+        while !Task.isCancelled {
+            guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+            let last = lastAnswer.withLock { $0 }
+            guard ContinuousClock.now - last >= .seconds(2) else { continue }
+            do {
+                try await DatabaseDeadline.within(last + limit - .now) { try await database.execute("SELECT 1") }
+                answered()
+                continue
+            } catch is DatabaseDeadlinePassed {
+                // Silent: given up below, unless something answered meanwhile.
+            } catch {
+                continue  // an answer of a kind (a refusal, an error): not silence
+            }
+            guard !Task.isCancelled, ContinuousClock.now - lastAnswer.withLock({ $0 }) >= limit else { continue }
+            let gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: PostgresError(
+                code: .connectionLost, message: "no answer to any call, a trivial query included"), unanswered: true)
+            logger.critical("\(gaveUp)", metadata: ["status": "1"])
+            exit(1)
+        }
     }
 
     /// A lane blocked in a database call that never returns (a hung server, a network that drops
@@ -353,6 +397,7 @@ public final class Worker: Service, Sendable {
         }
         let claimed = ContinuousClock.now
         metrics.claimLatency.record(duration: claimed - claimStart)
+        answered()
         began(jobs)
         guard !jobs.isEmpty else {
             leave(isolated: false)
@@ -537,6 +582,7 @@ public final class Worker: Service, Sendable {
             attempt += 1
             do {
                 var done = try await queue.complete(batch, lease: lease, whileLocked: frozenWhileLocked(batch))
+                answered()
                 if !done.refused.isEmpty {
                     // An attempt before (a retry here, or the listening session's) may have committed
                     // as its connection broke. Checked only for refused reports, which are rare.
@@ -648,6 +694,7 @@ public final class Worker: Service, Sendable {
             do {
                 try await endStrayLeases()
                 let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
+                answered()
                 metrics.lastHeartbeat.record(Date().timeIntervalSince1970)
                 if rescued.soloWaiting { soloSeen.add(1, ordering: .sequentiallyConsistent) }
                 metrics.rescuedRetried.increment(by: rescued.retried)
@@ -831,9 +878,15 @@ public struct DrainGaveUp: Error, CustomStringConvertible {
     public var seconds: Double
     /// The last error seen.
     public var last: PostgresError
+    /// The database answered nothing at all for `seconds` (calls neither returned nor failed).
+    public var unanswered = false
 
     public var description: String {
         let limit = seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
+        if unanswered {
+            return "the database has not answered for \(limit) s (a server that stopped, or a network that drops packets "
+                + "without a word), so the drain gives up (--give-up-after); the jobs it holds go back to the queue when their leases run out"
+        }
         guard last.isConnectionProblem else {
             return "every claim failed for \(limit) s, so the drain gives up (--give-up-after); last error: \(last)"
         }

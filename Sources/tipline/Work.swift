@@ -20,9 +20,10 @@ struct Work: AsyncParsableCommand {
 
             An unreachable database is retried with backoff (a restart or a failover costs a few \
             seconds, nothing else). A worker without --until-idle keeps retrying for as long as it \
-            runs. A drain (--until-idle) that has not reached the database, or whose every claim has \
-            failed (a read-only server, a revoked grant), for --give-up-after seconds stops with exit \
-            status 1; one whose connection settings are invalid, or that the \
+            runs. A drain (--until-idle) that has not reached the database, whose every claim has \
+            failed (a read-only server, a revoked grant), or whose database has answered nothing at \
+            all (a stopped server, a network that drops packets), for --give-up-after seconds stops \
+            with exit status 1; one whose connection settings are invalid, or that the \
             server turns away (no such database or role, a role that may not log in or connect, failed \
             authentication, no pg_hba.conf entry, SSL required but not offered), stops at once, also \
             with status 1. Jobs it held go back to the queue.
@@ -51,7 +52,7 @@ struct Work: AsyncParsableCommand {
     var batch: Int = 50
     @Flag(help: "Exit 0 once no job is queued, running or waiting for a retry.")
     var untilIdle = false
-    @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable, or every claim has failed (a read-only server, a revoked grant), this many seconds in a row (1-86400; default 120).")
+    @Option(name: .customLong("give-up-after"), help: "With --until-idle: exit 1 once the database has been unreachable, every claim has failed (a read-only server, a revoked grant), or the database has answered nothing, this many seconds in a row (1-86400; default 120).")
     var giveUpAfter: Double?
     @Option(help: "Name shown in `tipline status` (1-100 characters; default host:pid).")
     var name: String?

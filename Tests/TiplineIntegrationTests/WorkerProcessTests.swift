@@ -18,8 +18,10 @@ struct WorkerProcessTests {
         }
     }
 
-    static func worker(_ db: TestDatabase, _ extra: [String] = [], name: String, environment: [String: String] = [:]) throws -> TiplineProcess {
-        try TiplineProcess(["work", "--name", name, "--log-level", "notice"] + extra, databaseURL: db.url, environment: environment)
+    /// A worker process on `db` (through `url` instead, when given).
+    static func worker(_ db: TestDatabase, _ extra: [String] = [], name: String, environment: [String: String] = [:],
+                       url: String? = nil) throws -> TiplineProcess {
+        try TiplineProcess(["work", "--name", name, "--log-level", "notice"] + extra, databaseURL: url ?? db.url, environment: environment)
     }
 
     @Test("two worker processes drain 10,000 reports, each applied exactly once")
@@ -903,6 +905,39 @@ struct DrainGiveUpTests {
         #expect(Date().timeIntervalSince(started) >= 2)
     }
 
+    @Test("a drain pointed at a server that accepts connections but never answers gives up after --give-up-after, with exit 1")
+    func serverNeverAnswers() async throws {
+        let (listener, port) = try RawHTTP.listener()
+        defer { close(listener) }
+        let drain = try await TiplineProcess.run(["work", "--until-idle", "--give-up-after", "2"],
+                                                 databaseURL: "postgresql://tipline@127.0.0.1:\(port)/tipline?connect_timeout=120", timeout: 60)
+        #expect(drain.status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
+        #expect(drain.stderr.contains("the database has not answered for 2 s"), "\(drain.stderr.suffix(2000))")
+    }
+
+    @Test("a drain whose server stops answering mid-batch gives up after --give-up-after, and a later drain does every report once")
+    func serverSilentMidDrain() async throws {
+        try await TestDatabase.with { db in
+            // Through a relay that stops passing bytes, keeping every connection open: calls
+            // neither return nor fail, as with a server stopped by SIGSTOP.
+            let proxy = try await FreezingProxy(to: db)
+            defer { proxy.close() }
+            let (scenario, drain, release) = try await Self.heldBatch(
+                db, count: 20, seed: 8, ["--until-idle", "--give-up-after", "3", "--lease", "4"], name: "unanswered", url: proxy.url(for: db))
+            proxy.freeze()
+            release.open()
+            let status = try await drain.wait(timeout: 60)
+            proxy.close()
+            #expect(status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
+            #expect(drain.stderr.contains("the database has not answered for 3 s"), "\(drain.stderr.suffix(2000))")
+            // Its jobs come back once their lease runs out.
+            let rescuer = try WorkerProcessTests.worker(db, ["--until-idle", "--fault-injection", "--lease", "4"], name: "rescuer")
+            try rescuer.start()
+            #expect(try await rescuer.wait(timeout: 120) == .exit(0), "rescuer stderr: \(rescuer.stderr.suffix(2000))")
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+
     @Test("a drain that loses its database mid-batch gives up, and a later drain does every report once")
     func databaseLostMidDrain() async throws {
         try await TestDatabase.with { db in
@@ -982,12 +1017,12 @@ struct DrainGiveUpTests {
     /// worker with `arguments` (and fault injection) and waits until it holds them all: it then
     /// waits to complete them until the release returned is opened (or it is asked to stop).
     static func heldBatch(_ db: TestDatabase, count: Int, seed: UInt64, _ arguments: [String],
-                          name: String) async throws -> (Scenario, TiplineProcess, FaultRelease) {
+                          name: String, url: String? = nil) async throws -> (Scenario, TiplineProcess, FaultRelease) {
         let scenario = Scenario.make(count: count, sellers: max(1, count / 4), seed: seed) { $0 == 0 ? " " + FaultMarker.held : "" }
         try await WorkerProcessTests.submit(scenario, to: db)
         let release = FaultRelease()
         let worker = try WorkerProcessTests.worker(
-            db, arguments + ["--fault-injection", "--batch", "100", "--concurrency", "1"], name: name, environment: release.environment)
+            db, arguments + ["--fault-injection", "--batch", "100", "--concurrency", "1"], name: name, environment: release.environment, url: url)
         try worker.start()
         try await waitUntil("the worker claims the batch") {
             try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == count
