@@ -40,8 +40,17 @@ struct ReportRoutes: Sendable {
         let input = try self.request.decode(Array(buffer.readableBytesView), channel: client.channel)
         let logger = context.logger
         let (result, status) = try await bounded { [database, reporterKeyCheck] in
-            let intake = Intake(database: database, hasher: try await reporterKeyCheck.ensure(database, logger: logger))
-            let outcome = try await intake.submit([input], source: client.source)
+            let outcome: SubmitOutcome
+            do {
+                let intake = Intake(database: database, hasher: try await reporterKeyCheck.ensure(database, logger: logger))
+                outcome = try await intake.submit([input], source: client.source)
+            } catch is ReporterKeyChanged {
+                // The database's key settings changed since the last check (a database replaced
+                // under the server): checked again now, then stored with what it gives.
+                logger.warning("the database's reporter key settings changed since they were checked; checking the key again")
+                let intake = Intake(database: database, hasher: try await reporterKeyCheck.ensure(database, always: true, logger: logger))
+                outcome = try await intake.submit([input], source: client.source)
+            }
             guard let result = outcome.results.first, result.reportID > 0 else { throw APIError.internalError }
             if result.isNew { return (result, "queued") }
             return (result, try await ReportView.find(result.reportID, source: client.source, in: database)?.status ?? "queued")

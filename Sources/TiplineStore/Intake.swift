@@ -31,6 +31,12 @@ public struct Intake: Sendable {
 
     /// Stores new reports and queues a job for each, in one transaction with one NOTIFY. Reports
     /// whose `(source, external_id)` already exists are not inserted; their existing id is returned.
+    ///
+    /// The same statement checks that the database still records the derivation and fingerprint
+    /// the hasher was verified against: a database replaced, or its key settings changed, since
+    /// the check (a long `submit --file` reconnecting to a database dropped and created again)
+    /// stores nothing, and `ReporterKeyChanged` says to check the key again. Without it, its
+    /// reporters would be hashed with another database's derivation, and counted twice.
     public func submit(_ reports: [ReportInput], source: String) async throws -> SubmitOutcome {
         guard !reports.isEmpty else { return SubmitOutcome(results: []) }
         let now = Date()
@@ -41,12 +47,20 @@ public struct Intake: Sendable {
         let platforms = reports.map(\.platform)
         let times = reports.map { $0.reportedAt ?? now }
         let maxAttempts = self.maxAttempts
+        let derivation = hasher.derivation.recorded
+        let fingerprint = hasher.fingerprint
+        let fingerprintSetting = hasher.derivation == .none ? "reporter_key_fingerprint" : "reporter_key_stretched_fingerprint"
         let rows = try await database.transaction { tx in
             let inserted = try tx.queryPrepared("""
-                WITH input AS (
+                WITH key_fits AS (
+                    SELECT count(*) = 2 AS fits FROM settings
+                     WHERE (name = 'reporter_key_derivation' AND value = \(derivation))
+                        OR (name = \(fingerprintSetting) AND value = \(fingerprint))
+                ), input AS (
                     SELECT * FROM unnest(\(externalIDs)::text[], \(channels)::text[], \(hashes)::bytea[],
                                          \(bodies)::text[], \(platforms)::text[], \(times)::timestamptz[])
                              AS t (external_id, channel, reporter_hash, body, platform, reported_at)
+                     WHERE (SELECT fits FROM key_fits)
                 ), inserted AS (
                     INSERT INTO reports (source, external_id, channel, reporter_hash, body, platform, reported_at)
                     SELECT \(source), external_id, channel, reporter_hash, body, platform, reported_at FROM input
@@ -56,7 +70,10 @@ public struct Intake: Sendable {
                     INSERT INTO jobs (report_id, max_attempts) SELECT id, \(maxAttempts) FROM inserted
                 )
                 SELECT id, external_id, true AS is_new FROM inserted
+                UNION ALL
+                SELECT NULL, NULL, NULL WHERE NOT (SELECT fits FROM key_fits)
                 """)
+            if let first = inserted.rows.first, try first.decodeIfPresent(Int64.self, at: 0) == nil { throw ReporterKeyChanged() }
             var found = inserted.rows
             if inserted.count < Set(externalIDs).count {
                 let existing = try tx.queryPrepared("""
@@ -88,5 +105,16 @@ public struct Intake: Sendable {
             return (id, isNew && first)
         }
         return SubmitOutcome(results: results)
+    }
+}
+
+/// The database no longer records the reporter key derivation and fingerprint a hasher was
+/// verified against (`Intake.submit`): nothing of the batch was stored.
+public struct ReporterKeyChanged: Error, CustomStringConvertible {
+    public init() {}
+
+    public var description: String {
+        "the database's reporter key settings are no longer those checked at start (the database was replaced, or its "
+            + "settings changed): nothing of this batch was stored; the key must be checked against it again"
     }
 }

@@ -124,8 +124,9 @@ public final class Worker: Service, Sendable {
         // blocked on a server that accepts connections but never answers cannot be cancelled (libpq
         // waits for its connect_timeout, by default for ever): it is left behind, as the process exits.
         do {
-            let started = try await unlessFirst({ try? await gracefulShutdown() }) {
+            let started: Bool? = try await unlessFirst({ try? await gracefulShutdown() }) {
                 try await cancelWhenGracefulShutdown { try await self.register() }
+                return true
             }
             guard started != nil else { throw CancellationError() }
         } catch is CancellationError {
@@ -243,7 +244,7 @@ public final class Worker: Service, Sendable {
             let last = lastAnswer.withLock { $0 }
             guard ContinuousClock.now - last >= .seconds(2) else { continue }
             do {
-                try await DatabaseDeadline.within(last + limit - .now) { try await database.execute("SELECT 1") }
+                _ = try await DatabaseDeadline.within(last + limit - .now) { try await database.execute("SELECT 1") }
                 answered()
                 continue
             } catch is DatabaseDeadlinePassed {
@@ -922,7 +923,7 @@ public enum FaultMarker {
     /// `waitForRelease` for a caller that may not suspend (inside a completion's transaction). It
     /// first creates `path` + `.waiting`, so that a test knows it waits there.
     static func blockUntilReleased(_ path: String, stopped: () -> Bool) {
-        FileManager.default.createFile(atPath: path + ".waiting", contents: nil)
+        _ = FileManager.default.createFile(atPath: path + ".waiting", contents: nil)
         let deadline = ContinuousClock.now + .seconds(600)
         while !FileManager.default.fileExists(atPath: path), !stopped(), ContinuousClock.now < deadline {
             usleep(20_000)

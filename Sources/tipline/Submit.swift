@@ -189,18 +189,34 @@ struct Submit: AsyncParsableCommand {
         }
         let derived = externalID == nil
         let outcome = try await connection.withDatabase(application: "tipline-submit") { [input] database in
-            var input = input
-            let hasher = try await key.verify(against: database)
-            if derived {
-                // From the reporter as stored (trimmed, in NFC, a caller's number in one form): the same
-                // caller written another way is the same report again, as it is the same reporter.
-                input.externalID = "cli-" + PostgresHex.encode(
-                    hasher.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(input.reporter)\u{1F}\(text)").prefix(16))
+            try await Self.checkingTheKeyAgain { _ in
+                var input = input
+                let hasher = try await key.verify(against: database)
+                if derived {
+                    // From the reporter as stored (trimmed, in NFC, a caller's number in one form): the same
+                    // caller written another way is the same report again, as it is the same reporter.
+                    input.externalID = "cli-" + PostgresHex.encode(
+                        hasher.hash("cli external id\u{1F}\(channel.rawValue)\u{1F}\(input.reporter)\u{1F}\(text)").prefix(16))
+                }
+                return try await Intake(database: database, hasher: hasher).submit([input], source: source)
             }
-            return try await Intake(database: database, hasher: hasher).submit([input], source: source)
         }
         let (id, isNew) = outcome.results[0]
         try Output.line(isNew ? "accepted report \(id)" : "duplicate: report \(id) was already submitted")
+    }
+
+    /// Runs `body` again, once, when the database's reporter key settings are no longer those it
+    /// checked (`ReporterKeyChanged`: the database replaced under a long import, say); `body`
+    /// checks the key again first (`again`), which records it in a database not used yet, or
+    /// refuses a database that records another.
+    private static func checkingTheKeyAgain<T>(_ body: (_ again: Bool) async throws -> T) async throws -> T {
+        do {
+            return try await body(false)
+        } catch is ReporterKeyChanged {
+            Output.error("note: the database's reporter key settings changed since they were checked (was the database replaced?); "
+                         + "checking the key again\n")
+            return try await body(true)
+        }
     }
 
     private func submitFile(_ path: String, key: ReporterKey) async throws -> Int {
@@ -224,14 +240,17 @@ struct Submit: AsyncParsableCommand {
         var uncertain = 0
         do {
             try await connection.withDatabase(application: "tipline-submit") { database in
-                let intake = Intake(database: database, hasher: try await key.verify(against: database))
+                var intake = Intake(database: database, hasher: try await key.verify(against: database))
                 var pending: [ReportInput] = []
                 func flush() async throws {
                     guard !pending.isEmpty else { return }
                     var tries = 0
                     let outcome = try await retryingConnectionLoss(attempts: 12) {
                         tries += 1
-                        return try await intake.submit(pending, source: source)
+                        return try await Self.checkingTheKeyAgain { again in
+                            if again { intake = Intake(database: database, hasher: try await key.verify(against: database)) }
+                            return try await intake.submit(pending, source: source)
+                        }
                     }
                     accepted += outcome.accepted
                     duplicates += outcome.duplicates

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Testing
+import TiplineStore
 
 /// `tipline serve` over real HTTP against a real PostgreSQL: submissions, idempotency, access.
 @Suite("HTTP intake")
@@ -89,6 +90,23 @@ struct HTTPIntakeTests {
             try await RawHTTP.write(fd, body)
             #expect(try await RawHTTP.reply(fd).status == 201)
             #expect(try await db.int("SELECT count(*) FROM reports WHERE external_id = 'p-1'") == 1)
+        }
+    }
+
+    @Test("a database replaced under a running server gets its reporters hashed with its own derivation, not the one checked before")
+    func databaseReplacedUnderTheServer() async throws {
+        try await IntakeServer.with { db, server in
+            let first = try await server.post(sampleReport("r-1", reporter: "one reporter"), token: try await server.token(source: "app"))
+            #expect(first.status == 201, "\(first.text)")
+            // Within the ten seconds a passed key check is trusted for.
+            let again = try await db.replaced()
+            defer { Task { await again.shutdown() } }
+            let token = try await IntakeServer.token(databaseURL: db.url, source: "app")
+            let second = try await server.post(sampleReport("r-2", reporter: "one reporter"), token: token)
+            #expect(second.status == 201, "\(second.text)")
+            let expected = try await WorkerProcessTests.key.verify(against: again).hash("one reporter")
+            let stored = try await again.query("SELECT reporter_hash FROM reports")
+            #expect(try stored.one().decode(Data.self, at: 0) == expected)
         }
     }
 

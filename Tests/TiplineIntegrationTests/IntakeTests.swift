@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Testing
+import TiplineCore
 import TiplineStore
 
 @Suite("intake from the command line")
@@ -10,6 +11,69 @@ struct IntakeTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reports-\(UUID().uuidString).\(ext)").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
+    }
+
+    @Test("a batch hashed with a key checked against another database, or before its key settings changed, stores nothing")
+    func keyCheckedElsewhere() async throws {
+        try await TestDatabase.with { a in
+            try await TestDatabase.with { b in
+                let key = WorkerProcessTests.key
+                let report = ReportInput(externalID: "k1", channel: .app, reporter: "u1", text: "QQ 22223333", reportedAt: nil, platform: nil)
+                let checkedOnA = try await key.verify(against: a.database)
+                // b records no derivation yet; then one of its own (another salt).
+                await #expect(throws: ReporterKeyChanged.self) {
+                    try await Intake(database: b.database, hasher: checkedOnA).submit([report], source: "test")
+                }
+                let checkedOnB = try await key.verify(against: b.database)
+                await #expect(throws: ReporterKeyChanged.self) {
+                    try await Intake(database: b.database, hasher: checkedOnA).submit([report], source: "test")
+                }
+                #expect(try await b.int("SELECT count(*) FROM reports") == 0)
+                #expect(try await Intake(database: b.database, hasher: checkedOnB).submit([report], source: "test").accepted == 1)
+                // The fingerprint a's check saw is no longer there.
+                _ = try await a.database.execute("UPDATE settings SET value = 'changed' WHERE name = 'reporter_key_stretched_fingerprint'")
+                await #expect(throws: ReporterKeyChanged.self) {
+                    try await Intake(database: a.database, hasher: checkedOnA).submit([report], source: "test")
+                }
+                #expect(try await a.int("SELECT count(*) FROM reports") == 0)
+            }
+        }
+    }
+
+    @Test("a database dropped and created again under a running `submit --file` gets its reporters hashed with its own derivation")
+    func databaseReplacedMidImport() async throws {
+        try await TestDatabase.with { db in
+            let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("reports-\(UUID().uuidString).jsonl").path
+            guard mkfifo(fifo, 0o600) == 0 else { throw TestSetupError("mkfifo failed (errno \(errno))") }
+            defer { unlink(fifo) }
+            let submit = try TiplineProcess(["submit", "--file", fifo, "--batch", "1"], databaseURL: db.url)
+            try submit.start()
+            let writer = try await RawHTTP.offPool { () throws -> Int32 in
+                let fd = open(fifo, O_WRONLY)
+                guard fd >= 0 else { throw TestSetupError("cannot open the FIFO (errno \(errno))") }
+                return fd
+            }
+            defer { close(writer) }
+            func send(_ numbers: ClosedRange<Int>) {
+                for n in numbers {
+                    let line = #"{"external_id":"r\#(n)","channel":"app","reporter":"one reporter","text":"QQ 2222333\#(n)"}"# + "\n"
+                    _ = line.utf8CString.withUnsafeBufferPointer { Glibc.write(writer, $0.baseAddress, $0.count - 1) }
+                }
+            }
+            send(1...3)
+            try await waitUntil("the first reports are stored") { try await db.int("SELECT count(*) FROM reports") == 3 }
+            // A database with no key recorded now.
+            let again = try await db.replaced()
+            defer { Task { await again.shutdown() } }
+            send(4...6)
+            close(writer)
+            #expect(try await submit.wait(timeout: 120) == .exit(0), "stderr: \(submit.stderr.suffix(2000))")
+            #expect(submit.stderr.contains("checking the key again"), "\(submit.stderr.suffix(2000))")
+            let expected = try await WorkerProcessTests.key.verify(against: again).hash("one reporter")
+            let stored = try await again.query("SELECT DISTINCT reporter_hash FROM reports")
+            #expect(stored.count == 1)
+            #expect(try stored.one().decode(Data.self, at: 0) == expected)
+        }
     }
 
     @Test("submitting the same file twice creates no new reports")

@@ -49,6 +49,24 @@ struct TestDatabase {
         }
     }
 
+    /// Drops this database (ending its sessions) and creates it again under the same name,
+    /// migrated and not used yet, as an operator restoring or rebuilding it would: a handle on the
+    /// new one (the caller shuts it down; `database`'s connections are gone).
+    func replaced() async throws -> Database {
+        let admin = Database(config: ConnectionConfig(conninfo: try Self.adminURL), maxConnections: 1)
+        do {
+            try await admin.execute(Query(sql: "DROP DATABASE \(name) WITH (FORCE)", binds: []))
+            try await admin.execute(Query(sql: "CREATE DATABASE \(name)", binds: []))
+        } catch {
+            await admin.shutdown()
+            throw error
+        }
+        await admin.shutdown()
+        let again = Database(config: ConnectionConfig(conninfo: url), maxConnections: 2)
+        _ = try await Migrator().migrate(again)
+        return again
+    }
+
     private func tearDown(_ admin: Database) async {
         await database.shutdown()
         _ = try? await admin.execute(Query(sql: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)", binds: []))
