@@ -233,9 +233,10 @@ public final class Worker: Service, Sendable {
     /// A drain's guard against a database that stops answering without a word (a server stopped
     /// by SIGSTOP, a network that drops packets): its calls neither return nor fail, so no outage
     /// is ever counted, and the drain would wait for ever. Once nothing has answered for two
-    /// seconds, it asks the server a trivial question, waiting at most until `giveUpSeconds` after
-    /// the last answer; when that passes without one, the drain gives up at once with exit
-    /// status 1: the calls it waits on cannot be interrupted. Its jobs go back to the queue when
+    /// seconds, it asks the server a trivial question and waits `giveUpSeconds` for its answer
+    /// (however long the silence before, so that a short limit on a loaded machine still gives it
+    /// that long); when none comes, and nothing else answered meanwhile, the drain gives up at once
+    /// with exit status 1: the calls it waits on cannot be interrupted. Its jobs go back to the queue when
     /// their leases run out. A server that turns connections away is an outage, counted as before.
     private func watchForSilence() async {
         let limit = Duration.seconds(options.giveUpSeconds)
@@ -244,7 +245,7 @@ public final class Worker: Service, Sendable {
             let last = lastAnswer.withLock { $0 }
             guard ContinuousClock.now - last >= .seconds(2) else { continue }
             do {
-                _ = try await DatabaseDeadline.within(last + limit - .now) { try await database.execute("SELECT 1") }
+                _ = try await DatabaseDeadline.within(limit) { try await database.execute("SELECT 1") }
                 answered()
                 continue
             } catch is DatabaseDeadlinePassed {
