@@ -925,18 +925,24 @@ public enum FaultMarker {
     /// first creates `path` + `.waiting`, so that a test knows it waits there.
     static func blockUntilReleased(_ path: String, stopped: () -> Bool) {
         _ = FileManager.default.createFile(atPath: path + ".waiting", contents: nil)
-        let deadline = ContinuousClock.now + .seconds(600)
-        while !FileManager.default.fileExists(atPath: path), !stopped(), ContinuousClock.now < deadline {
-            usleep(20_000)
-        }
+        let deadline = ContinuousClock.now + holdLimit
+        while !isReleased(path, before: deadline, stopped: stopped) { usleep(20_000) }
     }
 
     /// Waits until `path` exists, `stopped()`, the task is cancelled, or ten minutes pass (`held`).
     public static func waitForRelease(_ path: String, stopped: () -> Bool) async {
-        let deadline = ContinuousClock.now + .seconds(600)
-        while !FileManager.default.fileExists(atPath: path), !stopped(), !Task.isCancelled, ContinuousClock.now < deadline {
+        let deadline = ContinuousClock.now + holdLimit
+        while !isReleased(path, before: deadline, stopped: stopped), !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    /// The longest a marked batch is held.
+    private static let holdLimit = Duration.seconds(600)
+
+    /// Whether a hold is over: `path` exists, `stopped()`, or `deadline` has passed.
+    private static func isReleased(_ path: String, before deadline: ContinuousClock.Instant, stopped: () -> Bool) -> Bool {
+        FileManager.default.fileExists(atPath: path) || stopped() || ContinuousClock.now >= deadline
     }
 
     /// How long a batch holding `body` waits before completing: 3 s for `slow`.
