@@ -30,8 +30,10 @@ public final class Worker: Service, Sendable {
     private let doorbell = Doorbell()
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
-    /// The jobs this process holds right now; only these get their leases extended.
-    private let held = Mutex<Set<Int64>>([])
+    /// The jobs this process holds right now, by report id, with how many of its batches hold each
+    /// (a job one batch recorded as failed may be claimed again by another before the first batch
+    /// is finished); only these get their leases extended.
+    private let held = Mutex<[Int64: Int]>([:])
     /// Claims under way whose jobs are not in `held` yet: the heartbeat's `endStrayLeases` waits
     /// for none to be left (and none starts meanwhile, `sweeping`) before it reads `held`.
     private let claiming = Atomic<Int>(0)
@@ -53,9 +55,17 @@ public final class Worker: Service, Sendable {
         /// holds, and its rescue right after takes them back.
         var noted = 0
         var ended = 0
+        /// A claim whose answer was lost may still be running on the server until about then (it
+        /// commits once it ends, unless the server saw the client go first): a sweep before that
+        /// may not see its jobs yet, so it does not count as the last.
+        var settled: ContinuousClock.Instant?
     }
+    /// How long a lost claim is given to end on the server (`Strays.settled`).
+    private static let lostClaimSettles = Duration.seconds(5)
     private let strays = Mutex(Strays())
     private let leftHeld = Atomic<Bool>(false)
+    /// The worker's row is in `workers` (`register`).
+    private let registered = Atomic<Bool>(false)
     /// The worker stopped while jobs it could not complete may still be under its lease, and it
     /// could not reach the database to give them back: they return to the queue when their leases
     /// run out. `tipline work` exits `shutdownTimedOutStatus` then, not 0, which says every batch
@@ -130,8 +140,12 @@ public final class Worker: Service, Sendable {
             }
             guard started != nil else { throw CancellationError() }
         } catch is CancellationError {
-            stopping.store(true, ordering: .relaxed)  // a registration left behind does not retry
+            // A registration left behind does not retry, and one that gets through deregisters.
+            stopping.store(true, ordering: .sequentiallyConsistent)
             logger.info("the worker stopped before it started (a shutdown was requested, or another part of the process failed)")
+            if registered.load(ordering: .sequentiallyConsistent) {
+                _ = try? await withDeadline(.seconds(5)) { await self.deregister() }
+            }
             return
         }
         if Task.isShuttingDownGracefully {
@@ -239,13 +253,20 @@ public final class Worker: Service, Sendable {
     /// with exit status 1: the calls it waits on cannot be interrupted. Its jobs go back to the queue when
     /// their leases run out. A server that turns connections away is an outage, counted as before.
     private func watchForSilence() async {
+        // A connection of its own: the lanes' pool may be busy, or held by calls that never return.
+        let probe = Database(config: database.config, maxConnections: 1)
+        await watchForSilence(probing: probe)
+        _ = await probe.shutdown(waitingAtMost: .seconds(1))
+    }
+
+    private func watchForSilence(probing probe: Database) async {
         let limit = Duration.seconds(options.giveUpSeconds)
         while !Task.isCancelled {
             guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
             let last = lastAnswer.withLock { $0 }
             guard ContinuousClock.now - last >= .seconds(2) else { continue }
             do {
-                _ = try await DatabaseDeadline.within(limit) { try await database.execute("SELECT 1") }
+                _ = try await DatabaseDeadline.within(limit) { try await probe.execute("SELECT 1") }
                 answered()
                 continue
             } catch is DatabaseDeadlinePassed {
@@ -253,7 +274,9 @@ public final class Worker: Service, Sendable {
             } catch {
                 continue  // an answer of a kind (a refusal, an error): not silence
             }
-            guard !Task.isCancelled, ContinuousClock.now - lastAnswer.withLock({ $0 }) >= limit else { continue }
+            // A shutdown asked for by a signal has its own bound (`armWatchdog`, exit 75).
+            guard !Task.isCancelled, !Task.isShuttingDownGracefully,
+                  ContinuousClock.now - lastAnswer.withLock({ $0 }) >= limit else { continue }
             let gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: PostgresError(
                 code: .connectionLost, message: "no answer to any call, a trivial query included"), unanswered: true)
             logger.critical("\(gaveUp)", metadata: ["status": "1"])
@@ -306,7 +329,15 @@ public final class Worker: Service, Sendable {
                     }
                     busy.add(1, ordering: .sequentiallyConsistent)
                     // A sweep of stray leases is short: wait it out.
-                    while !enterClaiming() { try? await Task.sleep(for: .milliseconds(5)) }
+                    var entered = enterClaiming()
+                    while !entered, !stopping.load(ordering: .relaxed) {
+                        try? await Task.sleep(for: .milliseconds(5))
+                        entered = enterClaiming()
+                    }
+                    guard entered else {
+                        leave(isolated: true)
+                        continue
+                    }
                 } else if !enterClaim() {
                     continue  // a lane began isolating, or the heartbeat sweeping, meanwhile
                 }
@@ -412,6 +443,7 @@ public final class Worker: Service, Sendable {
             do {
                 for part in Queue.completionParts(jobs.map { ProcessedReport(job: $0, analysis: analyze($0)) }) {
                     record(try Queue.complete(part, lease: lease, using: connection))
+                    answered()
                     left.removeFirst(part.count)
                 }
                 finished(jobs, claimedAt: claimed, lettingGo: 0)
@@ -475,7 +507,7 @@ public final class Worker: Service, Sendable {
         metrics.batchSize.record(jobs.count)
         for job in jobs { metrics.queueLag.recordSeconds(job.waitedSeconds) }
         metrics.inFlight.record(inFlight.add(jobs.count, ordering: .relaxed).newValue)
-        held.withLock { $0.formUnion(jobs.map(\.reportID)) }
+        held.withLock { held in for job in jobs { held[job.reportID, default: 0] += 1 } }
     }
 
     /// Bookkeeping once a batch is done with, whatever became of it. `lettingGo`: how many times
@@ -483,12 +515,19 @@ public final class Worker: Service, Sendable {
     /// out of `held` (`endStrayLeases`).
     private func finished(_ jobs: [ClaimedJob], claimedAt claimed: ContinuousClock.Instant, lettingGo: Int) {
         metrics.processingLatency.record(duration: ContinuousClock.now - claimed)
-        held.withLock { $0.subtract(jobs.map(\.reportID)) }
+        held.withLock { held in
+            for job in jobs {
+                if let count = held[job.reportID], count > 1 { held[job.reportID] = count - 1 } else { held[job.reportID] = nil }
+            }
+        }
         metrics.inFlight.record(inFlight.subtract(jobs.count, ordering: .relaxed).newValue)
         if lettingGo > 0 {
+            // Their leases were extended while the batch held them: one more lease from now.
+            let until = ContinuousClock.now + .seconds(options.leaseSeconds)
             strays.withLock { strays in
                 strays.unnoted -= lettingGo
                 strays.noted += 1
+                strays.until = max(strays.until ?? until, until)
             }
         }
     }
@@ -634,6 +673,7 @@ public final class Worker: Service, Sendable {
         let delay = retry.delay(afterAttempt: job.attempt, unit: Double.random(in: 0..<1))
         do {
             let kept = try await queue.fail(job, error: error, retryDelay: delay, lease: lease)
+            answered()
             let final = job.attempt >= job.maxAttempts
             if kept, !final {
                 // Nothing announces a retry whose time has come: an idle lane wakes for it then,
@@ -692,10 +732,10 @@ public final class Worker: Service, Sendable {
         // The first beat at once, the wait after each: jobs whose lease ran out while no worker was
         // live go back to the queue now, not a third of this worker's lease later (200 s with --lease 600).
         while !Task.isCancelled {
-            var more = false  // a rescue took all it may: more may be waiting
+            var more = false  // a rescue took all it may, or stray leases were just ended
+            var beat = false
             do {
-                try await endStrayLeases()
-                let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0) }, processed: processedCount)
+                let rescued = try await queue.heartbeat(lease: lease, holding: held.withLock { Array($0.keys) }, processed: processedCount)
                 answered()
                 metrics.lastHeartbeat.record(Date().timeIntervalSince1970)
                 if rescued.soloWaiting { soloSeen.add(1, ordering: .sequentiallyConsistent) }
@@ -707,9 +747,19 @@ public final class Worker: Service, Sendable {
                                   metadata: ["retried": "\(rescued.retried)", "dead": "\(rescued.dead)"])
                     doorbell.ringAll()
                 }
+                beat = true
             } catch {
                 metrics.heartbeatErrors.increment()
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+            // Once the database answers the beat (on a connection it just used), jobs this worker let
+            // go of get their leases ended, and the beat right after rescues them.
+            if beat {
+                do {
+                    if try await endStrayLeases() { more = true }
+                } catch {
+                    logger.warning("could not end the leases of the jobs this worker could not finish", metadata: ["error": "\(error)"])
+                }
             }
             // Every ten minutes, fold old completion counters into one row per day.
             if ContinuousClock.now - lastFold > .seconds(600) {
@@ -721,7 +771,7 @@ public final class Worker: Service, Sendable {
                 }
             }
             // The next beat, or within a second once jobs were let go (`strays`); at once after a
-            // rescue that took as many as it may.
+            // rescue that took as many as it may, or once stray leases were ended.
             if more { continue }
             let next = ContinuousClock.now + .seconds(options.heartbeatSeconds)
             repeat {
@@ -742,6 +792,11 @@ public final class Worker: Service, Sendable {
                             \(Int(ProcessInfo.processInfo.processIdentifier)), \(options.concurrency), \(options.batchSize), \(options.leaseSeconds))
                     ON CONFLICT (id) DO NOTHING
                     """)
+                registered.store(true, ordering: .sequentiallyConsistent)
+                if stopping.load(ordering: .sequentiallyConsistent) {
+                    _ = await deregister()  // the start-up was given up meanwhile (`run`)
+                    throw CancellationError()
+                }
                 reachable()
                 logger.info("worker started", metadata: [
                     "concurrency": "\(options.concurrency)", "batch": "\(options.batchSize)", "lease": "\(options.leaseSeconds)s",
@@ -808,7 +863,13 @@ public final class Worker: Service, Sendable {
         let until = ContinuousClock.now + .seconds(options.leaseSeconds)
         strays.withLock { strays in
             strays.until = max(strays.until ?? until, until)
-            if stillHeld { strays.unnoted += 1 } else { strays.noted += 1 }
+            if stillHeld {
+                strays.unnoted += 1
+            } else {
+                strays.noted += 1
+                let settled = ContinuousClock.now + Self.lostClaimSettles
+                strays.settled = max(strays.settled ?? settled, settled)
+            }
         }
     }
 
@@ -817,8 +878,9 @@ public final class Worker: Service, Sendable {
     /// lease (five minutes with `--lease 300`). No claim starts meanwhile, and the claims under way
     /// are waited for: a claim's jobs are in no lane's hands until it returns. A beat that cannot
     /// do so (a claim that does not return, a row still locked by a transaction the server has not
-    /// ended yet) leaves it to the next, a second later, until the leases have run out anyway.
-    private func endStrayLeases() async throws {
+    /// ended yet, a lost claim the server may not have finished) leaves it to the next, a second
+    /// later, until the leases have run out anyway. Whether it ended any.
+    private func endStrayLeases() async throws -> Bool {
         let now = ContinuousClock.now
         guard let noted = strays.withLock({ strays -> Int? in
             guard strays.noted > strays.ended else { return nil }
@@ -827,27 +889,34 @@ public final class Worker: Service, Sendable {
                 return nil
             }
             return strays.noted
-        }) else { return }
+        }) else { return false }
         sweeping.store(true, ordering: .sequentiallyConsistent)
         defer {
             sweeping.store(false, ordering: .sequentiallyConsistent)
             doorbell.ringAll()
         }
-        let deadline = ContinuousClock.now + .seconds(1)
+        // Claims take milliseconds; one that does not return (a connection gone silent) is not
+        // waited for long, so that the lanes are held up a fifth of a second at most.
+        let deadline = ContinuousClock.now + .milliseconds(200)
         while claiming.load(ordering: .sequentiallyConsistent) > 0 {
-            guard ContinuousClock.now < deadline else { return }
+            guard ContinuousClock.now < deadline else { return false }
             try await Task.sleep(for: .milliseconds(2))
         }
-        let swept = try await queue.endStrayLeases(lease: lease, holding: held.withLock { Array($0) })
+        let swept = try await queue.endStrayLeases(lease: lease, holding: held.withLock { Array($0.keys) })
         if swept.ended > 0 {
             logger.notice("ended the leases of the jobs this worker could not finish, for a rescue now", metadata: ["count": "\(swept.ended)"])
         }
-        guard swept.ended == swept.found else { return }
-        strays.withLock { strays in
+        let cleared = strays.withLock { strays -> Bool in
+            // A lost claim that settled before this sweep began is in its snapshot.
+            guard swept.ended == swept.found, (strays.settled ?? now) <= now else { return false }
             strays.ended = max(strays.ended, noted)
             // Nothing let go since, and none waiting in a batch: no job of this worker's is stray.
-            if strays.noted == noted, strays.unnoted == 0 { strays.until = nil }
+            guard strays.noted == noted, strays.unnoted == 0 else { return false }
+            strays.until = nil
+            return true
         }
+        if cleared { logger.notice("every job this worker could not finish is back in the queue") }
+        return swept.ended > 0
     }
 
     /// Whether it reached the database: every job still held went back.

@@ -209,10 +209,13 @@ struct Submit: AsyncParsableCommand {
     /// checked (`ReporterKeyChanged`: the database replaced under a long import, say); `body`
     /// checks the key again first (`again`), which records it in a database not used yet, or
     /// refuses a database that records another.
-    private static func checkingTheKeyAgain<T>(_ body: (_ again: Bool) async throws -> T) async throws -> T {
+    private static func checkingTheKeyAgain<T>(
+        beforeTheNote: () -> Void = {}, _ body: (_ again: Bool) async throws -> T
+    ) async throws -> T {
         do {
             return try await body(false)
         } catch is ReporterKeyChanged {
+            beforeTheNote()
             Output.error("note: the database's reporter key settings changed since they were checked (was the database replaced?); "
                          + "checking the key again\n")
             return try await body(true)
@@ -247,7 +250,7 @@ struct Submit: AsyncParsableCommand {
                     var tries = 0
                     let outcome = try await retryingConnectionLoss(attempts: 12) {
                         tries += 1
-                        return try await Self.checkingTheKeyAgain { again in
+                        return try await Self.checkingTheKeyAgain(beforeTheNote: progress.clearLine) { again in
                             if again { intake = Intake(database: database, hasher: try await key.verify(against: database)) }
                             return try await intake.submit(pending, source: source)
                         }

@@ -197,8 +197,12 @@ struct WorkerProcessTests {
             #expect(worker.stderr.contains("ended the leases of the jobs this worker could not finish"), "\(worker.stderr.suffix(2000))")
             // The lost claim's attempt counts.
             #expect(try await db.int("SELECT count(*) FROM reports WHERE attempts = 2") == 20)
-            // Nothing of it is left under the worker's lease: a stop without the database is a
-            // clean one (exit 0), not one that leaves jobs to their leases (75).
+            // Nothing of it is left under the worker's lease (said once a sweep came after the time
+            // a lost claim is given to end on the server): a stop without the database is a clean
+            // one (exit 0), not one that leaves jobs to their leases (75).
+            try await waitUntil("the worker has nothing stray", timeout: 60) {
+                worker.stderr.contains("every job this worker could not finish is back in the queue")
+            }
             try await DrainGiveUpTests.door(db, open: false)
             worker.signal(SIGTERM)
             let status = try await worker.wait(timeout: 60)
