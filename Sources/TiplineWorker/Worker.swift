@@ -265,23 +265,40 @@ public final class Worker: Service, Sendable {
             guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
             let last = lastAnswer.withLock { $0 }
             guard ContinuousClock.now - last >= .seconds(2) else { continue }
-            do {
-                _ = try await DatabaseDeadline.within(limit) { try await probe.execute("SELECT 1") }
-                answered()
-                continue
-            } catch is DatabaseDeadlinePassed {
-                // Silent: given up below, unless something answered meanwhile.
-            } catch {
-                continue  // an answer of a kind (a refusal, an error): not silence
-            }
-            // A shutdown asked for by a signal has its own bound (`armWatchdog`, exit 75).
-            guard !Task.isCancelled, !Task.isShuttingDownGracefully,
-                  ContinuousClock.now - lastAnswer.withLock({ $0 }) >= limit else { continue }
-            let gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: PostgresError(
-                code: .connectionLost, message: "no answer to any call, a trivial query included"), unanswered: true)
-            logger.critical("\(gaveUp)", metadata: ["status": "1"])
-            exit(1)
+            guard await !isSilent(probe, for: limit, since: last) else { break }
         }
+        // A shutdown asked for by a signal has its own bound (`armWatchdog`, exit 75).
+        guard !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
+        let gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: PostgresError(
+            code: .connectionLost, message: "no answer to any call, a trivial query included"), unanswered: true)
+        logger.critical("\(gaveUp)", metadata: ["status": "1"])
+        exit(1)
+    }
+
+    /// Asks `probe` a trivial question, again and again, for `limit`: true when neither it nor any
+    /// other call (`lastAnswer` past `last`) was answered by the server in that time. A connection
+    /// that could not be made is no answer (libpq's `connect_timeout` to a silent server ends
+    /// before a long limit does); the server's own error is one.
+    private func isSilent(_ probe: Database, for limit: Duration, since last: ContinuousClock.Instant) async -> Bool {
+        let start = ContinuousClock.now
+        while !Task.isCancelled {
+            let left = limit - (ContinuousClock.now - start)
+            guard left > .zero else { break }
+            do {
+                _ = try await DatabaseDeadline.within(left) { try await probe.execute("SELECT 1") }
+                answered()
+                return false
+            } catch is DatabaseDeadlinePassed {
+                break
+            } catch let error as PostgresError where !error.isConnectionProblem {
+                answered()  // the server answered, with an error
+                return false
+            } catch {
+                if lastAnswer.withLock({ $0 }) > last { return false }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        return !Task.isCancelled && lastAnswer.withLock { $0 } <= last
     }
 
     /// A lane blocked in a database call that never returns (a hung server, a network that drops

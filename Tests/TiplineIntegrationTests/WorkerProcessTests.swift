@@ -926,14 +926,16 @@ struct DrainGiveUpTests {
             // neither return nor fail, as with a server stopped by SIGSTOP.
             let proxy = try await FreezingProxy(to: db)
             defer { proxy.close() }
+            // --give-up-after longer than libpq's connect_timeout (10 s): a check that must connect
+            // fails to before the limit, and that is no answer either.
             let (scenario, drain, release) = try await Self.heldBatch(
-                db, count: 20, seed: 8, ["--until-idle", "--give-up-after", "3", "--lease", "4"], name: "unanswered", url: proxy.url(for: db))
+                db, count: 20, seed: 8, ["--until-idle", "--give-up-after", "12", "--lease", "4"], name: "unanswered", url: proxy.url(for: db))
             proxy.freeze()
             release.open()
-            let status = try await drain.wait(timeout: 60)
+            let status = try await drain.wait(timeout: 90)
             proxy.close()
             #expect(status == .exit(1), "stderr: \(drain.stderr.suffix(2000))")
-            #expect(drain.stderr.contains("the database has not answered for 3 s"), "\(drain.stderr.suffix(2000))")
+            #expect(drain.stderr.contains("the database has not answered for 12 s"), "\(drain.stderr.suffix(2000))")
             // Its jobs come back once their lease runs out.
             let rescuer = try WorkerProcessTests.worker(db, ["--until-idle", "--fault-injection", "--lease", "4"], name: "rescuer")
             try rescuer.start()
