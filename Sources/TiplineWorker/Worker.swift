@@ -267,8 +267,14 @@ public final class Worker: Service, Sendable {
             guard ContinuousClock.now - last >= .seconds(2) else { continue }
             guard await !isSilent(probe, for: limit, since: last) else { break }
         }
-        // A shutdown asked for by a signal has its own bound (`armWatchdog`, exit 75).
-        guard !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
+        guard !Task.isCancelled else { return }
+        if Task.isShuttingDownGracefully {
+            // A shutdown asked for by a signal would wait for its bound (`armWatchdog`: the lease and
+            // ten seconds) for calls that the silence shows will not return: it ends now, as there.
+            logger.critical("shutdown cannot finish: the database has not answered for \(limit.components.seconds) s; exiting now, and the jobs still held go back to the queue when their leases run out",
+                            metadata: ["status": "\(Self.shutdownTimedOutStatus)"])
+            exit(Self.shutdownTimedOutStatus)
+        }
         let gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: PostgresError(
             code: .connectionLost, message: "no answer to any call, a trivial query included"), unanswered: true)
         logger.critical("\(gaveUp)", metadata: ["status": "1"])

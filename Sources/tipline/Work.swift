@@ -35,8 +35,9 @@ struct Work: AsyncParsableCommand {
             listening (--metrics-port 0 picks a free port).
 
             SIGTERM, SIGINT or SIGHUP: stop claiming, finish the batches in hand, exit 0. A shutdown still \
-            waiting for the database after --lease + 10 seconds (a call that never returns) exits \
-            with status 75 instead; the jobs it held go back to the queue when their leases run out. So \
+            waiting for the database after --lease + 10 seconds (a call that never returns; a drain: \
+            once its database has answered nothing for --give-up-after seconds) exits with status \
+            75 instead; the jobs it held go back to the queue when their leases run out. So \
             does a stop that cannot reach the database while jobs it could not complete (the database \
             lost meanwhile) may still be under its lease, and a second signal a second or more after \
             the first, which exits at once.

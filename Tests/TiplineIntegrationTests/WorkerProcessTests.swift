@@ -944,6 +944,25 @@ struct DrainGiveUpTests {
         }
     }
 
+    @Test("SIGTERM to a drain whose server stopped answering ends after --give-up-after with 75, not after its lease and ten seconds")
+    func sigtermWhileTheServerIsSilent() async throws {
+        try await TestDatabase.with { db in
+            let proxy = try await FreezingProxy(to: db)
+            defer { proxy.close() }
+            let (_, drain, _) = try await Self.heldBatch(
+                db, count: 10, seed: 9, ["--until-idle", "--give-up-after", "3", "--lease", "120"], name: "silenced", url: proxy.url(for: db))
+            proxy.freeze()
+            drain.signal(SIGTERM)  // the stop ends the hold: the completion then waits on the silent relay
+            let started = ContinuousClock.now
+            let status = try await drain.wait(timeout: 90)
+            proxy.close()
+            #expect(status == .exit(75), "stderr: \(drain.stderr.suffix(2000))")
+            #expect(drain.stderr.contains("shutdown cannot finish: the database has not answered for 3 s"), "\(drain.stderr.suffix(2000))")
+            // Long before the shutdown's own bound, 130 s.
+            #expect(ContinuousClock.now - started < .seconds(60))
+        }
+    }
+
     @Test("a drain that loses its database mid-batch gives up, and a later drain does every report once")
     func databaseLostMidDrain() async throws {
         try await TestDatabase.with { db in
