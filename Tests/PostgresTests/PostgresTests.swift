@@ -137,9 +137,26 @@ struct PostgresTests {
     @Test("under a DatabaseDeadline a call still running at the deadline throws DatabaseDeadlinePassed then and finishes in the background; one still waiting for a connection is never made")
     func databaseDeadline() async throws {
         try await Self.withTable("deadline", "n int") { database, table in
-            // The pool's one connection is busy for 3 s with a call under no deadline.
-            let busy = Task { try await database.execute(Query(sql: "SELECT pg_sleep(3)", binds: [])) }
-            try await Task.sleep(for: .milliseconds(300))
+            // The pool's one connection is busy, under no deadline, with a call that waits for an
+            // advisory lock another session holds until this test lets it go (no guessed delay: a
+            // loaded machine cannot end it before the call below has waited past its deadline).
+            let other = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+            defer { Task { await other.shutdown() } }
+            let key = Int64.random(in: 1...Int64.max)
+            _ = try await other.execute("SELECT pg_advisory_lock(\(key))")
+            let busy = Task { try await database.execute("SELECT pg_advisory_xact_lock(\(key))") }
+            while try await other.query("""
+                SELECT count(*)::int FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted AND ((classid::int8 << 32) | objid::int8) = \(key)
+                """).one().decode(Int.self, at: 0) == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            // Let go after 30 s whatever happens, so that a deadline that does not work fails below
+            // instead of waiting for ever.
+            let letGo = Task {
+                guard (try? await Task.sleep(for: .seconds(30))) != nil else { return }
+                _ = try? await other.execute("SELECT pg_advisory_unlock(\(key))")
+            }
             // This one waits for that connection, past its deadline: it throws, and never runs (the
             // table below holds no 1).
             await #expect(throws: DatabaseDeadlinePassed.self) {
@@ -147,15 +164,17 @@ struct PostgresTests {
                     try await database.execute(Query(sql: "INSERT INTO \(table) VALUES (1)", binds: []))
                 }
             }
+            letGo.cancel()
+            _ = try await other.execute("SELECT pg_advisory_unlock(\(key))")
             _ = try await busy.value
             // This one starts at once and outlasts its deadline: the caller stops waiting, the
             // statement goes on and commits.
             await #expect(throws: DatabaseDeadlinePassed.self) {
                 try await DatabaseDeadline.within(.milliseconds(300)) {
-                    try await database.execute(Query(sql: "INSERT INTO \(table) SELECT 2 FROM pg_sleep(1)", binds: []))
+                    try await database.execute(Query(sql: "INSERT INTO \(table) SELECT 2 FROM pg_sleep(3)", binds: []))
                 }
             }
-            try await Task.sleep(for: .seconds(2))
+            // Read once it has committed: the pool's one connection is free again then.
             let rows = try await database.query(Query(sql: "SELECT coalesce(array_agg(n ORDER BY n)::text, '{}') FROM \(table)", binds: []))
             #expect(try rows.one().decode(String.self, at: 0) == "{2}")
             // Within the deadline, a call answers as without one; an inner, later deadline does not extend it.

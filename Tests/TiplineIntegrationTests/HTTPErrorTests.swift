@@ -570,14 +570,15 @@ struct HTTPErrorTests {
             let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
             try await RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
-                              + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
-            // 40 bytes at most, half a second apart, until an answer is there to read: the body never
-            // ends, and never idles 10 s.
-            for _ in 0..<40 {
+                              + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            // 180 bytes at most, half a second apart, until an answer is there to read: the body never
+            // ends, and never idles 10 s. (A bound for a loaded machine, where a full suite's first
+            // minute once kept the server from answering within the 20 s of 40 bytes.)
+            for _ in 0..<180 {
                 try? await RawHTTP.write(fd, "{")
                 if await RawHTTP.readable(fd, within: 0.5) { break }
             }
-            let head = await RawHTTP.head(fd, within: 5)
+            let head = await RawHTTP.head(fd, within: 10)
             #expect(head?.hasPrefix("HTTP/1.1 408") == true && head?.contains("Connection: close") == true, "\(head ?? "no answer")")
             #expect(await RawHTTP.closedByServer(fd, within: 5))
             // A request sent whole meanwhile is served as ever.
