@@ -40,16 +40,13 @@ struct ReportRoutes: Sendable {
         let input = try self.request.decode(Array(buffer.readableBytesView), channel: client.channel)
         let logger = context.logger
         let (result, status) = try await bounded { [database, reporterKeyCheck] in
-            let outcome: SubmitOutcome
-            do {
-                let intake = Intake(database: database, hasher: try await reporterKeyCheck.ensure(database, logger: logger))
-                outcome = try await intake.submit([input], source: client.source)
-            } catch is ReporterKeyChanged {
-                // The database's key settings changed since the last check (a database replaced
-                // under the server): checked again now, then stored with what it gives.
+            // A database whose key settings changed since the last check (one replaced under the
+            // server) is checked again, and the report stored with what that gives.
+            let outcome = try await ReporterKeyChanged.checkingTheKeyAgain(noting: {
                 logger.warning("the database's reporter key settings changed since they were checked; checking the key again")
-                let intake = Intake(database: database, hasher: try await reporterKeyCheck.ensure(database, always: true, logger: logger))
-                outcome = try await intake.submit([input], source: client.source)
+            }) { again in
+                let hasher = try await reporterKeyCheck.ensure(database, always: again, logger: logger)
+                return try await Intake(database: database, hasher: hasher).submit([input], source: client.source)
             }
             guard let result = outcome.results.first, result.reportID > 0 else { throw APIError.internalError }
             if result.isNew { return (result, "queued") }

@@ -49,7 +49,7 @@ public struct Intake: Sendable {
         let maxAttempts = self.maxAttempts
         let derivation = hasher.derivation.recorded
         let fingerprint = hasher.fingerprint
-        let fingerprintSetting = hasher.derivation == .none ? "reporter_key_fingerprint" : "reporter_key_stretched_fingerprint"
+        let fingerprintSetting = hasher.derivation.fingerprintSetting
         let rows = try await database.transaction { tx in
             let inserted = try tx.queryPrepared("""
                 WITH key_fits AS (
@@ -112,6 +112,19 @@ public struct Intake: Sendable {
 /// verified against (`Intake.submit`): nothing of the batch was stored.
 public struct ReporterKeyChanged: Error, CustomStringConvertible {
     public init() {}
+
+    /// Runs `body` again, once, when it throws `ReporterKeyChanged` (the database replaced under a
+    /// long import or a running server, say), after `noting` says so; `body` checks the key again
+    /// first when `again` is true, which records it in a database not used yet, or refuses one
+    /// that records another.
+    public static func checkingTheKeyAgain<T>(noting: () -> Void, _ body: (_ again: Bool) async throws -> T) async throws -> T {
+        do {
+            return try await body(false)
+        } catch is ReporterKeyChanged {
+            noting()
+            return try await body(true)
+        }
+    }
 
     public var description: String {
         "the database's reporter key settings are no longer those checked at start (the database was replaced, or its "

@@ -92,6 +92,15 @@ public enum ReporterKeyDerivation: Hashable, Sendable {
         }
     }
 
+    /// The `settings` row that holds the fingerprint of a key made this way (`verify` writes and
+    /// compares it): the key itself's for `none`, the derived key's otherwise.
+    public var fingerprintSetting: String {
+        switch self {
+        case .none: "reporter_key_fingerprint"
+        case .scrypt: "reporter_key_stretched_fingerprint"
+        }
+    }
+
     /// Reads what `recorded` wrote. Costs beyond what this release would ever record are refused
     /// (a row changed to ask for gigabytes must not take the process down), and so is anything else
     /// it would not write.

@@ -189,7 +189,7 @@ struct Submit: AsyncParsableCommand {
         }
         let derived = externalID == nil
         let outcome = try await connection.withDatabase(application: "tipline-submit") { [input] database in
-            try await Self.checkingTheKeyAgain { _ in
+            try await ReporterKeyChanged.checkingTheKeyAgain(noting: Self.noteTheKeyCheck) { _ in
                 var input = input
                 let hasher = try await key.verify(against: database)
                 if derived {
@@ -205,21 +205,10 @@ struct Submit: AsyncParsableCommand {
         try Output.line(isNew ? "accepted report \(id)" : "duplicate: report \(id) was already submitted")
     }
 
-    /// Runs `body` again, once, when the database's reporter key settings are no longer those it
-    /// checked (`ReporterKeyChanged`: the database replaced under a long import, say); `body`
-    /// checks the key again first (`again`), which records it in a database not used yet, or
-    /// refuses a database that records another.
-    private static func checkingTheKeyAgain<T>(
-        beforeTheNote: () -> Void = {}, _ body: (_ again: Bool) async throws -> T
-    ) async throws -> T {
-        do {
-            return try await body(false)
-        } catch is ReporterKeyChanged {
-            beforeTheNote()
-            Output.error("note: the database's reporter key settings changed since they were checked (was the database replaced?); "
-                         + "checking the key again\n")
-            return try await body(true)
-        }
+    /// Said when the database's reporter key settings changed under the command (`ReporterKeyChanged`).
+    private static func noteTheKeyCheck() {
+        Output.error("note: the database's reporter key settings changed since they were checked (was the database replaced?); "
+                     + "checking the key again\n")
     }
 
     private func submitFile(_ path: String, key: ReporterKey) async throws -> Int {
@@ -250,7 +239,8 @@ struct Submit: AsyncParsableCommand {
                     var tries = 0
                     let outcome = try await retryingConnectionLoss(attempts: 12) {
                         tries += 1
-                        return try await Self.checkingTheKeyAgain(beforeTheNote: progress.clearLine) { again in
+                        let noting = { progress.clearLine(); Self.noteTheKeyCheck() }
+                        return try await ReporterKeyChanged.checkingTheKeyAgain(noting: noting) { again in
                             if again { intake = Intake(database: database, hasher: try await key.verify(against: database)) }
                             return try await intake.submit(pending, source: source)
                         }
