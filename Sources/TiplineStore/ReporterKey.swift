@@ -313,7 +313,7 @@ extension ReporterKey {
             }
             if recorded.bare == nil {
                 let marker = Self.unusedMarker
-                try await bounded {
+                _ = try await bounded {
                     try await database.execute("""
                         INSERT INTO settings (name, value) VALUES ('reporter_key_fingerprint', \(marker)) ON CONFLICT (name) DO NOTHING
                         """)

@@ -193,9 +193,10 @@ public final class Worker: Service, Sendable {
         let released = await deregister()
         watchdog.withLock { $0?.cancel() }
         if let gaveUp = outage.withLock({ $0.gaveUp }) {
-            logger.error(gaveUp.last.isConnectionProblem ? "database unreachable for too long; the drain gives up"
-                                                         : "claims failed for too long; the drain gives up",
-                         metadata: ["error": "\(gaveUp.last)"])
+            let last: String = if case .failing(let error) = gaveUp.reason { "\(error)" } else { "no answer" }
+            logger.error(gaveUp.isConnectionProblem ? "database unreachable for too long; the drain gives up"
+                                                    : "claims failed for too long; the drain gives up",
+                         metadata: ["error": "\(last)"])
             throw gaveUp
         }
         let now = ContinuousClock.now
@@ -219,7 +220,7 @@ public final class Worker: Service, Sendable {
             let since = outage.since ?? now
             outage.since = since
             if outage.gaveUp == nil, now - since >= .seconds(options.giveUpSeconds) {
-                outage.gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: error)
+                outage.gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, reason: .failing(error))
             }
             return outage.gaveUp
         }
@@ -275,8 +276,7 @@ public final class Worker: Service, Sendable {
                             metadata: ["status": "\(Self.shutdownTimedOutStatus)"])
             exit(Self.shutdownTimedOutStatus)
         }
-        let gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, last: PostgresError(
-            code: .connectionLost, message: "no answer to any call, a trivial query included"), unanswered: true)
+        let gaveUp = DrainGaveUp(seconds: options.giveUpSeconds, reason: .silent)
         logger.critical("\(gaveUp)", metadata: ["status": "1"])
         exit(1)
     }
@@ -968,23 +968,38 @@ public final class Worker: Service, Sendable {
 /// A drain (`--until-idle`) stopped because the database stayed unreachable, or its claims kept
 /// failing, for `seconds`.
 public struct DrainGaveUp: Error, CustomStringConvertible {
+    /// Why a drain stopped trying.
+    public enum Reason: Sendable {
+        /// Every call failed for the limit; the last error seen (a connection problem, or the
+        /// server's refusal of every claim).
+        case failing(PostgresError)
+        /// The database answered nothing at all for the limit: calls neither returned nor failed.
+        case silent
+    }
+
     /// The limit that ran out (`WorkerOptions.giveUpSeconds`).
     public var seconds: Double
-    /// The last error seen.
-    public var last: PostgresError
-    /// The database answered nothing at all for `seconds` (calls neither returned nor failed).
-    public var unanswered = false
+    public var reason: Reason
+
+    /// Whether the settings to connect with may explain it (every failure was a connection problem).
+    public var isConnectionProblem: Bool {
+        switch reason {
+        case .failing(let last): last.isConnectionProblem
+        case .silent: true
+        }
+    }
 
     public var description: String {
         let limit = seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
-        if unanswered {
+        switch reason {
+        case .silent:
             return "the database has not answered for \(limit) s (a server that stopped, or a network that drops packets "
                 + "without a word), so the drain gives up (--give-up-after); the jobs it holds go back to the queue when their leases run out"
-        }
-        guard last.isConnectionProblem else {
+        case .failing(let last) where last.isConnectionProblem:
+            return "cannot reach the database: no connection for \(limit) s, so the drain gives up (--give-up-after); last error: \(last.message)"
+        case .failing(let last):
             return "every claim failed for \(limit) s, so the drain gives up (--give-up-after); last error: \(last)"
         }
-        return "cannot reach the database: no connection for \(limit) s, so the drain gives up (--give-up-after); last error: \(last.message)"
     }
 }
 

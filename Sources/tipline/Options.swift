@@ -54,7 +54,7 @@ struct ConnectionOptions: ParsableArguments {
             await Self.shutdown(database)
             if error is CancellationError { throw error }  // an interrupted command (`EarlyShutdown.untilSignalled`)
             // The settings explain a failure to connect at all, not an outage after a good start.
-            let connection = (error as? PostgresError)?.isConnectionProblem ?? (error is DrainGaveUp)
+            let connection = (error as? PostgresError)?.isConnectionProblem ?? (error as? DrainGaveUp)?.isConnectionProblem ?? false
             throw CommandFailure(error, hint: connection && !database.hasConnected ? connectionHint : nil)
         }
     }
