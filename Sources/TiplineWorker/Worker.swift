@@ -738,6 +738,9 @@ public final class Worker: Service, Sendable {
         if job.body.contains(FaultMarker.fail) {
             throw TiplineError(.invalidInput, "fault injection: this report always fails")
         }
+        if job.attempt == 1, job.body.contains(FaultMarker.failFirst) {
+            throw TiplineError(.invalidInput, "fault injection: this report fails its first attempt")
+        }
     }
 
     /// Test-only: a claim holding `FaultMarker.lostClaim` at its first attempt acts as if its
@@ -1007,6 +1010,8 @@ public struct DrainGaveUp: Error, CustomStringConvertible {
 public enum FaultMarker {
     /// Processing this report throws, every time.
     public static let fail = "[[tipline-fault:fail]]"
+    /// Processing this report throws at its first attempt only.
+    public static let failFirst = "[[tipline-fault:fail-first]]"
     /// Processing this report kills the worker process (SIGKILL), every time.
     public static let crash = "[[tipline-fault:crash]]"
     /// The batch holding this report waits 3 seconds between reading and completing (to stop or

@@ -212,6 +212,51 @@ struct WorkerProcessTests {
         }
     }
 
+    @Test("a job one batch failed and another lane claimed again keeps its lease while that lane holds it, after the first batch ends")
+    func failedJobClaimedAgainKeepsItsLease() async throws {
+        try await TestDatabase.with { db in
+            // Report 0 fails its first attempt, and the batch of its second waits for the release;
+            // report 1 keeps the first batch 3 s longer, so that it ends while another lane holds
+            // report 0 again.
+            let scenario = Scenario.make(count: 2, sellers: 1, seed: 53) {
+                $0 == 0 ? " " + FaultMarker.failFirst + " " + FaultMarker.held : " " + FaultMarker.slow
+            }
+            try await Self.submit(scenario, to: db)
+            let release = FaultRelease()
+            let worker = try Self.worker(db, ["--fault-injection", "--concurrency", "2", "--batch", "2", "--lease", "3",
+                                              "--retry-base", "0", "--poll", "0.2"], name: "again", environment: release.environment)
+            try worker.start()
+            let again = "FROM jobs WHERE report_id = (SELECT id FROM reports WHERE external_id = 's53-0') AND attempt = 2 AND state = 'running'"
+            try await waitUntil("another lane holds report 0's second attempt") {
+                try await db.int("SELECT count(*) \(unescaped: again)") == 1
+            }
+            try await waitUntil("the first batch is done") {
+                try await db.int("SELECT count(*) FROM reports WHERE external_id = 's53-1' AND state = 'done'") == 1
+            }
+            // The heartbeat goes on extending the lease of the job the second lane holds, well past
+            // the first batch's end (two leases and more), or the rescue takes it from that lane.
+            let extended = """
+                SELECT count(*) \(again)
+                   AND lease_expires_at > (SELECT processed_at + interval '7 seconds' FROM reports WHERE external_id = 's53-1')
+                """
+            try await waitUntil("its lease is extended past two leases after the first batch, or it is taken away", timeout: 60) {
+                let kept = try await db.int(Query(sql: extended, binds: [])) == 1
+                if kept { return true }
+                return try await db.int("SELECT count(*) \(unescaped: again)") == 0
+            }
+            #expect(try await db.int(Query(sql: extended, binds: [])) == 1, "\(worker.stderr.suffix(2000))")
+            release.open()
+            try await waitUntil("report 0 is done") {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 2
+            }
+            #expect(try await db.int("SELECT attempts FROM reports WHERE external_id = 's53-0'") == 2)
+            #expect(!worker.stderr.contains("lease lost"), "\(worker.stderr.suffix(2000))")
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 60) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+
     @Test("more expired leases than one rescue takes (1,000) are all taken back at once, not a heartbeat interval apart")
     func rescuesBeyondOneLimitAtOnce() async throws {
         try await TestDatabase.with { db in
