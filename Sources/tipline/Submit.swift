@@ -230,6 +230,9 @@ struct Submit: AsyncParsableCommand {
         // Duplicates counted by a batch sent again after its connection broke: its first try may
         // have committed, and then its own reports come back as duplicates.
         var uncertain = 0
+        // Stored before the database's reporter key settings last changed under the import: into
+        // the database as it was then, which may since have been replaced.
+        var storedBeforeChange = 0
         do {
             try await connection.withDatabase(application: "tipline-submit") { database in
                 var intake = Intake(database: database, hasher: try await key.verify(against: database))
@@ -239,7 +242,11 @@ struct Submit: AsyncParsableCommand {
                     var tries = 0
                     let outcome = try await retryingConnectionLoss(attempts: 12) {
                         tries += 1
-                        let noting = { progress.clearLine(); Self.noteTheKeyCheck() }
+                        let noting = {
+                            progress.clearLine()
+                            Self.noteTheKeyCheck()
+                            storedBeforeChange = accepted + duplicates
+                        }
                         return try await ReporterKeyChanged.checkingTheKeyAgain(noting: noting) { again in
                             if again { intake = Intake(database: database, hasher: try await key.verify(against: database)) }
                             return try await intake.submit(pending, source: source)
@@ -282,6 +289,11 @@ struct Submit: AsyncParsableCommand {
         if uncertain > 0 {
             Output.error("\(uncertain) of the duplicates were in a batch sent again after its connection broke: its first try may have "
                          + "committed, so they may be this run's own reports\n")
+        }
+        if storedBeforeChange > 0 {
+            Output.error("note: \(storedBeforeChange) of the stored reports went in before the database's reporter key settings changed, "
+                         + "into the database as it was then; if it was replaced, the same command again stores them in this one "
+                         + "(the others count as duplicates)\n")
         }
         if let failure = rejectLog?.failure {
             throw CommandFailure(failure)

@@ -69,6 +69,10 @@ struct IntakeTests {
             close(writer)
             #expect(try await submit.wait(timeout: 120) == .exit(0), "stderr: \(submit.stderr.suffix(2000))")
             #expect(submit.stderr.contains("checking the key again"), "\(submit.stderr.suffix(2000))")
+            // The summary counts the three that went into the dropped database, and says so.
+            #expect(submit.stdout.contains("accepted 6, duplicate 0, rejected 0"), "\(submit.stdout)")
+            #expect(submit.stderr.contains("note: 3 of the stored reports went in before the database's reporter key settings changed"),
+                    "\(submit.stderr.suffix(2000))")
             let expected = try await WorkerProcessTests.key.verify(against: again).hash("one reporter")
             let stored = try await again.query("SELECT DISTINCT reporter_hash FROM reports")
             #expect(stored.count == 1)
