@@ -29,7 +29,7 @@ struct Dead: AsyncParsableCommand {
             }
             if rows.isEmpty { try Output.line("no dead reports") }
             for row in rows {
-                try Output.line("report \(row.id)  \(row.source)/\(row.externalID.terminalSafe)  attempts \(row.attempts)  \((row.lastError ?? "").terminalSafe)")
+                try Output.line("report \(row.id)  \(row.source.terminalSafe)/\(row.externalID.terminalSafe)  attempts \(row.attempts)  \((row.lastError ?? "").terminalSafe)")
             }
         }
     }
@@ -38,12 +38,16 @@ struct Dead: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Queue dead reports again with a fresh attempt budget.",
             discussion: "Exit status 3 when a report id given is not dead (or does not exist): it is left alone and named on standard error.")
+        /// The usage error of a retry with neither ids nor `--all`.
+        static let noIDs = "give the ids of the reports to retry, or --all"
+
         @Argument(help: "Report ids to retry.") var ids: [Int64] = []
         @Flag(help: "Retry every dead report.") var all = false
         @OptionGroup var connection: ConnectionOptions
 
         func validate() throws {
-            if ids.isEmpty == !all { throw ValidationError("give report ids or --all (not both)") }
+            if ids.isEmpty, !all { throw ValidationError(Self.noIDs) }
+            if !ids.isEmpty, all { throw ValidationError("give report ids or --all, not both") }
         }
 
         func run() async throws {

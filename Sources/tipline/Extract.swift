@@ -48,7 +48,7 @@ struct Extract: AsyncParsableCommand {
             skipped += 1
             Output.error("line \(number): \(reason.terminalSafe)\n")
         }
-        while let (number, parsed) = try reader.nextJSONObject(beforeWaiting: { try output.flush() }) {
+        while let (number, parsed) = try reader.nextJSONObject(shape: "one ad, {\"id\": ..., \"text\": ...}", beforeWaiting: { try output.flush() }) {
             let object: [String: Any]
             switch parsed {
             case .success(let read): object = read

@@ -68,14 +68,15 @@ struct ShowOffender: AsyncParsableCommand {
     var reference: String
     @Flag(help: "Print JSON.")
     var json = false
-    @Option(help: "List at most N contacts and N reports (1-1000000; the newest reports).")
-    var limit = 1_000
+    @Option(help: "List at most N contacts and N reports (1-1000000, default 1000; the newest reports).")
+    var limit: Int?
     @Flag(help: "List every contact and report, however many.")
     var all = false
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
-        if !(1...1_000_000).contains(limit) { throw ValidationError("--limit must be between 1 and 1000000") }
+        if let limit, !(1...1_000_000).contains(limit) { throw ValidationError("--limit must be between 1 and 1000000") }
+        if all, limit != nil { throw ValidationError("give --limit or --all, not both") }
         guard OffenderView.id(reference) == nil else { return }
         guard let colon = reference.firstIndex(of: ":") else {
             throw ValidationError("expected an offender id (29 or #29) or KIND:VALUE (e.g. qq:12345678), not \"\(String(reference.prefix(64)).terminalSafe)\"")
@@ -88,7 +89,7 @@ struct ShowOffender: AsyncParsableCommand {
 
     func run() async throws {
         let view = try await connection.withDatabase(application: "tipline-offender") { database in
-            try await OffenderView.find(reference, in: database, limit: all ? nil : limit)
+            try await OffenderView.find(reference, in: database, limit: all ? nil : limit ?? 1_000)
         }
         guard let view else {
             throw CommandFailure(TiplineError(.notFound, "no offender matches \(reference)"))
@@ -129,7 +130,7 @@ struct ShowOffender: AsyncParsableCommand {
         for report in view.reports {
             try Output.line("  \(String(report.id).padding(7)) \(reportedAt(report.reportedAt))  \(report.channel.padding(7))"
                   + " \(report.reporter)  \((report.category ?? "-").padding(7)) \((report.outcome ?? "-").padding(10))"
-                  + " \(report.source)/\(report.externalID.terminalSafe)")
+                  + " \(report.source.terminalSafe)/\(report.externalID.terminalSafe)")
         }
         if view.reportCount > view.reports.count {
             try Output.line("  ... and \(view.reportCount - view.reports.count) older (--limit N or --all to list them)")

@@ -73,15 +73,19 @@ struct PolicyCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let id = try await connection.withDatabase(application: "tipline-policy") { database in
-                guard let current = try await PolicyStore.history(database).first?.ladder else {
-                    throw TiplineError(.schema, "no ladder policy: run tipline migrate")
+            let id = try await connection.withDatabase(application: "tipline-policy") { [windowDays, review, restrict, suspend, refer, note] database in
+                try await PolicyStore.install(note: note, actor: AdminActor.name(actor), in: database) { current, currentID in
+                    let ladder = Ladder(windowDays: windowDays ?? current.windowDays, review: review ?? current.review,
+                                        restrict: restrict ?? current.restrict, suspend: suspend ?? current.suspend,
+                                        refer: refer ?? current.refer)
+                    // Say which thresholds came from the ladder in force, when together they are wrong.
+                    let kept = [("review", review), ("restrict", restrict), ("suspend", suspend), ("refer", refer)]
+                        .filter { $0.1 == nil }.map(\.0)
+                    if let problem = ladder.problem, !kept.isEmpty {
+                        throw TiplineError(.invalidInput, "ladder: \(problem) (\(kept.joined(separator: ", ")) as in policy #\(currentID), in force)")
+                    }
+                    return ladder
                 }
-                let ladder = Ladder(windowDays: windowDays ?? current.windowDays, review: review ?? current.review,
-                                    restrict: restrict ?? current.restrict, suspend: suspend ?? current.suspend,
-                                    refer: refer ?? current.refer)
-                return try await PolicyStore.install(ladder, note: note, actor: AdminActor.name(actor),
-                                                     in: database)
             }
             try confirmCommitted("installed ladder policy #\(id)")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TiplineCore
 import TiplineStore
 
 /// The `tipline` command: intake, workers and administration over one PostgreSQL database.
@@ -37,17 +38,23 @@ struct Tipline: AsyncParsableCommand {
         do {
             command = try await asyncParseAsRoot()
         } catch {
-            // Only where the parser found a value or an argument missing; the word is not repeated
-            // (it may be a reporter's identity: a negative chat id).
-            let negative = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains { $0.wholeMatch(of: /-[0-9][0-9.]*/) != nil }
+            // Help and the version go to standard output, as the parser has them.
+            guard exitCode(for: error) != .success else { exit(withError: error) }
+            // The parser's message quotes what it was given: control characters are escaped, so
+            // that an argument cannot recolour or clear the terminal (`terminalSafe`), line by line.
             let message = fullMessage(for: error)
-            guard negative, exitCode(for: error) == .validationFailure,
-                  message.hasPrefix("Error: Missing value for") || message.hasPrefix("Error: Missing expected argument")
-            else { exit(withError: error) }
-            Output.errorLine(message)
-            Output.errorLine("note: a negative number given apart is read as an option (every word that starts with a dash is): "
-                + "give such a value as --option=-1, and such an argument after a -- that ends the options")
-            Foundation.exit(ExitCode.validationFailure.rawValue)
+            if !message.isEmpty {
+                Output.errorLine(message.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { String($0).terminalSafe }.joined(separator: "\n"))
+            }
+            // A usage error where a word was a negative number: the word is not repeated (it may
+            // be a reporter's identity: a negative chat id).
+            let negative = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains { $0.wholeMatch(of: /-[0-9][0-9.]*/) != nil }
+            if negative, exitCode(for: error) == .validationFailure, Self.mayComeOfANegativeNumber(message) {
+                Output.errorLine("note: a negative number given apart is read as an option (every word that starts with a dash is): "
+                    + "give such a value as --option=-1, and such an argument after a -- that ends the options")
+            }
+            Foundation.exit(exitCode(for: error).rawValue)
         }
         do {
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -58,6 +65,16 @@ struct Tipline: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+extension Tipline {
+    /// Usage errors a negative number given apart may have caused: a value or an argument found
+    /// missing, the number itself taken for an unknown option, or no id at all (`dead retry -3`).
+    static func mayComeOfANegativeNumber(_ message: String) -> Bool {
+        message.hasPrefix("Error: Missing value for") || message.hasPrefix("Error: Missing expected argument")
+            || message.wholeMatch(of: /Error: Unknown option '-[0-9][^']*'(?s:.*)/) != nil
+            || message.hasPrefix("Error: \(Dead.Retry.noIDs)")
     }
 }
 

@@ -66,7 +66,7 @@ struct TokenCommand: AsyncParsableCommand {
             for token in tokens {
                 let state = token.revokedAt.map { "revoked " + format.string(from: $0) } ?? "active"
                 let used = token.lastUsedAt.map { format.string(from: $0) } ?? "never"
-                try Output.line("\(token.id)\t\(token.source)\t\(token.channel)\tcreated \(format.string(from: token.createdAt))\tlast used \(used)\t\(state)")
+                try Output.line("\(token.id)\t\(token.source.terminalSafe)\t\(token.channel)\tcreated \(format.string(from: token.createdAt))\tlast used \(used)\t\(state)")
             }
         }
     }

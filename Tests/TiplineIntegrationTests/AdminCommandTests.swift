@@ -182,6 +182,13 @@ struct AdminCommandTests {
                 let apart = try await TiplineProcess.run(arguments, databaseURL: db.url)
                 #expect(apart.status == .exit(64) && apart.stderr.hasPrefix("Error: Missing ") && apart.stderr.hasSuffix(note), "\(arguments): \(apart.stderr)")
             }
+            // Taken for an unknown option, or leaving no id at all.
+            for arguments in [["dead", "retry", "5", "-3"], ["dead", "retry", "-3"]] {
+                let apart = try await TiplineProcess.run(arguments, databaseURL: db.url)
+                #expect(apart.status == .exit(64) && apart.stderr.hasSuffix(note), "\(arguments): \(apart.stderr)")
+            }
+            let both = try await TiplineProcess.run(["offender", "1", "--all", "--limit", "3"], databaseURL: db.url)
+            #expect(both.status == .exit(64) && both.stderr.contains("give --limit or --all, not both"), "\(both.stderr)")
             // A usage error of another kind gets no note, and the word is never repeated (a negative
             // chat id may be a reporter's identity).
             let other = try await TiplineProcess.run(["submit", "--text", "-5", "--reporter", "u", "--batch", "3"], databaseURL: db.url)
@@ -260,6 +267,21 @@ struct AdminCommandTests {
             #expect(screen.stdout.contains("(as #\(absorbed), merged in since)"), "\(screen.stdout)")
             #expect(!screen.stdout.contains("\u{1B}"), "a raw ESC reached the terminal")
             #expect(screen.stdout.contains(#"both\u{1B}[31mred\u{A}x"#), "\(screen.stdout)")
+            // A source name an earlier release accepted with control characters: `offender` and,
+            // on a dead report, `dead list` escape it too.
+            let legacy = "legacy\u{1B}[2J\u{7}"
+            try await db.database.execute("UPDATE reports SET source = \(legacy) WHERE external_id LIKE 'both%'")
+            _ = try await QueueTests.submit(["出租微信 V信: dead_source1"], to: db)
+            _ = try await db.int("""
+                WITH j AS (DELETE FROM jobs RETURNING report_id)
+                UPDATE reports SET state = 'dead', source = \(legacy) FROM j WHERE id = j.report_id RETURNING 1
+                """)
+            for arguments in [["offender", String(survivor)], ["dead", "list"]] {
+                let shown = try await TiplineProcess.run(arguments, databaseURL: db.url)
+                #expect(shown.status == .exit(0), "\(arguments): \(shown.stderr)")
+                #expect(!shown.stdout.contains("\u{1B}") && !shown.stdout.contains("\u{7}"), "\(arguments): \(shown.stdout)")
+                #expect(shown.stdout.contains(#"legacy\u{1B}[2J\u{7}/"#), "\(arguments): \(shown.stdout)")
+            }
         }
     }
 
@@ -278,7 +300,10 @@ struct AdminCommandTests {
             #expect(missing.stderr.contains(#"\u{1B}]0;pwned\u{7}"#), "\(missing.stderr)")
             // Refused before any database work too: the usage error escapes what it quotes.
             for arguments in [["offender", "\u{1B}]0;pwned\u{7}"], ["offender", "x\u{1B}[2J\u{7}:1"],
-                              ["offender", "set-level", "\u{1B}]0;pwned\u{7}", "review", "--reason", "r"]] {
+                              ["offender", "set-level", "\u{1B}]0;pwned\u{7}", "review", "--reason", "r"],
+                              // The parser's own messages quote the value too.
+                              ["offender", "set-level", "7", "b\u{1B}[2Jx", "--reason", "r"], ["dead", "list", "--limit", "5\u{1B}[2J"],
+                              ["status", "--js\u{1B}[2Jon"]] {
                 let refused = try await TiplineProcess.run(arguments, databaseURL: db.url)
                 #expect(refused.status == .exit(64), "\(refused.stderr)")
                 #expect(!refused.stderr.contains("\u{1B}") && !refused.stderr.contains("\u{7}"), "\(refused.stderr)")

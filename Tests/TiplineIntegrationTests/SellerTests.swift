@@ -311,7 +311,37 @@ struct SellerTests {
             // Against the thresholds kept (review 3 in force), once the ladder is read.
             let below = try await TiplineProcess.run(["policy", "set", "--restrict", "2", "--note", "x"], databaseURL: db.url)
             #expect(below.status == .exit(1) && below.stderr.contains("must not decrease"), "\(below.stderr)")
+            #expect(below.stderr.contains("review 3, restrict 2, suspend 5, refer 10 (review, suspend, refer as in policy #2, in force)"),
+                    "\(below.stderr)")
             #expect(try await db.int("SELECT count(*) FROM ladder_policies") == 2)
+        }
+    }
+
+    @Test("two administrators changing different thresholds at once both keep their change")
+    func concurrentPolicyChanges() async throws {
+        try await TestDatabase.with { db in
+            // The ladder table locked, so that both commands are under way before either reads it.
+            let (alice, bob) = try await db.whileAnotherSessionHolds(Query(sql: "LOCK TABLE ladder_policies IN ACCESS EXCLUSIVE MODE", binds: [])) {
+                let alice = try TiplineProcess(["policy", "set", "--review", "3", "--restrict", "4", "--note", "A", "--actor", "alice"], databaseURL: db.url)
+                let bob = try TiplineProcess(["policy", "set", "--refer", "20", "--note", "B", "--actor", "bob"], databaseURL: db.url)
+                try alice.start()
+                try bob.start()
+                try await waitUntil("both wait for a lock", timeout: 30) {
+                    try await db.int("""
+                        SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND application_name = 'tipline-policy' AND wait_event_type = 'Lock'
+                        """) == 2
+                }
+                return (alice, bob)
+            }
+            #expect(try await alice.wait(timeout: 60) == .exit(0), "\(alice.stderr)")
+            #expect(try await bob.wait(timeout: 60) == .exit(0), "\(bob.stderr)")
+            let inForce = try await db.database.query("""
+                SELECT review, restrict_at, suspend, refer FROM ladder_policies ORDER BY id DESC LIMIT 1
+                """).one()
+            #expect(try [inForce.decode(Int.self, at: 0), inForce.decode(Int.self, at: 1), inForce.decode(Int.self, at: 2),
+                         inForce.decode(Int.self, at: 3)] == [3, 4, 5, 20])
+            #expect(try await db.int("SELECT count(*) FROM ladder_policies") == 3)
         }
     }
 

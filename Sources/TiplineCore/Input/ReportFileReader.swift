@@ -179,19 +179,24 @@ public final class LineReader {
         }
     }
 
+    /// What a line of reports holds (`nextJSONObject`).
+    public static let reportShape = "one report, {\"external_id\": ...}"
+
     /// The next line that is not blank, as a JSON object or why it is not one (a byte-order mark
     /// before the first line is no part of it: `next`), or nil at the end: the lines of JSONL input.
-    public func nextJSONObject(beforeWaiting: () throws -> Void = {}) throws -> (number: Int, object: Result<[String: Any], InputError>)? {
+    /// `shape`: what each line holds, for the message about a line that is JSON but no object.
+    public func nextJSONObject(shape: String = LineReader.reportShape, beforeWaiting: () throws -> Void = {}) throws
+        -> (number: Int, object: Result<[String: Any], InputError>)? {
         while let (number, line) = try next(beforeWaiting: beforeWaiting) {
             guard let bytes = line else { return (number, .failure(Self.tooLong)) }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            return (number, Self.jsonObject(bytes))
+            return (number, Self.jsonObject(bytes, shape: shape))
         }
         return nil
     }
 
     /// `bytes` as one JSON object, read as strictly as RFC 8259 writes it (`StrictJSON`), or why not.
-    static func jsonObject(_ bytes: [UInt8]) -> Result<[String: Any], InputError> {
+    static func jsonObject(_ bytes: [UInt8], shape: String = LineReader.reportShape) -> Result<[String: Any], InputError> {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             return .failure(InputError(field: nil, "is not valid UTF-8"))
         }
@@ -211,7 +216,7 @@ public final class LineReader {
             return .failure(InputError(field: nil, "invalid JSON" + (reason.map { ": \($0)" } ?? "")))
         }
         guard let object = parsed as? [String: Any] else {
-            return .failure(InputError(field: nil, "is \(ReportValidator.jsonKind(parsed)), not a JSON object: each line is one report, {\"external_id\": ...}"))
+            return .failure(InputError(field: nil, "is \(ReportValidator.jsonKind(parsed)), not a JSON object: each line is \(shape)"))
         }
         return .success(object)
     }

@@ -36,7 +36,8 @@ public struct Ladder: Sendable, Equatable, Codable {
         if review < 1 { return "review needs at least 1 reporter" }
         if refer > Self.maxThreshold { return "a threshold may be at most \(Self.maxThreshold) reporters, not \(refer)" }
         if !(review <= restrict && restrict <= suspend && suspend <= refer) {
-            return "thresholds must not decrease: review \(review) <= restrict \(restrict) <= suspend \(suspend) <= refer \(refer)"
+            return "thresholds must not decrease from review to restrict, suspend and refer: "
+                + "review \(review), restrict \(restrict), suspend \(suspend), refer \(refer)"
         }
         return nil
     }

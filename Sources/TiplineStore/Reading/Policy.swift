@@ -27,18 +27,35 @@ public enum PolicyStore {
         }
     }
 
-    /// Installs a new ladder; it applies to reports processed afterwards. Levels already reached stay.
-    public static func install(_ ladder: Ladder, note: String, actor: String, in database: Database) async throws -> Int {
-        if let problem = ladder.problem { throw TiplineError(.invalidInput, "ladder: \(problem)") }
+    /// Installs a new ladder, made by `change` from the one in force (and its id); it applies to
+    /// reports processed afterwards, and levels already reached stay. Changes are taken one at a
+    /// time (an advisory lock to the commit), so that each is made from the ladder the one before
+    /// installed: two administrators changing different thresholds at once both keep their change.
+    public static func install(note: String, actor: String, in database: Database,
+                               _ change: @escaping @Sendable (_ current: Ladder, _ id: Int) throws -> Ladder) async throws -> Int {
         guard !note.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw TiplineError(.invalidInput, "--note must say why the ladder changes")
         }
-        return try await database.query("""
-            INSERT INTO ladder_policies (window_days, review, restrict_at, suspend, refer, note, actor)
-            VALUES (\(ladder.windowDays), \(ladder.review), \(ladder.restrict), \(ladder.suspend), \(ladder.refer), \(note), \(actor))
-            RETURNING id
-            """).one().decode(Int.self, at: 0)
+        return try await database.transaction { tx in
+            try tx.execute("SELECT pg_advisory_xact_lock(\(Self.changeLock))")
+            guard let row = try tx.query("""
+                SELECT id, window_days, review, restrict_at, suspend, refer FROM ladder_policies ORDER BY id DESC LIMIT 1
+                """).first
+            else { throw TiplineError(.schema, "no ladder policy: run tipline migrate") }
+            let current = Ladder(windowDays: try row.decode(at: 1), review: try row.decode(at: 2), restrict: try row.decode(at: 3),
+                                 suspend: try row.decode(at: 4), refer: try row.decode(at: 5))
+            let ladder = try change(current, try row.decode(at: 0))
+            if let problem = ladder.problem { throw TiplineError(.invalidInput, "ladder: \(problem)") }
+            return try tx.query("""
+                INSERT INTO ladder_policies (window_days, review, restrict_at, suspend, refer, note, actor)
+                VALUES (\(ladder.windowDays), \(ladder.review), \(ladder.restrict), \(ladder.suspend), \(ladder.refer), \(note), \(actor))
+                RETURNING id
+                """).one().decode(Int.self, at: 0)
+        }
     }
+
+    /// Advisory lock taken by every change of the ladder, held to commit ("tiplpol" in ASCII).
+    static let changeLock: Int64 = 0x7469_706c_706f_6c
 }
 
 /// Administrator actions on offenders.
