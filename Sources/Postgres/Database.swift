@@ -62,7 +62,11 @@ public final class Database: Sendable {
                 release(connection)
                 return value
             } catch {
-                release(connection)
+                // A session that found the database read-only keeps the read-only default it
+                // started with after the database takes writes again (`default_transaction_read_only`
+                // reset, a standby promoted): a new one reads the setting anew, or (with several
+                // hosts and target_session_attrs=read-write) reaches the primary.
+                if (error as? PostgresError)?.sqlState != .readOnlySQLTransaction { release(connection) }
                 throw error
             }
         }

@@ -69,6 +69,9 @@ extension APIError {
     /// 503: the database cannot be reached.
     static let databaseUnavailable = APIError(.serviceUnavailable, code: "database_unavailable",
                                               "the database is unreachable; retry later")
+    /// 503: the database refuses writes for now (a standby, or `default_transaction_read_only`).
+    static let databaseReadOnly = APIError(.serviceUnavailable, code: "database_unavailable",
+                                           "the database only reads for now (a standby, or default_transaction_read_only is on); retry later with the same external_id")
     /// 503: the database did not answer a request's work within the server's `--db-timeout`.
     static func databaseTimedOut(after limit: Duration) -> APIError {
         APIError(.serviceUnavailable, code: "database_unavailable",

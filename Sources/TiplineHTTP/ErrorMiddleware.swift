@@ -1,5 +1,7 @@
+import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import NIOHTTP1
 import Postgres
 import TiplineStore
@@ -15,6 +17,14 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as PostgresError where error.isConnectionProblem || error.code == .shutDown {
             context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
             throw APIError.databaseUnavailable
+        } catch let error as PostgresError where error.isTransient || error.sqlState == .readOnlySQLTransaction
+                                                || error.sqlState?.rawValue.hasPrefix("53") == true {
+            // Worth the client's retry with the same external_id: a statement the server ended at
+            // the session's statement_timeout (= --db-timeout) or an administrator cancelled, a
+            // lock that could not be had, a database that only reads for now (a standby, or
+            // default_transaction_read_only), one short of disk, memory or connections.
+            context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
+            throw error.sqlState == .readOnlySQLTransaction ? APIError.databaseReadOnly : APIError.databaseUnavailable
         } catch let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {
             // A table or column missing: the database is not migrated (yet) to this server's schema.
             context.logger.warning("database not migrated", metadata: ["error": "\(error)"])
@@ -31,6 +41,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // Typically the client closed the connection before its body was complete: its fault,
             // not ours, so neither an error in the log nor a 5xx in the metrics.
             context.logger.info("malformed or unfinished request", metadata: ["error": "\(error)"])
+            throw APIError(.badRequest, code: "malformed_request", "the request ended early or is not valid HTTP")
+        } catch let error as IOError where error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
+            // The client reset the connection mid-request (a FIN instead is an unfinished request,
+            // above): its doing, as a hang-up is.
+            context.logger.info("the client reset the connection mid-request", metadata: ["error": "\(error)"])
             throw APIError(.badRequest, code: "malformed_request", "the request ended early or is not valid HTTP")
         } catch {
             // PostgresError's description is terse and never holds bind values (report data).

@@ -19,7 +19,11 @@ struct HealthRoutes: Sendable {
                 // The key check's database calls get what is left of the limit; deriving the key
                 // (about a tenth of a second of work, once) does not count against it.
                 let started = ContinuousClock.now
-                var pending = try await withDeadline(readinessTimeout) { [database] in try await Migrator().pending(database) }
+                var pending = try await withDeadline(readinessTimeout) { [database] in
+                    let pending = try await Migrator().pending(database)
+                    try await Self.requireWrites(database)
+                    return pending
+                }
                 if pending?.isEmpty == true {
                     do {
                         let left = readinessTimeout - (ContinuousClock.now - started)
@@ -42,6 +46,9 @@ struct HealthRoutes: Sendable {
                 // Past this server's schema (a newer release migrated it), or short of it.
                 context.logger.warning("not ready", metadata: ["error": "\(error.message)"])
                 return try JSONBody.response(.serviceUnavailable, APIError.migrationsPending(error.message).envelope)
+            } catch let error as PostgresError where error.sqlState == .readOnlySQLTransaction {
+                context.logger.warning("not ready", metadata: ["error": "\(error.message)"])
+                return try JSONBody.response(.serviceUnavailable, APIError.databaseReadOnly.envelope)
             } catch let error as APIError {
                 context.logger.warning("not ready", metadata: ["error": "\(error.message)"])
                 return try JSONBody.response(error.status, error.envelope)
@@ -49,6 +56,18 @@ struct HealthRoutes: Sendable {
                 context.logger.warning("not ready", metadata: ["error": "\(error)"])
                 return try JSONBody.response(.serviceUnavailable, APIError.databaseUnavailable.envelope)
             }
+        }
+    }
+}
+
+extension HealthRoutes {
+    /// Throws the server's own read-only error when a session would only read (a standby, or
+    /// `default_transaction_read_only`): reports could not be stored. The session is then not
+    /// pooled again (`Database.withConnection`), so the next check reads the setting anew.
+    static func requireWrites(_ database: Database) async throws {
+        try await database.withConnection { connection in
+            guard try connection.query("SELECT current_setting('transaction_read_only')").one().decode(String.self, at: 0) == "on" else { return }
+            throw PostgresError(code: .queryFailed, sqlState: .readOnlySQLTransaction, message: "the database only reads (transaction_read_only is on)")
         }
     }
 }

@@ -87,7 +87,7 @@ final class RequestHeadHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .invalidContentLength: "a Content-Length that cannot be read, or one after a Transfer-Encoding"
         case .unexpectedContentLength: "a Content-Length given more than once"
         case .invalidChunkSize: "a chunk size that is no size"
-        case .invalidVersion: "an HTTP version that is not HTTP/1.x"
+        case .invalidVersion: "an HTTP version that is not HTTP/1.x, or a request line not ended by CRLF"
         case .invalidMethod: "a request line that does not start with a method"
         case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment, .invalidHost, .invalidPort: "a target that is no URL"
         case .invalidHeaderToken: "a header line that is not name: value"

@@ -14,6 +14,12 @@ public struct SubmitOutcome: Sendable {
 
 /// Accepts reports into the store and the queue.
 public struct Intake: Sendable {
+    /// Settings for the sessions that store reports (`submit`, `serve`): READ COMMITTED whatever
+    /// the database's default. Two intakes of the same report at once then find each other's row
+    /// (a duplicate, as the contract says) instead of failing on a snapshot that cannot see it
+    /// (could not serialize access) under REPEATABLE READ or SERIALIZABLE.
+    public static let sessionSettings = [("default_transaction_isolation", "read committed")]
+
     /// Where reports go.
     public let database: Database
     /// Hashes reporter identities before anything is written: the key this database's derivation

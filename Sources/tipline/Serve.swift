@@ -81,7 +81,7 @@ struct Serve: AsyncParsableCommand {
         let listening = settings
         // The server ends a statement (or a lock wait) that outlasts the request waiting for it;
         // a backend that stops answering altogether is left behind by the request's own deadline.
-        let sessions = [("statement_timeout", "\(Int(dbTimeout * 1000))ms")]
+        let sessions = Intake.sessionSettings + [("statement_timeout", "\(Int(dbTimeout * 1000))ms")]
         // While the database is down, requests answer 503 from the last failure to connect for up to
         // a second instead of each opening a connection.
         try await connection.withDatabase(application: "tipline-serve", maxConnections: dbConnections, settings: sessions,
@@ -92,6 +92,9 @@ struct Serve: AsyncParsableCommand {
                 verified = try await early.unlessRequested({ try await key.verify(against: database) })
                 guard verified != nil else {
                     logger.notice("stopped while starting: a signal came while the database was checked")
+                    // The check's call, blocked on a server that does not answer, is left behind at
+                    // once (the pool's shutdown would wait 10 s for it): it changes nothing.
+                    _ = await database.shutdown(waitingAtMost: .zero)
                     return
                 }
             } catch let error as PostgresError where error.isConnectionProblem {

@@ -143,7 +143,7 @@ struct Submit: AsyncParsableCommand {
         } catch {
             rule = error.message
         }
-        let stored = try await connection.withDatabase(application: "tipline-submit") { [source] database in
+        let stored = try await connection.withDatabase(application: "tipline-submit", settings: Intake.sessionSettings) { [source] database in
             try await database.query("SELECT EXISTS (SELECT 1 FROM reports WHERE source = \(source))").one().decode(Bool.self, at: 0)
         }
         // Checked against the database's state, so refused like `policy set`'s ladder: exit 1.
@@ -188,7 +188,7 @@ struct Submit: AsyncParsableCommand {
         case .failure(let error): throw CommandFailure(error)
         }
         let derived = externalID == nil
-        let outcome = try await connection.withDatabase(application: "tipline-submit") { [input] database in
+        let outcome = try await connection.withDatabase(application: "tipline-submit", settings: Intake.sessionSettings) { [input] database in
             try await ReporterKeyChanged.checkingTheKeyAgain(noting: Self.noteTheKeyCheck) { _ in
                 var input = input
                 let hasher = try await key.verify(against: database)
@@ -234,7 +234,7 @@ struct Submit: AsyncParsableCommand {
         // the database as it was then, which may since have been replaced.
         var storedBeforeChange = 0
         do {
-            try await connection.withDatabase(application: "tipline-submit") { database in
+            try await connection.withDatabase(application: "tipline-submit", settings: Intake.sessionSettings) { database in
                 var intake = Intake(database: database, hasher: try await key.verify(against: database))
                 var pending: [ReportInput] = []
                 func flush() async throws {

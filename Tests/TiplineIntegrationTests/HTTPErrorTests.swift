@@ -193,7 +193,9 @@ struct HTTPErrorTests {
         try await server.waitUntilCatching(SIGTERM)
         #expect(server.stdout.isEmpty, "serve was still starting: \(server.stdout)")
         server.signal(SIGTERM)
-        #expect(try await server.wait(timeout: 60) == .exit(0), "stderr: \(server.stderr.suffix(2000))")
+        // Within seconds: neither the check's connect_timeout (30 s) nor the pool's 10 s wait for
+        // the check's call at exit.
+        #expect(try await server.wait(timeout: 6) == .exit(0), "stderr: \(server.stderr.suffix(2000))")
         // It stopped without waiting for the check's connect_timeout.
         #expect(server.stderr.contains("stopped while starting"), "stderr: \(server.stderr.suffix(2000))")
     }
@@ -220,23 +222,28 @@ struct HTTPErrorTests {
         }
     }
 
-    @Test("a client that closes its connection mid-body is no server error: nothing is counted as 5xx")
+    @Test("a client that closes or resets its connection mid-body is no server error: nothing is counted as 5xx")
     func clientAbortIsNotA500() async throws {
         try await IntakeServer.with { _, server in
             let token = try await server.token(source: "abort")
-            for _ in 0..<3 {
+            // Three hang up (FIN), three reset the connection (RST: SO_LINGER with no time).
+            for n in 0..<6 {
                 let fd = try await RawHTTP.open(port: server.port)
                 try await RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                   + "Authorization: Bearer \(token)\r\nContent-Length: 100\r\n\r\n{")
+                if n >= 3 {
+                    var linger = linger(l_onoff: 1, l_linger: 0)
+                    setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+                }
                 close(fd)
             }
-            // Every one of the three counted, whatever its status, before any is judged.
+            // Every one of the six counted, whatever its status, before any is judged.
             func reportLines() async throws -> [Substring] {
                 try await server.get("/metrics").text.split(separator: "\n")
                     .filter { $0.hasPrefix("tipline_http_requests_total") && $0.contains("/v1/reports") }
             }
-            try await waitUntil("the three aborted requests are counted", timeout: 30) {
-                try await reportLines().compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +) == 3
+            try await waitUntil("the six aborted requests are counted", timeout: 30) {
+                try await reportLines().compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +) == 6
             }
             let lines = try await reportLines()
             #expect(!lines.contains { $0.contains(#"status="5"#) }, "\(lines)")
@@ -263,6 +270,79 @@ struct HTTPErrorTests {
                 let reply = try await server.post(sampleReport("s-\(n)"), token: token)
                 #expect(reply.status == 201, "report \(n): \(reply.status) \(reply.text)")
             }
+        }
+    }
+
+    @Test("a lock wait the server ends at --db-timeout (statement_timeout) gets 503 database_unavailable, not 500")
+    func statementTimeoutIs503() async throws {
+        try await TestDatabase.with { db in
+            let server = try await IntakeServer.start(databaseURL: db.url, arguments: ["--db-timeout", "2"])
+            let token = try await server.token(source: "locked")
+            #expect(try await server.post(sampleReport("before"), token: token).status == 201)
+            let reply = try await db.whileAnotherSessionHolds(Query(sql: "LOCK TABLE reports IN ACCESS EXCLUSIVE MODE", binds: [])) {
+                try await server.post(sampleReport("during"), token: token)
+            }
+            #expect(reply.status == 503 && reply.error.code == "database_unavailable", "\(reply.status) \(reply.text)")
+            // Retried once the lock is gone, it is stored.
+            #expect(try await server.post(sampleReport("during"), token: token).status == 201)
+            server.process.signal(SIGTERM)
+            #expect(try await server.process.wait(timeout: 40) == .exit(0), "\(server.process.stderr.suffix(1000))")
+        }
+    }
+
+    @Test("a database made read-only gets 503 from reports and readyz; once it takes writes again, reports are stored, not refused by the old sessions")
+    func readOnlySpellEnds() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "ro")
+            // Every session of the pool made and used before and during the spell.
+            for n in 0..<4 { #expect(try await server.post(sampleReport("before-\(n)"), token: token).status == 201) }
+            func terminateServeSessions() async throws {
+                _ = try await db.int("""
+                    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE datname = current_database() AND application_name = 'tipline-serve'
+                    """)
+            }
+            try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) SET default_transaction_read_only = on", binds: []))
+            try await terminateServeSessions()
+            var refused = 0
+            for n in 0..<8 {
+                let reply = try await server.post(sampleReport("during-\(n)"), token: token)
+                #expect(reply.status == 503 && reply.error.code == "database_unavailable", "\(reply.status) \(reply.text)")
+                if reply.status == 503 { refused += 1 }
+            }
+            #expect(refused == 8)
+            let ready = try await server.get("/readyz")
+            #expect(ready.status == 503 && ready.error.message?.contains("only reads") == true, "\(ready.status) \(ready.text)")
+            try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) RESET default_transaction_read_only", binds: []))
+            // A session made during the spell is read-only for life: each that says so is replaced.
+            try await waitUntil("a report is stored again", timeout: 30) {
+                try await server.post(sampleReport("after-0"), token: token).status == 201
+            }
+            for n in 1...8 {
+                let reply = try await server.post(sampleReport("after-\(n)"), token: token)
+                #expect(reply.status == 201, "report \(n): \(reply.status) \(reply.text)")
+            }
+            #expect(try await server.get("/readyz").status == 200)
+        }
+    }
+
+    @Test("under a database default of REPEATABLE READ, the same report posted at once by several clients is one 201 and the rest 200")
+    func concurrentDuplicatesUnderRepeatableRead() async throws {
+        try await IntakeServer.with { db, server in
+            let token = try await server.token(source: "rr")
+            try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) SET default_transaction_isolation = 'repeatable read'", binds: []))
+            _ = try await db.int("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'tipline-serve'
+                """)
+            for round in 0..<10 {
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<6 { group.addTask { try await server.post(sampleReport("same-\(round)"), token: token).status } }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                #expect(statuses.sorted() == [200, 200, 200, 200, 200, 201], "round \(round): \(statuses)")
+            }
+            #expect(try await db.int("SELECT count(*) FROM reports") == 10)
         }
     }
 
