@@ -163,14 +163,25 @@ struct CommandFailure: Error, CustomStringConvertible {
 /// to 5 s and a line on stderr each time; gives up after `attempts` tries (nil: never). Only for
 /// work that is safe to repeat: submitting is idempotent on (source, external_id), reading is.
 func retryingConnectionLoss<T>(attempts: Int?, _ body: () async throws -> T) async throws -> T {
+    try await retrying(attempts: attempts, transient: false) { _ in try await body() }
+}
+
+/// `body`, called again after a lost connection (as `retryingConnectionLoss`) and, with
+/// `transient`, after a transaction the server rolled back whole and that may well pass when
+/// tried again (a deadlock, a serialization failure, a cancelled statement). `body` is told whether
+/// a connection was lost before this call: a transaction whose connection broke may have committed.
+func retrying<T>(attempts: Int?, transient: Bool, _ body: (_ afterLoss: Bool) async throws -> T) async throws -> T {
     var delay = 0.2
     var attempt = 0
+    var lost = false
     while true {
         attempt += 1
         do {
-            return try await body()
-        } catch let error as PostgresError where error.isConnectionProblem && attempt < (attempts ?? .max) {
-            Output.error("database connection lost (\(shortened(OneLineLogHandler.oneLine(error.message)))); retrying in \(delay)s\n")
+            return try await body(lost)
+        } catch let error as PostgresError where attempt < (attempts ?? .max) && (error.isConnectionProblem || (transient && error.isTransient)) {
+            let what = error.isConnectionProblem ? "database connection lost" : "the database rolled the batch back"
+            lost = lost || error.isConnectionProblem
+            Output.error("\(what) (\(shortened(OneLineLogHandler.oneLine(error.message)))); retrying in \(delay)s\n")
             try await Task.sleep(for: .seconds(delay))
             delay = min(delay * 2, 5)
         }

@@ -205,6 +205,10 @@ struct Submit: AsyncParsableCommand {
         try Output.line(isNew ? "accepted report \(id)" : "duplicate: report \(id) was already submitted")
     }
 
+    /// The most text (ads, reporters, external ids) one batch of `--file` holds: a batch's memory
+    /// is a few times its text, so 1,000 ads of 65 kB each peaked at 421 MB before this bound.
+    static let maxBatchBytes = 8 << 20
+
     /// Said when the database's reporter key settings changed under the command (`ReporterKeyChanged`).
     private static func noteTheKeyCheck() {
         Output.error("note: the database's reporter key settings changed since they were checked (was the database replaced?); "
@@ -237,11 +241,14 @@ struct Submit: AsyncParsableCommand {
             try await connection.withDatabase(application: "tipline-submit", settings: Intake.sessionSettings) { database in
                 var intake = Intake(database: database, hasher: try await key.verify(against: database))
                 var pending: [ReportInput] = []
+                var pendingBytes = 0
                 func flush() async throws {
                     guard !pending.isEmpty else { return }
-                    var tries = 0
-                    let outcome = try await retryingConnectionLoss(attempts: 12) {
-                        tries += 1
+                    var afterLoss = false
+                    // A deadlock with another import of overlapping ids (rows are inserted in id
+                    // order, so only with other writers) rolls the batch back whole: tried again.
+                    let outcome = try await retrying(attempts: 12, transient: true) { lost in
+                        afterLoss = lost
                         let noting = {
                             progress.clearLine()
                             Self.noteTheKeyCheck()
@@ -254,14 +261,21 @@ struct Submit: AsyncParsableCommand {
                     }
                     accepted += outcome.accepted
                     duplicates += outcome.duplicates
-                    if tries > 1 { uncertain += outcome.duplicates }
+                    if afterLoss { uncertain += outcome.duplicates }
                     pending.removeAll(keepingCapacity: true)
+                    pendingBytes = 0
                 }
-                while let record = try reader.next() {
+                while true {
+                    // Reports read from a producer that paused (a pipe, a FIFO) are stored before
+                    // the wait: its lines cannot be read again, should the import be stopped then.
+                    if !pending.isEmpty, reader.mayWait(within: .milliseconds(200)) { try await flush() }
+                    guard let record = try reader.next() else { break }
                     switch record.result {
                     case .success(let input):
                         pending.append(input)
-                        if pending.count >= (batch ?? 1000) { try await flush() }
+                        // A batch is bounded by its text too: memory stays fixed with long ads.
+                        pendingBytes += input.text.utf8.count + input.reporter.utf8.count + input.externalID.utf8.count
+                        if pending.count >= (batch ?? 1000) || pendingBytes >= Self.maxBatchBytes { try await flush() }
                     case .failure(let error):
                         rejected += 1
                         // The reason quotes what the line held: control characters are escaped, so

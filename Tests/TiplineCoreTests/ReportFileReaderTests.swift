@@ -144,6 +144,14 @@ struct JSONLReaderTests {
         #expect(records.allSatisfy { failure($0)?.field == nil })
     }
 
+    @Test("a UTF-8 byte-order mark before a later JSONL line (files joined with cat) is no part of it")
+    func byteOrderMarkMidFile() throws {
+        let line = { (id: String) in #"{"external_id":"\#(id)","channel":"app","reporter":"u","text":"t"}"# }
+        let path = try temporaryFile("\u{FEFF}" + line("b1") + "\n" + "\u{FEFF}" + line("b2") + "\n", suffix: ".jsonl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try readAll(path: path, format: .jsonl).compactMap(report).map(\.externalID) == ["b1", "b2"])
+    }
+
     @Test("lines ending in a carriage return alone (classic Mac OS) are refused with that reason, in JSONL and CSV, whatever the column order")
     func loneCarriageReturns() throws {
         let line = #"{"external_id":"j1","channel":"app","reporter":"u","text":"t"}"#
@@ -163,6 +171,11 @@ struct JSONLReaderTests {
             #expect(records.count == 1 && records.first.flatMap(failure)?.message == reason, "\(path): \(records)")
         }
         #expect(LineSplitter.loneCRHint.contains("carriage return (CR) without a line feed"))
+        // A header ended by LF, rows by CR alone: the rows run together, and say why.
+        let mixed = try temporaryFile("external_id,channel,reporter,text\nm1,app,u1,t1\rm2,app,u2,t2\r\n", suffix: ".csv")
+        defer { try? FileManager.default.removeItem(atPath: mixed) }
+        let rows = try readAll(path: mixed, format: .csv)
+        #expect(rows.count == 1 && rows.first.flatMap(failure)?.message == "has 7 fields, the header has 4" + LineSplitter.loneCRHint, "\(rows)")
         // A CR as JSON's whitespace is no line end: a line that parses is read, one that fails for
         // another reason gets no word about line ends.
         let spaced = try temporaryFile(#"{"external_id":"j3",\#r"channel":"app","reporter":"u","text":"t"}"# + "\n"

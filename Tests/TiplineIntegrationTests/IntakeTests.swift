@@ -80,6 +80,75 @@ struct IntakeTests {
         }
     }
 
+    @Test("reports from a producer that paused are stored before the wait, not held back for a full batch")
+    func pausedProducerIsStored() async throws {
+        try await TestDatabase.with { db in
+            let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("reports-\(UUID().uuidString).jsonl").path
+            guard mkfifo(fifo, 0o600) == 0 else { throw TestSetupError("mkfifo failed (errno \(errno))") }
+            defer { unlink(fifo) }
+            let submit = try TiplineProcess(["submit", "--file", fifo], databaseURL: db.url)
+            try submit.start()
+            let writer = try await RawHTTP.offPool { () throws -> Int32 in
+                let fd = open(fifo, O_WRONLY)
+                guard fd >= 0 else { throw TestSetupError("cannot open the FIFO (errno \(errno))") }
+                return fd
+            }
+            var closed = false
+            defer { if !closed { close(writer) } }
+            func send(_ numbers: ClosedRange<Int>) {
+                for n in numbers {
+                    let line = #"{"external_id":"p\#(n)","channel":"app","reporter":"u\#(n)","text":"QQ 3333444\#(n)"}"# + "\n"
+                    _ = line.utf8CString.withUnsafeBufferPointer { Glibc.write(writer, $0.baseAddress, $0.count - 1) }
+                }
+            }
+            // Five of a batch of 1,000, and the producer keeps the FIFO open.
+            send(1...5)
+            try await waitUntil("the five reports are stored while the producer waits", timeout: 30) {
+                try await db.int("SELECT count(*) FROM reports") == 5
+            }
+            send(6...8)
+            close(writer)
+            closed = true
+            #expect(try await submit.wait(timeout: 60) == .exit(0), "stderr: \(submit.stderr.suffix(2000))")
+            #expect(submit.stdout.contains("accepted 8, duplicate 0, rejected 0"), "\(submit.stdout)")
+        }
+    }
+
+    @Test("two imports of the same ids in opposite orders at once both finish without a deadlock, every report stored once")
+    func opposingImports() async throws {
+        try await TestDatabase.with { db in
+            let lines = (0..<3_000).map { #"{"external_id":"o\#($0)","channel":"app","reporter":"u\#($0 % 50)","text":"QQ \#(20_000_000 + $0)"}"# }
+            let forward = try Self.write(lines.joined(separator: "\n") + "\n")
+            let backward = try Self.write(lines.reversed().joined(separator: "\n") + "\n")
+            defer { for path in [forward, backward] { try? FileManager.default.removeItem(atPath: path) } }
+            for round in 0..<3 {
+                let imports = try [forward, backward].map {
+                    try TiplineProcess(["submit", "--file", $0, "--batch", "3000", "--source", "round\(round)"], databaseURL: db.url)
+                }
+                // Both wait behind a lock on the table, so that their inserts run at the same time.
+                try await db.whileAnotherSessionHolds(Query(sql: "LOCK TABLE reports IN SHARE MODE", binds: [])) {
+                    for run in imports { try run.start() }
+                    try await waitUntil("both imports wait to insert", timeout: 60) {
+                        try await db.int("""
+                            SELECT count(*) FROM pg_stat_activity
+                             WHERE datname = current_database() AND application_name = 'tipline-submit' AND wait_event_type = 'Lock'
+                            """) == 2
+                    }
+                }
+                var accepted = 0
+                for run in imports {
+                    #expect(try await run.wait(timeout: 120) == .exit(0), "round \(round): \(run.stderr.suffix(1000))")
+                    #expect(!run.stderr.contains("deadlock"), "round \(round): \(run.stderr.suffix(1000))")
+                    let summary = try #require(run.stdout.firstMatch(of: /accepted (\d+), duplicate (\d+), rejected 0/), "\(run.stdout)")
+                    #expect(Int(summary.1)! + Int(summary.2)! == 3_000)
+                    accepted += Int(summary.1)!
+                }
+                #expect(accepted == 3_000, "round \(round)")
+                #expect(try await db.int("SELECT count(*) FROM reports WHERE source = \("round\(round)")") == 3_000)
+            }
+        }
+    }
+
     @Test("submitting the same file twice creates no new reports")
     func resubmitIsDuplicate() async throws {
         try await TestDatabase.with { db in

@@ -44,6 +44,14 @@ public final class ReportFileReader {
     /// The file's size if it is a regular file.
     public var totalBytes: Int? { lines.totalBytes }
 
+    /// Whether the next record must wait for input that has not come within `limit` (a producer
+    /// writing into a pipe or a FIFO that paused): a caller holding records flushes them first,
+    /// since a producer's lines cannot be read again once handed over. Waits up to `limit` to tell.
+    public func mayWait(within limit: Duration) -> Bool {
+        if csv?.hasRecord == true { return false }
+        return lines.mayWait(within: limit)
+    }
+
     /// The next record, or `nil` at the end of the file.
     public func next() throws -> InputRecord? {
         switch format {
@@ -127,8 +135,10 @@ public final class ReportFileReader {
                 continue
             }
             guard fields.count == header.count else {
+                // Rows that end in CR alone run together into one (after a header that ends in LF).
+                let loneCR = fields.contains(where: { $0.contains("\r") }) ? LineSplitter.loneCRHint : ""
                 return InputRecord(line: record.line, result: .failure(InputError(
-                    field: nil, "has \(fields.count) fields, the header has \(header.count)")))
+                    field: nil, "has \(fields.count) fields, the header has \(header.count)" + loneCR)))
             }
             var object: [String: Any] = [:]
             for (name, value) in zip(header, fields) where !value.isEmpty { object[name] = value }
@@ -159,6 +169,13 @@ public final class LineReader {
 
     /// The file's size if it is a regular file.
     var totalBytes: Int? { source.totalBytes }
+
+    /// Whether the next line must wait for input that has not come within `limit`: no whole line
+    /// is read yet, and the input (a pipe, a FIFO, a terminal: never a regular file) has nothing
+    /// ready. Waits up to `limit` to tell.
+    public func mayWait(within limit: Duration) -> Bool {
+        source.canWait && !lines.hasLine() && source.mayWait(within: limit)
+    }
 
     /// The next line's number and bytes (nil for one too long to read), or nil at the end. A UTF-8
     /// byte-order mark before the first line (as spreadsheet programs write) is no part of it:
@@ -197,6 +214,8 @@ public final class LineReader {
 
     /// `bytes` as one JSON object, read as strictly as RFC 8259 writes it (`StrictJSON`), or why not.
     static func jsonObject(_ bytes: [UInt8], shape: String = LineReader.reportShape) -> Result<[String: Any], InputError> {
+        // A byte-order mark before a later line (files joined with `cat`) is no part of it either.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { return jsonObject(Array(bytes.dropFirst(3)), shape: shape) }
         guard String(validating: bytes, as: UTF8.self) != nil else {
             return .failure(InputError(field: nil, "is not valid UTF-8"))
         }
@@ -282,6 +301,11 @@ final class ByteSource {
     let totalBytes: Int?
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     private var ended = false
+    /// A regular file, whose reads never wait for a producer.
+    private lazy var isRegularFile: Bool = {
+        var status = stat()
+        return fstat(handle.fileDescriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+    }()
 
     init(path: String) throws {
         self.path = path == "-" ? "standard input" : path
@@ -330,6 +354,22 @@ final class ByteSource {
         bytesRead += count
         buffer.withUnsafeBufferPointer { consume(UnsafeBufferPointer(rebasing: $0[0..<count])) }
         return true
+    }
+
+    /// Whether a read may ever wait for a producer: input not ended that is not a regular file.
+    var canWait: Bool { !ended && !isRegularFile }
+
+    /// Whether a read would wait: input that is not a regular file, not ended, with nothing to read
+    /// (nor its end) within `limit`.
+    func mayWait(within limit: Duration) -> Bool {
+        guard canWait else { return false }
+        var ready = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(clamping: limit.components.seconds * 1000 + limit.components.attoseconds / 1_000_000_000_000_000)
+        while true {
+            let found = poll(&ready, 1, milliseconds)
+            if found >= 0 { return found == 0 }
+            if errno != EINTR { return false }
+        }
     }
 
     /// One read(2) into the buffer from `offset`, retried when a signal interrupts it; 0 at the end.
@@ -395,6 +435,15 @@ struct LineSplitter {
             start = 0
         }
         buffer.append(contentsOf: chunk)
+    }
+
+    /// Whether `takeLine` has a whole line to give without more input.
+    mutating func hasLine() -> Bool {
+        guard buffer[max(start, scanned)...].contains(0x0A) else {
+            scanned = buffer.count
+            return false
+        }
+        return true
     }
 
     mutating func takeLine() -> (Int, Line)? {
