@@ -1,3 +1,4 @@
+import Dispatch
 import NIOPosix
 import Synchronization
 
@@ -148,6 +149,14 @@ public final class Database: Sendable {
     public func shutdown() async {
         idle.withLock { $0.removeAll() }
         try? await threads.shutdownGracefully()
+    }
+
+    /// Closes the pool without waiting for the calls still running on it (one blocked on a
+    /// database that does not answer goes on until the process exits): a later `shutdown` then
+    /// returns at once.
+    public func abandon() {
+        idle.withLock { $0.removeAll() }
+        threads.shutdownGracefully(queue: .global()) { _ in }
     }
 
     /// Closes the pool like `shutdown()`, waiting at most `limit` for calls still running on it.

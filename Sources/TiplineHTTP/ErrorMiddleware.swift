@@ -18,11 +18,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
             throw APIError.databaseUnavailable
         } catch let error as PostgresError where error.isTransient || error.sqlState == .readOnlySQLTransaction
-                                                || error.sqlState?.rawValue.hasPrefix("53") == true {
+                                                || (error.sqlState?.rawValue.hasPrefix("53") == true && error.sqlState?.rawValue != "53400") {
             // Worth the client's retry with the same external_id: a statement the server ended at
             // the session's statement_timeout (= --db-timeout) or an administrator cancelled, a
             // lock that could not be had, a database that only reads for now (a standby, or
-            // default_transaction_read_only), one short of disk, memory or connections.
+            // default_transaction_read_only), one short of disk, memory or connections (not a
+            // configured limit, 53400, which the same request meets again).
             context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
             throw error.sqlState == .readOnlySQLTransaction ? APIError.databaseReadOnly : APIError.databaseUnavailable
         } catch let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .undefinedColumn {

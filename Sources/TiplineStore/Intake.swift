@@ -64,15 +64,12 @@ public struct Intake: Sendable {
                         OR (name = \(fingerprintSetting) AND value = \(fingerprint))
                 ), input AS (
                     SELECT * FROM unnest(\(externalIDs)::text[], \(channels)::text[], \(hashes)::bytea[],
-                                         \(bodies)::text[], \(platforms)::text[], \(times)::timestamptz[]) WITH ORDINALITY
-                             AS t (external_id, channel, reporter_hash, body, platform, reported_at, n)
+                                         \(bodies)::text[], \(platforms)::text[], \(times)::timestamptz[])
+                             AS t (external_id, channel, reporter_hash, body, platform, reported_at)
                      WHERE (SELECT fits FROM key_fits)
                 ), inserted AS (
-                    -- In external id order (an id given twice: its first), so that two imports of
-                    -- overlapping ids take the unique index's entries in one order, not deadlock.
                     INSERT INTO reports (source, external_id, channel, reporter_hash, body, platform, reported_at)
                     SELECT \(source), external_id, channel, reporter_hash, body, platform, reported_at FROM input
-                     ORDER BY external_id, n
                     ON CONFLICT (source, external_id) DO NOTHING
                     RETURNING id, external_id
                 ), queued AS (

@@ -94,7 +94,7 @@ struct Serve: AsyncParsableCommand {
                     logger.notice("stopped while starting: a signal came while the database was checked")
                     // The check's call, blocked on a server that does not answer, is left behind at
                     // once (the pool's shutdown would wait 10 s for it): it changes nothing.
-                    _ = await database.shutdown(waitingAtMost: .zero)
+                    database.abandon()
                     return
                 }
             } catch let error as PostgresError where error.isConnectionProblem {

@@ -205,6 +205,18 @@ struct Submit: AsyncParsableCommand {
         try Output.line(isNew ? "accepted report \(id)" : "duplicate: report \(id) was already submitted")
     }
 
+    /// Says how many of the file's reports were stored (or found stored) before the database's
+    /// reporter key settings changed under the import: in the database as it was then.
+    private static func noteStoredBeforeChange(_ count: Int) {
+        guard count > 0 else { return }
+        Output.error("note: \(count) of this file's reports were stored or found already there before the database's reporter key "
+                     + "settings changed, in the database as it was then; if it was replaced, the same command again stores them "
+                     + "in this one (the others count as duplicates)\n")
+    }
+
+    /// The input paused with reports in hand (`submitFile`).
+    private struct ProducerPaused: Error {}
+
     /// The most text (ads, reporters, external ids) one batch of `--file` holds: a batch's memory
     /// is a few times its text, so 1,000 ads of 65 kB each peaked at 421 MB before this bound.
     static let maxBatchBytes = 8 << 20
@@ -268,8 +280,16 @@ struct Submit: AsyncParsableCommand {
                 while true {
                     // Reports read from a producer that paused (a pipe, a FIFO) are stored before
                     // the wait: its lines cannot be read again, should the import be stopped then.
-                    if !pending.isEmpty, reader.mayWait(within: .milliseconds(200)) { try await flush() }
-                    guard let record = try reader.next() else { break }
+                    let next: InputRecord?
+                    do {
+                        next = try reader.next(beforeWaiting: {
+                            if !pending.isEmpty, reader.inputMayWait(within: .milliseconds(200)) { throw ProducerPaused() }
+                        })
+                    } catch is ProducerPaused {
+                        try await flush()
+                        continue
+                    }
+                    guard let record = next else { break }
                     switch record.result {
                     case .success(let input):
                         pending.append(input)
@@ -291,6 +311,7 @@ struct Submit: AsyncParsableCommand {
             }
         } catch {
             progress.clearLine()
+            Self.noteStoredBeforeChange(storedBeforeChange)
             let stored = accepted + duplicates
             if stored + rejected == 0 { throw error }
             throw CommandFailure(Stopped(reason: CommandFailure(error).description,
@@ -304,11 +325,7 @@ struct Submit: AsyncParsableCommand {
             Output.error("\(uncertain) of the duplicates were in a batch sent again after its connection broke: its first try may have "
                          + "committed, so they may be this run's own reports\n")
         }
-        if storedBeforeChange > 0 {
-            Output.error("note: \(storedBeforeChange) of the stored reports went in before the database's reporter key settings changed, "
-                         + "into the database as it was then; if it was replaced, the same command again stores them in this one "
-                         + "(the others count as duplicates)\n")
-        }
+        Self.noteStoredBeforeChange(storedBeforeChange)
         if let failure = rejectLog?.failure {
             throw CommandFailure(failure)
         }

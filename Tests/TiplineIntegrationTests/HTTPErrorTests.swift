@@ -283,8 +283,9 @@ struct HTTPErrorTests {
                 try await server.post(sampleReport("during"), token: token)
             }
             #expect(reply.status == 503 && reply.error.code == "database_unavailable", "\(reply.status) \(reply.text)")
-            // Retried once the lock is gone, it is stored.
-            #expect(try await server.post(sampleReport("during"), token: token).status == 201)
+            // Retried once the lock is gone, it is stored (or was: a statement the request gave up
+            // on may have gone through once the lock was released).
+            #expect([200, 201].contains(try await server.post(sampleReport("during"), token: token).status))
             server.process.signal(SIGTERM)
             #expect(try await server.process.wait(timeout: 40) == .exit(0), "\(server.process.stderr.suffix(1000))")
         }

@@ -320,6 +320,8 @@ struct SellerTests {
     @Test("two administrators changing different thresholds at once both keep their change")
     func concurrentPolicyChanges() async throws {
         try await TestDatabase.with { db in
+            // Under REPEATABLE READ too: a snapshot taken before the lock would miss the other change.
+            try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) SET default_transaction_isolation = 'repeatable read'", binds: []))
             // The ladder table locked, so that both commands are under way before either reads it.
             let (alice, bob) = try await db.whileAnotherSessionHolds(Query(sql: "LOCK TABLE ladder_policies IN ACCESS EXCLUSIVE MODE", binds: [])) {
                 let alice = try TiplineProcess(["policy", "set", "--review", "3", "--restrict", "4", "--note", "A", "--actor", "alice"], databaseURL: db.url)

@@ -63,9 +63,6 @@ struct CSVRecordParser {
     }
 
     /// The next complete record, if one is ready.
-    /// Whether `takeRecord` has one to give without more lines.
-    var hasRecord: Bool { readyStart < ready.count }
-
     mutating func takeRecord() -> Record? {
         guard readyStart < ready.count else { return nil }
         let record = ready[readyStart]

@@ -44,27 +44,28 @@ public final class ReportFileReader {
     /// The file's size if it is a regular file.
     public var totalBytes: Int? { lines.totalBytes }
 
-    /// Whether the next record must wait for input that has not come within `limit` (a producer
-    /// writing into a pipe or a FIFO that paused): a caller holding records flushes them first,
-    /// since a producer's lines cannot be read again once handed over. Waits up to `limit` to tell.
-    public func mayWait(within limit: Duration) -> Bool {
-        if csv?.hasRecord == true { return false }
-        return lines.mayWait(within: limit)
+    /// Whether a read now would wait for input that has not come within `limit`: a producer
+    /// writing into a pipe or a FIFO that paused (never a regular file). Waits up to `limit` to tell.
+    public func inputMayWait(within limit: Duration) -> Bool {
+        lines.inputMayWait(within: limit)
     }
 
-    /// The next record, or `nil` at the end of the file.
-    public func next() throws -> InputRecord? {
+    /// The next record, or `nil` at the end of the file. `beforeWaiting` runs before each read
+    /// that may wait for the input; what it throws is thrown, and the reader stays as it was, to
+    /// be called again (a caller holding records stores them first: a producer's lines cannot be
+    /// read again once handed over).
+    public func next(beforeWaiting: () throws -> Void = {}) throws -> InputRecord? {
         switch format {
-        case .jsonl: try nextJSONL()
-        case .csv: try nextCSV()
+        case .jsonl: try nextJSONL(beforeWaiting)
+        case .csv: try nextCSV(beforeWaiting)
         }
     }
 
-    private func nextJSONL() throws -> InputRecord? {
-        try lines.nextJSONObject().map { InputRecord(line: $0.number, result: $0.object.flatMap { validator.validate($0, now: now) }) }
+    private func nextJSONL(_ beforeWaiting: () throws -> Void) throws -> InputRecord? {
+        try lines.nextJSONObject(beforeWaiting: beforeWaiting).map { InputRecord(line: $0.number, result: $0.object.flatMap { validator.validate($0, now: now) }) }
     }
 
-    private func nextCSV() throws -> InputRecord? {
+    private func nextCSV(_ beforeWaiting: () throws -> Void) throws -> InputRecord? {
         // Taken out while in use: a copy left behind would share the parser's arrays, and every
         // change to them would copy them whole (quadratic after a stray quote gives back many lines).
         guard var parser = csv else { return nil }
@@ -74,7 +75,7 @@ public final class ReportFileReader {
             let record: CSVRecordParser.Record
             if let ready = parser.takeRecord() {
                 record = ready
-            } else if let (number, line) = try lines.next() {
+            } else if let (number, line) = try lines.next(beforeWaiting: beforeWaiting) {
                 switch line {
                 case let bytes? where csvHeader == nil && headerError == nil && bytes.contains(0):
                     // Before the parser, whose quotes would break on the NUL bytes between them.
@@ -170,11 +171,10 @@ public final class LineReader {
     /// The file's size if it is a regular file.
     var totalBytes: Int? { source.totalBytes }
 
-    /// Whether the next line must wait for input that has not come within `limit`: no whole line
-    /// is read yet, and the input (a pipe, a FIFO, a terminal: never a regular file) has nothing
-    /// ready. Waits up to `limit` to tell.
-    public func mayWait(within limit: Duration) -> Bool {
-        source.canWait && !lines.hasLine() && source.mayWait(within: limit)
+    /// Whether a read now would wait for input that has not come within `limit` (a pipe, a FIFO,
+    /// a terminal: never a regular file). Waits up to `limit` to tell.
+    public func inputMayWait(within limit: Duration) -> Bool {
+        source.mayWait(within: limit)
     }
 
     /// The next line's number and bytes (nil for one too long to read), or nil at the end. A UTF-8
@@ -213,9 +213,9 @@ public final class LineReader {
     }
 
     /// `bytes` as one JSON object, read as strictly as RFC 8259 writes it (`StrictJSON`), or why not.
-    static func jsonObject(_ bytes: [UInt8], shape: String = LineReader.reportShape) -> Result<[String: Any], InputError> {
+    static func jsonObject(_ line: [UInt8], shape: String = LineReader.reportShape) -> Result<[String: Any], InputError> {
         // A byte-order mark before a later line (files joined with `cat`) is no part of it either.
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { return jsonObject(Array(bytes.dropFirst(3)), shape: shape) }
+        let bytes = line.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(line.dropFirst(3)) : line
         guard String(validating: bytes, as: UTF8.self) != nil else {
             return .failure(InputError(field: nil, "is not valid UTF-8"))
         }
@@ -356,13 +356,10 @@ final class ByteSource {
         return true
     }
 
-    /// Whether a read may ever wait for a producer: input not ended that is not a regular file.
-    var canWait: Bool { !ended && !isRegularFile }
-
     /// Whether a read would wait: input that is not a regular file, not ended, with nothing to read
     /// (nor its end) within `limit`.
     func mayWait(within limit: Duration) -> Bool {
-        guard canWait else { return false }
+        guard !ended, !isRegularFile else { return false }
         var ready = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Int32(clamping: limit.components.seconds * 1000 + limit.components.attoseconds / 1_000_000_000_000_000)
         while true {
@@ -435,15 +432,6 @@ struct LineSplitter {
             start = 0
         }
         buffer.append(contentsOf: chunk)
-    }
-
-    /// Whether `takeLine` has a whole line to give without more input.
-    mutating func hasLine() -> Bool {
-        guard buffer[max(start, scanned)...].contains(0x0A) else {
-            scanned = buffer.count
-            return false
-        }
-        return true
     }
 
     mutating func takeLine() -> (Int, Line)? {

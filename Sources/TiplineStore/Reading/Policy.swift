@@ -37,6 +37,9 @@ public enum PolicyStore {
             throw TiplineError(.invalidInput, "--note must say why the ladder changes")
         }
         return try await database.transaction { tx in
+            // READ COMMITTED whatever the database's default: the ladder is read after the lock,
+            // in a snapshot that sees the change committed before it.
+            try tx.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             try tx.execute("SELECT pg_advisory_xact_lock(\(Self.changeLock))")
             guard let row = try tx.query("""
                 SELECT id, window_days, review, restrict_at, suspend, refer FROM ladder_policies ORDER BY id DESC LIMIT 1
