@@ -646,21 +646,24 @@ struct HTTPErrorTests {
 
     @Test("a body that trickles past --body-timeout gets 408 and the connection closes, though each byte came within the idle timeout")
     func bodyDeadline() async throws {
-        try await IntakeServer.with(arguments: ["--body-timeout", "2", "--idle-timeout", "10"]) { _, server in
+        // An idle timeout far above the trickle's pace: a full suite's loaded first minute once held
+        // this test's writes back long enough for it to close the connection without a word.
+        try await IntakeServer.with(arguments: ["--body-timeout", "2", "--idle-timeout", "60", "--log-level", "info"]) { _, server in
             let token = try await server.token(source: "slow-one")
             let fd = try await RawHTTP.open(port: server.port)
             defer { close(fd) }
             try await RawHTTP.write(fd, "POST /v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
                               + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
             // 180 bytes at most, half a second apart, until an answer is there to read: the body never
-            // ends, and never idles 10 s. (A bound for a loaded machine, where a full suite's first
+            // ends, and never idles 60 s. (A bound for a loaded machine, where a full suite's first
             // minute once kept the server from answering within the 20 s of 40 bytes.)
             for _ in 0..<180 {
                 try? await RawHTTP.write(fd, "{")
                 if await RawHTTP.readable(fd, within: 0.5) { break }
             }
             let head = await RawHTTP.head(fd, within: 10)
-            #expect(head?.hasPrefix("HTTP/1.1 408") == true && head?.contains("Connection: close") == true, "\(head ?? "no answer")")
+            #expect(head?.hasPrefix("HTTP/1.1 408") == true && head?.contains("Connection: close") == true,
+                    "\(head ?? "no answer"); serve's log: \(server.process.stderr.suffix(3000))")
             #expect(await RawHTTP.closedByServer(fd, within: 5))
             // A request sent whole meanwhile is served as ever.
             #expect(try await server.get("/healthz").status == 200)
