@@ -43,21 +43,11 @@ struct IntakeTests {
     @Test("a database dropped and created again under a running `submit --file` gets its reporters hashed with its own derivation")
     func databaseReplacedMidImport() async throws {
         try await TestDatabase.with { db in
-            let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("reports-\(UUID().uuidString).jsonl").path
-            guard mkfifo(fifo, 0o600) == 0 else { throw TestSetupError("mkfifo failed (errno \(errno))") }
-            defer { unlink(fifo) }
-            let submit = try TiplineProcess(["submit", "--file", fifo, "--batch", "1"], databaseURL: db.url)
-            try submit.start()
-            let writer = try await RawHTTP.offPool { () throws -> Int32 in
-                let fd = open(fifo, O_WRONLY)
-                guard fd >= 0 else { throw TestSetupError("cannot open the FIFO (errno \(errno))") }
-                return fd
-            }
-            defer { close(writer) }
+            let producer = try FIFOProducer()
+            let submit = try await producer.start(["--batch", "1"], databaseURL: db.url)
             func send(_ numbers: ClosedRange<Int>) {
                 for n in numbers {
-                    let line = #"{"external_id":"r\#(n)","channel":"app","reporter":"one reporter","text":"QQ 2222333\#(n)"}"# + "\n"
-                    _ = line.utf8CString.withUnsafeBufferPointer { Glibc.write(writer, $0.baseAddress, $0.count - 1) }
+                    producer.write(#"{"external_id":"r\#(n)","channel":"app","reporter":"one reporter","text":"QQ 2222333\#(n)"}"# + "\n")
                 }
             }
             send(1...3)
@@ -66,7 +56,7 @@ struct IntakeTests {
             let again = try await db.replaced()
             defer { Task { await again.shutdown() } }
             send(4...6)
-            close(writer)
+            producer.close()
             #expect(try await submit.wait(timeout: 120) == .exit(0), "stderr: \(submit.stderr.suffix(2000))")
             #expect(submit.stderr.contains("checking the key again"), "\(submit.stderr.suffix(2000))")
             // The summary counts the three that went into the dropped database, and says so.
@@ -83,33 +73,21 @@ struct IntakeTests {
     @Test("reports from a producer that paused are stored before the wait, not held back for a full batch")
     func pausedProducerIsStored() async throws {
         try await TestDatabase.with { db in
-            let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("reports-\(UUID().uuidString).jsonl").path
-            guard mkfifo(fifo, 0o600) == 0 else { throw TestSetupError("mkfifo failed (errno \(errno))") }
-            defer { unlink(fifo) }
-            let submit = try TiplineProcess(["submit", "--file", fifo], databaseURL: db.url)
-            try submit.start()
-            let writer = try await RawHTTP.offPool { () throws -> Int32 in
-                let fd = open(fifo, O_WRONLY)
-                guard fd >= 0 else { throw TestSetupError("cannot open the FIFO (errno \(errno))") }
-                return fd
-            }
-            var closed = false
-            defer { if !closed { close(writer) } }
+            let producer = try FIFOProducer()
+            let submit = try await producer.start([], databaseURL: db.url)
             func send(_ numbers: ClosedRange<Int>) {
                 for n in numbers {
-                    let line = #"{"external_id":"p\#(n)","channel":"app","reporter":"u\#(n)","text":"QQ 3333444\#(n)"}"# + "\n"
-                    _ = line.utf8CString.withUnsafeBufferPointer { Glibc.write(writer, $0.baseAddress, $0.count - 1) }
+                    producer.write(#"{"external_id":"p\#(n)","channel":"app","reporter":"u\#(n)","text":"QQ 3333444\#(n)"}"# + "\n")
                 }
             }
             // Five of a batch of 1,000 and a blank line, and the producer keeps the FIFO open.
             send(1...5)
-            _ = Glibc.write(writer, "\n", 1)
+            producer.write("\n")
             try await waitUntil("the five reports are stored while the producer waits", timeout: 30) {
                 try await db.int("SELECT count(*) FROM reports") == 5
             }
             send(6...8)
-            close(writer)
-            closed = true
+            producer.close()
             #expect(try await submit.wait(timeout: 60) == .exit(0), "stderr: \(submit.stderr.suffix(2000))")
             #expect(submit.stdout.contains("accepted 8, duplicate 0, rejected 0"), "\(submit.stdout)")
         }
@@ -578,4 +556,42 @@ struct IntakeTests {
         }
     }
 
+}
+
+/// A FIFO this test writes into line by line, as a producer would, read by `submit --file`.
+final class FIFOProducer {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("reports-\(UUID().uuidString).jsonl").path
+    private var writer: Int32 = -1
+
+    init() throws {
+        guard mkfifo(path, 0o600) == 0 else { throw TestSetupError("mkfifo failed (errno \(errno))") }
+    }
+
+    /// Starts `submit --file` on the FIFO with `arguments`, and opens its writing end.
+    func start(_ arguments: [String], databaseURL: String) async throws -> TiplineProcess {
+        let submit = try TiplineProcess(["submit", "--file", path] + arguments, databaseURL: databaseURL)
+        try submit.start()
+        let path = self.path
+        writer = try await RawHTTP.offPool { () throws -> Int32 in
+            let fd = open(path, O_WRONLY)
+            guard fd >= 0 else { throw TestSetupError("cannot open the FIFO (errno \(errno))") }
+            return fd
+        }
+        return submit
+    }
+
+    func write(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.write(writer, $0.baseAddress, $0.count - 1) }
+    }
+
+    /// The end of the input.
+    func close() {
+        if writer >= 0 { Glibc.close(writer) }
+        writer = -1
+    }
+
+    deinit {
+        close()
+        unlink(path)
+    }
 }
