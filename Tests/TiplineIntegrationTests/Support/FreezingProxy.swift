@@ -12,6 +12,9 @@ final class FreezingProxy: Sendable {
     private let listener: Int32
     private let upstream: (host: String, port: Int)
     private let state = Mutex<(frozen: Bool, closed: Bool, sockets: [Int32])>((false, false, []))
+    /// Signalled once the accept loop has returned: only then may the listener's number be given
+    /// back (closed), or the loop could accept on another test's socket that took the number.
+    private let acceptEnded = DispatchSemaphore(value: 0)
 
     /// A relay to the server `db` is on, found by asking it (its address, or loopback when the
     /// session came through a unix socket).
@@ -20,7 +23,10 @@ final class FreezingProxy: Sendable {
             "SELECT coalesce(host(inet_server_addr()), '127.0.0.1'), current_setting('port')::int").one()
         upstream = (try row.decode(String.self, at: 0), try row.decode(Int.self, at: 1))
         (listener, port) = try RawHTTP.listener(backlog: 64)
-        Thread.detachNewThread { [self] in acceptLoop() }
+        Thread.detachNewThread { [self] in
+            acceptLoop()
+            acceptEnded.signal()
+        }
     }
 
     /// `db`'s URL with the relay's address in place of the server's.
@@ -37,13 +43,18 @@ final class FreezingProxy: Sendable {
     /// From now on no byte passes, either way; every connection stays open.
     func freeze() { state.withLock { $0.frozen = true } }
 
-    /// Closes the listener and every connection.
+    /// Closes the listener and ends every connection; once only (a test calls it, its `defer`
+    /// and `deinit` again). A descriptor closed twice would close whatever another test opened
+    /// under its number meanwhile. The relayed connections are shut down, not closed, for the
+    /// same reason: their threads may still be reading them.
     func close() {
-        let sockets = state.withLock { state -> [Int32] in
+        guard let sockets = state.withLock({ state -> [Int32]? in
+            guard !state.closed else { return nil }
             state.closed = true
             return state.sockets
-        }
+        }) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
+        acceptEnded.wait()
         Glibc.close(listener)
         for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
     }
