@@ -67,7 +67,13 @@ public final class Database: Sendable {
                 // started with after the database takes writes again (`default_transaction_read_only`
                 // reset, a standby promoted): a new one reads the setting anew, or (with several
                 // hosts and target_session_attrs=read-write) reaches the primary.
-                if (error as? PostgresError)?.sqlState != .readOnlySQLTransaction { release(connection) }
+                if let error = error as? PostgresError, error.sqlState == .readOnlySQLTransaction {
+                    // With `connectBackoff`, the sessions that replace it are opened no faster than
+                    // after a failure to connect: a request a session would cost a struggling server.
+                    refuseNewConnections(after: error)
+                } else {
+                    release(connection)
+                }
                 throw error
             }
         }
@@ -119,12 +125,18 @@ public final class Database: Sendable {
             refusal.withLock { $0 = nil }
             return connection
         } catch let error as PostgresError where error.isConnectionProblem {
-            guard let cap = connectBackoff else { throw error }
-            refusal.withLock { last in
-                let delay = last.map { min($0.delay * 2, cap) } ?? min(.milliseconds(50), cap)
-                last = (error, ContinuousClock.now + delay, delay)
-            }
+            refuseNewConnections(after: error)
             throw error
+        }
+    }
+
+    /// With `connectBackoff`: new connections fail with `error` for a while, which doubles with each
+    /// failure in a row up to `connectBackoff`.
+    private func refuseNewConnections(after error: PostgresError) {
+        guard let cap = connectBackoff else { return }
+        refusal.withLock { last in
+            let delay = last.map { min($0.delay * 2, cap) } ?? min(.milliseconds(50), cap)
+            last = (error, ContinuousClock.now + delay, delay)
         }
     }
 

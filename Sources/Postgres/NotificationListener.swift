@@ -27,6 +27,9 @@ public final class NotificationListener: Sendable {
     private let answer: (@Sendable (Connection) throws -> Void)?
     private let stopped = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
+    /// `reconnect()` was asked: the thread leaves its session at its next wake-up (a quarter of a
+    /// second at most).
+    private let reconnecting = Atomic<Bool>(false)
     /// A pipe whose read end the thread polls beside its session's socket: `stop()` writes to it,
     /// so a wait ends at once instead of at its next timeout (up to a quarter of a second later,
     /// which every `--until-idle` exit and every shutdown used to pay). Nil if no pipe could be
@@ -72,6 +75,13 @@ public final class NotificationListener: Sendable {
         thread.start()
     }
 
+    /// Asks the thread to leave its session and open another (after its backoff): the session may
+    /// be on a server that no longer takes writes, where no notification of new work comes (the
+    /// lanes found it read-only, and followed `target_session_attrs` to another host).
+    public func reconnect() {
+        reconnecting.store(true, ordering: .relaxed)
+    }
+
     /// Asks the thread to stop; a wait in progress ends at once (an answer in progress is
     /// finished first).
     public func stop() {
@@ -93,13 +103,15 @@ public final class NotificationListener: Sendable {
 
     private func run() {
         var backoff = 0.1
+        var connectedAt: ContinuousClock.Instant?
         while !stopped.load(ordering: .relaxed) {
             do {
                 let connection = try Connection.connect(config)
                 for channel in channels { try connection.listen(channel) }
-                backoff = 0.1
+                connectedAt = .now
                 onEvent(.reconnected)
                 while !stopped.load(ordering: .relaxed) {
+                    if reconnecting.exchange(false, ordering: .relaxed) { throw ReconnectAsked() }
                     let notifications = try connection.waitForNotifications(timeout: 0.25, wakeUp: wake?.read)
                     for notification in notifications {
                         onEvent(.notification(notification))
@@ -108,17 +120,22 @@ public final class NotificationListener: Sendable {
                         try answer(connection)
                     }
                 }
-            } catch let error as PostgresError {
-                onEvent(.failed(error))
-                sleepInterruptibly(backoff)
-                backoff = min(backoff * 2, 5)
             } catch {
-                onEvent(.failed(PostgresError(code: .connectionLost, message: "\(error)")))
+                if !(error is ReconnectAsked) {
+                    onEvent(.failed(error as? PostgresError ?? PostgresError(code: .connectionLost, message: "\(error)")))
+                }
+                // The wait starts short again only after a session that lasted: one that fails at
+                // once every time (an answer refused by a read-only server) waits longer each time.
+                if let since = connectedAt, ContinuousClock.now - since > .seconds(10) { backoff = 0.1 }
+                connectedAt = nil
                 sleepInterruptibly(backoff)
                 backoff = min(backoff * 2, 5)
             }
         }
     }
+
+    /// `reconnect()` ended the session.
+    private struct ReconnectAsked: Error {}
 
     private func sleepInterruptibly(_ seconds: Double) {
         let until = ContinuousClock.now + .seconds(seconds)

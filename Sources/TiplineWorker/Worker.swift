@@ -34,6 +34,8 @@ public final class Worker: Service, Sendable {
     /// (a job one batch recorded as failed may be claimed again by another before the first batch
     /// is finished); only these get their leases extended.
     private let held = Mutex<[Int64: Int]>([:])
+    /// The LISTEN session's listener, once started (`readOnly`).
+    private let listening = Mutex<NotificationListener?>(nil)
     /// Claims under way whose jobs are not in `held` yet: the heartbeat's `endStrayLeases` waits
     /// for none to be left (and none starts meanwhile, `sweeping`) before it reads `held`.
     private let claiming = Atomic<Int>(0)
@@ -165,6 +167,7 @@ public final class Worker: Service, Sendable {
             }
         }
         listener.start()
+        listening.withLock { $0 = listener }
         let heartbeat = Task { await heartbeatLoop() }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
@@ -418,6 +421,7 @@ public final class Worker: Service, Sendable {
                 // A drain gives up on claims that keep failing for any reason (a read-only server
                 // after a failover that did not finish, a revoked grant), as on an outage.
                 if let error = error as? PostgresError, unreachable(error) != nil { return }
+                foundReadOnly(error)
                 metrics.claimErrors.increment()
                 logger.warning("claim failed; backing off", metadata: ["error": "\(error)", "lane": "\(lane)"])
                 try? await Task.sleep(for: .seconds(backoff))
@@ -775,6 +779,7 @@ public final class Worker: Service, Sendable {
                 }
                 beat = true
             } catch {
+                foundReadOnly(error)
                 metrics.heartbeatErrors.increment()
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             }
@@ -829,6 +834,14 @@ public final class Worker: Service, Sendable {
                 ])
                 await warnIfConnectionsShort()
                 return
+            } catch let error as PostgresError where error.sqlState == .readOnlySQLTransaction && !stopping.load(ordering: .relaxed) {
+                // A standby, or a primary made read-only for a switch: a drain counts it as an
+                // outage (`--give-up-after`), a service waits for the primary, as claims do.
+                if let gaveUp = unreachable(error) { throw gaveUp }
+                logger.warning("the database only reads (a standby, or default_transaction_read_only); retrying until it takes writes",
+                               metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(backoff))
+                backoff = min(backoff * 2, 5)
             } catch let error as PostgresError where error.isConnectionProblem && !stopping.load(ordering: .relaxed) {
                 // Invalid connection settings, or a server that turns the connection away (no such
                 // database, a wrong password), are a configuration error: a drain (--until-idle)
@@ -880,6 +893,15 @@ public final class Worker: Service, Sendable {
                 "this worker may need more database connections than are left: lanes that cannot connect retry, and other clients may be refused; lower --concurrency or raise the server's limits",
                 metadata: ["needed": "\(needed)", "available": "\(max(available, 0))"])
         }
+    }
+
+    /// A call found the database read-only: the pool has dropped its session, and its next one may
+    /// reach another host (the new primary, with `target_session_attrs=read-write`). The LISTEN
+    /// session, which is not pooled, is moved too: on a server that no longer takes writes, no
+    /// notification of new work comes, and wake-ups would fall back to polling (`--poll`).
+    private func foundReadOnly(_ error: any Error) {
+        guard (error as? PostgresError)?.sqlState == .readOnlySQLTransaction else { return }
+        listening.withLock { $0 }?.reconnect()
     }
 
     /// Jobs were just let go of without a word to the database: their leases may run for one more

@@ -127,6 +127,9 @@ struct CommandFailure: Error, CustomStringConvertible {
         var text: String
         if let failure = error as? CommandFailure {
             text = failure.description
+        } else if let gaveUp = error as? DrainGaveUp, case .failing(let last) = gaveUp.reason, last.sqlState == .readOnlySQLTransaction {
+            text = "\(gaveUp) (the database only reads: a standby, or default_transaction_read_only is on; point --database-url "
+                + "at the primary, or with several hosts in it, target_session_attrs=read-write picks the primary)"
         } else if let error = error as? PostgresError {
             switch error.code {
             case .connectionFailed where error.isRefusedConnection:

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Postgres
 import Testing
 
@@ -517,6 +518,45 @@ struct PostgresTests {
         let note = await iterator.next()
         #expect(note?.channel == channel)
         #expect(note?.payload == "hello")
+    }
+
+    @Test("a listener whose answer fails at once every time waits longer before each new session, and reconnect() moves it to a new one")
+    func listenerBacksOffAndReconnects() async throws {
+        let channel = "test_\(UUID().uuidString.prefix(8).lowercased())"
+        let sessions = Mutex(0)
+        let refusing = Atomic<Bool>(true)
+        let listener = NotificationListener(config: ConnectionConfig(conninfo: try Self.url), channels: [channel], answer: { _ in
+            // As a claim on a server that only reads: no connection problem, yet the session is no use.
+            if refusing.load(ordering: .relaxed) {
+                throw PostgresError(code: .queryFailed, sqlState: .readOnlySQLTransaction, message: "read-only")
+            }
+        }) { event in
+            if case .reconnected = event { sessions.withLock { $0 += 1 } }
+        }
+        listener.start()
+        defer { listener.stop() }
+        let database = Database(config: ConnectionConfig(conninfo: try Self.url), maxConnections: 1)
+        defer { Task { await database.shutdown() } }
+        // A notification every 50 ms for 3 s: each session lives until the first one.
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .seconds(3) {
+            try await database.execute("SELECT pg_notify(\(channel), '')")
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // 0.1, 0.2, 0.4, 0.8, 1.6 s between sessions: six at most in 3 s (twenty and more when
+        // every new session started the wait at 0.1 s again).
+        let refused = sessions.withLock { $0 }
+        #expect(refused >= 2 && refused <= 7, "\(refused) sessions in 3 s")
+        // Asked to, a working listener leaves its session for a new one within a second or two.
+        refusing.store(false, ordering: .relaxed)
+        try await Task.sleep(for: .seconds(6))  // the backoff of 5 s at most runs out
+        let before = sessions.withLock { $0 }
+        listener.reconnect()
+        let asked = ContinuousClock.now
+        while sessions.withLock({ $0 }) == before, ContinuousClock.now - asked < .seconds(30) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(sessions.withLock { $0 } == before + 1)
     }
 
     @Test("a wait for notifications ends as soon as its wake-up descriptor is readable, not at its timeout")

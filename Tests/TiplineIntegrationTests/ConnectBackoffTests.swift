@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Postgres
 import Testing
 
@@ -56,6 +57,46 @@ struct ConnectBackoffTests {
                 #expect(made == 20, "\(made) attempts")
             } else {
                 #expect(made <= max(5, allowed), "\(made) attempts in \(elapsed) s")
+            }
+        }
+    }
+
+    @Test("a session that found the database read-only is replaced, but with a connect backoff no faster than after a failure to connect")
+    func readOnlyReplacedWithBackoff() async throws {
+        try await TestDatabase.with { db in
+            try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) SET default_transaction_read_only = on", binds: []))
+            for backoff in [Duration?.none, .seconds(1)] {
+                let database = Database(config: ConnectionConfig(conninfo: db.url), maxConnections: 1, connectBackoff: backoff)
+                let sessions = Mutex<Set<Int32>>([])
+                let started = ContinuousClock.now
+                for _ in 0..<20 {
+                    await #expect(throws: PostgresError.self) {
+                        try await database.withConnection { connection in
+                            let pid = try connection.query("SELECT pg_backend_pid()").one().decode(Int32.self, at: 0)
+                            sessions.withLock { _ = $0.insert(pid) }
+                            try connection.execute("CREATE TABLE read_only_probe (a int)")
+                        }
+                    }
+                }
+                let took = (ContinuousClock.now - started).components
+                let elapsed = Double(took.seconds) + Double(took.attoseconds) / 1e18
+                await database.shutdown()
+                let made = sessions.withLock { $0.count }
+                if backoff == nil {
+                    // Each call's session said read-only and was dropped: each call made a new one.
+                    #expect(made == 20, "\(made) sessions")
+                } else {
+                    // As after failures to connect: 50, 100, 200 ms... between new sessions.
+                    var allowed = 1
+                    var delays = 0.0
+                    var delay = 0.05
+                    while delays + delay <= elapsed {
+                        delays += delay
+                        allowed += 1
+                        delay = min(delay * 2, 1)
+                    }
+                    #expect(made <= max(5, allowed), "\(made) sessions in \(elapsed) s")
+                }
             }
         }
     }

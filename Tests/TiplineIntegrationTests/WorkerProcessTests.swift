@@ -805,6 +805,35 @@ extension WorkerRefusedTests {
         }
     }
 
+    @Test("a worker started while the database only reads waits until it takes writes; a drain gives up after --give-up-after")
+    func startedWhileReadOnly() async throws {
+        try await TestDatabase.with { db in
+            let scenario = Scenario.make(count: 20, sellers: 5, seed: 59)
+            try await WorkerProcessTests.submit(scenario, to: db)
+            try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) SET default_transaction_read_only = on", binds: []))
+            let started = ContinuousClock.now
+            let drain = try await TiplineProcess.run(["work", "--until-idle", "--give-up-after", "3"], databaseURL: db.url)
+            #expect(drain.status == .exit(1), "\(drain.stderr.suffix(2000))")
+            #expect(ContinuousClock.now - started >= .seconds(3), "gave up before --give-up-after")
+            #expect(drain.stderr.contains("read-only transaction"), "\(drain.stderr.suffix(2000))")
+            // A service waits: it is still running seconds later, and works once writes come back.
+            let worker = try WorkerProcessTests.worker(db, [], name: "waits")
+            try worker.start()
+            try await waitUntil("the worker says it waits for writes", timeout: 30) {
+                worker.stderr.contains("the database only reads")
+            }
+            try await Task.sleep(for: .seconds(2))
+            #expect(worker.process.isRunning, "stderr: \(worker.stderr.suffix(2000))")
+            try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) RESET default_transaction_read_only", binds: []))
+            try await waitUntil("every report is done", timeout: 60) {
+                try await db.int("SELECT count(*) FROM reports WHERE state = 'done'") == 20
+            }
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: 60) == .exit(0), "stderr: \(worker.stderr.suffix(2000))")
+            try await Checks.drainedExactlyOnce(db, scenario: scenario)
+        }
+    }
+
     @Test("--give-up-after without --until-idle is a usage error")
     func giveUpNeedsADrain() async throws {
         let run = try await TiplineProcess.run(["work", "--give-up-after", "5"], databaseURL: nil, timeout: 30)
@@ -816,7 +845,8 @@ extension WorkerRefusedTests {
     func readOnlyDatabase() async throws {
         try await TestDatabase.with { db in
             try await db.database.execute(Query(sql: "ALTER DATABASE \(db.name) SET default_transaction_read_only = on", binds: []))
-            let run = try await TiplineProcess.run(["work", "--until-idle"], databaseURL: db.url, timeout: 60)
+            // A drain waits for writes as for an outage (a switch of primary takes seconds), then says why.
+            let run = try await TiplineProcess.run(["work", "--until-idle", "--give-up-after", "1"], databaseURL: db.url, timeout: 60)
             #expect(run.status == .exit(1), "\(run.stderr)")
             #expect(run.stderr.contains("the database only reads") && run.stderr.contains("target_session_attrs=read-write"), "\(run.stderr)")
         }
