@@ -122,7 +122,11 @@ public final class Database: Sendable {
         do {
             let connection = try Connection.connect(config)
             connectedOnce.store(true, ordering: .relaxed)
-            refusal.withLock { $0 = nil }
+            // The server is reachable again. A delay that came of read-only sessions stays (or every
+            // new session would start it again at its shortest); it lapses once none comes for a while.
+            refusal.withLock { last in
+                if last?.error.sqlState != .readOnlySQLTransaction { last = nil }
+            }
             return connection
         } catch let error as PostgresError where error.isConnectionProblem {
             refuseNewConnections(after: error)
@@ -134,9 +138,11 @@ public final class Database: Sendable {
     /// failure in a row up to `connectBackoff`.
     private func refuseNewConnections(after error: PostgresError) {
         guard let cap = connectBackoff else { return }
+        let now = ContinuousClock.now
         refusal.withLock { last in
-            let delay = last.map { min($0.delay * 2, cap) } ?? min(.milliseconds(50), cap)
-            last = (error, ContinuousClock.now + delay, delay)
+            // In a row: within twice the longest delay of the last one's end.
+            let delay = last.flatMap { now - $0.until < cap * 2 ? min($0.delay * 2, cap) : nil } ?? min(.milliseconds(50), cap)
+            last = (error, now + delay, delay)
         }
     }
 
