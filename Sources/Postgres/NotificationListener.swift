@@ -108,6 +108,9 @@ public final class NotificationListener: Sendable {
             do {
                 let connection = try Connection.connect(config)
                 for channel in channels { try connection.listen(channel) }
+                // A request made while this session was being opened is answered by it (its
+                // connect followed target_session_attrs anew).
+                reconnecting.store(false, ordering: .relaxed)
                 connectedAt = .now
                 onEvent(.reconnected)
                 while !stopped.load(ordering: .relaxed) {
