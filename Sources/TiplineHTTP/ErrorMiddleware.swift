@@ -14,14 +14,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
-        } catch let error as PostgresError where error.isConnectionProblem || error.code == .shutDown {
-            context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
-            throw APIError.databaseUnavailable
-        } catch let error as PostgresError where error.isTransient || error.sqlState == .readOnlySQLTransaction
+        } catch let error as PostgresError where error.isTransient || error.code == .shutDown || error.sqlState == .readOnlySQLTransaction
                                                 || (error.sqlState?.rawValue.hasPrefix("53") == true && error.sqlState?.rawValue != "53400") {
-            // Worth the client's retry with the same external_id: a statement the server ended at
-            // the session's statement_timeout (= --db-timeout) or an administrator cancelled, a
-            // lock that could not be had, a database that only reads for now (a standby, or
+            // Worth the client's retry with the same external_id: a database out of reach (a lost
+            // connection, the pool shut down), a statement the server ended at the session's
+            // statement_timeout (= --db-timeout) or an administrator cancelled, a lock that could
+            // not be had, a database that only reads for now (a standby, or
             // default_transaction_read_only), one short of disk, memory or connections (not a
             // configured limit, 53400, which the same request meets again).
             context.logger.warning("database unavailable", metadata: ["error": "\(error)"])

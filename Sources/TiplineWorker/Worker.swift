@@ -34,7 +34,7 @@ public final class Worker: Service, Sendable {
     /// (a job one batch recorded as failed may be claimed again by another before the first batch
     /// is finished); only these get their leases extended.
     private let held = Mutex<[Int64: Int]>([:])
-    /// The LISTEN session's listener, once started (`readOnly`).
+    /// The LISTEN session's listener, once started (`foundReadOnly`).
     private let listening = Mutex<NotificationListener?>(nil)
     /// Claims under way whose jobs are not in `held` yet: the heartbeat's `endStrayLeases` waits
     /// for none to be left (and none starts meanwhile, `sweeping`) before it reads `held`.
@@ -834,25 +834,22 @@ public final class Worker: Service, Sendable {
                 ])
                 await warnIfConnectionsShort()
                 return
-            } catch let error as PostgresError where error.sqlState == .readOnlySQLTransaction && !stopping.load(ordering: .relaxed) {
-                // A standby, or a primary made read-only for a switch: a drain counts it as an
-                // outage (`--give-up-after`), a service waits for the primary, as claims do.
-                if let gaveUp = unreachable(error) { throw gaveUp }
-                logger.warning("the database only reads (a standby, or default_transaction_read_only); retrying until it takes writes",
-                               metadata: ["error": "\(error)"])
-                try await Task.sleep(for: .seconds(backoff))
-                backoff = min(backoff * 2, 5)
-            } catch let error as PostgresError where error.isConnectionProblem && !stopping.load(ordering: .relaxed) {
+            } catch let error as PostgresError
+                        where (error.isConnectionProblem || error.sqlState == .readOnlySQLTransaction) && !stopping.load(ordering: .relaxed) {
                 // Invalid connection settings, or a server that turns the connection away (no such
                 // database, a wrong password), are a configuration error: a drain (--until-idle)
                 // stops with it, a service keeps trying in case the database is created or the
-                // password fixed, saying so loudly.
+                // password fixed, saying so loudly. A server out of reach, or one that only reads
+                // (a standby, a primary made read-only for a switch), is an outage: a drain counts
+                // it (`--give-up-after`), a service waits for it, as claims do.
                 if error.isRefusedConnection {
                     if options.untilIdle { throw error }
                     logger.error("the database refused the connection, or its settings are invalid; retrying (check --database-url, DATABASE_URL or the PG* variables)", metadata: ["error": "\(error)"])
                 } else {
                     if let gaveUp = unreachable(error) { throw gaveUp }
-                    logger.warning("database unreachable; retrying", metadata: ["error": "\(error)"])
+                    logger.warning(error.isConnectionProblem ? "database unreachable; retrying"
+                                       : "the database only reads (a standby, or default_transaction_read_only); retrying until it takes writes",
+                                   metadata: ["error": "\(error)"])
                 }
                 try await Task.sleep(for: .seconds(backoff))
                 backoff = min(backoff * 2, 5)

@@ -257,8 +257,8 @@ struct Submit: AsyncParsableCommand {
                 func flush() async throws {
                     guard !pending.isEmpty else { return }
                     var afterLoss = false
-                    // A deadlock with another import of overlapping ids (rows are inserted in id
-                    // order, so only with other writers) rolls the batch back whole: tried again.
+                    // A deadlock with another import of overlapping ids (each inserts in its file's
+                    // order) rolls the batch back whole: tried again.
                     let outcome = try await retrying(attempts: 12, transient: true) { lost in
                         afterLoss = lost
                         let noting = {

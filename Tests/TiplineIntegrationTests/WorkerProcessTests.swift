@@ -998,15 +998,11 @@ struct DrainGiveUpTests {
     @Test("a drain whose server stops answering mid-batch gives up after --give-up-after, and a later drain does every report once")
     func serverSilentMidDrain() async throws {
         try await TestDatabase.with { db in
-            // Through a relay that stops passing bytes, keeping every connection open: calls
-            // neither return nor fail, as with a server stopped by SIGSTOP.
-            let proxy = try await FreezingProxy(to: db)
-            defer { proxy.close() }
             // --give-up-after longer than libpq's connect_timeout (10 s): a check that must connect
             // fails to before the limit, and that is no answer either.
-            let (scenario, drain, release) = try await Self.heldBatch(
-                db, count: 20, seed: 8, ["--until-idle", "--give-up-after", "12", "--lease", "4"], name: "unanswered", url: proxy.url(for: db))
-            proxy.freeze()
+            let (scenario, drain, release, proxy) = try await Self.heldBehindFrozenRelay(
+                db, count: 20, seed: 8, ["--until-idle", "--give-up-after", "12", "--lease", "4"], name: "unanswered")
+            defer { proxy.close() }
             release.open()
             let status = try await drain.wait(timeout: 90)
             proxy.close()
@@ -1023,11 +1019,9 @@ struct DrainGiveUpTests {
     @Test("SIGTERM to a drain whose server stopped answering ends after --give-up-after with 75, not after its lease and ten seconds")
     func sigtermWhileTheServerIsSilent() async throws {
         try await TestDatabase.with { db in
-            let proxy = try await FreezingProxy(to: db)
+            let (_, drain, _, proxy) = try await Self.heldBehindFrozenRelay(
+                db, count: 10, seed: 9, ["--until-idle", "--give-up-after", "3", "--lease", "120"], name: "silenced")
             defer { proxy.close() }
-            let (_, drain, _) = try await Self.heldBatch(
-                db, count: 10, seed: 9, ["--until-idle", "--give-up-after", "3", "--lease", "120"], name: "silenced", url: proxy.url(for: db))
-            proxy.freeze()
             drain.signal(SIGTERM)  // the stop ends the hold: the completion then waits on the silent relay
             let started = ContinuousClock.now
             let status = try await drain.wait(timeout: 90)
@@ -1129,6 +1123,22 @@ struct DrainGiveUpTests {
             try await db.int("SELECT count(*) FROM jobs WHERE state = 'running'") == count
         }
         return (scenario, worker, release)
+    }
+
+    /// `heldBatch` through a relay to `db` that then stops passing bytes, keeping every connection
+    /// open: the drain's calls neither return nor fail, as with a server stopped by SIGSTOP. The
+    /// caller closes the relay.
+    static func heldBehindFrozenRelay(_ db: TestDatabase, count: Int, seed: UInt64, _ arguments: [String], name: String)
+        async throws -> (Scenario, TiplineProcess, FaultRelease, FreezingProxy) {
+        let proxy = try await FreezingProxy(to: db)
+        do {
+            let (scenario, drain, release) = try await heldBatch(db, count: count, seed: seed, arguments, name: name, url: proxy.url(for: db))
+            proxy.freeze()
+            return (scenario, drain, release, proxy)
+        } catch {
+            proxy.close()
+            throw error
+        }
     }
 
     /// Opens the test database to new connections again, or shuts it and ends its sessions (as a
